@@ -1,0 +1,134 @@
+/**
+ * `npm start`, `npm test` and `npm run stack -- up|down|status|logs [server...]`.
+ * Reached through infra/bootstrap.mjs, which has installed the node modules.
+ */
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { loadConfig, urlsToEnv, type PolityConfig } from "../lib/config.js";
+import { say, tail } from "./native/process.js";
+import { nativeServers, parseNames, stackDown, stackStatus, stackUp } from "./native/stack.js";
+import { resolveInfrastructure } from "./resolve.js";
+
+const USAGE = `usage:
+  npm start                          resolve the infrastructure and run Polity
+  npm test [-- file.test.ts ...]     typecheck, resolve the infrastructure, run the tests
+  npm run stack -- up [server...]    install and start the native stack (idempotent)
+  npm run stack -- down [server...]  stop it
+  npm run stack -- status            each server: state, port, version, data dir
+  npm run stack -- logs [server] [-n LINES]
+servers: postgres, kafka, registry, mongo`;
+
+function runChild(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { stdio: "inherit", env });
+    const forward = (signal: NodeJS.Signals) => child.kill(signal);
+    process.on("SIGINT", forward);
+    process.on("SIGTERM", forward);
+    child.on("exit", (code, signal) => {
+      process.off("SIGINT", forward);
+      process.off("SIGTERM", forward);
+      resolve(code ?? (signal ? 1 : 0));
+    });
+  });
+}
+
+/** Test files: every *.test.ts under the source folders (or the ones named on the command line). */
+function testFiles(config: PolityConfig, args: string[]): string[] {
+  if (args.length > 0) return args.map((a) => path.resolve(a));
+  const found: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      if (entry.name === "node_modules" || entry.name.startsWith(".")) continue;
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (entry.name.endsWith(".test.ts")) found.push(full);
+    }
+  };
+  walk(config.repoRoot);
+  return found.sort();
+}
+
+async function test(config: PolityConfig, args: string[]): Promise<number> {
+  const bin = (name: string) => path.join(config.repoRoot, "node_modules", ".bin", name);
+  say("typecheck (tsc --noEmit)");
+  const tsc = await runChild(bin("tsc"), ["--noEmit", "-p", config.repoRoot], process.env);
+  if (tsc !== 0) return tsc;
+  const infra = await resolveInfrastructure(config);
+  say(`infrastructure: ${JSON.stringify(infra.sources)}`);
+  try {
+    const files = testFiles(config, args);
+    say(`running ${files.length} test file(s)`);
+    return await runChild(
+      process.execPath,
+      ["--import", "tsx", "--test", "--test-reporter=spec", "--test-concurrency=1", ...files],
+      { ...process.env, ...urlsToEnv(infra.urls) },
+    );
+  } finally {
+    await infra.release();
+  }
+}
+
+async function start(config: PolityConfig): Promise<number> {
+  const infra = await resolveInfrastructure(config);
+  const env = urlsToEnv(infra.urls);
+  console.log("Polity ready");
+  for (const [name, value] of Object.entries(env)) console.log(`  ${name}=${value}`);
+  console.log(`  (sources: ${JSON.stringify(infra.sources)})`);
+  console.log("Ctrl-C stops this process; `npm run stack -- down` stops the native stack.");
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  await infra.release();
+  return 0;
+}
+
+async function status(config: PolityConfig): Promise<number> {
+  const rows = await stackStatus(config);
+  const table = [["server", "state", "port", "version", "data dir", "detail"]].concat(
+    rows.map((r) => [r.name, r.state, String(r.port), r.title, r.dataDir, r.detail]),
+  );
+  const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+  for (const row of table) console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd());
+  return 0;
+}
+
+function logs(config: PolityConfig, args: string[]): number {
+  let lines = 40;
+  const n = args.indexOf("-n");
+  if (n >= 0) {
+    lines = Number(args[n + 1]);
+    args.splice(n, 2);
+  }
+  const servers = nativeServers(config);
+  for (const name of parseNames(args)) {
+    console.log(`==> ${servers[name].logFile} <==`);
+    console.log(tail(servers[name].logFile, lines));
+  }
+  return 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const config = loadConfig();
+  const [command, ...rest] = argv;
+  if (command === "test") return test(config, rest);
+  if (command === "start") return start(config);
+  if (command === "stack") {
+    const [sub, ...names] = rest;
+    if (sub === "up") return stackUp(config, parseNames(names)).then(() => status(config));
+    if (sub === "down") return stackDown(config, parseNames(names)).then(() => 0);
+    if (sub === "status") return status(config);
+    if (sub === "logs") return logs(config, names);
+  }
+  console.error(USAGE);
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: Error) => {
+    console.error(`error: ${e.message}`);
+    process.exit(1);
+  },
+);

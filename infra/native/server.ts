@@ -1,0 +1,71 @@
+/** What the stack needs to know about each native server; one module per server implements it. */
+import path from "node:path";
+import type { NativeStackConfig } from "../../lib/config.js";
+import { runningPid, startDaemon, stopPid, waitUntilAnswers, type DaemonSpec } from "./process.js";
+
+export type ServerName = "postgres" | "kafka" | "registry" | "mongo";
+
+export interface NativeServer {
+  name: ServerName;
+  /** What it is, for status and errors: "Apache Kafka 3.9.1 (KRaft)". */
+  title: string;
+  port: number;
+  dataDir: string;
+  logFile: string;
+  /** Servers that must be up before this one starts (the registry keeps its schemas in PostgreSQL). */
+  dependsOn: ServerName[];
+  /** Fetches or builds what is missing; idempotent and cached across clones. */
+  install(): Promise<void>;
+  isRunning(): Promise<boolean>;
+  /** Starts the process and resolves once it really answers. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Throws unless the server answers; returns a one-line description. */
+  probe(): Promise<string>;
+}
+
+export function stackPaths(native: NativeStackConfig, name: ServerName) {
+  return {
+    dataDir: path.join(native.home, name),
+    logFile: path.join(native.home, "logs", `${name}.log`),
+    pidFile: path.join(native.home, "run", `${name}.pid`),
+  };
+}
+
+/** Shared start/stop/isRunning for servers we run ourselves and track by pid file. */
+export function pidFileDaemon(options: {
+  name: string;
+  home: string;
+  pidFile: string;
+  logFile: string;
+  startTimeoutMs: number;
+  stopGraceMs: number;
+  spec: () => DaemonSpec;
+  probe: () => Promise<string>;
+  beforeStart?: () => Promise<void>;
+  /** Text the process's command line must contain to be ours; the stack home unless told. */
+  marker?: () => string;
+  stopSignal?: NodeJS.Signals;
+}): Pick<NativeServer, "isRunning" | "start" | "stop"> {
+  // Every daemon's command line names the stack home, so a reused pid is not mistaken for ours.
+  const pid = () => runningPid(options.pidFile, options.marker?.() ?? options.home);
+  return {
+    isRunning: () => Promise.resolve(pid() !== null),
+    async start() {
+      if (pid() === null) {
+        await options.beforeStart?.();
+        startDaemon(options.spec());
+      }
+      await waitUntilAnswers(options.probe, {
+        name: options.name,
+        logFile: options.logFile,
+        timeoutMs: options.startTimeoutMs,
+        stillRunning: () => pid() !== null,
+      });
+    },
+    async stop() {
+      const p = pid();
+      if (p !== null) await stopPid(p, options.stopGraceMs, options.stopSignal);
+    },
+  };
+}

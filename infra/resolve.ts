@@ -1,0 +1,92 @@
+/**
+ * One way to find the infrastructure, shared by `npm start`, `npm test` and every process:
+ *   1. URLs given in the environment (KAFKA_BROKERS, SCHEMA_REGISTRY_URL, MONGO_URL, DATABASE_URL) win;
+ *   2. else testcontainers, when a Docker engine answers;
+ *   3. else the native stack, started if it is not running.
+ * POLITY_INFRA=env|docker|native forces one source.
+ */
+import { nativeUrls, type InfraUrls, type PolityConfig } from "../lib/config.js";
+import { dockerEngineAnswers, startDockerStack } from "./docker.js";
+import { stackUp } from "./native/stack.js";
+import { say, StackError } from "./native/process.js";
+import type { ServerName } from "./native/server.js";
+import { probeKafka, probeMongo, probePostgres, probeRegistry } from "./probes.js";
+
+export type InfraSource = "env" | "docker" | "native";
+
+export interface ResolvedInfra {
+  urls: InfraUrls;
+  /** Where each URL came from. */
+  sources: Record<keyof InfraUrls, InfraSource>;
+  /** Releases what resolution started for this process only (Docker containers); the native stack stays up. */
+  release(): Promise<void>;
+}
+
+const COMPONENT_SERVER: Record<keyof InfraUrls, ServerName> = {
+  kafkaBrokers: "kafka",
+  schemaRegistryUrl: "registry",
+  mongoUrl: "mongo",
+  databaseUrl: "postgres",
+};
+
+const ENV_NAME: Record<keyof InfraUrls, string> = {
+  kafkaBrokers: "KAFKA_BROKERS",
+  schemaRegistryUrl: "SCHEMA_REGISTRY_URL",
+  mongoUrl: "MONGO_URL",
+  databaseUrl: "DATABASE_URL",
+};
+
+/** Checks that every URL answers; the error names the variable and the URL. */
+export async function probeAll(urls: InfraUrls): Promise<void> {
+  const checks: [keyof InfraUrls, Promise<string>][] = [
+    ["kafkaBrokers", probeKafka(urls.kafkaBrokers)],
+    ["schemaRegistryUrl", probeRegistry(urls.schemaRegistryUrl)],
+    ["mongoUrl", probeMongo(urls.mongoUrl)],
+    ["databaseUrl", probePostgres(urls.databaseUrl)],
+  ];
+  const failures: string[] = [];
+  for (const [key, check] of checks) {
+    await check.catch((e: Error) => failures.push(`${ENV_NAME[key]}=${String(urls[key])}: ${e.message}`));
+  }
+  if (failures.length > 0) throw new StackError(`infrastructure not reachable:\n  ${failures.join("\n  ")}`);
+}
+
+export async function resolveInfrastructure(config: PolityConfig): Promise<ResolvedInfra> {
+  const explicit = config.explicitUrls;
+  const keys = Object.keys(ENV_NAME) as (keyof InfraUrls)[];
+  const missing = keys.filter((k) => explicit[k] === undefined);
+
+  if (config.infraMode === "env" && missing.length > 0) {
+    throw new StackError(`POLITY_INFRA=env but ${missing.map((k) => ENV_NAME[k]).join(", ")} not set.`);
+  }
+
+  const sources = {} as Record<keyof InfraUrls, InfraSource>;
+  for (const k of keys) if (explicit[k] !== undefined) sources[k] = "env";
+  let fill: Partial<InfraUrls> = {};
+  let release = async (): Promise<void> => undefined;
+
+  if (missing.length > 0) {
+    const useDocker =
+      config.infraMode === "docker" || (config.infraMode === "auto" && (await dockerEngineAnswers()));
+    if (useDocker) {
+      say("a Docker engine answers: starting the stack with testcontainers");
+      const docker = await startDockerStack().catch((e: Error) => {
+        throw new StackError(`could not start the Docker stack: ${e.message}`);
+      });
+      fill = docker.urls;
+      release = () => docker.stop();
+      for (const k of missing) sources[k] = "docker";
+    } else {
+      await stackUp(
+        config,
+        missing.map((k) => COMPONENT_SERVER[k]),
+      );
+      fill = nativeUrls(config.native);
+      for (const k of missing) sources[k] = "native";
+    }
+  }
+
+  const urls = { ...fill, ...explicit } as InfraUrls;
+  await probeAll(urls);
+  return { urls, sources, release };
+}

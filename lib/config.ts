@@ -1,0 +1,153 @@
+/**
+ * The one typed configuration module. Every process (the stack tool, `npm start`, tests, and later
+ * the processors, projections and gateway) reads its settings here, from the environment, with
+ * typed defaults. Nothing else reads process.env for these names.
+ */
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** Where the infrastructure comes from; `auto` tries env URLs, then Docker, then the native stack. */
+export type InfraMode = "auto" | "env" | "docker" | "native";
+
+/** The four endpoints every Polity process talks to. */
+export interface InfraUrls {
+  /** Kafka bootstrap servers, host:port. */
+  kafkaBrokers: string[];
+  /** Base URL of a Confluent-compatible schema registry API. */
+  schemaRegistryUrl: string;
+  /** MongoDB connection string (real MongoDB or the FerretDB wire store), database included. */
+  mongoUrl: string;
+  /** PostgreSQL connection string, database included. */
+  databaseUrl: string;
+}
+
+/** Settings of the no-Docker local stack that infra/native runs. */
+export interface NativeStackConfig {
+  /** Data, logs and pid files: one ignored folder in the repo. */
+  home: string;
+  /** Downloaded and built server distributions, shared by every clone on the machine. */
+  cacheDir: string;
+  kafkaPort: number;
+  kafkaControllerPort: number;
+  registryPort: number;
+  mongoPort: number;
+  postgresPort: number;
+  kafkaHeap: string;
+  registryHeap: string;
+  kafkaVersion: string;
+  apicurioVersion: string;
+  /** The registry release used where no Java 21 runtime is found. */
+  apicurioVersionJava17: string;
+  ferretdbVersion: string;
+}
+
+export interface PolityConfig {
+  repoRoot: string;
+  infraMode: InfraMode;
+  /** The URLs given explicitly in the environment; a component missing here is resolved. */
+  explicitUrls: Partial<InfraUrls>;
+  native: NativeStackConfig;
+  /** Used as the Kafka client id prefix and in log lines. */
+  clientId: string;
+}
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) {
+    throw new ConfigError(`${name}=${raw} is not a TCP port; give a whole number from 1 to 65535.`);
+  }
+  return n;
+}
+
+function text(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
+  const raw = env[name];
+  return raw === undefined || raw === "" ? fallback : raw;
+}
+
+function infraMode(env: NodeJS.ProcessEnv): InfraMode {
+  const raw = text(env, "POLITY_INFRA", "auto");
+  if (raw === "auto" || raw === "env" || raw === "docker" || raw === "native") return raw;
+  throw new ConfigError(`POLITY_INFRA=${raw} is not one of auto, env, docker, native.`);
+}
+
+function explicitUrls(env: NodeJS.ProcessEnv): Partial<InfraUrls> {
+  const urls: Partial<InfraUrls> = {};
+  if (env.KAFKA_BROKERS) {
+    urls.kafkaBrokers = env.KAFKA_BROKERS.split(",")
+      .map((b) => b.trim())
+      .filter(Boolean);
+  }
+  if (env.SCHEMA_REGISTRY_URL) urls.schemaRegistryUrl = env.SCHEMA_REGISTRY_URL;
+  if (env.MONGO_URL) urls.mongoUrl = env.MONGO_URL;
+  if (env.DATABASE_URL) urls.databaseUrl = env.DATABASE_URL;
+  return urls;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): PolityConfig {
+  return {
+    repoRoot,
+    infraMode: infraMode(env),
+    explicitUrls: explicitUrls(env),
+    clientId: text(env, "POLITY_CLIENT_ID", "polity"),
+    native: {
+      home: path.resolve(text(env, "POLITY_HOME", path.join(repoRoot, ".polity"))),
+      cacheDir: path.resolve(
+        text(env, "POLITY_CACHE_DIR", path.join(env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "polity")),
+      ),
+      kafkaPort: port(env, "POLITY_KAFKA_PORT", 19092),
+      kafkaControllerPort: port(env, "POLITY_KAFKA_CONTROLLER_PORT", 19093),
+      registryPort: port(env, "POLITY_REGISTRY_PORT", 18081),
+      mongoPort: port(env, "POLITY_MONGO_PORT", 27117),
+      postgresPort: port(env, "POLITY_PG_PORT", 15432),
+      kafkaHeap: text(env, "POLITY_KAFKA_HEAP", "768m"),
+      registryHeap: text(env, "POLITY_REGISTRY_HEAP", "512m"),
+      kafkaVersion: "3.9.1",
+      apicurioVersion: "3.3.3",
+      apicurioVersionJava17: "3.0.9",
+      ferretdbVersion: "1.24.2",
+    },
+  };
+}
+
+/** The URLs of the native stack for a given configuration (what `stack up` serves). */
+export function nativeUrls(native: NativeStackConfig): InfraUrls {
+  return {
+    kafkaBrokers: [`127.0.0.1:${native.kafkaPort}`],
+    schemaRegistryUrl: `http://127.0.0.1:${native.registryPort}/apis/ccompat/v7`,
+    mongoUrl: `mongodb://127.0.0.1:${native.mongoPort}/polity`,
+    databaseUrl: `postgres://polity@127.0.0.1:${native.postgresPort}/polity`,
+  };
+}
+
+/** The environment a child process needs to find the same infrastructure. */
+export function urlsToEnv(urls: InfraUrls): Record<string, string> {
+  return {
+    KAFKA_BROKERS: urls.kafkaBrokers.join(","),
+    SCHEMA_REGISTRY_URL: urls.schemaRegistryUrl,
+    MONGO_URL: urls.mongoUrl,
+    DATABASE_URL: urls.databaseUrl,
+  };
+}
+
+/** Reads all four URLs from the environment or fails naming the missing ones (for tests and workers). */
+export function requireUrls(env: NodeJS.ProcessEnv = process.env): InfraUrls {
+  const urls = explicitUrls(env);
+  const missing = (["KAFKA_BROKERS", "SCHEMA_REGISTRY_URL", "MONGO_URL", "DATABASE_URL"] as const).filter(
+    (name) => !env[name],
+  );
+  if (missing.length > 0) {
+    throw new ConfigError(
+      `${missing.join(", ")} not set. Run through \`npm test\` / \`npm start\`, which resolve the infrastructure, or export them.`,
+    );
+  }
+  return urls as InfraUrls;
+}
