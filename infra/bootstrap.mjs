@@ -29,9 +29,13 @@ if (stale()) {
   }
 }
 
-const child = spawn(process.execPath, ["--import", "tsx", path.join(root, "infra", "cli.ts"), ...process.argv.slice(2)], {
-  cwd: root,
-  stdio: "inherit",
-});
+const child = spawn(
+  process.execPath,
+  ["--import", "tsx", path.join(root, "infra", "cli.ts"), ...process.argv.slice(2)],
+  {
+    cwd: root,
+    stdio: "inherit",
+  },
+);
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
 child.on("exit", (code, signal) => process.exit(code ?? (signal ? 128 + 1 : 1)));

@@ -62,7 +62,12 @@ async function test(config: PolityConfig, args: string[]): Promise<number> {
     return await runChild(
       process.execPath,
       ["--import", "tsx", "--test", "--test-reporter=spec", "--test-concurrency=1", ...files],
-      { ...process.env, ...urlsToEnv(infra.urls) },
+      {
+        ...process.env,
+        ...urlsToEnv(infra.urls),
+        // Tests of the native stack itself (stop/restart) run only when it serves every URL.
+        POLITY_NATIVE_STACK: Object.values(infra.sources).every((s) => s === "native") ? "1" : "",
+      },
     );
   } finally {
     await infra.release();
@@ -90,7 +95,13 @@ async function status(config: PolityConfig): Promise<number> {
     rows.map((r) => [r.name, r.state, String(r.port), r.title, r.dataDir, r.detail]),
   );
   const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-  for (const row of table) console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd());
+  for (const row of table)
+    console.log(
+      row
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join("  ")
+        .trimEnd(),
+    );
   return 0;
 }
 

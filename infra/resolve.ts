@@ -66,8 +66,7 @@ export async function resolveInfrastructure(config: PolityConfig): Promise<Resol
   let release = async (): Promise<void> => undefined;
 
   if (missing.length > 0) {
-    const useDocker =
-      config.infraMode === "docker" || (config.infraMode === "auto" && (await dockerEngineAnswers()));
+    const useDocker = config.infraMode === "docker" || (config.infraMode === "auto" && (await dockerEngineAnswers()));
     if (useDocker) {
       say("a Docker engine answers: starting the stack with testcontainers");
       const docker = await startDockerStack().catch((e: Error) => {

@@ -68,7 +68,17 @@ export function kafkaServer(native: NativeStackConfig, repoRoot: string): Native
     say(`kafka: formatting KRaft storage in ${logDir} (cluster ${clusterId})`);
     await run(
       "java",
-      ["-cp", classpath, `-Dlog4j.configuration=file:${log4jFile}`, "kafka.tools.StorageTool", "format", "-t", clusterId, "-c", propsFile],
+      [
+        "-cp",
+        classpath,
+        `-Dlog4j.configuration=file:${log4jFile}`,
+        "kafka.tools.StorageTool",
+        "format",
+        "-t",
+        clusterId,
+        "-c",
+        propsFile,
+      ],
       { what: "formatting Kafka storage" },
     );
   }

@@ -58,9 +58,13 @@ export function postgresServer(native: NativeStackConfig): NativeServer {
       return;
     }
     if (!fs.existsSync(linkDir)) {
-      const reachable = await run("setpriv", ["--reuid=postgres", "--regid=postgres", "--init-groups", "--", "test", "-x", path.dirname(linkDir)], {
-        what: "checking the postgres user's access",
-      }).then(
+      const reachable = await run(
+        "setpriv",
+        ["--reuid=postgres", "--regid=postgres", "--init-groups", "--", "test", "-x", path.dirname(linkDir)],
+        {
+          what: "checking the postgres user's access",
+        },
+      ).then(
         () => true,
         () => false,
       );
@@ -71,7 +75,9 @@ export function postgresServer(native: NativeStackConfig): NativeServer {
         const outside = path.join("/var/lib/polity", hash, "postgres");
         fs.mkdirSync(outside, { recursive: true });
         fs.symlinkSync(outside, linkDir);
-        say(`postgres: ${path.dirname(linkDir)} is closed to the postgres user; the cluster lives in ${outside} (linked)`);
+        say(
+          `postgres: ${path.dirname(linkDir)} is closed to the postgres user; the cluster lives in ${outside} (linked)`,
+        );
       }
     }
     await run("chown", ["postgres:postgres", realDir()], { what: "giving the cluster folder to postgres" });
@@ -164,7 +170,8 @@ export function postgresServer(native: NativeStackConfig): NativeServer {
         env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
       });
       binDir = findBinDir();
-      if (binDir === null) throw new StackError("apt-get installed postgresql but no pg_ctl appeared under /usr/lib/postgresql.");
+      if (binDir === null)
+        throw new StackError("apt-get installed postgresql but no pg_ctl appeared under /usr/lib/postgresql.");
     },
     isRunning: daemon.isRunning,
     async start() {

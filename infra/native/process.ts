@@ -147,7 +147,7 @@ export interface WaitOptions {
 /** Polls `probe` until it succeeds; fails naming the server, the last error and its log's tail. */
 export async function waitUntilAnswers(probe: () => Promise<string>, options: WaitOptions): Promise<string> {
   const started = Date.now();
-  let lastError = "no answer yet";
+  let lastError: string;
   let nextProgress = started + 10_000;
   for (;;) {
     try {
