@@ -9,6 +9,8 @@ import { loadConfig, urlsToEnv, type PolityConfig } from "../lib/config.js";
 import { say, tail } from "./native/process.js";
 import { nativeServers, parseNames, stackDown, stackStatus, stackUp } from "./native/stack.js";
 import { resolveInfrastructure } from "./resolve.js";
+import { writeGenerated } from "../schemas/codegen.js";
+import { runSchemaCommand } from "../schemas/tools.js";
 
 const USAGE = `usage:
   npm start                          resolve the infrastructure and run Polity
@@ -17,6 +19,9 @@ const USAGE = `usage:
   npm run stack -- down [server...]  stop it
   npm run stack -- status            each server: state, port, version, data dir
   npm run stack -- logs [server] [-n LINES]
+  npm run schemas:gen                TypeScript types and AsyncAPI document from schemas/avro
+  npm run schemas:check              refuse a schema change the registered versions cannot follow
+  npm run schemas:register           create the catalog's topics, register every schema
 servers: postgres, kafka, registry, mongo`;
 
 function runChild(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -125,6 +130,21 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === "test") return test(config, rest);
   if (command === "start") return start(config);
+  if (command === "schemas") {
+    const [sub] = rest;
+    if (sub === "gen") {
+      console.log(`wrote ${writeGenerated().join(", ")}`);
+      return 0;
+    }
+    if (sub === "check" || sub === "register") {
+      const infra = await resolveInfrastructure(config);
+      try {
+        return await runSchemaCommand(sub, infra.urls);
+      } finally {
+        await infra.release();
+      }
+    }
+  }
   if (command === "stack") {
     const [sub, ...names] = rest;
     if (sub === "up") return stackUp(config, parseNames(names)).then(() => status(config));

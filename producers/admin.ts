@@ -1,0 +1,54 @@
+/**
+ * The idempotent admin step: creates every topic of the catalog with its partitions and retention,
+ * and registers every message schema under its TopicRecordNameStrategy subject with its
+ * compatibility level. Running it twice changes nothing.
+ */
+import type { Kafka } from "kafkajs";
+import { TOPICS, topicFor } from "../schemas/catalog.js";
+import type { Codec } from "../schemas/codec.js";
+import type { Compatibility } from "../schemas/registry-client.js";
+
+/**
+ * Consumers replay the whole log, so a new schema must read every older version, not just the
+ * last: BACKWARD_TRANSITIVE for every subject.
+ */
+export const COMPATIBILITY: Compatibility = "BACKWARD_TRANSITIVE";
+
+export async function ensureTopics(kafka: Kafka): Promise<string[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = TOPICS.filter((t) => !existing.has(t.name));
+    if (missing.length > 0) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((t) => ({
+          topic: t.name,
+          numPartitions: t.partitions,
+          configEntries: [
+            { name: "cleanup.policy", value: t.cleanupPolicy },
+            { name: "retention.ms", value: String(t.retentionMs) },
+          ],
+        })),
+      });
+    }
+    return missing.map((t) => t.name);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export async function registerSchemas(codec: Codec): Promise<{ subject: string; id: number }[]> {
+  const out: { subject: string; id: number }[] = [];
+  for (const type of codec.schemas.messages.keys()) {
+    topicFor(type); // a schema with no topic is a catalog mistake: fail loudly
+    const subject = codec.subjectOf(type);
+    const id = await codec.schemaId(type);
+    if ((await codec.registry.compatibility(subject)) !== COMPATIBILITY) {
+      await codec.registry.setCompatibility(subject, COMPATIBILITY);
+    }
+    out.push({ subject, id });
+  }
+  return out;
+}

@@ -1,0 +1,96 @@
+/**
+ * The envelope and Kafka headers of every message, filled in here and nowhere else.
+ */
+import { randomBytes, randomUUID } from "node:crypto";
+import type { IHeaders } from "kafkajs";
+import type { TopicSpec } from "../schemas/catalog.js";
+
+export type TierName = "PRESIDENT" | "GOVERNOR" | "MAYOR" | "MASTER" | "SUB_MASTER" | "WORKER" | "SYSTEM" | "USER";
+
+export interface MessageContext {
+  tenantId: string;
+  /** The goal or request the message belongs to. */
+  correlationId: string;
+  /** eventId of the message that caused this one; omitted when the message starts a flow. */
+  causationId?: string | null;
+  actor: { id: string; tier: TierName };
+  aggregate: { type: "GOAL" | "TASK" | "AGENT" | "POLICY" | "SYSTEM"; id: string; version: number };
+  /** Defaults to now. */
+  occurredAt?: Date;
+  /** W3C trace context of the caller; a new trace is started when absent. */
+  traceparent?: string;
+}
+
+export interface Envelope {
+  eventId: string;
+  type: string;
+  occurredAt: Date;
+  tenantId: string;
+  correlationId: string;
+  causationId: string | null;
+  actor: { id: string; tier: TierName };
+  aggregate: MessageContext["aggregate"];
+}
+
+export function buildEnvelope(type: string, context: MessageContext): Envelope {
+  return {
+    eventId: randomUUID(),
+    type,
+    occurredAt: context.occurredAt ?? new Date(),
+    tenantId: context.tenantId,
+    correlationId: context.correlationId,
+    causationId: context.causationId ?? null,
+    actor: context.actor,
+    aggregate: context.aggregate,
+  };
+}
+
+export const HEADER = {
+  eventId: "polity-event-id",
+  type: "polity-type",
+  tenantId: "polity-tenant-id",
+  correlationId: "polity-correlation-id",
+  causationId: "polity-causation-id",
+  traceparent: "traceparent",
+} as const;
+
+function newTraceparent(): string {
+  return `00-${randomBytes(16).toString("hex")}-${randomBytes(8).toString("hex")}-01`;
+}
+
+export function buildHeaders(envelope: Envelope, traceparent?: string): IHeaders {
+  const headers: IHeaders = {
+    [HEADER.eventId]: envelope.eventId,
+    [HEADER.type]: envelope.type,
+    [HEADER.tenantId]: envelope.tenantId,
+    [HEADER.correlationId]: envelope.correlationId,
+    [HEADER.traceparent]: traceparent ?? newTraceparent(),
+  };
+  if (envelope.causationId) headers[HEADER.causationId] = envelope.causationId;
+  return headers;
+}
+
+/** The Kafka key of a message, as the topic catalog says: the id that needs ordering. */
+export function keyFor(topic: TopicSpec, envelope: Envelope, payload: Record<string, unknown>): string {
+  const fromPayload = (field: string) => (typeof payload[field] === "string" ? (payload[field] as string) : undefined);
+  let key: string | undefined;
+  switch (topic.key) {
+    case "goalId":
+      key = fromPayload("goalId") ?? envelope.correlationId;
+      break;
+    case "agentId":
+      key = fromPayload("agentId") ?? envelope.aggregate.id;
+      break;
+    case "policyId":
+      key = fromPayload("policyId") ?? envelope.aggregate.id;
+      break;
+    case "tenantId":
+      key = envelope.tenantId;
+      break;
+    case "originalKey":
+      key = envelope.aggregate.id;
+      break;
+  }
+  if (!key) throw new Error(`${envelope.type}: no ${topic.key} to key ${topic.name} by`);
+  return key;
+}

@@ -1,0 +1,133 @@
+/**
+ * The typed event writer: every Polity message goes to Kafka through here. It validates every
+ * message against its schema before anything is sent, fills the envelope and headers, keys by the
+ * catalog, and sends with an idempotent producer, or inside a Kafka transaction together with the
+ * consumer offsets of a consume-transform-produce step.
+ */
+import type { Kafka, Producer, Transaction, TopicOffsets } from "kafkajs";
+import { topicFor } from "../schemas/catalog.js";
+import type { Codec } from "../schemas/codec.js";
+import { buildEnvelope, buildHeaders, keyFor, type Envelope, type MessageContext } from "./envelope.js";
+
+export interface OutgoingMessage {
+  type: string;
+  context: MessageContext;
+  /** The message's fields other than the envelope. */
+  payload: Record<string, unknown>;
+}
+
+export interface SentMessage {
+  type: string;
+  topic: string;
+  key: string;
+  envelope: Envelope;
+}
+
+interface Prepared extends SentMessage {
+  value: Buffer;
+  headers: ReturnType<typeof buildHeaders>;
+}
+
+export class EventWriter {
+  private constructor(
+    private readonly producer: Producer,
+    private readonly codec: Codec,
+    private readonly transactional: boolean,
+  ) {}
+
+  /**
+   * An idempotent producer; with `transactionalId`, a transactional one (one id per processor
+   * instance: the broker fences a zombie that reuses it).
+   */
+  static async connect(kafka: Kafka, codec: Codec, options: { transactionalId?: string } = {}): Promise<EventWriter> {
+    const producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      ...(options.transactionalId ? { transactionalId: options.transactionalId } : {}),
+    });
+    await producer.connect();
+    return new EventWriter(producer, codec, options.transactionalId !== undefined);
+  }
+
+  /** Validates and encodes every message; throws before anything is sent when one is invalid. */
+  private async prepare(messages: OutgoingMessage[]): Promise<Prepared[]> {
+    const built = messages.map((m) => {
+      const envelope = buildEnvelope(m.type, m.context);
+      const value = { envelope, ...m.payload };
+      this.codec.validate(m.type, value);
+      return { m, envelope, value };
+    });
+    return Promise.all(
+      built.map(async ({ m, envelope, value }) => {
+        const topic = topicFor(m.type);
+        const id = await this.codec.schemaId(m.type);
+        return {
+          type: m.type,
+          topic: topic.name,
+          key: keyFor(topic, envelope, m.payload),
+          envelope,
+          value: this.codec.encodeWithId(m.type, id, value),
+          headers: buildHeaders(envelope, m.context.traceparent),
+        };
+      }),
+    );
+  }
+
+  private async write(target: Producer | Transaction, prepared: Prepared[]): Promise<void> {
+    const byTopic = new Map<string, Prepared[]>();
+    for (const p of prepared) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), p]);
+    await target.sendBatch({
+      topicMessages: [...byTopic].map(([topic, ps]) => ({
+        topic,
+        messages: ps.map((p) => ({ key: p.key, value: p.value, headers: p.headers })),
+      })),
+    });
+  }
+
+  private strip(prepared: Prepared[]): SentMessage[] {
+    return prepared.map(({ type, topic, key, envelope }) => ({ type, topic, key, envelope }));
+  }
+
+  /** Sends messages with the idempotent producer (no transaction). */
+  async send(messages: OutgoingMessage[]): Promise<SentMessage[]> {
+    if (this.transactional) throw new Error("this writer is transactional: send inside writer.transaction(...)");
+    const prepared = await this.prepare(messages);
+    await this.write(this.producer, prepared);
+    return this.strip(prepared);
+  }
+
+  /**
+   * Runs `work` in one Kafka transaction: every message it sends and the offsets it records commit
+   * together, or none of them is visible to read_committed consumers.
+   */
+  async transaction<T>(work: (tx: WriterTransaction) => Promise<T>): Promise<T> {
+    if (!this.transactional) throw new Error("connect the writer with a transactionalId to use transactions");
+    const tx = await this.producer.transaction();
+    const wrapped: WriterTransaction = {
+      send: async (messages) => {
+        const prepared = await this.prepare(messages);
+        await this.write(tx, prepared);
+        return this.strip(prepared);
+      },
+      sendOffsets: (consumerGroupId, topics) => tx.sendOffsets({ consumerGroupId, topics }),
+    };
+    try {
+      const result = await work(wrapped);
+      await tx.commit();
+      return result;
+    } catch (e) {
+      await tx.abort().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  async disconnect(): Promise<void> {
+    await this.producer.disconnect();
+  }
+}
+
+export interface WriterTransaction {
+  send(messages: OutgoingMessage[]): Promise<SentMessage[]>;
+  /** Commits these consumer offsets (the next offset to read) with the transaction. */
+  sendOffsets(consumerGroupId: string, topics: TopicOffsets[]): Promise<void>;
+}

@@ -1,0 +1,122 @@
+/**
+ * The typed event reader: a read_committed consumer that decodes every message by the schema id
+ * it carries. A message that cannot be read (not the wire format, unknown schema id, a record
+ * that is no Polity message, a body that does not decode) goes to the dead-letter topic with its
+ * original bytes, where it came from and why, and reading continues with the next message.
+ */
+import type { Consumer, IHeaders, Kafka, Producer } from "kafkajs";
+import { DEAD_LETTER_TOPIC } from "./catalog.js";
+import { Codec, DecodeError, type DecodeErrorKind } from "./codec.js";
+
+export interface ReadEvent<T = Record<string, unknown>> {
+  type: string;
+  value: T;
+  schemaId: number;
+  topic: string;
+  partition: number;
+  offset: string;
+  key: Buffer | null;
+  headers: IHeaders;
+}
+
+export interface DeadLetter {
+  originalTopic: string;
+  originalPartition: number;
+  originalOffset: string;
+  originalKey: Buffer | null;
+  originalValue: Buffer | null;
+  originalHeaders: Record<string, Buffer>;
+  reason: string;
+  errorKind: DecodeErrorKind | "HANDLER_ERROR";
+  failedAt: Date;
+  consumerGroup: string;
+}
+
+function headerBuffers(headers: IHeaders | undefined): Record<string, Buffer> {
+  const out: Record<string, Buffer> = {};
+  for (const [k, v] of Object.entries(headers ?? {})) {
+    if (v === undefined) continue;
+    const first = Array.isArray(v) ? v[0] : v;
+    if (first !== undefined) out[k] = Buffer.isBuffer(first) ? first : Buffer.from(String(first));
+  }
+  return out;
+}
+
+export interface ReaderOptions {
+  kafka: Kafka;
+  codec: Codec;
+  groupId: string;
+  topics: string[];
+  fromBeginning?: boolean;
+  handle: (event: ReadEvent) => Promise<void>;
+  /** Called after a message went to the dead-letter topic (for metrics and tests). */
+  onDeadLetter?: (letter: DeadLetter) => void;
+}
+
+export class EventReader {
+  private constructor(
+    private readonly consumer: Consumer,
+    private readonly dlq: Producer,
+  ) {}
+
+  static async start(options: ReaderOptions): Promise<EventReader> {
+    const consumer = options.kafka.consumer({ groupId: options.groupId, readUncommitted: false });
+    const dlq = options.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await Promise.all([consumer.connect(), dlq.connect()]);
+    await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning ?? true });
+    const deadLetterId = await options.codec.schemaId("DeadLetter");
+    await consumer.run({
+      eachMessage: async ({ topic, partition, message }) => {
+        let decoded;
+        try {
+          decoded = await options.codec.decode(message.value);
+        } catch (e) {
+          // Only the message's own faults are dead letters; anything else (registry down) is
+          // rethrown, so the offset is not committed and the message is read again later.
+          if (!(e instanceof DecodeError)) throw e;
+          const letter: DeadLetter = {
+            originalTopic: topic,
+            originalPartition: partition,
+            originalOffset: message.offset,
+            originalKey: message.key,
+            originalValue: message.value,
+            originalHeaders: headerBuffers(message.headers),
+            reason: e.message,
+            errorKind: e.kind,
+            failedAt: new Date(),
+            consumerGroup: options.groupId,
+          };
+          options.codec.validate("DeadLetter", letter);
+          await dlq.send({
+            topic: DEAD_LETTER_TOPIC,
+            messages: [
+              {
+                key: message.key,
+                value: options.codec.encodeWithId("DeadLetter", deadLetterId, letter),
+                headers: { "polity-type": "DeadLetter", "polity-dead-letter-reason": e.kind },
+              },
+            ],
+          });
+          options.onDeadLetter?.(letter);
+          return;
+        }
+        await options.handle({
+          type: decoded.type,
+          value: decoded.value,
+          schemaId: decoded.schemaId,
+          topic,
+          partition,
+          offset: message.offset,
+          key: message.key,
+          headers: message.headers ?? {},
+        });
+      },
+    });
+    return new EventReader(consumer, dlq);
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer.disconnect();
+    await this.dlq.disconnect();
+  }
+}
