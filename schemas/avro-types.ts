@@ -137,8 +137,11 @@ export function loadSchemas(dir: string = AVRO_DIR): LoadedSchemas {
     const failed: SchemaFile[] = [];
     let lastError = "";
     for (const f of pending) {
+      // avsc registers names before a parse fails; parse into a scratch copy and keep it on success.
+      const scratch = { ...registry };
       try {
-        avsc.Type.forSchema(f.schema as avsc.Schema, opts());
+        avsc.Type.forSchema(f.schema as avsc.Schema, { registry: scratch, logicalTypes: LOGICAL_TYPES });
+        Object.assign(registry, scratch);
       } catch (e) {
         failed.push(f);
         lastError = `${f.file}: ${(e as Error).message}`;
