@@ -47,8 +47,8 @@ class Uuid extends avsc.types.LogicalType {
  * carried in JavaScript as an exact decimal string ("12.3400") so money never passes through floats.
  */
 class Decimal extends avsc.types.LogicalType {
-  private readonly scale: number;
-  private readonly precision: number;
+  readonly scale: number;
+  readonly precision: number;
   constructor(schema: { scale?: number; precision: number }, opts?: avsc.ForSchemaOptions) {
     super(schema as unknown as avsc.Schema, opts);
     this.scale = schema.scale ?? 0;
@@ -82,8 +82,17 @@ class Decimal extends avsc.types.LogicalType {
     return Buffer.from(bytes);
   }
   override _resolve(type: avsc.Type) {
-    if (avsc.Type.isType(type, "logical:decimal")) return (v: unknown) => v;
+    // Only the same scale reads the same digits; anything else would silently rescale money.
+    if (avsc.Type.isType(type, "logical:decimal") && (type as unknown as Decimal).scale === this.scale) {
+      return (v: unknown) => v;
+    }
     return undefined;
+  }
+  /** avsc drops unknown attributes of a custom logical type; keep precision and scale in the schema. */
+  override _export(schema: avsc.Schema): void {
+    const attrs = schema as unknown as Record<string, unknown>;
+    attrs.precision = this.precision;
+    attrs.scale = this.scale;
   }
 }
 
@@ -109,7 +118,7 @@ function readDir(dir: string): SchemaFile[] {
       try {
         return [{ file: full, schema: JSON.parse(fs.readFileSync(full, "utf8")) }];
       } catch (e) {
-        throw new Error(`${full}: not valid JSON: ${(e as Error).message}`);
+        throw new Error(`${full}: not valid JSON: ${(e as Error).message}`, { cause: e });
       }
     })
     .sort((a, b) => a.file.localeCompare(b.file));
@@ -156,7 +165,7 @@ export function loadSchemas(dir: string = AVRO_DIR): LoadedSchemas {
     try {
       type = avsc.Type.forSchema(f.schema as avsc.Schema, opts());
     } catch (e) {
-      throw new Error(`${f.file}: ${(e as Error).message}`);
+      throw new Error(`${f.file}: ${(e as Error).message}`, { cause: e });
     }
     const name = f.schema.name.split(".").pop()!;
     if (messages.has(name)) throw new Error(`${f.file}: record ${name} is also defined in ${messages.get(name)!.file}`);

@@ -58,7 +58,8 @@ export const TOPICS = [
   },
   {
     name: "polity.tasks.events",
-    description: "Everything that happens to the tasks of a goal, and the messages exchanged about them along the hierarchy.",
+    description:
+      "Everything that happens to the tasks of a goal, and the messages exchanged about them along the hierarchy.",
     key: "goalId",
     partitions: 6,
     cleanupPolicy: "delete",

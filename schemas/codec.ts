@@ -6,7 +6,13 @@
  */
 import type avsc from "avsc";
 import { topicFor, subjectFor } from "./catalog.js";
-import { loadSchemas, parseWriterSchema, registrySchema, validationProblems, type LoadedSchemas } from "./avro-types.js";
+import {
+  loadSchemas,
+  parseWriterSchema,
+  registrySchema,
+  validationProblems,
+  type LoadedSchemas,
+} from "./avro-types.js";
 import { RegistryClient, RegistryError } from "./registry-client.js";
 
 export const MAGIC_BYTE = 0;
@@ -120,13 +126,19 @@ export class Codec {
     const type = (writer.name ?? "").split(".").pop() ?? "";
     const local = this.schemas.messages.get(type);
     if (!local) {
-      throw new DecodeError("UNKNOWN_TYPE", `schema id ${schemaId} is record "${writer.name}", not a Polity message type`);
+      throw new DecodeError(
+        "UNKNOWN_TYPE",
+        `schema id ${schemaId} is record "${writer.name}", not a Polity message type`,
+      );
     }
     let resolver: avsc.Resolver;
     try {
       resolver = local.type.createResolver(writer);
     } catch (e) {
-      throw new DecodeError("SCHEMA_MISMATCH", `schema id ${schemaId} cannot be read as ${type}: ${(e as Error).message}`);
+      throw new DecodeError(
+        "SCHEMA_MISMATCH",
+        `schema id ${schemaId} cannot be read as ${type}: ${(e as Error).message}`,
+      );
     }
     reader = { type, resolver, local: local.type };
     this.readers.set(schemaId, reader);
@@ -134,15 +146,20 @@ export class Codec {
   }
 
   async decode(bytes: Buffer | null): Promise<Decoded> {
-    if (!bytes || bytes.length < 5) throw new DecodeError("UNDECODABLE", `message of ${bytes?.length ?? 0} byte(s) is too short for the wire format`);
-    if (bytes[0] !== MAGIC_BYTE) throw new DecodeError("UNDECODABLE", `first byte is ${bytes[0]}, not the wire format's magic byte 0`);
+    if (!bytes || bytes.length < 5)
+      throw new DecodeError("UNDECODABLE", `message of ${bytes?.length ?? 0} byte(s) is too short for the wire format`);
+    if (bytes[0] !== MAGIC_BYTE)
+      throw new DecodeError("UNDECODABLE", `first byte is ${bytes[0]}, not the wire format's magic byte 0`);
     const schemaId = bytes.readInt32BE(1);
     const reader = await this.readerFor(schemaId);
     let value: Record<string, unknown>;
     try {
       value = reader.local.fromBuffer(bytes.subarray(5), reader.resolver) as Record<string, unknown>;
     } catch (e) {
-      throw new DecodeError("UNDECODABLE", `body does not decode with schema id ${schemaId} (${reader.type}): ${(e as Error).message}`);
+      throw new DecodeError(
+        "UNDECODABLE",
+        `body does not decode with schema id ${schemaId} (${reader.type}): ${(e as Error).message}`,
+      );
     }
     return { type: reader.type, schemaId, value };
   }

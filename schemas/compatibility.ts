@@ -25,7 +25,9 @@ const typeText = (t: avsc.Type) => JSON.stringify(t.schema()).slice(0, 120);
 export function backwardProblems(reader: avsc.Type, writer: avsc.Type, prefix = ""): EvolutionProblem[] {
   if (reader.typeName !== "record" || writer.typeName !== "record") {
     const why = canRead(reader, writer);
-    return why ? [{ field: prefix || "(root)", problem: `type changed from ${typeText(writer)} to ${typeText(reader)}` }] : [];
+    return why
+      ? [{ field: prefix || "(root)", problem: `type changed from ${typeText(writer)} to ${typeText(reader)}` }]
+      : [];
   }
   const problems: EvolutionProblem[] = [];
   const readerRecord = reader as avsc.types.RecordType;
@@ -38,7 +40,8 @@ export function backwardProblems(reader: avsc.Type, writer: avsc.Type, prefix = 
       if (field.defaultValue() === undefined) {
         problems.push({
           field: path,
-          problem: "added without a default, so data written with the old schema has no value for it; give it a default (e.g. null in a union with null)",
+          problem:
+            "added without a default, so data written with the old schema has no value for it; give it a default (e.g. null in a union with null)",
         });
       }
       continue;

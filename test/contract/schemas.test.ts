@@ -28,7 +28,8 @@ describe("schemas", () => {
     const catalog = design.slice(design.indexOf("Catalog (at least)"), design.indexOf("Dead letters carry"));
     const names = [...catalog.matchAll(/\b([A-Z][a-zA-Z]+)\b/g)].map((m) => m[1]!).filter((n) => n !== "Catalog");
     assert.ok(names.length > 40);
-    for (const name of names) assert.ok(MESSAGE_TYPES.includes(name as never), `${name} missing from schemas/catalog.ts`);
+    for (const name of names)
+      assert.ok(MESSAGE_TYPES.includes(name as never), `${name} missing from schemas/catalog.ts`);
   });
 
   test("every record and field carries a doc", () => {
@@ -36,7 +37,14 @@ describe("schemas", () => {
     const visit = (schema: unknown, where: string) => {
       if (Array.isArray(schema)) return schema.forEach((s) => visit(s, where));
       if (typeof schema !== "object" || schema === null) return;
-      const s = schema as { type?: unknown; name?: string; doc?: string; fields?: { name: string; doc?: string; type: unknown }[]; items?: unknown; values?: unknown };
+      const s = schema as {
+        type?: unknown;
+        name?: string;
+        doc?: string;
+        fields?: { name: string; doc?: string; type: unknown }[];
+        items?: unknown;
+        values?: unknown;
+      };
       if ((s.type === "record" || s.type === "enum") && !s.doc) missing.push(`${where}: ${s.name} has no doc`);
       for (const f of s.fields ?? []) {
         if (!f.doc) missing.push(`${where}.${f.name} has no doc`);

@@ -42,7 +42,9 @@ export function sampleValue(type: avsc.Type, depth = 0): unknown {
         const branch = branches.find((b) => b.typeName !== "null") ?? branches[0]!;
         const value = sampleValue(branch, depth + 1);
         // avsc wraps ambiguous unions: the value names its branch.
-        return name === "union:wrapped" && value !== null ? { [(branch as { branchName?: string }).branchName ?? branch.typeName]: value } : value;
+        return name === "union:wrapped" && value !== null
+          ? { [(branch as { branchName?: string }).branchName ?? branch.typeName]: value }
+          : value;
       }
       throw new Error(`no sample for Avro type ${name}`);
     }

@@ -1,0 +1,300 @@
+// The event contract on the real broker and registry: the admin step, a round trip of every
+// catalog type, refusal before sending, dead letters, transactions, and an independent reader.
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { after, before, describe, test } from "node:test";
+import { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
+import { COMPATIBILITY, ensureTopics, registerSchemas } from "../../producers/admin.js";
+import { EventWriter } from "../../producers/writer.js";
+import { DEAD_LETTER_TOPIC, MESSAGE_TYPES, TOPICS } from "../../schemas/catalog.js";
+import { Codec, ValidationError } from "../../schemas/codec.js";
+import { EventReader, type DeadLetter, type ReadEvent } from "../../schemas/reader.js";
+import { registrySchema, parseWriterSchema } from "../../schemas/avro-types.js";
+import { kafka, unique, urls } from "../support/infra.js";
+import { sampleMessage } from "../support/messages.js";
+
+const k = kafka("polity-contract-test");
+const codec = Codec.forUrl(urls.schemaRegistryUrl);
+const EVENT_TOPICS = TOPICS.map((t) => t.name).filter((t) => t !== DEAD_LETTER_TOPIC);
+const tenantOf = (e: ReadEvent) => (e.value.envelope as { tenantId: string } | undefined)?.tenantId;
+
+/** Starts a reader with a fresh group and resolves once `done` holds for what it collected. */
+async function collect(
+  topics: string[],
+  done: (events: ReadEvent[], letters: DeadLetter[]) => boolean,
+  keep: (e: ReadEvent) => boolean,
+  timeoutMs = 30_000,
+) {
+  const events: ReadEvent[] = [];
+  const letters: DeadLetter[] = [];
+  let finish!: () => void;
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+  const reader = await EventReader.start({
+    kafka: k,
+    codec,
+    groupId: unique("contract-reader"),
+    topics,
+    handle: async (e) => {
+      if (keep(e)) events.push(e);
+      if (done(events, letters)) finish();
+    },
+    onDeadLetter: (l) => {
+      letters.push(l);
+      if (done(events, letters)) finish();
+    },
+  });
+  const timer = setTimeout(finish, timeoutMs);
+  await finished;
+  clearTimeout(timer);
+  await reader.stop();
+  return { events, letters };
+}
+
+describe("event contract on Kafka and the registry", () => {
+  let writer: EventWriter;
+
+  before(async () => {
+    await ensureTopics(k);
+    await registerSchemas(codec);
+    writer = await EventWriter.connect(k, codec);
+  });
+  after(async () => {
+    await writer.disconnect();
+  });
+
+  test("the admin step is idempotent: topics exist with their config, every subject has its compatibility level", async () => {
+    assert.deepEqual(await ensureTopics(k), [], "a second run creates no topic");
+    const again = await registerSchemas(Codec.forUrl(urls.schemaRegistryUrl));
+    assert.equal(again.length, MESSAGE_TYPES.length);
+    const first = await registerSchemas(codec);
+    assert.deepEqual(again, first, "registering again returns the same ids");
+    for (const { subject } of again.slice(0, 5))
+      assert.equal(await codec.registry.compatibility(subject), COMPATIBILITY);
+    const admin = k.admin();
+    await admin.connect();
+    const meta = await admin.fetchTopicMetadata({ topics: EVENT_TOPICS });
+    for (const t of meta.topics) {
+      assert.equal(t.partitions.length, TOPICS.find((c) => c.name === t.name)!.partitions, `${t.name} partitions`);
+    }
+    await admin.disconnect();
+  });
+
+  test("every catalog type round-trips through the writer, the broker and the reader", async () => {
+    const tenant = unique("tenant");
+    const types = MESSAGE_TYPES.filter((t) => t !== "DeadLetter");
+    const outgoing = types.map((t) => sampleMessage(codec, t, tenant));
+    const sent = await writer.send(outgoing);
+    assert.equal(sent.length, types.length);
+    const { events } = await collect(
+      EVENT_TOPICS,
+      (ev) => ev.length >= types.length,
+      (e) => tenantOf(e) === tenant,
+    );
+    assert.deepEqual(events.map((e) => e.type).sort(), [...types].sort());
+    for (const e of events) {
+      const s = sent.find((x) => x.envelope.eventId === (e.value.envelope as { eventId: string }).eventId);
+      assert.ok(s, `${e.type}: read an event that was not sent`);
+      assert.equal(e.topic, s.topic);
+      assert.equal(e.key?.toString(), s.key);
+      assert.equal(e.headers["polity-type"]?.toString(), e.type);
+      // Compare in Avro binary: the decoded value is a record class instance, the sent one a plain object.
+      const type = codec.typeOf(e.type);
+      const original = { envelope: s.envelope, ...outgoing[sent.indexOf(s)]!.payload };
+      assert.ok(type.toBuffer(e.value).equals(type.toBuffer(original)), `${e.type}: value changed on the way`);
+      assert.equal(e.schemaId, await codec.schemaId(e.type));
+    }
+  });
+
+  test("an invalid message is refused before anything of its batch is sent", async () => {
+    const tenant = unique("tenant");
+    const good = sampleMessage(codec, "GoalSubmitted", tenant);
+    const bad = sampleMessage(codec, "SubmitGoal", tenant, { priority: "urgent" });
+    await assert.rejects(writer.send([good, bad]), (e: unknown) => {
+      assert.ok(e instanceof ValidationError);
+      assert.match(
+        e.message,
+        /^SubmitGoal is not valid against its schema: field priority: expected int, got string "urgent"/,
+      );
+      return true;
+    });
+    const marker = sampleMessage(codec, "GoalSubmitted", tenant);
+    const [sentMarker] = await writer.send([marker]);
+    const { events } = await collect(
+      ["polity.goals.events", "polity.goals.commands"],
+      (ev) => ev.some((e) => (e.value.envelope as { eventId: string }).eventId === sentMarker!.envelope.eventId),
+      (e) => tenantOf(e) === tenant,
+    );
+    assert.equal(events.length, 1, "only the marker sent afterwards is in the log");
+  });
+
+  test("poison messages go to the dead-letter topic with their bytes and reason; good messages after them are processed", async () => {
+    const tenant = unique("tenant");
+    const tag = randomBytes(8);
+    const stranger = await codec.registry.register(
+      unique("polity.goals.events-dev.polity.test.Stranger"),
+      JSON.stringify({
+        type: "record",
+        name: "Stranger",
+        namespace: "dev.polity.test",
+        fields: [{ name: "tag", type: "bytes" }],
+      }),
+    );
+    const strangerBody = parseWriterSchema(
+      JSON.stringify({
+        type: "record",
+        name: "Stranger",
+        namespace: "dev.polity.test",
+        fields: [{ name: "tag", type: "bytes" }],
+      }),
+    ).toBuffer({ tag });
+    const valid = codec.encodeWithId("GoalSubmitted", await codec.schemaId("GoalSubmitted"), {
+      envelope: {
+        eventId: "9a5a5c1e-55d7-4c1b-9a3e-4d2f7a1b2c3d",
+        type: "GoalSubmitted",
+        occurredAt: new Date(),
+        tenantId: tenant,
+        correlationId: "x",
+        causationId: null,
+        actor: { id: "u", tier: "USER" },
+        aggregate: { type: "GOAL", id: "x", version: 1 },
+      },
+      ...(sampleMessage(codec, "GoalSubmitted", tenant).payload as object),
+    });
+    const header = (id: number) =>
+      Buffer.from([
+        0,
+        ...Buffer.alloc(4)
+          .fill(0)
+          .map((_, i) => (id >>> (8 * (3 - i))) & 0xff),
+      ]);
+    const poison: [string, Buffer][] = [
+      ["UNDECODABLE", Buffer.concat([Buffer.from("plain text, not Avro "), tag])],
+      ["UNKNOWN_SCHEMA_ID", Buffer.concat([header(2_000_000_000), tag])],
+      ["UNKNOWN_TYPE", Buffer.concat([header(stranger), strangerBody])],
+      ["UNDECODABLE", Buffer.concat([valid.subarray(0, 12), tag.subarray(0, 1)])],
+    ];
+    const producer = k.producer();
+    await producer.connect();
+    await producer.send({
+      topic: "polity.goals.events",
+      messages: poison.map(([, value]) => ({ key: tenant, value })),
+    });
+    await producer.disconnect();
+    const [good] = await writer.send([sampleMessage(codec, "GoalSubmitted", tenant)]);
+
+    const isOurs = (l: DeadLetter) => poison.some(([, v]) => l.originalValue?.equals(v));
+    const { events, letters } = await collect(
+      ["polity.goals.events"],
+      (ev, ls) => ev.length >= 1 && ls.filter(isOurs).length >= poison.length,
+      (e) => tenantOf(e) === tenant,
+    );
+    assert.equal(events.length, 1);
+    assert.equal((events[0]!.value.envelope as { eventId: string }).eventId, good!.envelope.eventId);
+    const ours = letters.filter(isOurs);
+    assert.deepEqual(
+      ours.map((l) => l.errorKind),
+      poison.map(([kind]) => kind),
+    );
+    for (const l of ours) {
+      assert.equal(l.originalTopic, "polity.goals.events");
+      assert.equal(l.originalKey?.toString(), tenant);
+      assert.ok(l.reason.length > 10, `reason: ${l.reason}`);
+    }
+
+    // And the letters really are on the dead-letter topic, decodable like any other message.
+    const { letters: fromTopic } = await collectDeadLetters(poison.map(([, v]) => v));
+    assert.equal(fromTopic.length, poison.length);
+  });
+
+  test("an aborted writer transaction is invisible; a committed one carries its consumer offsets", async () => {
+    const tenant = unique("tenant");
+    const groupId = unique("tx-group");
+    const txWriter = await EventWriter.connect(k, codec, { transactionalId: unique("contract-tx") });
+    try {
+      await assert.rejects(
+        txWriter.transaction(async (tx) => {
+          await tx.send([sampleMessage(codec, "GoalSubmitted", tenant, { title: "aborted" })]);
+          throw new Error("decider failed");
+        }),
+        /decider failed/,
+      );
+      await txWriter.transaction(async (tx) => {
+        await tx.send([sampleMessage(codec, "GoalSubmitted", tenant, { title: "committed" })]);
+        await tx.sendOffsets(groupId, [
+          { topic: "polity.goals.commands", partitions: [{ partition: 0, offset: "42" }] },
+        ]);
+      });
+    } finally {
+      await txWriter.disconnect();
+    }
+    const { events } = await collect(
+      ["polity.goals.events"],
+      (ev) => ev.some((e) => e.value.title === "committed"),
+      (e) => tenantOf(e) === tenant,
+    );
+    assert.deepEqual(
+      events.map((e) => e.value.title),
+      ["committed"],
+    );
+    const admin = k.admin();
+    await admin.connect();
+    const offsets = await admin.fetchOffsets({ groupId, topics: ["polity.goals.commands"] });
+    await admin.disconnect();
+    assert.equal(offsets[0]?.partitions.find((p) => p.partition === 0)?.offset, "42");
+  });
+
+  test("an independent Confluent deserializer decodes what the writer wrote", async () => {
+    const tenant = unique("tenant");
+    const [sent] = await writer.send([sampleMessage(codec, "TaskCompleted", tenant)]);
+    const consumer = k.consumer({ groupId: unique("independent") });
+    const raw: Buffer[] = [];
+    await consumer.connect();
+    await consumer.subscribe({ topic: sent!.topic, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("independent reader saw nothing")), 30_000);
+      void consumer.run({
+        eachMessage: async ({ message }) => {
+          if (message.headers?.["polity-event-id"]?.toString() === sent!.envelope.eventId && message.value) {
+            raw.push(message.value);
+            clearTimeout(timer);
+            resolve();
+          }
+        },
+      });
+    });
+    await consumer.disconnect();
+    // @kafkajs/confluent-schema-registry has its own wire-format parser and registry lookup.
+    const other = new SchemaRegistry({ host: urls.schemaRegistryUrl });
+    const decoded = (await other.decode(raw[0]!)) as {
+      envelope: { eventId: string; tenantId: string; occurredAt: number };
+    };
+    assert.equal(decoded.envelope.eventId, sent!.envelope.eventId);
+    assert.equal(decoded.envelope.tenantId, tenant);
+    assert.equal(decoded.envelope.occurredAt, sent!.envelope.occurredAt.getTime(), "timestamp-millis as a plain long");
+    assert.equal(registrySchema(codec.typeOf("TaskCompleted")).length > 0, true);
+  });
+});
+
+/** Reads the dead-letter topic itself (not the reader's callback) for letters of these originals. */
+async function collectDeadLetters(originals: Buffer[]) {
+  const consumer = k.consumer({ groupId: unique("dlq-check") });
+  const letters: DeadLetter[] = [];
+  await consumer.connect();
+  await consumer.subscribe({ topic: DEAD_LETTER_TOPIC, fromBeginning: true });
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, 30_000);
+    void consumer.run({
+      eachMessage: async ({ message }) => {
+        const { type, value } = await codec.decode(message.value);
+        const letter = value as unknown as DeadLetter;
+        if (type === "DeadLetter" && originals.some((o) => letter.originalValue?.equals(o))) letters.push(letter);
+        if (letters.length >= originals.length) {
+          clearTimeout(timer);
+          resolve();
+        }
+      },
+    });
+  });
+  await consumer.disconnect();
+  return { letters };
+}

@@ -1,0 +1,23 @@
+/** Builds valid outgoing messages for tests from sample values of the real schemas. */
+import type { Codec } from "../../schemas/codec.js";
+import type { OutgoingMessage } from "../../producers/writer.js";
+import { sampleValue } from "./samples.js";
+
+export function sampleMessage(
+  codec: Codec,
+  type: string,
+  tenantId: string,
+  overrides: Record<string, unknown> = {},
+): OutgoingMessage {
+  const { envelope: _envelope, ...payload } = sampleValue(codec.typeOf(type)) as Record<string, unknown>;
+  return {
+    type,
+    context: {
+      tenantId,
+      correlationId: `goal-${tenantId}`,
+      actor: { id: "test-user", tier: "USER" },
+      aggregate: { type: "GOAL", id: `goal-${tenantId}`, version: 1 },
+    },
+    payload: { ...payload, ...overrides },
+  };
+}
