@@ -22,6 +22,7 @@ const USAGE = `usage:
   npm run schemas:gen                TypeScript types and AsyncAPI document from schemas/avro
   npm run schemas:check              refuse a schema change the registered versions cannot follow
   npm run schemas:register           create the catalog's topics, register every schema
+  npm run bench:codec                codec and writer throughput next to raw avsc and bare kafkajs
 servers: postgres, kafka, registry, mongo`;
 
 function runChild(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -143,6 +144,15 @@ async function main(argv: string[]): Promise<number> {
       } finally {
         await infra.release();
       }
+    }
+  }
+  if (command === "bench" && rest[0] === "codec") {
+    const infra = await resolveInfrastructure(config);
+    try {
+      const { runCodecBench } = await import("../bench/codec.js");
+      return await runCodecBench(infra.urls);
+    } finally {
+      await infra.release();
     }
   }
   if (command === "stack") {

@@ -3,6 +3,7 @@
  * API under /apis/ccompat/v7. Schemas are stored durably in the stack's PostgreSQL (database
  * `apicurio`): schema ids are written into every Kafka message, so losing them would lose the log.
  */
+import fs from "node:fs";
 import path from "node:path";
 import type { NativeStackConfig } from "../../lib/config.js";
 import { probeRegistry } from "../probes.js";
@@ -21,6 +22,16 @@ function pickRelease(native: NativeStackConfig): { version: string; java: string
   const java17 = newestJava(17);
   if (java17) return { version: native.apicurioVersionJava17, java: java17.bin };
   throw new StackError("the schema registry needs Java 17 or newer; install a JDK or set SCHEMA_REGISTRY_URL.");
+}
+
+/** 3.3 ships a Quarkus fast-jar (quarkus-run.jar); 3.0 a legacy runner jar beside lib/. */
+function launcherJar(distDir: string): string {
+  const fastJar = path.join(distDir, "quarkus-run.jar");
+  if (fs.existsSync(fastJar)) return fastJar;
+  const runner = fs.existsSync(distDir) ? fs.readdirSync(distDir).find((f) => f.endsWith("-runner.jar")) : undefined;
+  if (!runner)
+    throw new StackError(`no quarkus-run.jar or *-runner.jar in ${distDir}; delete that folder and run up again`);
+  return path.join(distDir, runner);
 }
 
 export function registryServer(native: NativeStackConfig): NativeServer {
@@ -70,6 +81,10 @@ export function registryServer(native: NativeStackConfig): NativeServer {
           `-Dpolity.home=${native.home}`,
           "-Dquarkus.http.host=127.0.0.1",
           `-Dquarkus.http.port=${native.registryPort}`,
+          // Quarkus also opens a management interface (default 0.0.0.0:9000): keep it on loopback
+          // and next to the API port, so two stacks on one machine do not collide.
+          "-Dquarkus.management.host=127.0.0.1",
+          `-Dquarkus.management.port=${native.registryPort + 1}`,
           "-Dquarkus.log.console.color=false",
           "-Dapicurio.storage.kind=sql",
           "-Dapicurio.storage.sql.kind=postgresql",
@@ -78,7 +93,7 @@ export function registryServer(native: NativeStackConfig): NativeServer {
           // The local cluster trusts loopback connections; the driver still wants a value.
           "-Dapicurio.datasource.password=trust",
           "-jar",
-          path.join(distDir, "quarkus-run.jar"),
+          launcherJar(distDir),
         ],
         cwd: dataDir,
         logFile,

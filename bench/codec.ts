@@ -1,0 +1,137 @@
+/**
+ * `npm run bench:codec`: the registry codec next to avsc's raw toBuffer/fromBuffer, and the event
+ * writer next to a bare kafkajs producer sending the same bytes, measured in the same run on the
+ * same broker. Each figure is the median of several rounds; ratios are what to read (the machines
+ * are shared and noisy). Results go to stdout and bench/results/codec-<timestamp>.json.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import { Kafka, logLevel } from "kafkajs";
+import { repoRoot, type InfraUrls } from "../lib/config.js";
+import { ensureTopics, registerSchemas } from "../producers/admin.js";
+import { EventWriter, type OutgoingMessage } from "../producers/writer.js";
+import { Codec } from "../schemas/codec.js";
+import { sampleValue } from "../test/support/samples.js";
+
+const ROUNDS = 5;
+const CODEC_OPS = 50_000;
+const PRODUCE_MESSAGES = 20_000;
+const BATCH = 500;
+const TYPE = "TaskCompleted";
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+function rate(rounds: number, ops: number, body: () => void): { median: number; min: number; max: number } {
+  const rates: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const t0 = performance.now();
+    body();
+    rates.push(ops / ((performance.now() - t0) / 1000));
+  }
+  return { median: median(rates), min: Math.min(...rates), max: Math.max(...rates) };
+}
+
+async function rateAsync(rounds: number, ops: number, body: () => Promise<void>) {
+  const rates: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const t0 = performance.now();
+    await body();
+    rates.push(ops / ((performance.now() - t0) / 1000));
+  }
+  return { median: median(rates), min: Math.min(...rates), max: Math.max(...rates) };
+}
+
+export async function runCodecBench(urls: InfraUrls): Promise<number> {
+  const codec = Codec.forUrl(urls.schemaRegistryUrl);
+  const kafka = new Kafka({ clientId: "polity-bench", brokers: urls.kafkaBrokers, logLevel: logLevel.NOTHING });
+  await ensureTopics(kafka);
+  await registerSchemas(codec);
+  const type = codec.typeOf(TYPE);
+  const { envelope: _e, ...payload } = sampleValue(type) as Record<string, unknown>;
+  const context: OutgoingMessage["context"] = {
+    tenantId: "bench",
+    correlationId: "goal-bench",
+    actor: { id: "worker-1", tier: "WORKER" },
+    aggregate: { type: "TASK", id: "task-1", version: 3 },
+  };
+  const value = sampleValue(type);
+  const id = await codec.schemaId(TYPE);
+  const wire = codec.encodeWithId(TYPE, id, value);
+  const body = type.toBuffer(value);
+  await codec.decode(wire); // warm the schema cache: the steady state is what is measured
+
+  process.stderr.write(`[bench] codec: ${ROUNDS} rounds x ${CODEC_OPS} ops of ${TYPE} (${wire.length} bytes)\n`);
+  const rawEncode = rate(ROUNDS, CODEC_OPS, () => {
+    for (let i = 0; i < CODEC_OPS; i++) type.toBuffer(value);
+  });
+  const codecEncode = rate(ROUNDS, CODEC_OPS, () => {
+    for (let i = 0; i < CODEC_OPS; i++) {
+      codec.validate(TYPE, value);
+      codec.encodeWithId(TYPE, id, value);
+    }
+  });
+  const rawDecode = rate(ROUNDS, CODEC_OPS, () => {
+    for (let i = 0; i < CODEC_OPS; i++) type.fromBuffer(body);
+  });
+  const codecDecode = await rateAsync(ROUNDS, CODEC_OPS, async () => {
+    for (let i = 0; i < CODEC_OPS; i++) await codec.decode(wire);
+  });
+
+  process.stderr.write(`[bench] produce: ${ROUNDS} rounds x ${PRODUCE_MESSAGES} messages in batches of ${BATCH}\n`);
+  const writer = await EventWriter.connect(kafka, codec);
+  const bare = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await bare.connect();
+  const messages = Array.from({ length: BATCH }, () => ({ type: TYPE, context, payload }));
+  const prepared = Array.from({ length: BATCH }, (_, i) => ({ key: `goal-bench-${i % 16}`, value: wire }));
+  const writerRates: number[] = [];
+  const bareRates: number[] = [];
+  // Interleave the two so drift on a shared machine hits both alike.
+  for (let r = 0; r < ROUNDS; r++) {
+    let t0 = performance.now();
+    for (let sent = 0; sent < PRODUCE_MESSAGES; sent += BATCH) await writer.send(messages);
+    writerRates.push(PRODUCE_MESSAGES / ((performance.now() - t0) / 1000));
+    t0 = performance.now();
+    for (let sent = 0; sent < PRODUCE_MESSAGES; sent += BATCH) {
+      await bare.send({ topic: "polity.tasks.events", messages: prepared });
+    }
+    bareRates.push(PRODUCE_MESSAGES / ((performance.now() - t0) / 1000));
+  }
+  await writer.disconnect();
+  await bare.disconnect();
+  const summary = (xs: number[]) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
+  const writerRate = summary(writerRates);
+  const bareRate = summary(bareRates);
+
+  const rows = [
+    ["encode (validate + wire format)", codecEncode, "avsc toBuffer", rawEncode],
+    ["decode (wire format, resolver)", codecDecode, "avsc fromBuffer", rawDecode],
+    ["EventWriter.send", writerRate, "bare kafkajs producer, same bytes", bareRate],
+  ] as const;
+  const result = {
+    at: new Date().toISOString(),
+    machine: `${process.platform} ${process.arch}, node ${process.version}, ${(await import("node:os")).cpus().length} cpus`,
+    rounds: ROUNDS,
+    messageType: TYPE,
+    wireBytes: wire.length,
+    rows: rows.map(([name, ours, baseName, base]) => ({
+      name,
+      ours,
+      baseline: baseName,
+      base,
+      ratio: ours.median / base.median,
+    })),
+  };
+  console.log("| measure | ops/s (median, min-max) | baseline | ops/s (median, min-max) | ratio |");
+  console.log("| --- | --- | --- | --- | --- |");
+  const fmt = (x: { median: number; min: number; max: number }) =>
+    `${Math.round(x.median).toLocaleString("en")} (${Math.round(x.min).toLocaleString("en")}-${Math.round(x.max).toLocaleString("en")})`;
+  for (const r of result.rows)
+    console.log(`| ${r.name} | ${fmt(r.ours)} | ${r.baseline} | ${fmt(r.base)} | ${r.ratio.toFixed(2)} |`);
+  const dir = path.join(repoRoot, "bench/results");
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `codec-${result.at.replace(/[:.]/g, "-")}.json`);
+  fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  console.log(`wrote ${path.relative(repoRoot, file)}`);
+  return 0;
+}
