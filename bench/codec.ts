@@ -82,7 +82,10 @@ export async function runCodecBench(urls: InfraUrls): Promise<number> {
   const writer = await EventWriter.connect(kafka, codec);
   const bare = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await bare.connect();
-  const messages = Array.from({ length: BATCH }, () => ({ type: TYPE, context, payload }));
+  const messages = Array.from(
+    { length: BATCH },
+    () => ({ type: TYPE, context, payload }) as unknown as OutgoingMessage,
+  );
   const prepared = Array.from({ length: BATCH }, (_, i) => ({ key: `goal-bench-${i % 16}`, value: wire }));
   const writerRates: number[] = [];
   const bareRates: number[] = [];

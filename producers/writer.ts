@@ -6,15 +6,19 @@
  */
 import type { Kafka, Producer, Transaction, TopicOffsets } from "kafkajs";
 import { topicFor } from "../schemas/catalog.js";
+import type { MessageTypeName, Payload } from "../schemas/generated/types.js";
 import type { Codec } from "../schemas/codec.js";
 import { buildEnvelope, buildHeaders, keyFor, type Envelope, type MessageContext } from "./envelope.js";
 
-export interface OutgoingMessage {
-  type: string;
-  context: MessageContext;
-  /** The message's fields other than the envelope. */
-  payload: Record<string, unknown>;
-}
+/** A message to write; with a literal `type`, its payload is checked against the generated type. */
+export type OutgoingMessage<K extends MessageTypeName = MessageTypeName> = {
+  [T in K]: {
+    type: T;
+    context: MessageContext;
+    /** The message's fields other than the envelope. */
+    payload: Payload<T>;
+  };
+}[K];
 
 export interface SentMessage {
   type: string;
@@ -64,7 +68,7 @@ export class EventWriter {
         return {
           type: m.type,
           topic: topic.name,
-          key: keyFor(topic, envelope, m.payload),
+          key: keyFor(topic, envelope, m.payload as unknown as Record<string, unknown>),
           envelope,
           value: this.codec.encodeWithId(m.type, id, value),
           headers: buildHeaders(envelope, m.context.traceparent),

@@ -7,6 +7,15 @@
 import type { Consumer, IHeaders, Kafka, Producer } from "kafkajs";
 import { DEAD_LETTER_TOPIC } from "./catalog.js";
 import { Codec, DecodeError, type DecodeErrorKind } from "./codec.js";
+import type { MessageMap, MessageTypeName } from "./generated/types.js";
+
+/** A decoded event; switch on `type` to get its generated payload type. */
+export type PolityEvent = { [K in MessageTypeName]: { type: K; value: MessageMap[K] } }[MessageTypeName];
+
+/** Narrows a read event to its generated type. */
+export function typed(event: ReadEvent): PolityEvent {
+  return { type: event.type, value: event.value } as unknown as PolityEvent;
+}
 
 export interface ReadEvent<T = Record<string, unknown>> {
   type: string;
