@@ -4,8 +4,9 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type { IHeaders } from "kafkajs";
 import type { TopicSpec } from "../schemas/catalog.js";
+import type { Actor, AggregateRef, Envelope } from "../schemas/generated/types.js";
 
-export type TierName = "PRESIDENT" | "GOVERNOR" | "MAYOR" | "MASTER" | "SUB_MASTER" | "WORKER" | "SYSTEM" | "USER";
+export type { Envelope };
 
 export interface MessageContext {
   tenantId: string;
@@ -13,23 +14,12 @@ export interface MessageContext {
   correlationId: string;
   /** eventId of the message that caused this one; omitted when the message starts a flow. */
   causationId?: string | null;
-  actor: { id: string; tier: TierName };
-  aggregate: { type: "GOAL" | "TASK" | "AGENT" | "POLICY" | "SYSTEM"; id: string; version: number };
+  actor: Actor;
+  aggregate: AggregateRef;
   /** Defaults to now. */
   occurredAt?: Date;
   /** W3C trace context of the caller; a new trace is started when absent. */
   traceparent?: string;
-}
-
-export interface Envelope {
-  eventId: string;
-  type: string;
-  occurredAt: Date;
-  tenantId: string;
-  correlationId: string;
-  causationId: string | null;
-  actor: { id: string; tier: TierName };
-  aggregate: MessageContext["aggregate"];
 }
 
 export function buildEnvelope(type: string, context: MessageContext): Envelope {
