@@ -22,24 +22,27 @@ const TYPE = "TaskCompleted";
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-function rate(rounds: number, ops: number, body: () => void): { median: number; min: number; max: number } {
-  const rates: number[] = [];
-  for (let r = 0; r < rounds; r++) {
-    const t0 = performance.now();
-    body();
-    rates.push(ops / ((performance.now() - t0) / 1000));
-  }
-  return { median: median(rates), min: Math.min(...rates), max: Math.max(...rates) };
+interface Rate {
+  median: number;
+  min: number;
+  max: number;
 }
 
-async function rateAsync(rounds: number, ops: number, body: () => Promise<void>) {
+const summary = (rates: number[]): Rate => ({
+  median: median(rates),
+  min: Math.min(...rates),
+  max: Math.max(...rates),
+});
+
+/** ops/s of `body` over several rounds. */
+async function rate(rounds: number, ops: number, body: () => void | Promise<void>): Promise<Rate> {
   const rates: number[] = [];
   for (let r = 0; r < rounds; r++) {
     const t0 = performance.now();
     await body();
     rates.push(ops / ((performance.now() - t0) / 1000));
   }
-  return { median: median(rates), min: Math.min(...rates), max: Math.max(...rates) };
+  return summary(rates);
 }
 
 export async function runCodecBench(urls: InfraUrls): Promise<number> {
@@ -62,19 +65,19 @@ export async function runCodecBench(urls: InfraUrls): Promise<number> {
   await codec.decode(wire); // warm the schema cache: the steady state is what is measured
 
   process.stderr.write(`[bench] codec: ${ROUNDS} rounds x ${CODEC_OPS} ops of ${TYPE} (${wire.length} bytes)\n`);
-  const rawEncode = rate(ROUNDS, CODEC_OPS, () => {
+  const rawEncode = await rate(ROUNDS, CODEC_OPS, () => {
     for (let i = 0; i < CODEC_OPS; i++) type.toBuffer(value);
   });
-  const codecEncode = rate(ROUNDS, CODEC_OPS, () => {
+  const codecEncode = await rate(ROUNDS, CODEC_OPS, () => {
     for (let i = 0; i < CODEC_OPS; i++) {
       codec.validate(TYPE, value);
       codec.encodeWithId(TYPE, id, value);
     }
   });
-  const rawDecode = rate(ROUNDS, CODEC_OPS, () => {
+  const rawDecode = await rate(ROUNDS, CODEC_OPS, () => {
     for (let i = 0; i < CODEC_OPS; i++) type.fromBuffer(body);
   });
-  const codecDecode = await rateAsync(ROUNDS, CODEC_OPS, async () => {
+  const codecDecode = await rate(ROUNDS, CODEC_OPS, async () => {
     for (let i = 0; i < CODEC_OPS; i++) await codec.decode(wire);
   });
 
@@ -102,7 +105,6 @@ export async function runCodecBench(urls: InfraUrls): Promise<number> {
   }
   await writer.disconnect();
   await bare.disconnect();
-  const summary = (xs: number[]) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
   const writerRate = summary(writerRates);
   const bareRate = summary(bareRates);
 
@@ -127,7 +129,7 @@ export async function runCodecBench(urls: InfraUrls): Promise<number> {
   };
   console.log("| measure | ops/s (median, min-max) | baseline | ops/s (median, min-max) | ratio |");
   console.log("| --- | --- | --- | --- | --- |");
-  const fmt = (x: { median: number; min: number; max: number }) =>
+  const fmt = (x: Rate) =>
     `${Math.round(x.median).toLocaleString("en")} (${Math.round(x.min).toLocaleString("en")}-${Math.round(x.max).toLocaleString("en")})`;
   for (const r of result.rows)
     console.log(`| ${r.name} | ${fmt(r.ours)} | ${r.baseline} | ${fmt(r.base)} | ${r.ratio.toFixed(2)} |`);

@@ -8,7 +8,7 @@ import path from "node:path";
 import { loadConfig, urlsToEnv, type PolityConfig } from "../lib/config.js";
 import { say, tail } from "./native/process.js";
 import { nativeServers, parseNames, stackDown, stackStatus, stackUp } from "./native/stack.js";
-import { resolveInfrastructure } from "./resolve.js";
+import { resolveInfrastructure, type ResolvedInfra } from "./resolve.js";
 import { writeGenerated } from "../schemas/codegen.js";
 import { runSchemaCommand } from "../schemas/tools.js";
 
@@ -55,17 +55,26 @@ function testFiles(config: PolityConfig, args: string[]): string[] {
   return found.sort();
 }
 
+/** Resolves the infrastructure for the length of `work`, then releases what resolution started. */
+async function withInfra<T>(config: PolityConfig, work: (infra: ResolvedInfra) => Promise<T>): Promise<T> {
+  const infra = await resolveInfrastructure(config);
+  try {
+    return await work(infra);
+  } finally {
+    await infra.release();
+  }
+}
+
 async function test(config: PolityConfig, args: string[]): Promise<number> {
   const bin = (name: string) => path.join(config.repoRoot, "node_modules", ".bin", name);
   say("typecheck (tsc --noEmit)");
   const tsc = await runChild(bin("tsc"), ["--noEmit", "-p", config.repoRoot], process.env);
   if (tsc !== 0) return tsc;
-  const infra = await resolveInfrastructure(config);
-  say(`infrastructure: ${JSON.stringify(infra.sources)}`);
-  try {
+  return withInfra(config, async (infra) => {
+    say(`infrastructure: ${JSON.stringify(infra.sources)}`);
     const files = testFiles(config, args);
     say(`running ${files.length} test file(s)`);
-    return await runChild(
+    return runChild(
       process.execPath,
       ["--import", "tsx", "--test", "--test-reporter=spec", "--test-concurrency=1", ...files],
       {
@@ -75,24 +84,21 @@ async function test(config: PolityConfig, args: string[]): Promise<number> {
         POLITY_NATIVE_STACK: Object.values(infra.sources).every((s) => s === "native") ? "1" : "",
       },
     );
-  } finally {
-    await infra.release();
-  }
+  });
 }
 
 async function start(config: PolityConfig): Promise<number> {
-  const infra = await resolveInfrastructure(config);
-  const env = urlsToEnv(infra.urls);
-  console.log("Polity ready");
-  for (const [name, value] of Object.entries(env)) console.log(`  ${name}=${value}`);
-  console.log(`  (sources: ${JSON.stringify(infra.sources)})`);
-  console.log("Ctrl-C stops this process; `npm run stack -- down` stops the native stack.");
-  await new Promise<void>((resolve) => {
-    process.once("SIGINT", resolve);
-    process.once("SIGTERM", resolve);
+  return withInfra(config, async (infra) => {
+    console.log("Polity ready");
+    for (const [name, value] of Object.entries(urlsToEnv(infra.urls))) console.log(`  ${name}=${value}`);
+    console.log(`  (sources: ${JSON.stringify(infra.sources)})`);
+    console.log("Ctrl-C stops this process; `npm run stack -- down` stops the native stack.");
+    await new Promise<void>((resolve) => {
+      process.once("SIGINT", resolve);
+      process.once("SIGTERM", resolve);
+    });
+    return 0;
   });
-  await infra.release();
-  return 0;
 }
 
 async function status(config: PolityConfig): Promise<number> {
@@ -138,22 +144,12 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (sub === "check" || sub === "register") {
-      const infra = await resolveInfrastructure(config);
-      try {
-        return await runSchemaCommand(sub, infra.urls);
-      } finally {
-        await infra.release();
-      }
+      return withInfra(config, (infra) => runSchemaCommand(sub, infra.urls));
     }
   }
   if (command === "bench" && rest[0] === "codec") {
-    const infra = await resolveInfrastructure(config);
-    try {
-      const { runCodecBench } = await import("../bench/codec.js");
-      return await runCodecBench(infra.urls);
-    } finally {
-      await infra.release();
-    }
+    const { runCodecBench } = await import("../bench/codec.js");
+    return withInfra(config, (infra) => runCodecBench(infra.urls));
   }
   if (command === "stack") {
     const [sub, ...names] = rest;

@@ -5,7 +5,7 @@
  *   3. else the native stack, started if it is not running.
  * POLITY_INFRA=env|docker|native forces one source.
  */
-import { nativeUrls, type InfraUrls, type PolityConfig } from "../lib/config.js";
+import { nativeUrls, URL_ENV, type InfraUrls, type PolityConfig } from "../lib/config.js";
 import { dockerEngineAnswers, startDockerStack } from "./docker.js";
 import { stackUp } from "./native/stack.js";
 import { say, StackError } from "./native/process.js";
@@ -29,13 +29,6 @@ const COMPONENT_SERVER: Record<keyof InfraUrls, ServerName> = {
   databaseUrl: "postgres",
 };
 
-const ENV_NAME: Record<keyof InfraUrls, string> = {
-  kafkaBrokers: "KAFKA_BROKERS",
-  schemaRegistryUrl: "SCHEMA_REGISTRY_URL",
-  mongoUrl: "MONGO_URL",
-  databaseUrl: "DATABASE_URL",
-};
-
 /** Checks that every URL answers; the error names the variable and the URL. */
 export async function probeAll(urls: InfraUrls): Promise<void> {
   const checks: [keyof InfraUrls, Promise<string>][] = [
@@ -46,18 +39,18 @@ export async function probeAll(urls: InfraUrls): Promise<void> {
   ];
   const failures: string[] = [];
   for (const [key, check] of checks) {
-    await check.catch((e: Error) => failures.push(`${ENV_NAME[key]}=${String(urls[key])}: ${e.message}`));
+    await check.catch((e: Error) => failures.push(`${URL_ENV[key]}=${String(urls[key])}: ${e.message}`));
   }
   if (failures.length > 0) throw new StackError(`infrastructure not reachable:\n  ${failures.join("\n  ")}`);
 }
 
 export async function resolveInfrastructure(config: PolityConfig): Promise<ResolvedInfra> {
   const explicit = config.explicitUrls;
-  const keys = Object.keys(ENV_NAME) as (keyof InfraUrls)[];
+  const keys = Object.keys(URL_ENV) as (keyof InfraUrls)[];
   const missing = keys.filter((k) => explicit[k] === undefined);
 
   if (config.infraMode === "env" && missing.length > 0) {
-    throw new StackError(`POLITY_INFRA=env but ${missing.map((k) => ENV_NAME[k]).join(", ")} not set.`);
+    throw new StackError(`POLITY_INFRA=env but ${missing.map((k) => URL_ENV[k]).join(", ")} not set.`);
   }
 
   const sources = {} as Record<keyof InfraUrls, InfraSource>;

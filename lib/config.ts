@@ -52,6 +52,14 @@ export interface PolityConfig {
   clientId: string;
 }
 
+/** The environment variable that carries each URL, for every process and error message. */
+export const URL_ENV: Record<keyof InfraUrls, string> = {
+  kafkaBrokers: "KAFKA_BROKERS",
+  schemaRegistryUrl: "SCHEMA_REGISTRY_URL",
+  mongoUrl: "MONGO_URL",
+  databaseUrl: "DATABASE_URL",
+};
+
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 export class ConfigError extends Error {
@@ -141,9 +149,7 @@ export function urlsToEnv(urls: InfraUrls): Record<string, string> {
 /** Reads all four URLs from the environment or fails naming the missing ones (for tests and workers). */
 export function requireUrls(env: NodeJS.ProcessEnv = process.env): InfraUrls {
   const urls = explicitUrls(env);
-  const missing = (["KAFKA_BROKERS", "SCHEMA_REGISTRY_URL", "MONGO_URL", "DATABASE_URL"] as const).filter(
-    (name) => !env[name],
-  );
+  const missing = Object.values(URL_ENV).filter((name) => !env[name]);
   if (missing.length > 0) {
     throw new ConfigError(
       `${missing.join(", ")} not set. Run through \`npm test\` / \`npm start\`, which resolve the infrastructure, or export them.`,

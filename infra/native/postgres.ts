@@ -58,13 +58,8 @@ export function postgresServer(native: NativeStackConfig): NativeServer {
       return;
     }
     if (!fs.existsSync(linkDir)) {
-      const reachable = await run(
-        "setpriv",
-        ["--reuid=postgres", "--regid=postgres", "--init-groups", "--", "test", "-x", path.dirname(linkDir)],
-        {
-          what: "checking the postgres user's access",
-        },
-      ).then(
+      const [cmd, args] = asOwner("test", ["-x", path.dirname(linkDir)]);
+      const reachable = await run(cmd, args, { what: "checking the postgres user's access" }).then(
         () => true,
         () => false,
       );
