@@ -50,6 +50,11 @@ export interface PolityConfig {
   native: NativeStackConfig;
   /** Used as the Kafka client id prefix and in log lines. */
   clientId: string;
+  /**
+   * Put before every topic, consumer group and transactional id name, so that several Polity
+   * deployments (or test runs) can share one Kafka cluster without reading each other's data.
+   */
+  topicPrefix: string;
 }
 
 /** The environment variable that carries each URL, for every process and error message. */
@@ -100,12 +105,23 @@ function explicitUrls(env: NodeJS.ProcessEnv): Partial<InfraUrls> {
   return urls;
 }
 
+function topicPrefix(env: NodeJS.ProcessEnv): string {
+  const raw = text(env, "POLITY_TOPIC_PREFIX", "");
+  if (!/^[a-zA-Z0-9._-]*$/.test(raw)) {
+    throw new ConfigError(
+      `POLITY_TOPIC_PREFIX=${raw} may only hold letters, digits, '.', '_' and '-' (Kafka topic characters).`,
+    );
+  }
+  return raw;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): PolityConfig {
   return {
     repoRoot,
     infraMode: infraMode(env),
     explicitUrls: explicitUrls(env),
     clientId: text(env, "POLITY_CLIENT_ID", "polity"),
+    topicPrefix: topicPrefix(env),
     native: {
       home: path.resolve(text(env, "POLITY_HOME", path.join(repoRoot, ".polity"))),
       cacheDir: path.resolve(

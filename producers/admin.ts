@@ -4,7 +4,7 @@
  * compatibility level. Running it twice changes nothing.
  */
 import type { Kafka } from "kafkajs";
-import { TOPICS, topicFor } from "../schemas/catalog.js";
+import { TOPICS, physicalTopic, topicFor } from "../schemas/catalog.js";
 import type { Codec } from "../schemas/codec.js";
 import type { Compatibility } from "../schemas/registry-client.js";
 
@@ -14,12 +14,14 @@ import type { Compatibility } from "../schemas/registry-client.js";
  */
 export const COMPATIBILITY: Compatibility = "BACKWARD_TRANSITIVE";
 
-export async function ensureTopics(kafka: Kafka): Promise<string[]> {
+export async function ensureTopics(kafka: Kafka, prefix = ""): Promise<string[]> {
   const admin = kafka.admin();
   await admin.connect();
   try {
     const existing = new Set(await admin.listTopics());
-    const missing = TOPICS.filter((t) => !existing.has(t.name));
+    const missing = TOPICS.map((t) => ({ ...t, name: physicalTopic(t.name, prefix) })).filter(
+      (t) => !existing.has(t.name),
+    );
     if (missing.length > 0) {
       await admin.createTopics({
         waitForLeaders: true,

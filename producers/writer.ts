@@ -5,7 +5,8 @@
  * consumer offsets of a consume-transform-produce step.
  */
 import type { Kafka, Producer, Transaction, TopicOffsets } from "kafkajs";
-import { topicFor } from "../schemas/catalog.js";
+import { DEAD_LETTER_TOPIC, physicalTopic, topicFor } from "../schemas/catalog.js";
+import type { DeadLetter } from "../schemas/generated/types.js";
 import type { MessageTypeName, Payload } from "../schemas/generated/types.js";
 import type { Codec } from "../schemas/codec.js";
 import { buildEnvelope, buildHeaders, keyFor, type Envelope, type MessageContext } from "./envelope.js";
@@ -17,6 +18,8 @@ export type OutgoingMessage<K extends MessageTypeName = MessageTypeName> = {
     context: MessageContext;
     /** The message's fields other than the envelope. */
     payload: Payload<T>;
+    /** An envelope built beforehand (by a processor that applies its own output at once); else built here. */
+    envelope?: Envelope;
   };
 }[K];
 
@@ -37,26 +40,31 @@ export class EventWriter {
     private readonly producer: Producer,
     private readonly codec: Codec,
     private readonly transactional: boolean,
+    private readonly topicPrefix: string,
   ) {}
 
   /**
    * An idempotent producer; with `transactionalId`, a transactional one (one id per processor
    * instance: the broker fences a zombie that reuses it).
    */
-  static async connect(kafka: Kafka, codec: Codec, options: { transactionalId?: string } = {}): Promise<EventWriter> {
+  static async connect(
+    kafka: Kafka,
+    codec: Codec,
+    options: { transactionalId?: string; topicPrefix?: string } = {},
+  ): Promise<EventWriter> {
     const producer = kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
       ...(options.transactionalId ? { transactionalId: options.transactionalId } : {}),
     });
     await producer.connect();
-    return new EventWriter(producer, codec, options.transactionalId !== undefined);
+    return new EventWriter(producer, codec, options.transactionalId !== undefined, options.topicPrefix ?? "");
   }
 
   /** Validates and encodes every message; throws before anything is sent when one is invalid. */
   private async prepare(messages: OutgoingMessage[]): Promise<Prepared[]> {
     const built = messages.map((m) => {
-      const envelope = buildEnvelope(m.type, m.context);
+      const envelope = m.envelope ?? buildEnvelope(m.type, m.context);
       const value = { envelope, ...m.payload };
       this.codec.validate(m.type, value);
       return { m, envelope, value };
@@ -67,7 +75,7 @@ export class EventWriter {
         const id = await this.codec.schemaId(m.type);
         return {
           type: m.type,
-          topic: topic.name,
+          topic: physicalTopic(topic.name, this.topicPrefix),
           key: keyFor(topic, envelope, m.payload as unknown as Record<string, unknown>),
           envelope,
           value: this.codec.encodeWithId(m.type, id, value),
@@ -114,6 +122,21 @@ export class EventWriter {
         return this.strip(prepared);
       },
       sendOffsets: (consumerGroupId, topics) => tx.sendOffsets({ consumerGroupId, topics }),
+      sendDeadLetters: async (letters) => {
+        if (letters.length === 0) return;
+        const id = await this.codec.schemaId("DeadLetter");
+        await tx.send({
+          topic: physicalTopic(DEAD_LETTER_TOPIC, this.topicPrefix),
+          messages: letters.map((letter) => {
+            this.codec.validate("DeadLetter", letter);
+            return {
+              key: letter.originalKey,
+              value: this.codec.encodeWithId("DeadLetter", id, letter),
+              headers: { "polity-type": "DeadLetter", "polity-dead-letter-reason": letter.errorKind },
+            };
+          }),
+        });
+      },
     };
     try {
       const result = await work(wrapped);
@@ -134,4 +157,6 @@ export interface WriterTransaction {
   send(messages: OutgoingMessage[]): Promise<SentMessage[]>;
   /** Commits these consumer offsets (the next offset to read) with the transaction. */
   sendOffsets(consumerGroupId: string, topics: TopicOffsets[]): Promise<void>;
+  /** Writes messages that could not be read to the dead-letter topic, inside the transaction. */
+  sendDeadLetters(letters: DeadLetter[]): Promise<void>;
 }

@@ -180,3 +180,11 @@ export function topicFor(type: string): TopicSpec {
 }
 
 export const DEAD_LETTER_TOPIC: TopicName = "polity.deadletters";
+
+/**
+ * The name a catalog topic has on the broker: the deployment's prefix (POLITY_TOPIC_PREFIX) before
+ * it. Registry subjects keep the catalog name, so every deployment shares one contract.
+ */
+export function physicalTopic(name: string, prefix = ""): string {
+  return `${prefix}${name}`;
+}

@@ -51,6 +51,26 @@ function headerBuffers(headers: IHeaders | undefined): Record<string, Buffer> {
   return out;
 }
 
+/** The dead letter for a message that could not be read: its original bytes, origin and the reason. */
+export function deadLetterFor(
+  origin: { topic: string; partition: number; consumerGroup: string },
+  message: { offset: string; key: Buffer | null; value: Buffer | null; headers?: IHeaders },
+  error: { message: string; kind: DeadLetter["errorKind"] },
+): DeadLetter {
+  return {
+    originalTopic: origin.topic,
+    originalPartition: origin.partition,
+    originalOffset: message.offset,
+    originalKey: message.key,
+    originalValue: message.value,
+    originalHeaders: headerBuffers(message.headers),
+    reason: error.message,
+    errorKind: error.kind,
+    failedAt: new Date(),
+    consumerGroup: origin.consumerGroup,
+  };
+}
+
 export interface ReaderOptions {
   kafka: Kafka;
   codec: Codec;
@@ -83,18 +103,7 @@ export class EventReader {
           // Only the message's own faults are dead letters; anything else (registry down) is
           // rethrown, so the offset is not committed and the message is read again later.
           if (!(e instanceof DecodeError)) throw e;
-          const letter: DeadLetter = {
-            originalTopic: topic,
-            originalPartition: partition,
-            originalOffset: message.offset,
-            originalKey: message.key,
-            originalValue: message.value,
-            originalHeaders: headerBuffers(message.headers),
-            reason: e.message,
-            errorKind: e.kind,
-            failedAt: new Date(),
-            consumerGroup: options.groupId,
-          };
+          const letter = deadLetterFor({ topic, partition, consumerGroup: options.groupId }, message, e);
           options.codec.validate("DeadLetter", letter);
           await dlq.send({
             topic: DEAD_LETTER_TOPIC,

@@ -1,0 +1,95 @@
+/**
+ * The shape every tier shares: a pure decision over the hierarchy state. A host folds events into
+ * the state with `evolve` (state.ts), asks the tier's `decide` what follows from each input, and
+ * writes the answer, together with its consumer offsets, in one Kafka transaction.
+ */
+import type { PolityEvent } from "../../schemas/reader.js";
+import type { Actor, AggregateType, MessageTypeName, Payload } from "../../schemas/generated/types.js";
+import type { AgentDirectory, Role } from "./directory.js";
+import type { Planner } from "./planner.js";
+import type { HierarchyState } from "./state.js";
+
+/** A message a decider wants written. The host fills the envelope (ids, time, tenant, causation). */
+export type Decision = {
+  [T in MessageTypeName]: {
+    type: T;
+    payload: Payload<T>;
+    actor: Actor;
+    aggregate: { type: AggregateType; id: string; version: number };
+  };
+}[MessageTypeName];
+
+/** The outcome of running a task, handed back to the worker decider by its host. */
+export interface ExecutionFinished {
+  type: "ExecutionFinished";
+  goalId: string;
+  taskId: string;
+  agentId: string;
+  attempt: number;
+  /** The event that started the attempt, when the host knows it. */
+  causationId: string | null;
+  outcome:
+    | {
+        ok: true;
+        result: string;
+        outputs: Record<string, string>;
+        durationMs: number;
+        cost: string;
+        exitCode: number | null;
+      }
+    | {
+        ok: false;
+        reason: string;
+        kind: "EXECUTION_ERROR" | "NONZERO_EXIT" | "INVALID_OUTPUT";
+        retryable: boolean;
+        durationMs: number;
+        exitCode: number | null;
+        output: string | null;
+      };
+}
+
+export type TierInput = PolityEvent | ExecutionFinished;
+
+export interface DecisionContext {
+  /** The time of the decision, passed in so deciders stay deterministic. */
+  now: Date;
+  directory: AgentDirectory;
+  planner: Planner;
+  /** The agents this host speaks for; a decider only acts for those. */
+  hosts: (agentId: string) => boolean;
+}
+
+export interface TierDecider {
+  role: Role;
+  /** Message types that change this tier's state or call for a decision; hosts skip the rest unread. */
+  reads: ReadonlySet<MessageTypeName>;
+  decide(input: TierInput, state: HierarchyState, context: DecisionContext): Decision[];
+}
+
+/** Builds a decision with its type checked against the generated payload type. */
+export function decision<T extends MessageTypeName>(
+  type: T,
+  payload: Payload<T>,
+  actor: Actor,
+  aggregate: { type: AggregateType; id: string; version?: number },
+): Decision {
+  return { type, payload, actor, aggregate: { version: -1, ...aggregate } } as Decision;
+}
+
+/** Task events: every tier writes some, so their log order is their version; the field is left -1. */
+export const TASK_EVENTS: ReadonlySet<MessageTypeName> = new Set([
+  "TaskCreated",
+  "TaskAssigned",
+  "TaskAccepted",
+  "TaskStarted",
+  "TaskProgressed",
+  "TaskCompleted",
+  "TaskFailed",
+  "TaskRetried",
+  "TaskReassigned",
+  "TaskCancelled",
+  "TaskTimedOut",
+  "EscalationRaised",
+  "EscalationResolved",
+  "ReportSubmitted",
+]);

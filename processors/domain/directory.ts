@@ -1,0 +1,151 @@
+/**
+ * The agent directory: who exists in each topology, their tier, domain, specialization, superior
+ * and capacity. Built only from agent lifecycle events (AgentRegistered, AgentTerminated, ...), so
+ * every tier host, on any machine, derives the same directory from the log.
+ */
+import type { PolityEvent } from "../../schemas/reader.js";
+import type { AgentStatus, ExecutorKind, Tier, Topology } from "../../schemas/generated/types.js";
+
+export interface AgentInfo {
+  agentId: string;
+  name: string;
+  tier: Tier;
+  topology: Topology;
+  domain: string | null;
+  specialization: string | null;
+  superiorId: string | null;
+  capacity: number;
+  executor: ExecutorKind | null;
+  status: AgentStatus;
+}
+
+/** The tiers a topology has, top first. DGM names are the aliases of the AAMAS ones. */
+export const TIERS_OF: Record<Topology, readonly Tier[]> = {
+  aamas: ["PRESIDENT", "GOVERNOR", "MAYOR", "WORKER"],
+  dgm: ["MASTER", "SUB_MASTER", "WORKER"],
+};
+
+/** The role a tier plays, whatever the topology calls it; processors are organised by role. */
+export type Role = "president" | "governor" | "mayor" | "worker";
+
+export function roleOf(tier: Tier): Role | null {
+  switch (tier) {
+    case "PRESIDENT":
+    case "MASTER":
+      return "president";
+    case "GOVERNOR":
+    case "SUB_MASTER":
+      return "governor";
+    case "MAYOR":
+      return "mayor";
+    case "WORKER":
+      return "worker";
+    default:
+      return null;
+  }
+}
+
+const AVAILABLE: ReadonlySet<AgentStatus> = new Set(["STARTING", "IDLE", "BUSY", "OVERLOADED"]);
+
+export class AgentDirectory {
+  private readonly agents = new Map<string, AgentInfo>();
+
+  /** Applies an agent lifecycle event; other events are ignored. Applying one twice changes nothing. */
+  apply(event: PolityEvent): void {
+    switch (event.type) {
+      case "AgentRegistered": {
+        const e = event.value;
+        this.agents.set(e.agentId, {
+          agentId: e.agentId,
+          name: e.name,
+          tier: e.tier,
+          topology: e.topology,
+          domain: e.domain,
+          specialization: e.specialization,
+          superiorId: e.superiorId,
+          capacity: e.capacity,
+          executor: e.executor,
+          status: "IDLE",
+        });
+        break;
+      }
+      case "AgentTerminated":
+        this.setStatus(event.value.agentId, "TERMINATED");
+        break;
+      case "AgentFailed":
+        this.setStatus(event.value.agentId, "FAILED");
+        break;
+      case "AgentRecovered":
+        this.setStatus(event.value.agentId, "IDLE");
+        break;
+      default:
+        break;
+    }
+  }
+
+  private setStatus(agentId: string, status: AgentStatus): void {
+    const agent = this.agents.get(agentId);
+    if (agent) this.agents.set(agentId, { ...agent, status });
+  }
+
+  get(agentId: string): AgentInfo | undefined {
+    return this.agents.get(agentId);
+  }
+
+  all(): AgentInfo[] {
+    return [...this.agents.values()];
+  }
+
+  get size(): number {
+    return this.agents.size;
+  }
+
+  isAvailable(agent: AgentInfo): boolean {
+    return AVAILABLE.has(agent.status);
+  }
+
+  /** The president (aamas) or master (dgm) of a topology. */
+  top(topology: Topology): AgentInfo | undefined {
+    return this.all().find((a) => a.topology === topology && roleOf(a.tier) === "president" && this.isAvailable(a));
+  }
+
+  /** The governor (aamas) or sub-master (dgm) that owns a domain. */
+  governorOf(topology: Topology, domain: string): AgentInfo | undefined {
+    return this.all().find(
+      (a) => a.topology === topology && roleOf(a.tier) === "governor" && a.domain === domain && this.isAvailable(a),
+    );
+  }
+
+  subordinates(agentId: string): AgentInfo[] {
+    return this.all().filter((a) => a.superiorId === agentId && this.isAvailable(a));
+  }
+
+  /** Workers below an agent (directly, or through its mayors) that can do a specialization; null means any. */
+  workersUnder(agentId: string, specialization: string | null): AgentInfo[] {
+    const out: AgentInfo[] = [];
+    for (const sub of this.subordinates(agentId)) {
+      if (sub.tier === "WORKER") {
+        if (specialization === null || sub.specialization === specialization) out.push(sub);
+      } else {
+        out.push(...this.workersUnder(sub.agentId, specialization));
+      }
+    }
+    return out;
+  }
+
+  domainsOf(topology: Topology): string[] {
+    const domains = new Set<string>();
+    for (const a of this.all())
+      if (a.topology === topology && roleOf(a.tier) === "governor" && a.domain) domains.add(a.domain);
+    return [...domains].sort();
+  }
+
+  /** Specializations available in a domain, sorted, so planners derive the same tasks everywhere. */
+  specializationsOf(topology: Topology, domain: string): string[] {
+    const governor = this.governorOf(topology, domain);
+    if (!governor) return [];
+    const specs = new Set<string>();
+    for (const w of this.workersUnder(governor.agentId, null)) if (w.specialization) specs.add(w.specialization);
+    return [...specs].sort();
+  }
+}

@@ -1,0 +1,516 @@
+/**
+ * The president (aamas) or master (dgm): accepts or rejects goals, decomposes them, releases each
+ * task to its domain's governor once every dependency completed, walks projects through the eight
+ * phases behind their gates, and completes or fails the goal with the aggregated result.
+ */
+import type { Actor, Phase, SubmitGoal, RequestPhaseTransition, TaskSpec } from "../../schemas/generated/types.js";
+import type { AgentInfo } from "./directory.js";
+import { decision, type Decision, type DecisionContext, type TierDecider, type TierInput } from "./decider.js";
+import { nextPhase, taskGraphProblems } from "./planner.js";
+import {
+  GOAL_FINAL,
+  isOpen,
+  sumCosts,
+  taskKey,
+  tasksOf,
+  type GoalState,
+  type HierarchyState,
+  type TaskState,
+} from "./state.js";
+
+/** Attempts a task gets before its dispatcher escalates (DGM: max deliveries for domain tasks). */
+export const DEFAULT_MAX_ATTEMPTS = 3;
+
+/** Goal constraint that makes a project wait for RequestPhaseTransition between phases. */
+export const PHASE_GATE = "phaseGate";
+
+function actorOf(agent: AgentInfo): Actor {
+  return { id: agent.agentId, tier: agent.tier };
+}
+
+const goalRef = (goal: { goalId: string; version?: number }, bump = 1) => ({
+  type: "GOAL" as const,
+  id: goal.goalId,
+  version: (goal.version ?? 0) + bump,
+});
+const taskRef = (taskId: string) => ({ type: "TASK" as const, id: taskId });
+
+export const president: TierDecider = {
+  role: "president",
+  reads: new Set([
+    "SubmitGoal",
+    "RequestPhaseTransition",
+    "GoalSubmitted",
+    "GoalValidated",
+    "GoalDecomposed",
+    "GoalCompleted",
+    "GoalFailed",
+    "GoalStopped",
+    "GoalRejected",
+    "PhaseTransitioned",
+    "PhaseTransitionRejected",
+    "TaskCreated",
+    "TaskAssigned",
+    "TaskCompleted",
+    "TaskFailed",
+    "TaskRetried",
+    "TaskCancelled",
+    "EscalationRaised",
+    "EscalationResolved",
+  ]),
+  decide(input: TierInput, state: HierarchyState, ctx: DecisionContext): Decision[] {
+    switch (input.type) {
+      case "SubmitGoal":
+        return submit(input.value, state, ctx);
+      case "RequestPhaseTransition":
+        return requestTransition(input.value, state, ctx);
+      case "TaskCompleted":
+      case "TaskCancelled":
+        return reconcile(input.value.goalId, state, ctx);
+      case "EscalationRaised":
+        return escalated(input.value, state, ctx);
+      default:
+        return [];
+    }
+  },
+};
+
+function topOf(goal: GoalState, ctx: DecisionContext): AgentInfo | null {
+  const top = ctx.directory.top(goal.topology);
+  return top && ctx.hosts(top.agentId) ? top : null;
+}
+
+// ---- submission ------------------------------------------------------------------------------
+
+function submit(cmd: SubmitGoal, state: HierarchyState, ctx: DecisionContext): Decision[] {
+  const commandId = cmd.envelope.eventId;
+  const existing = state.goals.get(cmd.goalId);
+  if (existing?.answeredCommands.has(commandId) || state.rejectedCommands.has(commandId)) return [];
+  const top = ctx.directory.top(cmd.topology);
+  if (top && !ctx.hosts(top.agentId)) return [];
+  const actor: Actor = top ? actorOf(top) : { id: "president", tier: "SYSTEM" };
+  const reject = (code: Parameters<typeof rejection>[1], reasons: string[]) => [rejection(cmd, code, reasons, actor)];
+
+  if (existing) return reject("DUPLICATE_GOAL", [`goal id "${cmd.goalId}" is already taken; submit with a new goalId`]);
+  if (!top)
+    return reject("UNKNOWN_TOPOLOGY", [
+      `no ${cmd.topology === "dgm" ? "master" : "president"} is registered for topology "${cmd.topology}"`,
+    ]);
+  const invalid: string[] = [];
+  if (!Number.isInteger(cmd.priority) || cmd.priority < 1 || cmd.priority > 10)
+    invalid.push(`priority must be an integer from 1 to 10, got ${cmd.priority}`);
+  if (cmd.deadline && cmd.deadline.getTime() <= ctx.now.getTime())
+    invalid.push(`deadline ${cmd.deadline.toISOString()} is already past`);
+  if (!cmd.title.trim()) invalid.push("title is empty");
+  if (invalid.length > 0) return reject("INVALID_REQUEST", invalid);
+
+  const known = new Set(ctx.directory.domainsOf(cmd.topology));
+  const unknownHints = cmd.domainHints.filter((d) => !known.has(d));
+  if (unknownHints.length > 0)
+    return reject(
+      "UNKNOWN_DOMAIN",
+      unknownHints.map(
+        (d) => `domain hint "${d}" has no governor in ${cmd.topology}; known domains: ${[...known].join(", ")}`,
+      ),
+    );
+
+  if (cmd.tasks) {
+    const graph = taskGraphProblems(cmd.tasks);
+    if (cmd.kind === "PROJECT")
+      for (const t of cmd.tasks) if (!t.phase) graph.push(`project task "${t.id}" has no phase`);
+    if (graph.length > 0) return reject("INVALID_TASK_GRAPH", graph);
+    const routing = routingProblems(cmd.tasks, cmd.topology, ctx);
+    if (routing.length > 0) return reject("UNKNOWN_DOMAIN", routing);
+  }
+
+  const submitted = decision(
+    "GoalSubmitted",
+    {
+      goalId: cmd.goalId,
+      commandId,
+      kind: cmd.kind,
+      title: cmd.title,
+      description: cmd.description,
+      priority: cmd.priority,
+      constraints: cmd.constraints,
+      deadline: cmd.deadline,
+      domainHints: cmd.domainHints,
+      topology: cmd.topology,
+      tasks: cmd.tasks,
+      budget: cmd.budget,
+    },
+    actor,
+    goalRef({ goalId: cmd.goalId }, 1),
+  );
+  const validated = decision(
+    "GoalValidated",
+    { goalId: cmd.goalId, consultedPolicies: [], warnings: [] },
+    actor,
+    goalRef({ goalId: cmd.goalId }, 2),
+  );
+  // The goal as it will be once those two events are applied, so decomposition can build on it.
+  const goal: GoalState = {
+    goalId: cmd.goalId,
+    partial: false,
+    tenantId: cmd.envelope.tenantId,
+    kind: cmd.kind,
+    topology: cmd.topology,
+    title: cmd.title,
+    priority: cmd.priority,
+    status: "VALIDATED",
+    version: 2,
+    submittedAt: ctx.now,
+    phase: null,
+    phaseStartedAt: null,
+    phasesDone: [],
+    domainHints: cmd.domainHints,
+    constraints: cmd.constraints,
+    explicitTasks: cmd.tasks,
+    taskIds: [],
+    openEscalations: new Set(),
+    escalations: new Set(),
+    answeredCommands: new Set([commandId]),
+    reported: new Set(),
+  };
+  const rest =
+    cmd.kind === "PROJECT"
+      ? enterPhase(goal, "INITIATION", null, state, ctx, top, cmd.tasks)
+      : decompose(goal, null, state, ctx, top, cmd.tasks);
+  return [submitted, validated, ...rest];
+}
+
+function rejection(
+  cmd: SubmitGoal,
+  code: "INVALID_REQUEST" | "DUPLICATE_GOAL" | "INVALID_TASK_GRAPH" | "UNKNOWN_TOPOLOGY" | "UNKNOWN_DOMAIN",
+  reasons: string[],
+  actor: Actor,
+): Decision {
+  return decision(
+    "GoalRejected",
+    { goalId: cmd.goalId, commandId: cmd.envelope.eventId, code, reasons, violatedPolicies: [] },
+    actor,
+    { type: "GOAL", id: cmd.goalId },
+  );
+}
+
+function routingProblems(tasks: readonly TaskSpec[], topology: GoalState["topology"], ctx: DecisionContext): string[] {
+  const problems: string[] = [];
+  for (const t of tasks) {
+    const governor = ctx.directory.governorOf(topology, t.domain);
+    if (!governor) problems.push(`task "${t.id}": domain "${t.domain}" has no governor in ${topology}`);
+    else if (ctx.directory.workersUnder(governor.agentId, t.specialization).length === 0)
+      problems.push(`task "${t.id}": no worker of ${t.domain} has specialization "${t.specialization}"`);
+  }
+  return problems;
+}
+
+// ---- decomposition and release ----------------------------------------------------------------
+
+function domainsFor(goal: GoalState, ctx: DecisionContext): string[] {
+  return goal.domainHints.length > 0 ? [...goal.domainHints] : ctx.directory.domainsOf(goal.topology);
+}
+
+/** GoalDecomposed and TaskCreated for a goal (phase null) or one phase of a project, then release. */
+function decompose(
+  goal: GoalState,
+  phase: Phase | null,
+  state: HierarchyState,
+  ctx: DecisionContext,
+  top: AgentInfo,
+  explicit: readonly TaskSpec[] | null,
+  bump = 1,
+): Decision[] {
+  const actor = actorOf(top);
+  const tasks = explicit
+    ? explicit.filter((t) => phase === null || t.phase === phase)
+    : ctx.planner.plan({
+        goalId: goal.goalId,
+        title: goal.title,
+        description: goal.title,
+        domains: domainsFor(goal, ctx),
+        specializations: (d) => ctx.directory.specializationsOf(goal.topology, d),
+        phase,
+      });
+  const out: Decision[] = [
+    decision(
+      "GoalDecomposed",
+      { goalId: goal.goalId, planner: explicit ? "explicit" : ctx.planner.name, phase, tasks },
+      actor,
+      goalRef(goal, bump),
+    ),
+  ];
+  for (const t of tasks) {
+    out.push(
+      decision(
+        "TaskCreated",
+        {
+          goalId: goal.goalId,
+          task: t,
+          priority: t.priority ?? goal.priority,
+          maxAttempts: DEFAULT_MAX_ATTEMPTS,
+          parentTaskId: null,
+          deadline: null,
+        },
+        actor,
+        taskRef(t.id),
+      ),
+    );
+  }
+  const done = (id: string) => state.tasks.get(taskKey(goal.goalId, id))?.status === "COMPLETED";
+  for (const t of tasks) {
+    if (t.dependsOn.every(done)) out.push(assignToGovernor(goal, t, t.priority ?? goal.priority, top, ctx));
+  }
+  // A project phase with nothing to do passes its gate at once.
+  if (phase && tasks.length === 0 && gateIsAuto(goal))
+    out.push(...advance(goal, phase, null, state, ctx, top, bump + 1));
+  return out;
+}
+
+function assignToGovernor(
+  goal: GoalState,
+  t: TaskSpec,
+  priority: number,
+  top: AgentInfo,
+  ctx: DecisionContext,
+): Decision {
+  const governor = ctx.directory.governorOf(goal.topology, t.domain);
+  if (!governor) throw new Error(`no governor for domain ${t.domain} in ${goal.topology}: checked at submission`);
+  return decision(
+    "TaskAssigned",
+    {
+      goalId: goal.goalId,
+      taskId: t.id,
+      assigneeId: governor.agentId,
+      assigneeTier: governor.tier,
+      assignedBy: top.agentId,
+      attempt: 1,
+      task: t,
+      priority,
+      timeoutMs: null,
+    },
+    actorOf(top),
+    taskRef(t.id),
+  );
+}
+
+function enterPhase(
+  goal: GoalState,
+  phase: Phase,
+  requestId: string | null,
+  state: HierarchyState,
+  ctx: DecisionContext,
+  top: AgentInfo,
+  explicit: readonly TaskSpec[] | null,
+  bump = 1,
+): Decision[] {
+  const transitioned = decision(
+    "PhaseTransitioned",
+    {
+      goalId: goal.goalId,
+      fromPhase: goal.phase,
+      toPhase: phase,
+      requestId,
+      phaseDurationMs: goal.phaseStartedAt ? ctx.now.getTime() - goal.phaseStartedAt.getTime() : null,
+    },
+    actorOf(top),
+    goalRef(goal, bump),
+  );
+  const entered: GoalState = { ...goal, phase, phaseStartedAt: ctx.now, version: goal.version + bump };
+  return [transitioned, ...decompose(entered, phase, state, ctx, top, explicit)];
+}
+
+function gateIsAuto(goal: GoalState): boolean {
+  return (goal.constraints[PHASE_GATE] ?? "auto") !== "manual";
+}
+
+/** The explicit task graph a project was submitted with, if any; kept in the GoalSubmitted event. */
+function explicitTasks(goal: GoalState): readonly TaskSpec[] | null {
+  return goal.explicitTasks;
+}
+
+/** Leaves `phase`: on to the next one, or, after LAUNCH, completes the project. */
+function advance(
+  goal: GoalState,
+  phase: Phase,
+  requestId: string | null,
+  state: HierarchyState,
+  ctx: DecisionContext,
+  top: AgentInfo,
+  bump = 1,
+): Decision[] {
+  const next = nextPhase(phase);
+  if (!next) return [completion(goal, state, ctx, top, bump)];
+  return enterPhase(goal, next, requestId, state, ctx, top, explicitTasks(goal), bump);
+}
+
+function phaseTasks(state: HierarchyState, goal: GoalState): TaskState[] {
+  return tasksOf(state, goal).filter((t) => goal.kind !== "PROJECT" || t.spec.phase === goal.phase);
+}
+
+/** After any task of a goal finished: release what became ready, then pass a gate or finish. */
+function reconcile(goalId: string, state: HierarchyState, ctx: DecisionContext): Decision[] {
+  const goal = state.goals.get(goalId);
+  if (!goal || GOAL_FINAL.has(goal.status)) return [];
+  const top = topOf(goal, ctx);
+  if (!top) return [];
+  const out: Decision[] = [];
+  const done = (id: string) => state.tasks.get(taskKey(goalId, id))?.status === "COMPLETED";
+  const tasks = tasksOf(state, goal);
+  for (const t of tasks) {
+    if (t.status === "PENDING" && t.governorId === null && t.spec.dependsOn.every(done))
+      out.push(assignToGovernor(goal, t.spec, t.priority, top, ctx));
+  }
+  const current = phaseTasks(state, goal);
+  if (current.length === 0 || !current.every((t) => t.status === "COMPLETED")) return out;
+  if (goal.kind === "GOAL") return [...out, completion(goal, state, ctx, top)];
+  if (goal.phase && gateIsAuto(goal) && goal.openEscalations.size === 0)
+    out.push(...advance(goal, goal.phase, null, state, ctx, top));
+  return out;
+}
+
+/** GoalCompleted with every task's result and outputs gathered into one. */
+function completion(goal: GoalState, state: HierarchyState, ctx: DecisionContext, top: AgentInfo, bump = 1): Decision {
+  const tasks = tasksOf(state, goal).filter((t) => t.status === "COMPLETED");
+  const outputs: Record<string, string> = {};
+  for (const t of tasks) {
+    outputs[t.spec.id] = t.result ?? "";
+    for (const [k, v] of Object.entries(t.outputs)) outputs[`${t.spec.id}.${k}`] = v;
+  }
+  const phases = goal.kind === "PROJECT" ? ` across ${goal.phasesDone.length + 1} phases` : "";
+  return decision(
+    "GoalCompleted",
+    {
+      goalId: goal.goalId,
+      result: `${tasks.length} task(s) completed${phases}: ${tasks.map((t) => `${t.spec.id}: ${t.result ?? ""}`).join("; ")}`,
+      outputs,
+      tasksCompleted: tasks.length,
+      durationMs: Math.max(0, ctx.now.getTime() - goal.submittedAt.getTime()),
+      totalCost: sumCosts(tasks.map((t) => t.cost)),
+    },
+    actorOf(top),
+    goalRef(goal, bump),
+  );
+}
+
+// ---- phase gates ------------------------------------------------------------------------------
+
+function requestTransition(cmd: RequestPhaseTransition, state: HierarchyState, ctx: DecisionContext): Decision[] {
+  const requestId = cmd.envelope.eventId;
+  const goal = state.goals.get(cmd.goalId);
+  if (goal?.answeredCommands.has(requestId)) return [];
+  const top = goal ? topOf(goal, ctx) : null;
+  if (goal && !top) return [];
+  const reasons: string[] = [];
+  let pending: string[] = [];
+  let open: string[] = [];
+  if (!goal) reasons.push(`no project with id "${cmd.goalId}"`);
+  else if (goal.kind !== "PROJECT") reasons.push(`"${goal.goalId}" is a plain goal: only projects have phases`);
+  else if (GOAL_FINAL.has(goal.status)) reasons.push(`the project is already ${goal.status.toLowerCase()}`);
+  else if (goal.phase !== cmd.fromPhase)
+    reasons.push(`the project is in ${goal.phase ?? "no phase"}, not ${cmd.fromPhase}`);
+  else if (nextPhase(goal.phase) === null)
+    reasons.push(`${goal.phase} is the last phase: the project completes when its tasks are done`);
+  else if (nextPhase(goal.phase) !== cmd.toPhase)
+    reasons.push(`phases run in order: after ${goal.phase} comes ${nextPhase(goal.phase)}, not ${cmd.toPhase}`);
+  else {
+    pending = phaseTasks(state, goal)
+      .filter((t) => t.status !== "COMPLETED")
+      .map((t) => t.spec.id);
+    open = [...goal.openEscalations];
+    if (pending.length > 0)
+      reasons.push(`${pending.length} task(s) of ${goal.phase} are not done: ${pending.join(", ")}`);
+    if (open.length > 0) reasons.push(`${open.length} escalation(s) are still open: ${open.join(", ")}`);
+  }
+  const actor: Actor = top ? actorOf(top) : { id: "president", tier: "SYSTEM" };
+  if (reasons.length > 0 || !goal || !top) {
+    return [
+      decision(
+        "PhaseTransitionRejected",
+        {
+          goalId: cmd.goalId,
+          requestId,
+          currentPhase: goal?.phase ?? cmd.fromPhase,
+          toPhase: cmd.toPhase,
+          reasons,
+          pendingTaskIds: pending,
+          openEscalationIds: open,
+        },
+        actor,
+        { type: "GOAL", id: cmd.goalId },
+      ),
+    ];
+  }
+  return advance(goal, goal.phase!, requestId, state, ctx, top);
+}
+
+// ---- failure ----------------------------------------------------------------------------------
+
+/** An escalation that reached the top. Until the policy engine decides otherwise, the goal fails. */
+function escalated(
+  e: Extract<TierInput, { type: "EscalationRaised" }>["value"],
+  state: HierarchyState,
+  ctx: DecisionContext,
+): Decision[] {
+  const goal = state.goals.get(e.goalId);
+  if (!goal || !goal.openEscalations.has(e.escalationId)) return [];
+  const top = topOf(goal, ctx);
+  if (!top || e.toAgentId !== top.agentId) return [];
+  const actor = actorOf(top);
+  const out: Decision[] = [];
+  const tasks = tasksOf(state, goal);
+  if (!GOAL_FINAL.has(goal.status)) {
+    const failed = tasks.filter((t) => t.status === "FAILED" || t.status === "TIMED_OUT");
+    out.push(
+      decision(
+        "GoalFailed",
+        {
+          goalId: goal.goalId,
+          reason: `${e.reasonChain.concat(e.reason).join(" <- ")}`,
+          failedTaskIds: failed.map((t) => t.spec.id),
+          escalationId: e.escalationId,
+          tasksCompleted: tasks.filter((t) => t.status === "COMPLETED").length,
+          tasksFailed: failed.length,
+          totalCost: sumCosts(tasks.map((t) => t.cost)),
+        },
+        actor,
+        goalRef(goal),
+      ),
+    );
+    for (const t of tasks.filter(isOpen)) {
+      out.push(
+        decision(
+          "TaskCancelled",
+          {
+            goalId: goal.goalId,
+            taskId: t.spec.id,
+            cause: "GOAL_FAILED",
+            reason: `goal failed: ${e.reason}`,
+            previousStatus: t.status,
+            agentId: t.workerId,
+          },
+          actor,
+          taskRef(t.spec.id),
+        ),
+      );
+    }
+  }
+  out.push(
+    decision(
+      "EscalationResolved",
+      {
+        escalationId: e.escalationId,
+        goalId: goal.goalId,
+        taskId: e.taskId,
+        outcome: "FAIL_GOAL",
+        decision: "no policy allows another attempt: the goal fails and its open tasks are cancelled",
+        reassignedTo: null,
+        newTaskIds: [],
+        consultedPolicies: [],
+        openForMs: Math.max(0, ctx.now.getTime() - e.envelope.occurredAt.getTime()),
+      },
+      actor,
+      taskRef(e.taskId ?? goal.goalId),
+    ),
+  );
+  return out;
+}

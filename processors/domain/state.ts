@@ -1,0 +1,417 @@
+/**
+ * What the hierarchy knows about the goals it runs: each goal, its phase and tasks, and for every
+ * task who holds it at each tier. Every tier folds the same events into this one model with
+ * `evolve`, and decides from it.
+ *
+ * `evolve` is idempotent and tolerates events arriving late or twice: statuses only move forward
+ * within an attempt, and an older attempt never overwrites a newer one. Hosts rely on that: they
+ * apply their own output at once (so the next decision sees it) and again when it comes back from
+ * the log, and on start they fold the whole log before deciding again on the unacknowledged tail.
+ *
+ * For throughput `evolve` updates the state in place and returns it; `decide` never mutates it.
+ */
+import type { PolityEvent } from "../../schemas/reader.js";
+import type { GoalKind, GoalStatus, Phase, TaskSpec, TaskStatus, Topology } from "../../schemas/generated/types.js";
+import { topicFor } from "../../schemas/catalog.js";
+
+export interface TaskState {
+  goalId: string;
+  spec: TaskSpec;
+  priority: number;
+  maxAttempts: number;
+  /** Order of creation within the goal; ties in priority are served first come, first served. */
+  seq: number;
+  status: TaskStatus;
+  attempt: number;
+  /** Who holds the current attempt at each tier below the top. */
+  governorId: string | null;
+  mayorId: string | null;
+  workerId: string | null;
+  /** Workers that already failed this task; a retry prefers someone else. */
+  failedOn: string[];
+  result: string | null;
+  outputs: Record<string, string>;
+  cost: string;
+  /** The attempt's last failure, while it waits for a retry or an escalation. */
+  lastFailure: { reason: string; retryable: boolean } | null;
+}
+
+export interface GoalState {
+  goalId: string;
+  /** True while only the goal's tasks are known (tiers that do not read polity.goals.events). */
+  partial: boolean;
+  tenantId: string;
+  kind: GoalKind;
+  topology: Topology;
+  title: string;
+  priority: number;
+  status: GoalStatus;
+  /** Events on polity.goals.events applied to this goal; the president is their only writer. */
+  version: number;
+  submittedAt: Date;
+  /** Current phase of a project; null for a plain goal and before a project starts. */
+  phase: Phase | null;
+  phaseStartedAt: Date | null;
+  /** Completed phases of a project, in order. */
+  phasesDone: Phase[];
+  domainHints: string[];
+  constraints: Record<string, string>;
+  /** The task graph the goal was submitted with; null when the planner decomposes it. */
+  explicitTasks: TaskSpec[] | null;
+  /** Ids of every task of the goal, in creation order. */
+  taskIds: string[];
+  openEscalations: Set<string>;
+  /** Every escalation ever raised for the goal, so one is never raised twice. */
+  escalations: Set<string>;
+  /** SubmitGoal and RequestPhaseTransition commands already answered (accepted or rejected). */
+  answeredCommands: Set<string>;
+  /** Tasks a tier already reported done upward, as `agentId/taskId`, so reports are sent once. */
+  reported: Set<string>;
+}
+
+export interface HierarchyState {
+  goals: Map<string, GoalState>;
+  /** Tasks by `goalId/taskId`. */
+  tasks: Map<string, TaskState>;
+  /** Open (not yet finished) task keys held by each agent, for load and capacity. */
+  activeByAgent: Map<string, Set<string>>;
+  /** SubmitGoal commands that were rejected (their goal never existed), so a rejection is sent once. */
+  rejectedCommands: Set<string>;
+}
+
+function newGoal(goalId: string, tenantId: string, kind: GoalKind, at: Date): GoalState {
+  return {
+    goalId,
+    partial: true,
+    tenantId,
+    kind,
+    topology: "aamas",
+    title: goalId,
+    priority: 5,
+    status: "RUNNING",
+    version: 0,
+    submittedAt: at,
+    phase: null,
+    phaseStartedAt: null,
+    phasesDone: [],
+    domainHints: [],
+    constraints: {},
+    explicitTasks: null,
+    taskIds: [],
+    openEscalations: new Set(),
+    escalations: new Set(),
+    answeredCommands: new Set(),
+    reported: new Set(),
+  };
+}
+
+export function initialState(): HierarchyState {
+  return { goals: new Map(), tasks: new Map(), activeByAgent: new Map(), rejectedCommands: new Set() };
+}
+
+export function taskKey(goalId: string, taskId: string): string {
+  return `${goalId}/${taskId}`;
+}
+
+export const TERMINAL: ReadonlySet<TaskStatus> = new Set(["COMPLETED", "CANCELLED"]);
+const FINISHED_ATTEMPT: ReadonlySet<TaskStatus> = new Set(["COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"]);
+const RANK: Record<TaskStatus, number> = {
+  PENDING: 0,
+  READY: 1,
+  ASSIGNED: 2,
+  ACCEPTED: 3,
+  RUNNING: 4,
+  TIMED_OUT: 5,
+  FAILED: 5,
+  COMPLETED: 6,
+  CANCELLED: 6,
+};
+export const GOAL_FINAL: ReadonlySet<GoalStatus> = new Set(["COMPLETED", "FAILED", "STOPPED", "REJECTED"]);
+
+export function isOpen(task: TaskState): boolean {
+  return !TERMINAL.has(task.status);
+}
+
+export function tasksOf(state: HierarchyState, goal: GoalState): TaskState[] {
+  const out: TaskState[] = [];
+  for (const id of goal.taskIds) {
+    const t = state.tasks.get(taskKey(goal.goalId, id));
+    if (t) out.push(t);
+  }
+  return out;
+}
+
+/** Open task keys an agent holds: its load. */
+export function loadOf(state: HierarchyState, agentId: string): number {
+  return state.activeByAgent.get(agentId)?.size ?? 0;
+}
+
+function hold(state: HierarchyState, agentId: string | null, key: string): void {
+  if (!agentId) return;
+  let set = state.activeByAgent.get(agentId);
+  if (!set) state.activeByAgent.set(agentId, (set = new Set()));
+  set.add(key);
+}
+
+function release(state: HierarchyState, agentId: string | null, key: string): void {
+  if (!agentId) return;
+  const set = state.activeByAgent.get(agentId);
+  if (!set) return;
+  set.delete(key);
+  if (set.size === 0) state.activeByAgent.delete(agentId);
+}
+
+/** Frees the current attempt's holders when an attempt ends. */
+function releaseAll(state: HierarchyState, task: TaskState, key: string, levels: ("governor" | "mayor" | "worker")[]) {
+  if (levels.includes("governor")) release(state, task.governorId, key);
+  if (levels.includes("mayor")) release(state, task.mayorId, key);
+  if (levels.includes("worker")) release(state, task.workerId, key);
+}
+
+/** Moves a task forward within `attempt`; returns false when the event is stale or a repeat. */
+function advance(task: TaskState, attempt: number, status: TaskStatus): boolean {
+  if (TERMINAL.has(task.status)) return false;
+  if (attempt < task.attempt) return false;
+  if (attempt === task.attempt && RANK[status] <= RANK[task.status]) return false;
+  task.attempt = attempt;
+  task.status = status;
+  return true;
+}
+
+function addCost(a: string, b: string): string {
+  return formatCost(toUnits(a) + toUnits(b));
+}
+
+const COST_SCALE = 4;
+export function toUnits(cost: string): bigint {
+  const [whole, frac = ""] = cost.split(".");
+  const negative = whole!.startsWith("-");
+  const units =
+    BigInt(whole!.replace("-", "") || "0") * 10n ** BigInt(COST_SCALE) +
+    BigInt(frac.padEnd(COST_SCALE, "0").slice(0, COST_SCALE) || "0");
+  return negative ? -units : units;
+}
+export function formatCost(units: bigint): string {
+  const negative = units < 0n;
+  const digits = (negative ? -units : units).toString().padStart(COST_SCALE + 1, "0");
+  return `${negative ? "-" : ""}${digits.slice(0, -COST_SCALE)}.${digits.slice(-COST_SCALE)}`;
+}
+export function sumCosts(costs: string[]): string {
+  return costs.reduce(addCost, "0.0000");
+}
+
+export function evolve(state: HierarchyState, event: PolityEvent): HierarchyState {
+  state = apply(state, event);
+  // Goal events carry the goal's version; keeping the highest seen makes a repeat harmless.
+  if (GOAL_TOPIC.has(event.type)) {
+    const goal = state.goals.get((event.value as { goalId: string }).goalId);
+    const version = (event.value as { envelope: { aggregate: { version: number } } }).envelope.aggregate.version;
+    if (goal && version > goal.version) goal.version = version;
+  }
+  return state;
+}
+
+const GOAL_TOPIC: ReadonlySet<string> = new Set(topicFor("GoalSubmitted").messages);
+
+function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
+  switch (event.type) {
+    case "GoalSubmitted": {
+      const e = event.value;
+      const known = state.goals.get(e.goalId);
+      if (known && !known.partial) return state;
+      const goal = known ?? newGoal(e.goalId, e.envelope.tenantId, e.kind, e.envelope.occurredAt);
+      Object.assign(goal, {
+        partial: false,
+        kind: e.kind,
+        topology: e.topology,
+        title: e.title,
+        priority: e.priority,
+        submittedAt: e.envelope.occurredAt,
+        domainHints: e.domainHints,
+        constraints: e.constraints,
+        explicitTasks: e.tasks,
+      });
+      goal.answeredCommands.add(e.commandId);
+      state.goals.set(e.goalId, goal);
+      return state;
+    }
+    case "GoalValidated":
+      return setGoalStatus(state, event.value.goalId, "VALIDATED");
+    case "GoalDecomposed":
+      return setGoalStatus(state, event.value.goalId, "RUNNING");
+    case "GoalCompleted":
+      return setGoalStatus(state, event.value.goalId, "COMPLETED");
+    case "GoalFailed":
+      return setGoalStatus(state, event.value.goalId, "FAILED");
+    case "GoalStopped":
+      return setGoalStatus(state, event.value.goalId, "STOPPED");
+    case "PhaseTransitioned": {
+      const e = event.value;
+      const goal = state.goals.get(e.goalId);
+      if (goal && e.requestId) goal.answeredCommands.add(e.requestId);
+      if (!goal || goal.phase === e.toPhase || goal.phasesDone.includes(e.toPhase)) return state;
+      if (goal.phase) goal.phasesDone.push(goal.phase);
+      goal.phase = e.toPhase;
+      goal.version += 1;
+      goal.phaseStartedAt = e.envelope.occurredAt;
+      return state;
+    }
+    case "TaskCreated": {
+      const e = event.value;
+      const key = taskKey(e.goalId, e.task.id);
+      if (state.tasks.has(key)) return state;
+      // Tiers below the top read only the tasks topic, and the top may fold the two topics in
+      // either order: a task can be the first thing known of its goal.
+      let goal = state.goals.get(e.goalId);
+      if (!goal) {
+        goal = newGoal(e.goalId, e.envelope.tenantId, e.task.phase ? "PROJECT" : "GOAL", e.envelope.occurredAt);
+        state.goals.set(e.goalId, goal);
+      }
+      goal.taskIds.push(e.task.id);
+      state.tasks.set(key, {
+        goalId: e.goalId,
+        spec: e.task,
+        priority: e.priority,
+        maxAttempts: e.maxAttempts,
+        seq: goal.taskIds.length,
+        status: "PENDING",
+        attempt: 1,
+        governorId: null,
+        mayorId: null,
+        workerId: null,
+        failedOn: [],
+        result: null,
+        outputs: {},
+        cost: "0.0000",
+        lastFailure: null,
+      });
+      return state;
+    }
+    case "TaskAssigned": {
+      const e = event.value;
+      const key = taskKey(e.goalId, e.taskId);
+      const task = state.tasks.get(key);
+      if (!task || TERMINAL.has(task.status) || e.attempt < task.attempt) return state;
+      if (e.attempt > task.attempt) {
+        task.attempt = e.attempt;
+        task.status = "ASSIGNED";
+      } else if (RANK[task.status] < RANK.ASSIGNED) {
+        task.status = "ASSIGNED";
+      }
+      switch (e.assigneeTier) {
+        case "GOVERNOR":
+        case "SUB_MASTER":
+          task.governorId = e.assigneeId;
+          break;
+        case "MAYOR":
+          task.mayorId = e.assigneeId;
+          break;
+        case "WORKER":
+          task.workerId = e.assigneeId;
+          break;
+        default:
+          return state;
+      }
+      hold(state, e.assigneeId, key);
+      return state;
+    }
+    case "TaskAccepted":
+      return step(state, event.value.goalId, event.value.taskId, event.value.attempt, "ACCEPTED");
+    case "TaskStarted":
+      return step(state, event.value.goalId, event.value.taskId, event.value.attempt, "RUNNING");
+    case "TaskCompleted": {
+      const e = event.value;
+      const key = taskKey(e.goalId, e.taskId);
+      const task = state.tasks.get(key);
+      if (!task || !advance(task, e.attempt, "COMPLETED")) return state;
+      task.result = e.result;
+      task.outputs = e.outputs;
+      task.cost = addCost(task.cost, e.cost);
+      task.lastFailure = null;
+      releaseAll(state, task, key, ["governor", "mayor", "worker"]);
+      return state;
+    }
+    case "TaskFailed": {
+      const e = event.value;
+      const key = taskKey(e.goalId, e.taskId);
+      const task = state.tasks.get(key);
+      if (!task || !advance(task, e.attempt, "FAILED")) return state;
+      task.lastFailure = { reason: e.reason, retryable: e.retryable };
+      if (!task.failedOn.includes(e.agentId)) task.failedOn.push(e.agentId);
+      release(state, task.workerId, key);
+      return state;
+    }
+    case "TaskRetried": {
+      const e = event.value;
+      const key = taskKey(e.goalId, e.taskId);
+      const task = state.tasks.get(key);
+      if (!task || TERMINAL.has(task.status) || e.attempt <= task.attempt) return state;
+      release(state, task.workerId, key);
+      task.attempt = e.attempt;
+      task.status = "READY";
+      task.workerId = null;
+      task.lastFailure = null;
+      return state;
+    }
+    case "TaskCancelled": {
+      const e = event.value;
+      const key = taskKey(e.goalId, e.taskId);
+      const task = state.tasks.get(key);
+      if (!task || TERMINAL.has(task.status)) return state;
+      task.status = "CANCELLED";
+      releaseAll(state, task, key, ["governor", "mayor", "worker"]);
+      return state;
+    }
+    case "EscalationRaised": {
+      const goal = state.goals.get(event.value.goalId);
+      if (goal && !goal.escalations.has(event.value.escalationId)) {
+        goal.escalations.add(event.value.escalationId);
+        goal.openEscalations.add(event.value.escalationId);
+      }
+      return state;
+    }
+    case "EscalationResolved": {
+      const goal = state.goals.get(event.value.goalId);
+      goal?.escalations.add(event.value.escalationId);
+      goal?.openEscalations.delete(event.value.escalationId);
+      return state;
+    }
+    case "GoalRejected":
+      state.rejectedCommands.add(event.value.commandId);
+      return state;
+    case "PhaseTransitionRejected":
+      state.goals.get(event.value.goalId)?.answeredCommands.add(event.value.requestId);
+      return state;
+    case "ReportSubmitted": {
+      const e = event.value;
+      const goal = state.goals.get(e.goalId);
+      if (goal) for (const id of e.taskIds) goal.reported.add(`${e.fromAgentId}/${id}`);
+      return state;
+    }
+    default:
+      return state;
+  }
+}
+
+function step(state: HierarchyState, goalId: string, taskId: string, attempt: number, status: TaskStatus) {
+  const task = state.tasks.get(taskKey(goalId, taskId));
+  if (task && !FINISHED_ATTEMPT.has(task.status)) advance(task, attempt, status);
+  return state;
+}
+
+const GOAL_RANK: Record<GoalStatus, number> = {
+  SUBMITTED: 0,
+  VALIDATED: 1,
+  DECOMPOSED: 2,
+  RUNNING: 3,
+  COMPLETED: 4,
+  FAILED: 4,
+  STOPPED: 4,
+  REJECTED: 4,
+};
+
+function setGoalStatus(state: HierarchyState, goalId: string, status: GoalStatus): HierarchyState {
+  const goal = state.goals.get(goalId);
+  if (goal && GOAL_RANK[status] > GOAL_RANK[goal.status]) goal.status = status;
+  return state;
+}

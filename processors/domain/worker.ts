@@ -1,0 +1,133 @@
+/**
+ * The worker: takes an assignment (TaskAccepted, TaskStarted), and when its executor finishes,
+ * reports TaskCompleted or TaskFailed. Running the executor is the host's side effect; this
+ * decider only says what the facts are, so a replay never runs anything twice.
+ */
+import type { AgentInfo } from "./directory.js";
+import {
+  decision,
+  type Decision,
+  type DecisionContext,
+  type ExecutionFinished,
+  type TierDecider,
+  type TierInput,
+} from "./decider.js";
+import { taskKey, type HierarchyState, type TaskState } from "./state.js";
+
+export const worker: TierDecider = {
+  role: "worker",
+  reads: new Set([
+    "TaskCreated",
+    "TaskAssigned",
+    "TaskStarted",
+    "TaskCompleted",
+    "TaskFailed",
+    "TaskRetried",
+    "TaskCancelled",
+  ]),
+  decide(input: TierInput, state: HierarchyState, ctx: DecisionContext): Decision[] {
+    switch (input.type) {
+      case "TaskAssigned": {
+        const e = input.value;
+        if (e.assigneeTier !== "WORKER") return [];
+        const me = hosted(e.assigneeId, ctx);
+        const task = state.tasks.get(taskKey(e.goalId, e.taskId));
+        if (!me || !task || task.workerId !== me.agentId || task.attempt !== e.attempt || task.status !== "ASSIGNED")
+          return [];
+        const actor = { id: me.agentId, tier: me.tier };
+        const ref = { type: "TASK" as const, id: e.taskId };
+        return [
+          decision(
+            "TaskAccepted",
+            { goalId: e.goalId, taskId: e.taskId, agentId: me.agentId, tier: "WORKER", attempt: e.attempt },
+            actor,
+            ref,
+          ),
+          decision(
+            "TaskStarted",
+            {
+              goalId: e.goalId,
+              taskId: e.taskId,
+              agentId: me.agentId,
+              attempt: e.attempt,
+              executor: me.executor ?? "simulated",
+            },
+            actor,
+            ref,
+          ),
+        ];
+      }
+      case "ExecutionFinished":
+        return finished(input, state, ctx);
+      default:
+        return [];
+    }
+  },
+};
+
+function hosted(agentId: string, ctx: DecisionContext): AgentInfo | null {
+  const agent = ctx.directory.get(agentId);
+  return agent?.tier === "WORKER" && ctx.hosts(agentId) ? agent : null;
+}
+
+function finished(f: ExecutionFinished, state: HierarchyState, ctx: DecisionContext): Decision[] {
+  const task = state.tasks.get(taskKey(f.goalId, f.taskId));
+  // A result for an attempt that was cancelled, retried elsewhere or already reported is dropped.
+  if (!task || task.status !== "RUNNING" || task.attempt !== f.attempt || task.workerId !== f.agentId) return [];
+  const me = ctx.directory.get(f.agentId);
+  const actor = { id: f.agentId, tier: me?.tier ?? "WORKER" };
+  const ref = { type: "TASK" as const, id: f.taskId };
+  const o = f.outcome;
+  if (o.ok) {
+    return [
+      decision(
+        "TaskCompleted",
+        {
+          goalId: f.goalId,
+          taskId: f.taskId,
+          agentId: f.agentId,
+          attempt: f.attempt,
+          result: o.result,
+          durationMs: o.durationMs,
+          outputs: o.outputs,
+          cost: o.cost,
+          exitCode: o.exitCode,
+        },
+        actor,
+        ref,
+      ),
+    ];
+  }
+  return [
+    decision(
+      "TaskFailed",
+      {
+        goalId: f.goalId,
+        taskId: f.taskId,
+        agentId: f.agentId,
+        attempt: f.attempt,
+        reason: o.reason,
+        failureKind: o.kind,
+        retryable: o.retryable,
+        exitCode: o.exitCode,
+        output: o.output,
+        durationMs: o.durationMs,
+      },
+      actor,
+      ref,
+    ),
+  ];
+}
+
+/** Attempts running on the host's workers with no result yet: what its executors must (re)run. */
+export function runningOn(state: HierarchyState, hosts: (agentId: string) => boolean): TaskState[] {
+  const out: TaskState[] = [];
+  for (const [agentId, keys] of state.activeByAgent) {
+    if (!hosts(agentId)) continue;
+    for (const key of keys) {
+      const t = state.tasks.get(key);
+      if (t && t.status === "RUNNING" && t.workerId === agentId) out.push(t);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,128 @@
+/**
+ * Keeps an AgentDirectory in step with polity.agents.events, for the hosts of one process: read
+ * from the beginning on start (resolving once caught up), then followed live. It uses a private
+ * consumer group that never commits, because every process needs the whole directory.
+ */
+import { randomUUID } from "node:crypto";
+import type { Consumer, Kafka } from "kafkajs";
+import { EventWriter } from "../../producers/writer.js";
+import { physicalTopic } from "../../schemas/catalog.js";
+import type { Codec } from "../../schemas/codec.js";
+import { DecodeError } from "../../schemas/codec.js";
+import type { PolityEvent } from "../../schemas/reader.js";
+import { AgentDirectory } from "../domain/directory.js";
+import type { AgentSpec } from "../topology.js";
+
+const AGENTS_TOPIC = "polity.agents.events";
+
+export class DirectoryFeed {
+  readonly directory = new AgentDirectory();
+  private consumer?: Consumer;
+  private readonly waiters: { done: () => boolean; resolve: () => void }[] = [];
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly codec: Codec,
+    private readonly topicPrefix = "",
+  ) {}
+
+  /** Starts following the topic; resolves when everything written before the call has been read. */
+  async start(): Promise<void> {
+    const topic = physicalTopic(AGENTS_TOPIC, this.topicPrefix);
+    const admin = this.kafka.admin();
+    await admin.connect();
+    const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
+    const target = new Map(ends.map((o) => [o.partition, BigInt(o.high)]));
+    const position = new Map(ends.map((o) => [o.partition, BigInt(o.low)]));
+    const caughtUp = () => [...target].every(([p, end]) => (position.get(p) ?? 0n) >= end);
+
+    const consumer = this.kafka.consumer({
+      groupId: `${this.topicPrefix}polity-directory-${randomUUID()}`,
+      readUncommitted: false,
+      maxWaitTimeInMs: 200,
+    });
+    this.consumer = consumer;
+    const advance = (partition: number, lastOffset: string) => {
+      const next = BigInt(lastOffset) + 1n;
+      if (next > (position.get(partition) ?? 0n)) position.set(partition, next);
+      this.wake();
+    };
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => advance(payload.partition, payload.lastOffset));
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        for (const message of batch.messages) {
+          try {
+            const decoded = await this.codec.decode(message.value);
+            this.directory.apply({ type: decoded.type, value: decoded.value } as unknown as PolityEvent);
+          } catch (e) {
+            // The tiers' own consumers dead-letter bad messages; the directory only skips them.
+            if (!(e instanceof DecodeError)) throw e;
+          }
+        }
+        advance(batch.partition, batch.lastOffset());
+      },
+    });
+    await this.until(caughtUp, 60_000, "reading the agent directory (polity.agents.events)");
+  }
+
+  /** Announces every configured agent the directory does not know yet, then waits to read them back. */
+  async register(agents: AgentSpec[], log: (line: string) => void = () => undefined): Promise<number> {
+    const missing = agents.filter((a) => !this.directory.get(a.agentId));
+    if (missing.length > 0) {
+      const writer = await EventWriter.connect(this.kafka, this.codec, { topicPrefix: this.topicPrefix });
+      try {
+        await writer.send(
+          missing.map((a) => {
+            const { shell: _shell, ...payload } = a;
+            return {
+              type: "AgentRegistered" as const,
+              context: {
+                tenantId: "system",
+                correlationId: a.agentId,
+                actor: { id: "polity-processors", tier: "SYSTEM" as const },
+                aggregate: { type: "AGENT" as const, id: a.agentId, version: 1 },
+              },
+              payload,
+            };
+          }),
+        );
+      } finally {
+        await writer.disconnect();
+      }
+      log(`registered ${missing.length} agent(s)`);
+    }
+    await this.until(
+      () => agents.every((a) => this.directory.get(a.agentId)),
+      30_000,
+      "reading back the registered agents",
+    );
+    return missing.length;
+  }
+
+  private wake(): void {
+    for (const w of [...this.waiters]) {
+      if (w.done()) {
+        this.waiters.splice(this.waiters.indexOf(w), 1);
+        w.resolve();
+      }
+    }
+  }
+
+  private until(done: () => boolean, timeoutMs: number, what: string): Promise<void> {
+    if (done()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`timed out after ${timeoutMs} ms ${what}; is Kafka reachable?`)),
+        timeoutMs,
+      );
+      this.waiters.push({ done, resolve: () => (clearTimeout(timer), resolve()) });
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer?.disconnect().catch(() => undefined);
+  }
+}

@@ -1,0 +1,520 @@
+/**
+ * The host of one tier: a Kafka consumer group that runs the tier's decider exactly once per input.
+ *
+ * Per partition number p (a "slot"; every input topic is keyed by goal id and co-partitioned):
+ *
+ * 1. Restore. The slot's transactional producer (id `<tier>-p<p>`) is opened first, which fences a
+ *    zombie owner of p and aborts its open transaction. The state topics of p are then read from
+ *    offset 0 to their end and folded with `evolve`: the log is the only source of truth. Inputs at
+ *    or after the group's committed offset were not acknowledged; they are kept aside.
+ * 2. Decide again on those unacknowledged inputs, now that the state includes everything the log
+ *    holds (the tier's own earlier output among it), so nothing already decided is decided twice.
+ * 3. Live. For each batch: fold each input, ask the decider, fold its decisions at once (so the
+ *    next input sees them), and write the decisions and the consumed offsets in one transaction.
+ *
+ * A crash anywhere loses nothing (offsets move only with the output) and duplicates nothing (an
+ * aborted transaction is invisible to read_committed readers, and a repeat input finds its
+ * effects already in the state). A failed transaction throws the slot's state away and restores.
+ */
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from "kafkajs";
+import { buildEnvelope, HEADER, type MessageContext } from "../../producers/envelope.js";
+import { EventWriter, type OutgoingMessage } from "../../producers/writer.js";
+import { physicalTopic } from "../../schemas/catalog.js";
+import { DecodeError, type Codec } from "../../schemas/codec.js";
+import type { DeadLetter, MessageTypeName } from "../../schemas/generated/types.js";
+import { deadLetterFor, type PolityEvent } from "../../schemas/reader.js";
+import type { AgentDirectory } from "../domain/directory.js";
+import type { Decision, DecisionContext, ExecutionFinished, TierDecider, TierInput } from "../domain/decider.js";
+import type { Planner } from "../domain/planner.js";
+import { evolve, initialState, taskKey, type HierarchyState } from "../domain/state.js";
+import { runningOn } from "../domain/worker.js";
+import type { Execution, Executor } from "../executors.js";
+import { coPartitionedAssigner } from "./assignor.js";
+
+export interface TierTopics {
+  /** Catalog names of the topics the tier consumes. */
+  inputs: string[];
+  /** Those of the inputs whose events make up the state (commands do not). */
+  state: string[];
+}
+
+export interface TierHostOptions {
+  kafka: Kafka;
+  codec: Codec;
+  decider: TierDecider;
+  topics: TierTopics;
+  directory: AgentDirectory;
+  planner: Planner;
+  /** The agents this host acts for. */
+  hosts: (agentId: string) => boolean;
+  /** Worker tier only: the executor that runs a hosted agent's tasks. */
+  executorFor?: (agentId: string) => Executor | null;
+  topicPrefix?: string;
+  /** Partitions processed at once (kafkajs partitionsConsumedConcurrently). */
+  concurrency?: number;
+  log?: (line: string) => void;
+  /** Test hook: called after each committed transaction with what it wrote. */
+  onCommit?: (written: OutgoingMessage[]) => void;
+}
+
+interface RestoreCursor {
+  /** The group's committed offset: inputs from here on are decided again. */
+  committed: bigint;
+  /** The end of the partition when the slot was opened. */
+  end: bigint;
+  /** Next offset to fold. */
+  next: bigint;
+}
+
+interface Slot {
+  partition: number;
+  ready: Promise<void>;
+  writer?: EventWriter;
+  state: HierarchyState;
+  live: boolean;
+  cursors: Map<string, RestoreCursor>;
+  /** Unacknowledged inputs found while restoring, decided once the restore is complete. */
+  tail: { topic: string; offset: bigint; input: PolityEvent; timestamp: number }[];
+  /** Unreadable unacknowledged messages found while restoring, dead-lettered when going live. */
+  pendingLetters: DeadLetter[];
+  /** Offsets consumed but not yet committed (physical topic -> next offset). */
+  uncommitted: Map<string, string>;
+  lock: Promise<unknown>;
+  closed: boolean;
+  /** Worker tier: attempts running here, by task key and attempt. */
+  running: Map<string, AbortController>;
+  finished: ExecutionFinished[];
+  flushScheduled: boolean;
+}
+
+const SKIP = Symbol("skip");
+
+export class TierHost {
+  private consumer?: Consumer;
+  private readonly slots = new Map<number, Slot>();
+  private readonly groupId: string;
+  private readonly prefix: string;
+  private readonly stateTopics: Set<string>;
+  private readonly log: (line: string) => void;
+  private stopping = false;
+  /** Counters for progress lines, tests and benchmarks. */
+  readonly stats = { inputs: 0, decisions: 0, transactions: 0, deadLetters: 0, restores: 0 };
+
+  constructor(private readonly options: TierHostOptions) {
+    this.prefix = options.topicPrefix ?? "";
+    this.groupId = `${this.prefix}polity-${options.decider.role}`;
+    this.stateTopics = new Set(options.topics.state.map((t) => physicalTopic(t, this.prefix)));
+    this.log = options.log ?? (() => undefined);
+  }
+
+  get role(): string {
+    return this.options.decider.role;
+  }
+
+  async start(): Promise<void> {
+    const { kafka } = this.options;
+    const consumer = kafka.consumer({
+      groupId: this.groupId,
+      partitionAssigners: [coPartitionedAssigner],
+      readUncommitted: false,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1_000,
+      maxWaitTimeInMs: 200,
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => this.onAssignment(payload.memberAssignment));
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => this.onBatchEnd(payload));
+    await consumer.connect();
+    await consumer.subscribe({
+      topics: this.options.topics.inputs.map((t) => physicalTopic(t, this.prefix)),
+      fromBeginning: true,
+    });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.options.concurrency ?? 3,
+      eachBatch: (payload) => this.onBatch(payload),
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.consumer?.disconnect().catch(() => undefined);
+    await Promise.all([...this.slots.values()].map((s) => this.close(s)));
+    this.slots.clear();
+  }
+
+  // ---- assignment and restore ------------------------------------------------------------------
+
+  private onAssignment(assignment: Record<string, number[]>): void {
+    const now = new Set(Object.values(assignment).flat());
+    for (const [p, slot] of this.slots) {
+      // A slot still restoring restarts: the rebalance reset its fetch positions.
+      if (!now.has(p) || !slot.live) {
+        this.slots.delete(p);
+        void this.close(slot);
+      }
+    }
+    for (const p of now) if (!this.slots.has(p)) this.open(p);
+    this.log(`${this.role}: assigned partitions [${[...now].sort((a, b) => a - b).join(", ")}]`);
+  }
+
+  private open(partition: number): void {
+    const slot: Slot = {
+      partition,
+      ready: Promise.resolve(),
+      state: initialState(),
+      live: false,
+      cursors: new Map(),
+      tail: [],
+      pendingLetters: [],
+      uncommitted: new Map(),
+      lock: Promise.resolve(),
+      closed: false,
+      running: new Map(),
+      finished: [],
+      flushScheduled: false,
+    };
+    slot.ready = this.prepare(slot);
+    this.slots.set(partition, slot);
+  }
+
+  private async prepare(slot: Slot): Promise<void> {
+    const { kafka, codec } = this.options;
+    this.stats.restores++;
+    // Opening the producer fences a previous owner of this partition and aborts its transaction,
+    // so the end offsets read next cannot move under an orphaned transaction.
+    slot.writer = await EventWriter.connect(kafka, codec, {
+      transactionalId: `${this.groupId}-p${slot.partition}`,
+      topicPrefix: this.prefix,
+    });
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const topics = [...this.stateTopics];
+      const committed = await admin.fetchOffsets({ groupId: this.groupId, topics });
+      for (const topic of topics) {
+        const ends = await admin.fetchTopicOffsets(topic);
+        const end = ends.find((o) => o.partition === slot.partition)!;
+        const low = BigInt(end.low);
+        const c = committed.find((t) => t.topic === topic)?.partitions.find((x) => x.partition === slot.partition);
+        const committedAt = c && c.offset !== "-1" ? BigInt(c.offset) : low;
+        slot.cursors.set(topic, { committed: committedAt, end: BigInt(end.high), next: low });
+        this.consumer!.seek({ topic, partition: slot.partition, offset: low.toString() });
+      }
+    } finally {
+      await admin.disconnect();
+    }
+    await this.goLiveIfRestored(slot);
+  }
+
+  /** kafkajs reports batches it filtered out (only transaction markers) here and not to eachBatch. */
+  private onBatchEnd(payload: { topic: string; partition: number; firstOffset: string | null; lastOffset: string }) {
+    const slot = this.slots.get(payload.partition);
+    const cursor = slot?.cursors.get(payload.topic);
+    if (!slot || slot.live || !cursor || payload.firstOffset === null) return;
+    if (BigInt(payload.firstOffset) <= cursor.next) {
+      const after = BigInt(payload.lastOffset) + 1n;
+      if (after > cursor.next) cursor.next = after;
+      void this.goLiveIfRestored(slot);
+    }
+  }
+
+  private restored(slot: Slot): boolean {
+    return [...slot.cursors.values()].every((c) => c.next >= c.end);
+  }
+
+  private async goLiveIfRestored(slot: Slot): Promise<void> {
+    if (slot.live || slot.closed || slot.cursors.size === 0 || !this.restored(slot)) return;
+    await this.locked(slot, async () => {
+      if (slot.live || slot.closed) return;
+      slot.live = true;
+      for (const [topic, c] of slot.cursors) slot.uncommitted.set(topic, c.next.toString());
+      const tail = slot.tail.sort((a, b) => a.timestamp - b.timestamp || Number(a.offset - b.offset));
+      slot.tail = [];
+      const letters = slot.pendingLetters;
+      slot.pendingLetters = [];
+      this.log(
+        `${this.role}: partition ${slot.partition} restored, deciding ${tail.length} unacknowledged input(s) again`,
+      );
+      if (
+        await this.decideAndCommit(
+          slot,
+          tail.map((t) => t.input),
+          letters,
+        )
+      )
+        this.startExecutions(slot);
+    });
+  }
+
+  private async close(slot: Slot): Promise<void> {
+    slot.closed = true;
+    for (const run of slot.running.values()) run.abort();
+    await slot.ready.catch(() => undefined);
+    await slot.writer?.disconnect().catch(() => undefined);
+  }
+
+  // ---- consuming -------------------------------------------------------------------------------
+
+  private async onBatch({ batch, resolveOffset, heartbeat, isStale }: EachBatchPayload): Promise<void> {
+    const slot = this.slots.get(batch.partition);
+    if (!slot || this.stopping) return;
+    try {
+      await slot.ready;
+    } catch (e) {
+      this.log(`${this.role}: partition ${slot.partition}: could not open (${(e as Error).message}); trying again`);
+      await sleep(500);
+      this.restart(slot);
+      return;
+    }
+    if (isStale() || slot.closed) return;
+    const topic = batch.topic;
+    const first = BigInt((batch as unknown as { fetchedOffset: string }).fetchedOffset);
+    const last = BigInt(batch.lastOffset());
+
+    if (!slot.live) {
+      const cursor = slot.cursors.get(topic);
+      if (!cursor) {
+        // A command topic waits until the state is restored; not resolving refetches the batch.
+        await sleep(50);
+        return;
+      }
+      if (first > cursor.next) {
+        // Fetched before our seek took effect.
+        this.consumer!.seek({ topic, partition: batch.partition, offset: cursor.next.toString() });
+        return;
+      }
+      const letters: DeadLetter[] = [];
+      for (const message of batch.messages) {
+        const offset = BigInt(message.offset);
+        if (offset < cursor.next) continue;
+        const input = await this.read(topic, batch.partition, message, letters);
+        if (input === SKIP) continue;
+        slot.state = evolve(slot.state, input);
+        if (offset >= cursor.committed) slot.tail.push({ topic, offset, input, timestamp: Number(message.timestamp) });
+      }
+      // A message that cannot be read is dead-lettered once: when it is first decided on.
+      slot.pendingLetters.push(...letters.filter((l) => BigInt(l.originalOffset) >= cursor.committed));
+      cursor.next = last + 1n;
+      resolveOffset(batch.lastOffset());
+      await heartbeat();
+      await this.goLiveIfRestored(slot);
+      return;
+    }
+
+    const inputs: TierInput[] = [];
+    const letters: DeadLetter[] = [];
+    for (const message of batch.messages) {
+      const input = await this.read(topic, batch.partition, message, letters);
+      if (input !== SKIP) inputs.push(input);
+    }
+    const ok = await this.locked(slot, async () => {
+      if (slot.closed) return false;
+      slot.uncommitted.set(topic, (last + 1n).toString());
+      if (inputs.length > 0 || letters.length > 0) {
+        if (!(await this.decideAndCommit(slot, inputs, letters))) return false;
+      }
+      this.startExecutions(slot);
+      return true;
+    });
+    if (ok) resolveOffset(batch.lastOffset());
+    await heartbeat();
+  }
+
+  /** Decodes a message the tier reads; SKIP for types it does not read (known from the header). */
+  private async read(
+    topic: string,
+    partition: number,
+    message: KafkaMessage,
+    letters: DeadLetter[],
+  ): Promise<PolityEvent | typeof SKIP> {
+    const typeHeader = message.headers?.[HEADER.type];
+    if (typeHeader !== undefined) {
+      const type = String(Array.isArray(typeHeader) ? typeHeader[0] : typeHeader);
+      if (!this.options.decider.reads.has(type as MessageTypeName)) return SKIP;
+    }
+    try {
+      const decoded = await this.options.codec.decode(message.value);
+      if (!this.options.decider.reads.has(decoded.type as MessageTypeName)) return SKIP;
+      return { type: decoded.type, value: decoded.value } as unknown as PolityEvent;
+    } catch (e) {
+      if (!(e instanceof DecodeError)) throw e; // registry unreachable: retry the batch later
+      letters.push(deadLetterFor({ topic, partition, consumerGroup: this.groupId }, message, e));
+      return SKIP;
+    }
+  }
+
+  // ---- deciding and writing --------------------------------------------------------------------
+
+  private context(): DecisionContext {
+    return {
+      now: new Date(),
+      directory: this.options.directory,
+      planner: this.options.planner,
+      hosts: this.options.hosts,
+    };
+  }
+
+  /**
+   * Folds each input, decides, folds the decisions, then writes decisions, dead letters and the
+   * consumed offsets in one transaction. On failure the slot is restored from the log.
+   */
+  private async decideAndCommit(slot: Slot, inputs: TierInput[], letters: DeadLetter[]): Promise<boolean> {
+    const out: OutgoingMessage[] = [];
+    const ctx = this.context();
+    for (const input of inputs) {
+      if (input.type !== "ExecutionFinished") slot.state = evolve(slot.state, input);
+      for (const d of this.options.decider.decide(input, slot.state, ctx)) {
+        const message = this.outgoing(slot, d, input);
+        slot.state = evolve(slot.state, {
+          type: d.type,
+          value: { envelope: message.envelope!, ...d.payload },
+        } as PolityEvent);
+        out.push(message);
+      }
+    }
+    this.stats.inputs += inputs.length;
+    const offsets = [...slot.uncommitted].map(([topic, offset]) => ({
+      topic,
+      partitions: [{ partition: slot.partition, offset }],
+    }));
+    if (out.length === 0 && letters.length === 0 && offsets.length === 0) return true;
+    try {
+      await this.commit(slot, out, letters, offsets);
+    } catch (e) {
+      this.log(
+        `${this.role}: partition ${slot.partition}: transaction failed (${(e as Error).message}); restoring from the log`,
+      );
+      this.restart(slot);
+      return false;
+    }
+    slot.uncommitted.clear();
+    this.stats.decisions += out.length;
+    this.stats.deadLetters += letters.length;
+    this.stats.transactions++;
+    this.options.onCommit?.(out);
+    return true;
+  }
+
+  /**
+   * One transaction, tried again while the broker answers with a retriable error: right after a
+   * commit the coordinator may still be finishing it (CONCURRENT_TRANSACTIONS), and kafkajs does
+   * not retry that on AddOffsetsToTxn. The messages are the same on every try: their envelopes were
+   * built once, and an aborted try leaves nothing visible.
+   */
+  private async commit(
+    slot: Slot,
+    out: OutgoingMessage[],
+    letters: DeadLetter[],
+    offsets: { topic: string; partitions: { partition: number; offset: string }[] }[],
+  ): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await slot.writer!.transaction(async (tx) => {
+          if (out.length > 0) await tx.send(out);
+          await tx.sendDeadLetters(letters);
+          if (offsets.length > 0) await tx.sendOffsets(this.groupId, offsets);
+        });
+        return;
+      } catch (e) {
+        const retriable =
+          (e as { retriable?: boolean }).retriable === true ||
+          /concurrent|CONCURRENT_TRANSACTIONS/i.test(String((e as Error).message));
+        if (!retriable || attempt >= 8 || slot.closed) throw e;
+        await sleep(20 * attempt);
+      }
+    }
+  }
+
+  /** Drops a slot whose state may hold decisions that were never written, and restores it. */
+  private restart(slot: Slot): void {
+    if (this.slots.get(slot.partition) !== slot) return;
+    this.slots.delete(slot.partition);
+    void this.close(slot).then(() => {
+      if (!this.stopping && !this.slots.has(slot.partition)) this.open(slot.partition);
+    });
+  }
+
+  private outgoing(slot: Slot, d: Decision, cause: TierInput): OutgoingMessage {
+    const goalId = (d.payload as { goalId?: string }).goalId;
+    const causeEnvelope =
+      cause.type === "ExecutionFinished" ? null : (cause.value as { envelope?: PolityEventEnvelope }).envelope;
+    const context: MessageContext = {
+      tenantId: (goalId && slot.state.goals.get(goalId)?.tenantId) || causeEnvelope?.tenantId || "default",
+      correlationId: goalId ?? causeEnvelope?.correlationId ?? d.aggregate.id,
+      causationId: cause.type === "ExecutionFinished" ? cause.causationId : (causeEnvelope?.eventId ?? null),
+      actor: d.actor,
+      aggregate: d.aggregate,
+    };
+    return { type: d.type, payload: d.payload, context, envelope: buildEnvelope(d.type, context) } as OutgoingMessage;
+  }
+
+  private locked<T>(slot: Slot, work: () => Promise<T>): Promise<T> {
+    const run = slot.lock.then(work, work);
+    slot.lock = run.catch(() => undefined);
+    return run;
+  }
+
+  // ---- executors (worker tier) -----------------------------------------------------------------
+
+  /** Starts every attempt the state says is running here and is not running yet (also after a restart). */
+  private startExecutions(slot: Slot): void {
+    const executorFor = this.options.executorFor;
+    if (!executorFor || slot.closed) return;
+    for (const task of runningOn(slot.state, this.options.hosts)) {
+      const key = `${taskKey(task.goalId, task.spec.id)}#${task.attempt}`;
+      if (slot.running.has(key)) continue;
+      const executor = executorFor(task.workerId!);
+      if (!executor) continue;
+      const abort = new AbortController();
+      slot.running.set(key, abort);
+      const execution: Execution = {
+        goalId: task.goalId,
+        taskId: task.spec.id,
+        attempt: task.attempt,
+        agentId: task.workerId!,
+        spec: task.spec,
+      };
+      const started = Date.now();
+      executor
+        .run(execution, abort.signal)
+        .catch((e: Error) => ({
+          ok: false as const,
+          reason: `executor threw: ${e.message}`,
+          kind: "EXECUTION_ERROR" as const,
+          retryable: true,
+          durationMs: Date.now() - started,
+          exitCode: null,
+          output: null,
+        }))
+        .then((outcome) => {
+          slot.running.delete(key);
+          if (abort.signal.aborted || slot.closed) return;
+          slot.finished.push({ type: "ExecutionFinished", ...execution, outcome, causationId: null });
+          this.scheduleFlush(slot);
+        });
+    }
+  }
+
+  /** Reports finished attempts, batched: everything that finished meanwhile goes in one transaction. */
+  private scheduleFlush(slot: Slot): void {
+    if (slot.flushScheduled) return;
+    slot.flushScheduled = true;
+    setImmediate(() => {
+      void this.locked(slot, async () => {
+        slot.flushScheduled = false;
+        if (slot.closed || slot.finished.length === 0) return;
+        const finished = slot.finished;
+        slot.finished = [];
+        await this.decideAndCommit(slot, finished, []);
+      });
+    });
+  }
+}
+
+type PolityEventEnvelope = { eventId: string; tenantId: string; correlationId: string };
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

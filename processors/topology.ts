@@ -1,0 +1,184 @@
+/**
+ * Topologies from configuration: one JSON file names each hierarchy's domains, how many mayors a
+ * domain has (aamas), and its workers by specialization with their count, capacity and executor.
+ * `agentsOf` turns it into the AgentRegistered facts every host announces at start.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { AgentRegistered, ExecutorKind, Tier, Topology } from "../schemas/generated/types.js";
+import type { Payload } from "../schemas/generated/types.js";
+
+export const DEFAULT_TOPOLOGY_FILE = path.join(path.dirname(fileURLToPath(import.meta.url)), "config", "topology.json");
+
+export interface WorkerGroup {
+  count: number;
+  capacity: number;
+  /** simulated (default), shell or external. */
+  executor?: ExecutorKind;
+  /** For the shell executor: the command line (run by /bin/sh), its work dir and time limit. */
+  shell?: { command: string; cwd?: string; timeoutMs?: number };
+}
+
+export interface DomainConfig {
+  /** aamas only: mayors in this domain; workers are spread over them round-robin. Default 1. */
+  mayors?: number;
+  workers: Record<string, WorkerGroup>;
+}
+
+export interface SimulatedConfig {
+  seed: number;
+  /** Mean duration of a task; a task's own estimatedEffortMs wins. 0 runs tasks instantly. */
+  meanDurationMs: number;
+  /** Probability (0-1) that an attempt fails. */
+  failureRate: number;
+}
+
+export interface TopologyConfig {
+  simulated: SimulatedConfig;
+  topologies: Partial<Record<Topology, { domains: Record<string, DomainConfig> }>>;
+}
+
+export interface AgentSpec extends Payload<"AgentRegistered"> {
+  shell?: WorkerGroup["shell"];
+}
+
+const TOP: Record<Topology, Tier> = { aamas: "PRESIDENT", dgm: "MASTER" };
+const DOMAIN_TIER: Record<Topology, Tier> = { aamas: "GOVERNOR", dgm: "SUB_MASTER" };
+const HEARTBEAT_MS = 5_000;
+
+export function loadTopology(file = process.env.POLITY_TOPOLOGY_FILE ?? DEFAULT_TOPOLOGY_FILE): TopologyConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new Error(`cannot read the topology file ${file} (POLITY_TOPOLOGY_FILE): ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+  const problems = topologyProblems(raw);
+  if (problems.length > 0) throw new Error(`topology file ${file} is invalid:\n  - ${problems.join("\n  - ")}`);
+  return raw as TopologyConfig;
+}
+
+/** What is wrong with a topology document, field by field. */
+export function topologyProblems(raw: unknown): string[] {
+  const problems: string[] = [];
+  const doc = raw as Partial<TopologyConfig> | null;
+  if (!doc || typeof doc !== "object") return ["the file must hold a JSON object"];
+  const sim = doc.simulated;
+  if (!sim || typeof sim.seed !== "number" || typeof sim.meanDurationMs !== "number" || sim.meanDurationMs < 0)
+    problems.push("simulated: give { seed: number, meanDurationMs: number >= 0, failureRate: 0..1 }");
+  else if (typeof sim.failureRate !== "number" || sim.failureRate < 0 || sim.failureRate > 1)
+    problems.push("simulated.failureRate must be a number from 0 to 1");
+  const tops = doc.topologies ?? {};
+  if (Object.keys(tops).length === 0) problems.push('topologies: configure "aamas", "dgm" or both');
+  for (const [name, topo] of Object.entries(tops)) {
+    if (name !== "aamas" && name !== "dgm") problems.push(`topologies.${name}: unknown topology; use aamas or dgm`);
+    const domains = topo?.domains ?? {};
+    if (Object.keys(domains).length === 0) problems.push(`topologies.${name}.domains: configure at least one domain`);
+    for (const [domain, d] of Object.entries(domains)) {
+      const where = `topologies.${name}.domains.${domain}`;
+      if (!/^[a-z0-9][a-z0-9-]*$/.test(domain)) problems.push(`${where}: domain names are lower-case words and dashes`);
+      if (d.mayors !== undefined && (!Number.isInteger(d.mayors) || d.mayors < 1))
+        problems.push(`${where}.mayors must be a whole number >= 1`);
+      if (name === "dgm" && d.mayors !== undefined)
+        problems.push(`${where}.mayors: dgm has no mayors; remove the field`);
+      const workers = Object.entries(d.workers ?? {});
+      if (workers.length === 0) problems.push(`${where}.workers: configure at least one specialization`);
+      for (const [spec, w] of workers) {
+        if (!Number.isInteger(w.count) || w.count < 1)
+          problems.push(`${where}.workers.${spec}.count must be a whole number >= 1`);
+        if (!Number.isInteger(w.capacity) || w.capacity < 1)
+          problems.push(`${where}.workers.${spec}.capacity must be a whole number >= 1`);
+        if (w.executor && !["simulated", "shell", "external"].includes(w.executor))
+          problems.push(`${where}.workers.${spec}.executor must be simulated, shell or external`);
+        if (w.executor === "shell" && !w.shell?.command)
+          problems.push(`${where}.workers.${spec}.shell.command is required for the shell executor`);
+      }
+    }
+  }
+  return problems;
+}
+
+/** Every agent of every configured topology, superiors before subordinates. */
+export function agentsOf(config: TopologyConfig): AgentSpec[] {
+  const out: AgentSpec[] = [];
+  for (const [topologyName, topo] of Object.entries(config.topologies)) {
+    const topology = topologyName as Topology;
+    const topId = topology === "aamas" ? "aamas-president" : "dgm-master";
+    out.push(agent(topId, topology === "aamas" ? "President" : "Master", TOP[topology], topology, null, null, null, 1));
+    for (const [domain, d] of Object.entries(topo!.domains)) {
+      const govId = `${topology}-${topology === "aamas" ? "governor" : "submaster"}-${domain}`;
+      out.push(
+        agent(
+          govId,
+          `${topology === "aamas" ? "Governor" : "Sub-master"} of ${domain}`,
+          DOMAIN_TIER[topology],
+          topology,
+          domain,
+          null,
+          topId,
+          1,
+        ),
+      );
+      const mayorIds: string[] = [];
+      if (topology === "aamas") {
+        for (let i = 1; i <= (d.mayors ?? 1); i++) {
+          const id = `aamas-mayor-${domain}-${i}`;
+          mayorIds.push(id);
+          out.push(agent(id, `Mayor ${i} of ${domain}`, "MAYOR", topology, domain, null, govId, 1));
+        }
+      }
+      let next = 0;
+      for (const [spec, w] of Object.entries(d.workers)) {
+        for (let i = 1; i <= w.count; i++) {
+          const superior = mayorIds.length > 0 ? mayorIds[next++ % mayorIds.length]! : govId;
+          const a = agent(
+            `${topology}-worker-${domain}-${spec}-${i}`,
+            `${spec} worker ${i} of ${domain}`,
+            "WORKER",
+            topology,
+            domain,
+            spec,
+            superior,
+            w.capacity,
+            w.executor ?? "simulated",
+          );
+          if (w.shell) a.shell = w.shell;
+          out.push(a);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+function agent(
+  agentId: string,
+  name: string,
+  tier: Tier,
+  topology: Topology,
+  domain: string | null,
+  specialization: string | null,
+  superiorId: string | null,
+  capacity: number,
+  executor: ExecutorKind | null = null,
+): AgentSpec {
+  return {
+    agentId,
+    name,
+    tier,
+    topology,
+    domain,
+    specialization,
+    superiorId,
+    capacity,
+    executor,
+    labels: {},
+    heartbeatIntervalMs: HEARTBEAT_MS,
+    commandId: null,
+  };
+}
+
+export type { AgentRegistered };
