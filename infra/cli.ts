@@ -13,7 +13,8 @@ import { writeGenerated } from "../schemas/codegen.js";
 import { runSchemaCommand } from "../schemas/tools.js";
 
 const USAGE = `usage:
-  npm start                          resolve the infrastructure and run Polity
+  npm start [-- --tiers a,b]         resolve the infrastructure and run the hierarchy (all tiers)
+  npm run demo [-- --attach] [--dgm] submit a sample project and follow it to the end
   npm test [-- file.test.ts ...]     typecheck, resolve the infrastructure, run the tests
   npm run stack -- up [server...]    install and start the native stack (idempotent)
   npm run stack -- down [server...]  stop it
@@ -87,16 +88,24 @@ async function test(config: PolityConfig, args: string[]): Promise<number> {
   });
 }
 
-async function start(config: PolityConfig): Promise<number> {
+async function start(config: PolityConfig, args: string[]): Promise<number> {
+  const { runProcessors, parseTiers } = await import("../processors/main.js");
+  const i = args.indexOf("--tiers");
+  const roles = parseTiers(i >= 0 ? args[i + 1] : undefined);
   return withInfra(config, async (infra) => {
+    say(`starting the hierarchy: ${roles.join(", ")}`);
+    const hierarchy = await runProcessors(infra.urls, roles, (line) => say(line));
     console.log("Polity ready");
     for (const [name, value] of Object.entries(urlsToEnv(infra.urls))) console.log(`  ${name}=${value}`);
     console.log(`  (sources: ${JSON.stringify(infra.sources)})`);
+    console.log("Try `npm run demo -- --attach` in another terminal.");
     console.log("Ctrl-C stops this process; `npm run stack -- down` stops the native stack.");
     await new Promise<void>((resolve) => {
       process.once("SIGINT", resolve);
       process.once("SIGTERM", resolve);
     });
+    say("stopping the hierarchy");
+    await hierarchy.stop();
     return 0;
   });
 }
@@ -136,7 +145,11 @@ async function main(argv: string[]): Promise<number> {
   const config = loadConfig();
   const [command, ...rest] = argv;
   if (command === "test") return test(config, rest);
-  if (command === "start") return start(config);
+  if (command === "start") return start(config, rest);
+  if (command === "demo") {
+    const { runDemo } = await import("../processors/demo.js");
+    return withInfra(config, (infra) => runDemo(infra.urls, rest));
+  }
   if (command === "schemas") {
     const [sub] = rest;
     if (sub === "gen") {

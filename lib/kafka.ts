@@ -1,0 +1,24 @@
+/**
+ * The one way Polity processes build a kafkajs client. kafkajs logs answers it retries itself
+ * (a coordinator still loading, a transaction still completing) at ERROR; those are dropped here so
+ * that what remains in the log is worth reading. Failures still surface as rejected calls.
+ */
+import { Kafka, logLevel, type logCreator } from "kafkajs";
+
+const RETRIED_BY_CALLER =
+  /CONCURRENT_TRANSACTIONS|concurrent operation on the same transaction|coordinator is loading|COORDINATOR_LOAD_IN_PROGRESS|The group is rebalancing|REBALANCE_IN_PROGRESS|NOT_COORDINATOR|This is not the correct coordinator/i;
+
+const quietLog: logCreator =
+  () =>
+  ({ level, label, log }) => {
+    const text = `${log.message ?? ""} ${String((log as { error?: unknown }).error ?? "")}`;
+    if (RETRIED_BY_CALLER.test(text)) return;
+    console.error(
+      `[kafkajs ${label}] ${log.message}${(log as { error?: unknown }).error ? `: ${String((log as { error?: unknown }).error)}` : ""}`,
+    );
+    void level;
+  };
+
+export function kafkaClient(brokers: string[], clientId: string, quiet = false): Kafka {
+  return new Kafka({ clientId, brokers, logLevel: quiet ? logLevel.NOTHING : logLevel.ERROR, logCreator: quietLog });
+}

@@ -1,0 +1,62 @@
+/**
+ * Runs tiers of the hierarchy as a process of its own:
+ *
+ *   node --import tsx processors/main.ts [--tiers president,governor,mayor,worker]
+ *
+ * Reads KAFKA_BROKERS and SCHEMA_REGISTRY_URL (as `npm start` and `npm test` set them), the
+ * topology file (POLITY_TOPOLOGY_FILE) and POLITY_TOPIC_PREFIX. Start more processes with the same
+ * tiers to scale them out: they share the tiers' partitions. SIGINT/SIGTERM stop it cleanly.
+ */
+import { pathToFileURL } from "node:url";
+import { loadConfig, requireUrls, type InfraUrls } from "../lib/config.js";
+import { kafkaClient } from "../lib/kafka.js";
+import { Codec } from "../schemas/codec.js";
+import type { Role } from "./domain/directory.js";
+import { ROLES, startHierarchy, type RunningHierarchy } from "./hierarchy.js";
+import { loadTopology } from "./topology.js";
+
+export function parseTiers(value: string | undefined): Role[] {
+  if (!value || value === "all") return [...ROLES];
+  const tiers = value.split(",").map((t) => t.trim());
+  const unknown = tiers.filter((t) => !ROLES.includes(t as Role));
+  if (unknown.length > 0) throw new Error(`unknown tier(s) ${unknown.join(", ")}: use ${ROLES.join(", ")} or all`);
+  return tiers as Role[];
+}
+
+export async function runProcessors(
+  urls: Pick<InfraUrls, "kafkaBrokers" | "schemaRegistryUrl">,
+  roles: Role[],
+  log: (line: string) => void,
+): Promise<RunningHierarchy> {
+  const config = loadConfig();
+  return startHierarchy({
+    kafka: kafkaClient(urls.kafkaBrokers, `${config.clientId}-${roles.join("-")}`),
+    codec: Codec.forUrl(urls.schemaRegistryUrl),
+    topology: loadTopology(),
+    roles,
+    topicPrefix: config.topicPrefix,
+    log,
+  });
+}
+
+async function main(): Promise<void> {
+  const i = process.argv.indexOf("--tiers");
+  const roles = parseTiers(i >= 0 ? process.argv[i + 1] : undefined);
+  const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
+  const running = await runProcessors(requireUrls(), roles, log);
+  console.log(`processors ready: ${roles.join(", ")}`);
+  const stop = async () => {
+    log("stopping");
+    await running.stop();
+    process.exit(0);
+  };
+  process.once("SIGINT", () => void stop());
+  process.once("SIGTERM", () => void stop());
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  main().catch((e: Error) => {
+    console.error(`error: ${e.message}`);
+    process.exit(1);
+  });
+}
