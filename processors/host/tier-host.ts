@@ -99,6 +99,8 @@ export class TierHost {
   private stopping = false;
   /** Counters for progress lines, tests and benchmarks. */
   readonly stats = { inputs: 0, decisions: 0, transactions: 0, deadLetters: 0, restores: 0 };
+  /** Messages this host wrote, by type. */
+  readonly written = new Map<string, number>();
 
   constructor(private readonly options: TierHostOptions) {
     this.prefix = options.topicPrefix ?? "";
@@ -393,6 +395,7 @@ export class TierHost {
     this.stats.decisions += out.length;
     this.stats.deadLetters += letters.length;
     this.stats.transactions++;
+    for (const m of out) this.written.set(m.type, (this.written.get(m.type) ?? 0) + 1);
     this.options.onCommit?.(out);
     return true;
   }
