@@ -261,7 +261,7 @@ function decompose(
     if (t.dependsOn.every(done)) out.push(assignToGovernor(goal, t, t.priority ?? goal.priority, top, ctx));
   }
   // A project phase with nothing to do passes its gate at once.
-  if (phase && tasks.length === 0 && gateIsAuto(goal))
+  if (phase && tasks.length === 0 && gateOpens(goal, phase))
     out.push(...advance(goal, phase, null, state, ctx, top, bump + 1));
   return out;
 }
@@ -315,12 +315,27 @@ function enterPhase(
     actorOf(top),
     goalRef(goal, bump),
   );
-  const entered: GoalState = { ...goal, phase, phaseStartedAt: ctx.now, version: goal.version + bump };
+  const entered: GoalState = {
+    ...goal,
+    phase,
+    phaseStartedAt: ctx.now,
+    version: goal.version + bump,
+    // As PhaseTransitioned will fold it: a chain of empty phases counts each one it passed.
+    phasesDone: goal.phase ? [...goal.phasesDone, goal.phase] : goal.phasesDone,
+  };
   return [transitioned, ...decompose(entered, phase, state, ctx, top, explicit)];
 }
 
 function gateIsAuto(goal: GoalState): boolean {
   return (goal.constraints[PHASE_GATE] ?? "auto") !== "manual";
+}
+
+/**
+ * Whether `phase` is left without a request: always with the automatic gate, and after LAUNCH,
+ * which no request can leave (the project completes when its tasks are done).
+ */
+function gateOpens(goal: GoalState, phase: Phase): boolean {
+  return gateIsAuto(goal) || nextPhase(phase) === null;
 }
 
 /** The explicit task graph a project was submitted with, if any; kept in the GoalSubmitted event. */
@@ -363,7 +378,7 @@ function reconcile(goalId: string, state: HierarchyState, ctx: DecisionContext):
   const current = phaseTasks(state, goal);
   if (current.length === 0 || !current.every((t) => t.status === "COMPLETED")) return out;
   if (goal.kind === "GOAL") return [...out, completion(goal, state, ctx, top)];
-  if (goal.phase && gateIsAuto(goal) && goal.openEscalations.size === 0)
+  if (goal.phase && gateOpens(goal, goal.phase) && goal.openEscalations.size === 0)
     out.push(...advance(goal, goal.phase, null, state, ctx, top));
   return out;
 }
@@ -397,7 +412,7 @@ function completion(goal: GoalState, state: HierarchyState, ctx: DecisionContext
 function requestTransition(cmd: RequestPhaseTransition, state: HierarchyState, ctx: DecisionContext): Decision[] {
   const requestId = cmd.envelope.eventId;
   const goal = state.goals.get(cmd.goalId);
-  if (goal?.answeredCommands.has(requestId)) return [];
+  if (goal?.answeredCommands.has(requestId) || state.rejectedCommands.has(requestId)) return [];
   const top = goal ? topOf(goal, ctx) : null;
   if (goal && !top) return [];
   const reasons: string[] = [];

@@ -75,7 +75,7 @@ export interface HierarchyState {
   tasks: Map<string, TaskState>;
   /** Open (not yet finished) task keys held by each agent, for load and capacity. */
   activeByAgent: Map<string, Set<string>>;
-  /** SubmitGoal commands that were rejected (their goal never existed), so a rejection is sent once. */
+  /** Commands rejected for a goal that does not exist (SubmitGoal, RequestPhaseTransition), so they are answered once. */
   rejectedCommands: Set<string>;
 }
 
@@ -292,6 +292,8 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
       const key = taskKey(e.goalId, e.taskId);
       const task = state.tasks.get(key);
       if (!task || TERMINAL.has(task.status) || e.attempt < task.attempt) return state;
+      // A late copy of the assignment of an attempt that already failed must not hold its worker again.
+      if (e.assigneeTier === "WORKER" && e.attempt === task.attempt && FINISHED_ATTEMPT.has(task.status)) return state;
       if (e.attempt > task.attempt) {
         task.attempt = e.attempt;
         task.status = "ASSIGNED";
@@ -379,9 +381,13 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
     case "GoalRejected":
       state.rejectedCommands.add(event.value.commandId);
       return state;
-    case "PhaseTransitionRejected":
-      state.goals.get(event.value.goalId)?.answeredCommands.add(event.value.requestId);
+    case "PhaseTransitionRejected": {
+      const goal = state.goals.get(event.value.goalId);
+      // A request for a goal that does not exist is remembered with the rejected commands.
+      if (goal) goal.answeredCommands.add(event.value.requestId);
+      else state.rejectedCommands.add(event.value.requestId);
       return state;
+    }
     case "ReportSubmitted": {
       const e = event.value;
       const goal = state.goals.get(e.goalId);
