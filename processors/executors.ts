@@ -102,7 +102,21 @@ export function shellExecutor(shell: NonNullable<WorkerGroup["shell"]>, workRoot
     run(e, signal) {
       const command = e.spec.inputs.command ?? shell.command;
       const cwd = shell.cwd ?? path.join(workRoot, e.goalId, `${e.taskId}-${e.attempt}`);
-      fs.mkdirSync(cwd, { recursive: true });
+      try {
+        fs.mkdirSync(cwd, { recursive: true });
+      } catch (err) {
+        // This function is not async: a throw here would escape the host's .catch on the promise
+        // and take the worker's consumer down on every restore, instead of failing one attempt.
+        return Promise.resolve<Outcome>({
+          ok: false,
+          reason: `cannot create the work dir ${cwd}: ${(err as Error).message}`,
+          kind: "EXECUTION_ERROR",
+          retryable: true,
+          durationMs: 0,
+          exitCode: null,
+          output: null,
+        });
+      }
       const timeoutMs = shell.timeoutMs ?? DEFAULT_TIMEOUT_MS;
       const env: NodeJS.ProcessEnv = {
         ...process.env,
@@ -148,7 +162,7 @@ export function shellExecutor(shell: NonNullable<WorkerGroup["shell"]>, workRoot
             output: null,
           });
         });
-        child.on("close", (code) => {
+        child.on("close", (code, killedBy) => {
           clearTimeout(timer);
           const durationMs = Date.now() - started;
           const output = out.toString();
@@ -170,6 +184,16 @@ export function shellExecutor(shell: NonNullable<WorkerGroup["shell"]>, workRoot
               durationMs,
               cost: costOf(durationMs),
               exitCode: 0,
+            });
+          } else if (code === null) {
+            resolve({
+              ok: false,
+              reason: `command was killed by ${killedBy ?? "a signal"}: ${command}`,
+              kind: "EXECUTION_ERROR",
+              retryable: true,
+              durationMs,
+              exitCode: null,
+              output,
             });
           } else {
             resolve({

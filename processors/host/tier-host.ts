@@ -210,11 +210,21 @@ export class TierHost {
     await this.goLiveIfRestored(slot);
   }
 
-  /** kafkajs reports batches it filtered out (only transaction markers) here and not to eachBatch. */
-  private onBatchEnd(payload: { topic: string; partition: number; firstOffset: string | null; lastOffset: string }) {
+  /**
+   * kafkajs reports batches it filtered out entirely (transaction markers, aborted records) here and
+   * not to eachBatch; they hold nothing to fold, but the restore must move past them. Batches with
+   * messages are handled in onBatch only: one dropped there (stale after a seek) must not count.
+   */
+  private onBatchEnd(payload: {
+    topic: string;
+    partition: number;
+    firstOffset: string | null;
+    lastOffset: string;
+    batchSize: number;
+  }) {
     const slot = this.slots.get(payload.partition);
     const cursor = slot?.cursors.get(payload.topic);
-    if (!slot || slot.live || !cursor || payload.firstOffset === null) return;
+    if (!slot || slot.live || !cursor || payload.firstOffset === null || payload.batchSize > 0) return;
     if (BigInt(payload.firstOffset) <= cursor.next) {
       const after = BigInt(payload.lastOffset) + 1n;
       if (after > cursor.next) cursor.next = after;
