@@ -27,7 +27,11 @@ describe("agent hierarchy on Kafka", () => {
 
   for (const topology of ["aamas", "dgm"] as Topology[]) {
     it(`runs a 10-task DAG across three domains to completion (${topology})`, async () => {
-      const { goalId } = await submitGoal(d.writer, who, { title: `DAG on ${topology}`, topology, tasks: TEN_TASK_DAG });
+      const { goalId } = await submitGoal(d.writer, who, {
+        title: `DAG on ${topology}`,
+        topology,
+        tasks: TEN_TASK_DAG,
+      });
       const end = await d.watch.final(goalId, 90_000);
       assert.equal(end.type, "GoalCompleted", JSON.stringify(end.value));
       if (end.type !== "GoalCompleted") return;
@@ -45,22 +49,41 @@ describe("agent hierarchy on Kafka", () => {
       }
       // Every tier took part: the top, the domain tier, (aamas) mayors, workers.
       const assignees = new Set(
-        events.filter((e) => e.type === "TaskAssigned").map((e) => (e.type === "TaskAssigned" ? e.value.assigneeTier : "")),
+        events
+          .filter((e) => e.type === "TaskAssigned")
+          .map((e) => (e.type === "TaskAssigned" ? e.value.assigneeTier : "")),
       );
-      assert.deepEqual([...assignees].sort(), topology === "aamas" ? ["GOVERNOR", "MAYOR", "WORKER"] : ["SUB_MASTER", "WORKER"]);
+      assert.deepEqual(
+        [...assignees].sort(),
+        topology === "aamas" ? ["GOVERNOR", "MAYOR", "WORKER"] : ["SUB_MASTER", "WORKER"],
+      );
 
       assert.equal(end.value.tasksCompleted, 10);
-      for (const t of TEN_TASK_DAG) assert.match(end.value.outputs[t.id] ?? "", /done by/, `result of ${t.id} aggregated`);
+      for (const t of TEN_TASK_DAG)
+        assert.match(end.value.outputs[t.id] ?? "", /done by/, `result of ${t.id} aggregated`);
       assert.ok(Number(end.value.totalCost) > 0.1, `total cost sums ten attempts: ${end.value.totalCost}`);
     });
   }
 
   it("walks a project through all eight phases", async () => {
-    const { goalId } = await submitGoal(d.writer, who, { title: "Eight phases", kind: "PROJECT", domainHints: ["frontend", "backend"] });
+    const { goalId } = await submitGoal(d.writer, who, {
+      title: "Eight phases",
+      kind: "PROJECT",
+      domainHints: ["frontend", "backend"],
+    });
     const end = await d.watch.final(goalId, 120_000);
     assert.equal(end.type, "GoalCompleted", JSON.stringify(end.value));
     const phases = d.watch.of(goalId).flatMap((e) => (e.type === "PhaseTransitioned" ? [e.value.toPhase] : []));
-    assert.deepEqual(phases, ["INITIATION", "FEASIBILITY", "REQUIREMENTS", "DESIGN", "DEVELOPMENT", "QA", "DEPLOYMENT", "LAUNCH"]);
+    assert.deepEqual(phases, [
+      "INITIATION",
+      "FEASIBILITY",
+      "REQUIREMENTS",
+      "DESIGN",
+      "DEVELOPMENT",
+      "QA",
+      "DEPLOYMENT",
+      "LAUNCH",
+    ]);
     // Every task of a phase completed before the next phase began.
     const events = d.watch.of(goalId);
     const created = events.filter((e) => e.type === "TaskCreated");
@@ -98,7 +121,8 @@ describe("agent hierarchy on Kafka", () => {
     assert.match(rejected.value.reasons.join(" "), /1 task\(s\) of INITIATION are not done: charter/);
     const skipped = await answer(skip.envelope.eventId);
     assert.equal(skipped.type, "PhaseTransitionRejected");
-    if (skipped.type === "PhaseTransitionRejected") assert.match(skipped.value.reasons.join(" "), /after INITIATION comes FEASIBILITY/);
+    if (skipped.type === "PhaseTransitionRejected")
+      assert.match(skipped.value.reasons.join(" "), /after INITIATION comes FEASIBILITY/);
 
     await d.watch.until("charter done", () => d.watch.of(goalId).find((e) => e.type === "TaskCompleted"));
     const onTime = await requestPhaseTransition(d.writer, who, goalId, "INITIATION", "FEASIBILITY", "charter signed");
@@ -110,9 +134,16 @@ describe("agent hierarchy on Kafka", () => {
   it("rejects an invalid task graph with the reason", async () => {
     const cycle = await submitGoal(d.writer, who, {
       title: "Cycle",
-      tasks: [task("a", "backend", "api", ["c"]), task("b", "backend", "api", ["a"]), task("c", "backend", "api", ["b"])],
+      tasks: [
+        task("a", "backend", "api", ["c"]),
+        task("b", "backend", "api", ["a"]),
+        task("c", "backend", "api", ["b"]),
+      ],
     });
-    const unknown = await submitGoal(d.writer, who, { title: "Dangling", tasks: [task("a", "backend", "api", ["ghost"])] });
+    const unknown = await submitGoal(d.writer, who, {
+      title: "Dangling",
+      tasks: [task("a", "backend", "api", ["ghost"])],
+    });
     for (const [goalId, reason] of [
       [cycle.goalId, /the tasks form a cycle: (a|b|c) -> (a|b|c) -> (a|b|c) -> (a|b|c)/],
       [unknown.goalId, /task "a" depends on unknown task "ghost"/],

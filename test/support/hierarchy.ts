@@ -30,13 +30,23 @@ export function testTopology(meanDurationMs = 20): TopologyConfig {
         },
       },
       dgm: {
-        domains: { frontend: { workers: workers.frontend }, backend: { workers: workers.backend }, testing: { workers: workers.testing } },
+        domains: {
+          frontend: { workers: workers.frontend },
+          backend: { workers: workers.backend },
+          testing: { workers: workers.testing },
+        },
       },
     },
   };
 }
 
-export function task(id: string, domain: string, specialization: string, dependsOn: string[] = [], extra: Partial<TaskSpec> = {}): TaskSpec {
+export function task(
+  id: string,
+  domain: string,
+  specialization: string,
+  dependsOn: string[] = [],
+  extra: Partial<TaskSpec> = {},
+): TaskSpec {
   return {
     id,
     title: `Task ${id}`,
@@ -88,7 +98,9 @@ export async function deployment(
   const running: RunningHierarchy[] = [];
   await ensureTopics(kafka, prefix);
   if (roles === "all" || roles.length > 0) {
-    running.push(await startHierarchy({ kafka, codec, topology, topicPrefix: prefix, ...(roles === "all" ? {} : { roles }) }));
+    running.push(
+      await startHierarchy({ kafka, codec, topology, topicPrefix: prefix, ...(roles === "all" ? {} : { roles }) }),
+    );
   }
   const writer = await EventWriter.connect(kafka, codec, { topicPrefix: prefix });
   const watch = await LogWatcher.start(kafka, codec, prefix, ["polity.goals.events", "polity.tasks.events"]);

@@ -1,0 +1,121 @@
+/**
+ * Exactly once under a crash, and a tier scaled out: a tier's process is killed with SIGKILL in the
+ * middle of a run and started again; every goal still completes and every task has exactly one
+ * TaskCompleted in the log. Two worker instances share the work.
+ */
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, describe, it } from "node:test";
+import { repoRoot, urlsToEnv } from "../../lib/config.js";
+import type { Role } from "../../processors/domain/directory.js";
+import { ROLES } from "../../processors/hierarchy.js";
+import { submitGoal } from "../../producers/commands.js";
+import { urls } from "../support/infra.js";
+import { deployment, TEN_TASK_DAG, testTopology, type TestDeployment } from "../support/hierarchy.js";
+
+const who = { tenantId: "acme", userId: "bob" };
+
+/** Runs tiers in a child process, as `processors/main.ts --tiers` does in production. */
+async function spawnTier(role: Role, prefix: string, topologyFile: string): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", path.join(repoRoot, "processors/main.ts"), "--tiers", role],
+    {
+      cwd: repoRoot,
+      env: { ...process.env, ...urlsToEnv(urls), POLITY_TOPIC_PREFIX: prefix, POLITY_TOPOLOGY_FILE: topologyFile },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let output = "";
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${role} process not ready after 60 s:\n${output}`)), 60_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes("processors ready")) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    child.on("exit", (code) => reject(new Error(`${role} process exited with ${code}:\n${output}`)));
+  });
+  return child;
+}
+
+function exactlyOneCompletion(d: TestDeployment, goalIds: string[]): void {
+  for (const goalId of goalIds) {
+    const events = d.watch.of(goalId);
+    for (const t of TEN_TASK_DAG) {
+      const n = events.filter((e) => e.type === "TaskCompleted" && e.value.taskId === t.id).length;
+      assert.equal(n, 1, `goal ${goalId}: task ${t.id} has ${n} TaskCompleted events`);
+    }
+  }
+}
+
+describe("recovery and scale-out", () => {
+  const cleanup: (() => Promise<unknown>)[] = [];
+  after(async () => {
+    for (const c of cleanup.reverse()) await c().catch(() => undefined);
+  });
+
+  for (const crashed of ["worker", "president"] as Role[]) {
+    it(`completes every goal exactly once when the ${crashed} process is killed mid-run`, async () => {
+      const topology = testTopology(300);
+      const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "polity-")), "topology.json");
+      fs.writeFileSync(file, JSON.stringify(topology));
+      const others = ROLES.filter((r) => r !== crashed);
+      const d = await deployment(topology, `crash-${crashed}`, others);
+      cleanup.push(() => d.stop());
+      let child = await spawnTier(crashed, d.prefix, file);
+      cleanup.push(async () => child.kill("SIGKILL"));
+
+      const goalIds: string[] = [];
+      for (let i = 0; i < 6; i++)
+        goalIds.push((await submitGoal(d.writer, who, { title: `crash ${i}`, tasks: TEN_TASK_DAG })).goalId);
+      const count = (type: string) =>
+        goalIds.reduce((n, g) => n + d.watch.of(g).filter((e) => e.type === type).length, 0);
+      // Mid-run: some tasks done, and (for the worker) some attempts running at the moment of the kill.
+      await d.watch.until(
+        "a run in full swing",
+        () => count("TaskCompleted") >= 5 && (crashed !== "worker" || count("TaskStarted") > count("TaskCompleted")),
+        120_000,
+      );
+
+      const inFlight = count("TaskStarted") - count("TaskCompleted");
+      child.kill("SIGKILL");
+      await new Promise((r) => child.once("exit", r));
+      child = await spawnTier(crashed, d.prefix, file);
+
+      for (const goalId of goalIds) {
+        const end = await d.watch.final(goalId, 180_000);
+        assert.equal(end.type, "GoalCompleted", JSON.stringify(end.value));
+      }
+      exactlyOneCompletion(d, goalIds);
+      if (crashed === "worker") assert.ok(inFlight > 0, `attempts were running when the worker died (${inFlight})`);
+      child.kill("SIGTERM");
+    });
+  }
+
+  it("shares the work between two worker instances", async () => {
+    const topology = testTopology(20);
+    const d = await deployment(topology, "two-workers", ["president", "governor", "mayor"]);
+    cleanup.push(() => d.stop());
+    const first = await d.start(["worker"]);
+    const second = await d.start(["worker"]);
+    const goalIds: string[] = [];
+    for (let i = 0; i < 12; i++)
+      goalIds.push((await submitGoal(d.writer, who, { title: `shared ${i}`, tasks: TEN_TASK_DAG })).goalId);
+    for (const goalId of goalIds) assert.equal((await d.watch.final(goalId, 120_000)).type, "GoalCompleted");
+    exactlyOneCompletion(d, goalIds);
+    const completedBy = [first, second].map((h) => h.hosts[0]!.written.get("TaskCompleted") ?? 0);
+    assert.ok(
+      completedBy.every((n) => n > 0),
+      `both instances completed tasks: ${completedBy.join(" and ")}`,
+    );
+    assert.equal(completedBy[0]! + completedBy[1]!, 120);
+  });
+});
