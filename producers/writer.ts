@@ -55,7 +55,12 @@ export class EventWriter {
     const producer = kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
-      ...(options.transactionalId ? { transactionalId: options.transactionalId } : {}),
+      // Right after a commit the coordinator may still be finishing it and answers the next
+      // transaction with CONCURRENT_TRANSACTIONS; kafkajs's first retry after 300 ms would put
+      // that wait on every hop of a processor chain. The broker is ready within milliseconds.
+      ...(options.transactionalId
+        ? { transactionalId: options.transactionalId, retry: { initialRetryTime: 20, retries: 10 } }
+        : {}),
     });
     await producer.connect();
     return new EventWriter(producer, codec, options.transactionalId !== undefined, options.topicPrefix ?? "");

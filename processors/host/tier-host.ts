@@ -50,7 +50,7 @@ export interface TierHostOptions {
   /** Worker tier only: the executor that runs a hosted agent's tasks. */
   executorFor?: (agentId: string) => Executor | null;
   topicPrefix?: string;
-  /** Partitions processed at once (kafkajs partitionsConsumedConcurrently). */
+  /** Partitions processed at once (kafkajs partitionsConsumedConcurrently); default 6, every partition. */
   concurrency?: number;
   log?: (line: string) => void;
   /** Test hook: called after each committed transaction with what it wrote. */
@@ -85,7 +85,11 @@ interface Slot {
   running: Map<string, AbortController>;
   finished: ExecutionFinished[];
   flushScheduled: boolean;
+  offsetTimer?: NodeJS.Timeout;
 }
+
+/** How long offsets of inputs that decided nothing may wait for a transaction to carry them. */
+const OFFSET_FLUSH_MS = 1_000;
 
 const SKIP = Symbol("skip");
 
@@ -134,13 +138,21 @@ export class TierHost {
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: this.options.concurrency ?? 3,
+      partitionsConsumedConcurrently: this.options.concurrency ?? 6,
       eachBatch: (payload) => this.onBatch(payload),
     });
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
+    // Leave with every consumed offset committed, so a successor has nothing to decide again.
+    await Promise.all(
+      [...this.slots.values()].map((slot) =>
+        this.locked(slot, async () => {
+          if (!slot.closed && slot.live && slot.uncommitted.size > 0) await this.decideAndCommit(slot, [], [], true);
+        }).catch(() => undefined),
+      ),
+    );
     await this.consumer?.disconnect().catch(() => undefined);
     await Promise.all([...this.slots.values()].map((s) => this.close(s)));
     this.slots.clear();
@@ -261,6 +273,7 @@ export class TierHost {
   }
 
   private async close(slot: Slot): Promise<void> {
+    clearTimeout(slot.offsetTimer);
     slot.closed = true;
     for (const run of slot.running.values()) run.abort();
     await slot.ready.catch(() => undefined);
@@ -372,7 +385,12 @@ export class TierHost {
    * Folds each input, decides, folds the decisions, then writes decisions, dead letters and the
    * consumed offsets in one transaction. On failure the slot is restored from the log.
    */
-  private async decideAndCommit(slot: Slot, inputs: TierInput[], letters: DeadLetter[]): Promise<boolean> {
+  private async decideAndCommit(
+    slot: Slot,
+    inputs: TierInput[],
+    letters: DeadLetter[],
+    force = false,
+  ): Promise<boolean> {
     const out: OutgoingMessage[] = [];
     const ctx = this.context();
     for (const input of inputs) {
@@ -387,6 +405,13 @@ export class TierHost {
       }
     }
     this.stats.inputs += inputs.length;
+    // Inputs that led to nothing need no transaction of their own: their offsets ride along with
+    // the partition's next one, or a timer commits them. Deciding them again after a crash is
+    // harmless, because a repeat input finds its effects already in the state.
+    if (out.length === 0 && letters.length === 0 && !force) {
+      this.scheduleOffsetFlush(slot);
+      return true;
+    }
     const offsets = [...slot.uncommitted].map(([topic, offset]) => ({
       topic,
       partitions: [{ partition: slot.partition, offset }],
@@ -438,6 +463,17 @@ export class TierHost {
         await sleep(20 * attempt);
       }
     }
+  }
+
+  /** Commits offsets of inputs that decided nothing, at most a second after they were read. */
+  private scheduleOffsetFlush(slot: Slot): void {
+    if (slot.offsetTimer || slot.uncommitted.size === 0) return;
+    slot.offsetTimer = setTimeout(() => {
+      slot.offsetTimer = undefined;
+      void this.locked(slot, async () => {
+        if (!slot.closed && slot.live && slot.uncommitted.size > 0) await this.decideAndCommit(slot, [], [], true);
+      });
+    }, OFFSET_FLUSH_MS);
   }
 
   /** Drops a slot whose state may hold decisions that were never written, and restores it. */
