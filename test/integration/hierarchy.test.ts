@@ -157,3 +157,48 @@ describe("agent hierarchy on Kafka", () => {
     }
   });
 });
+
+describe("bad input on the tiers' topics", () => {
+  let d: TestDeployment;
+  before(async () => {
+    d = await deployment(testTopology(), "deadletters");
+  });
+  after(async () => {
+    await d?.stop();
+  });
+
+  it("dead-letters an unreadable message with the reason and keeps going", async () => {
+    const producer = d.kafka.producer();
+    await producer.connect();
+    const garbage = Buffer.from("not avro at all");
+    await producer.send({
+      topic: `${d.prefix}polity.tasks.events`,
+      messages: [{ key: "goal-x", value: garbage, headers: { "polity-type": "TaskCompleted" } }],
+    });
+    await producer.disconnect();
+    const { goalId } = await submitGoal(d.writer, who, { title: "after the garbage", tasks: TEN_TASK_DAG.slice(0, 2) });
+    assert.equal((await d.watch.final(goalId)).type, "GoalCompleted");
+
+    const { LogWatcher } = await import("../support/watch.js");
+    const letters = await LogWatcher.start(d.kafka, d.codec, d.prefix, ["polity.deadletters"]);
+    try {
+      const seen = await letters.until("a dead letter from each tier", () =>
+        letters.seen.length >= 4 ? letters.seen : undefined,
+      );
+      const groups = seen.map((s) => (s.event.type === "DeadLetter" ? s.event.value.consumerGroup : "")).sort();
+      assert.deepEqual(
+        groups,
+        ["governor", "mayor", "president", "worker"].map((r) => `${d.prefix}polity-${r}`),
+      );
+      for (const s of seen) {
+        assert.equal(s.event.type, "DeadLetter");
+        if (s.event.type !== "DeadLetter") continue;
+        assert.equal(s.event.value.errorKind, "UNDECODABLE");
+        assert.deepEqual(s.event.value.originalValue, garbage, "the original bytes are kept");
+        assert.match(s.event.value.reason, /magic byte|wire format/i);
+      }
+    } finally {
+      await letters.stop();
+    }
+  });
+});
