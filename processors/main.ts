@@ -7,7 +7,7 @@
  * topology file (POLITY_TOPOLOGY_FILE) and POLITY_TOPIC_PREFIX. Start more processes with the same
  * tiers to scale them out: they share the tiers' partitions. SIGINT/SIGTERM stop it cleanly.
  */
-import { pathToFileURL } from "node:url";
+import { logLine, runIfMain, stopOnSignal } from "../lib/process.js";
 import { loadConfig, requireUrls, type InfraUrls } from "../lib/config.js";
 import { kafkaClient } from "../lib/kafka.js";
 import { Codec } from "../schemas/codec.js";
@@ -42,21 +42,10 @@ export async function runProcessors(
 async function main(): Promise<void> {
   const i = process.argv.indexOf("--tiers");
   const roles = parseTiers(i >= 0 ? process.argv[i + 1] : undefined);
-  const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
+  const log = logLine;
   const running = await runProcessors(requireUrls(), roles, log);
   console.log(`processors ready: ${roles.join(", ")}`);
-  const stop = async () => {
-    log("stopping");
-    await running.stop();
-    process.exit(0);
-  };
-  process.once("SIGINT", () => void stop());
-  process.once("SIGTERM", () => void stop());
+  stopOnSignal(() => running.stop());
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  main().catch((e: Error) => {
-    console.error(`error: ${e.message}`);
-    process.exit(1);
-  });
-}
+runIfMain(import.meta.url, main);

@@ -75,21 +75,3 @@ export function decision<T extends MessageTypeName>(
 ): Decision {
   return { type, payload, actor, aggregate: { version: -1, ...aggregate } } as Decision;
 }
-
-/** Task events: every tier writes some, so their log order is their version; the field is left -1. */
-export const TASK_EVENTS: ReadonlySet<MessageTypeName> = new Set([
-  "TaskCreated",
-  "TaskAssigned",
-  "TaskAccepted",
-  "TaskStarted",
-  "TaskProgressed",
-  "TaskCompleted",
-  "TaskFailed",
-  "TaskRetried",
-  "TaskReassigned",
-  "TaskCancelled",
-  "TaskTimedOut",
-  "EscalationRaised",
-  "EscalationResolved",
-  "ReportSubmitted",
-]);

@@ -21,7 +21,7 @@
  *   where it finds its own earlier reports.
  */
 import { parseArgs } from "node:util";
-import { pathToFileURL } from "node:url";
+import { logLine, runIfMain, stopOnSignal } from "../../lib/process.js";
 import type { Consumer, Kafka } from "kafkajs";
 import { loadConfig } from "../../lib/config.js";
 import { kafkaClient } from "../../lib/kafka.js";
@@ -446,7 +446,7 @@ async function main(): Promise<void> {
   const { kafkaBrokers, schemaRegistryUrl } = config.explicitUrls;
   if (!kafkaBrokers?.length || !schemaRegistryUrl)
     throw new Error("set KAFKA_BROKERS and SCHEMA_REGISTRY_URL to the platform's Kafka and schema registry");
-  const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
+  const log = logLine;
   const running = await startExternalAgent({
     kafka: kafkaClient(kafkaBrokers, `${config.clientId}-external-${agent}`),
     codec: Codec.forUrl(schemaRegistryUrl),
@@ -459,18 +459,7 @@ async function main(): Promise<void> {
     topicPrefix: config.topicPrefix,
     log,
   });
-  const stop = async () => {
-    log("stopping");
-    await running.stop();
-    process.exit(0);
-  };
-  process.once("SIGINT", () => void stop());
-  process.once("SIGTERM", () => void stop());
+  stopOnSignal(() => running.stop());
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  main().catch((e: Error) => {
-    console.error(`error: ${e.message}`);
-    process.exit(1);
-  });
-}
+runIfMain(import.meta.url, main);

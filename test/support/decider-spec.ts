@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { Envelope, MessageTypeName, Payload, Phase, TaskSpec } from "../../schemas/generated/types.js";
 import type { PolityEvent } from "../../schemas/reader.js";
+import { topicFor } from "../../schemas/catalog.js";
 import type {
   Decision,
   DecisionContext,
@@ -78,21 +79,8 @@ export function context(overrides: Partial<DecisionContext> = {}): DecisionConte
 
 // ---- event builders --------------------------------------------------------------------------
 
-const TASK_TYPES = new Set<string>([
-  "TaskCreated",
-  "TaskAssigned",
-  "TaskAccepted",
-  "TaskStarted",
-  "TaskProgressed",
-  "TaskCompleted",
-  "TaskFailed",
-  "TaskRetried",
-  "TaskReassigned",
-  "TaskCancelled",
-  "TaskTimedOut",
-  "EscalationRaised",
-  "EscalationResolved",
-]);
+// Every message on the tasks topic is about a task (its aggregate), when it names one.
+const TASK_TYPES: ReadonlySet<string> = new Set(topicFor("TaskCreated").messages);
 
 function aggregateFor(type: string, payload: Record<string, unknown>): Envelope["aggregate"] {
   if (type.startsWith("Agent")) return { type: "AGENT", id: String(payload.agentId), version: -1 };

@@ -11,6 +11,9 @@ import { Codec } from "../../schemas/codec.js";
 import type { TaskSpec } from "../../schemas/generated/types.js";
 import { urls } from "./infra.js";
 import { LogWatcher } from "./watch.js";
+import { task } from "./decider-spec.js";
+
+export { task };
 
 /** Three domains in both topologies; small capacities so dispatch and waiting really happen. */
 export function testTopology(meanDurationMs = 20): TopologyConfig {
@@ -37,28 +40,6 @@ export function testTopology(meanDurationMs = 20): TopologyConfig {
         },
       },
     },
-  };
-}
-
-export function task(
-  id: string,
-  domain: string,
-  specialization: string,
-  dependsOn: string[] = [],
-  extra: Partial<TaskSpec> = {},
-): TaskSpec {
-  return {
-    id,
-    title: `Task ${id}`,
-    description: null,
-    domain,
-    specialization,
-    phase: null,
-    dependsOn,
-    estimatedEffortMs: null,
-    priority: null,
-    inputs: {},
-    ...extra,
   };
 }
 
