@@ -94,7 +94,7 @@ async function start(config: PolityConfig, args: string[]): Promise<number> {
   const roles = parseTiers(i >= 0 ? args[i + 1] : undefined);
   return withInfra(config, async (infra) => {
     say(`starting the hierarchy: ${roles.join(", ")}`);
-    const hierarchy = await runProcessors(infra.urls, roles, (line) => say(line));
+    const hierarchy = await runProcessors(infra.urls, roles, (line) => console.log(`[hierarchy] ${line}`));
     console.log("Polity ready");
     for (const [name, value] of Object.entries(urlsToEnv(infra.urls))) console.log(`  ${name}=${value}`);
     console.log(`  (sources: ${JSON.stringify(infra.sources)})`);
@@ -163,6 +163,10 @@ async function main(argv: string[]): Promise<number> {
   if (command === "bench" && rest[0] === "codec") {
     const { runCodecBench } = await import("../bench/codec.js");
     return withInfra(config, (infra) => runCodecBench(infra.urls));
+  }
+  if (command === "bench" && rest[0] === "flow") {
+    const { runFlowBench } = await import("../bench/flow.js");
+    return withInfra(config, (infra) => runFlowBench(infra.urls, rest.slice(1)));
   }
   if (command === "stack") {
     const [sub, ...names] = rest;
