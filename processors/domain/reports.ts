@@ -1,6 +1,7 @@
 /**
- * Reports up the hierarchy (AAMAS "report" messages): when every task an agent held for a goal,
- * or for a project's current phase, is done, it tells its superior once, with the figures.
+ * Reports up the hierarchy (AAMAS "report" messages): when its domain's part of a goal, or of a
+ * project's phase, is done, each governor and mayor that held some of it tells its superior once,
+ * with the tasks it held and their figures.
  */
 import type { Actor } from "../../schemas/generated/types.js";
 import type { AgentInfo } from "./directory.js";
@@ -22,8 +23,12 @@ export function reportIfDone(
   const phase = finished.spec.phase;
   const superior = ctx.directory.get(agent.superiorId);
   if (!superior) return [];
-  const mine = tasksOf(state, goal).filter((t) => holder(t) === agent.agentId && t.spec.phase === phase);
-  if (mine.length === 0 || !mine.every((t) => t.status === "COMPLETED")) return [];
+  // Once per agent, goal and phase: when the whole of its domain's part is done. The tasks a goal
+  // will give a domain are all known (TaskCreated) before any is assigned.
+  const part = tasksOf(state, goal).filter((t) => t.spec.domain === agent.domain && t.spec.phase === phase);
+  if (!part.every((t) => t.status === "COMPLETED")) return [];
+  const mine = part.filter((t) => holder(t) === agent.agentId);
+  if (mine.length === 0) return [];
   const fresh = mine.filter((t) => !goal.reported.has(`${agent.agentId}/${t.spec.id}`));
   if (fresh.length === 0) return [];
   const actor: Actor = { id: agent.agentId, tier: agent.tier };

@@ -79,7 +79,10 @@ interface Slot {
   pendingLetters: DeadLetter[];
   /** Offsets consumed but not yet committed (physical topic -> next offset). */
   uncommitted: Map<string, string>;
-  lock: Promise<unknown>;
+  /** Decided but not yet written: the slot's next transaction carries all of it. */
+  pending: { out: OutgoingMessage[]; letters: DeadLetter[] };
+  /** The transaction in flight, if any; inputs decided meanwhile wait for the next one. */
+  committing: Promise<boolean> | null;
   closed: boolean;
   /** Worker tier: attempts running here, by task key and attempt. */
   running: Map<string, AbortController>;
@@ -90,6 +93,8 @@ interface Slot {
 
 /** How long offsets of inputs that decided nothing may wait for a transaction to carry them. */
 const OFFSET_FLUSH_MS = 1_000;
+/** Decided messages a partition may hold unwritten before it stops fetching. */
+const MAX_PENDING = 5_000;
 
 const SKIP = Symbol("skip");
 
@@ -147,11 +152,7 @@ export class TierHost {
     this.stopping = true;
     // Leave with every consumed offset committed, so a successor has nothing to decide again.
     await Promise.all(
-      [...this.slots.values()].map((slot) =>
-        this.locked(slot, async () => {
-          if (!slot.closed && slot.live && slot.uncommitted.size > 0) await this.decideAndCommit(slot, [], [], true);
-        }).catch(() => undefined),
-      ),
+      [...this.slots.values()].map((slot) => (slot.live && !slot.closed ? this.flush(slot, true) : undefined)),
     );
     await this.consumer?.disconnect().catch(() => undefined);
     await Promise.all([...this.slots.values()].map((s) => this.close(s)));
@@ -183,7 +184,8 @@ export class TierHost {
       tail: [],
       pendingLetters: [],
       uncommitted: new Map(),
-      lock: Promise.resolve(),
+      pending: { out: [], letters: [] },
+      committing: null,
       closed: false,
       running: new Map(),
       finished: [],
@@ -206,7 +208,14 @@ export class TierHost {
     await admin.connect();
     try {
       const topics = [...this.stateTopics];
-      const committed = await admin.fetchOffsets({ groupId: this.groupId, topics });
+      const inputs = this.options.topics.inputs.map((t) => physicalTopic(t, this.prefix));
+      const committed = await admin.fetchOffsets({ groupId: this.groupId, topics: inputs });
+      // A command topic resumes at its committed offset: after a failed transaction, inputs read
+      // past it were never acknowledged and must be read again.
+      for (const topic of inputs.filter((t) => !this.stateTopics.has(t))) {
+        const c = committed.find((t) => t.topic === topic)?.partitions.find((x) => x.partition === slot.partition);
+        if (c && c.offset !== "-1") this.consumer!.seek({ topic, partition: slot.partition, offset: c.offset });
+      }
       for (const topic of topics) {
         const ends = await admin.fetchTopicOffsets(topic);
         const end = ends.find((o) => o.partition === slot.partition)!;
@@ -250,26 +259,22 @@ export class TierHost {
 
   private async goLiveIfRestored(slot: Slot): Promise<void> {
     if (slot.live || slot.closed || slot.cursors.size === 0 || !this.restored(slot)) return;
-    await this.locked(slot, async () => {
-      if (slot.live || slot.closed) return;
-      slot.live = true;
-      for (const [topic, c] of slot.cursors) slot.uncommitted.set(topic, c.next.toString());
-      const tail = slot.tail.sort((a, b) => a.timestamp - b.timestamp || Number(a.offset - b.offset));
-      slot.tail = [];
-      const letters = slot.pendingLetters;
-      slot.pendingLetters = [];
-      this.log(
-        `${this.role}: partition ${slot.partition} restored, deciding ${tail.length} unacknowledged input(s) again`,
-      );
-      if (
-        await this.decideAndCommit(
-          slot,
-          tail.map((t) => t.input),
-          letters,
-        )
-      )
-        this.startExecutions(slot);
-    });
+    slot.live = true;
+    for (const [topic, c] of slot.cursors) slot.uncommitted.set(topic, c.next.toString());
+    const tail = slot.tail.sort((a, b) => a.timestamp - b.timestamp || Number(a.offset - b.offset));
+    slot.tail = [];
+    const letters = slot.pendingLetters;
+    slot.pendingLetters = [];
+    this.log(
+      `${this.role}: partition ${slot.partition} restored, deciding ${tail.length} unacknowledged input(s) again`,
+    );
+    this.decide(
+      slot,
+      tail.map((t) => t.input),
+      letters,
+    );
+    this.startExecutions(slot);
+    await this.flush(slot);
   }
 
   private async close(slot: Slot): Promise<void> {
@@ -277,6 +282,7 @@ export class TierHost {
     slot.closed = true;
     for (const run of slot.running.values()) run.abort();
     await slot.ready.catch(() => undefined);
+    await slot.committing?.catch(() => undefined);
     await slot.writer?.disconnect().catch(() => undefined);
   }
 
@@ -334,16 +340,16 @@ export class TierHost {
       const input = await this.read(topic, batch.partition, message, letters);
       if (input !== SKIP) inputs.push(input);
     }
-    const ok = await this.locked(slot, async () => {
-      if (slot.closed) return false;
-      slot.uncommitted.set(topic, (last + 1n).toString());
-      if (inputs.length > 0 || letters.length > 0) {
-        if (!(await this.decideAndCommit(slot, inputs, letters))) return false;
-      }
-      this.startExecutions(slot);
-      return true;
-    });
-    if (ok) resolveOffset(batch.lastOffset());
+    if (slot.closed || !slot.live) return;
+    // Offset and decisions enter the pending transaction together, in one synchronous step, so a
+    // transaction never carries an input's offset without its output.
+    slot.uncommitted.set(topic, (last + 1n).toString());
+    this.decide(slot, inputs, letters);
+    this.startExecutions(slot);
+    resolveOffset(batch.lastOffset());
+    const flushing = this.flush(slot);
+    // Back-pressure: a partition whose writes fall behind stops fetching until they catch up.
+    if (slot.pending.out.length > MAX_PENDING) await flushing;
     await heartbeat();
   }
 
@@ -382,16 +388,11 @@ export class TierHost {
   }
 
   /**
-   * Folds each input, decides, folds the decisions, then writes decisions, dead letters and the
-   * consumed offsets in one transaction. On failure the slot is restored from the log.
+   * Folds each input, decides, and folds the decisions at once, so the next input sees them. What
+   * was decided waits in `slot.pending` for the slot's next transaction. Synchronous on purpose:
+   * nothing can interleave with it.
    */
-  private async decideAndCommit(
-    slot: Slot,
-    inputs: TierInput[],
-    letters: DeadLetter[],
-    force = false,
-  ): Promise<boolean> {
-    const out: OutgoingMessage[] = [];
+  private decide(slot: Slot, inputs: TierInput[], letters: DeadLetter[]): void {
     const ctx = this.context();
     for (const input of inputs) {
       if (input.type !== "ExecutionFinished") slot.state = evolve(slot.state, input);
@@ -401,38 +402,64 @@ export class TierHost {
           type: d.type,
           value: { envelope: message.envelope!, ...d.payload },
         } as PolityEvent);
-        out.push(message);
+        slot.pending.out.push(message);
       }
     }
+    slot.pending.letters.push(...letters);
     this.stats.inputs += inputs.length;
-    // Inputs that led to nothing need no transaction of their own: their offsets ride along with
-    // the partition's next one, or a timer commits them. Deciding them again after a crash is
-    // harmless, because a repeat input finds its effects already in the state.
-    if (out.length === 0 && letters.length === 0 && !force) {
-      this.scheduleOffsetFlush(slot);
-      return true;
+  }
+
+  /**
+   * Group commit: writes everything pending, with the consumed offsets, in one transaction; what is
+   * decided while it runs goes in the next one. Under load transactions grow, idle they stay short.
+   * Offsets alone (inputs that decided nothing) wait for the next transaction or the offset timer
+   * (`force`): deciding them again after a crash is harmless, as a repeat finds its effects in the
+   * state. A failed transaction restores the slot from the log. Resolves false on failure.
+   */
+  private flush(slot: Slot, force = false): Promise<boolean> {
+    if (slot.committing) {
+      if (force) return slot.committing.then(() => this.flush(slot, true));
+      return slot.committing;
     }
-    const offsets = [...slot.uncommitted].map(([topic, offset]) => ({
-      topic,
-      partitions: [{ partition: slot.partition, offset }],
-    }));
-    if (out.length === 0 && letters.length === 0 && offsets.length === 0) return true;
-    try {
-      await this.commit(slot, out, letters, offsets);
-    } catch (e) {
-      this.log(
-        `${this.role}: partition ${slot.partition}: transaction failed (${(e as Error).message}); restoring from the log`,
-      );
-      this.restart(slot);
+    const run = (async () => {
+      while (!slot.closed) {
+        const { out, letters } = slot.pending;
+        if (out.length === 0 && letters.length === 0) {
+          if (!force || slot.uncommitted.size === 0) {
+            this.scheduleOffsetFlush(slot);
+            return true;
+          }
+        }
+        force = false;
+        slot.pending = { out: [], letters: [] };
+        const taken = new Map(slot.uncommitted);
+        const offsets = [...taken].map(([topic, offset]) => ({
+          topic,
+          partitions: [{ partition: slot.partition, offset }],
+        }));
+        try {
+          await this.commit(slot, out, letters, offsets);
+        } catch (e) {
+          this.log(
+            `${this.role}: partition ${slot.partition}: transaction failed (${(e as Error).message}); restoring from the log`,
+          );
+          this.restart(slot);
+          return false;
+        }
+        for (const [topic, offset] of taken) if (slot.uncommitted.get(topic) === offset) slot.uncommitted.delete(topic);
+        this.stats.decisions += out.length;
+        this.stats.deadLetters += letters.length;
+        this.stats.transactions++;
+        for (const m of out) this.written.set(m.type, (this.written.get(m.type) ?? 0) + 1);
+        this.options.onCommit?.(out);
+      }
       return false;
-    }
-    slot.uncommitted.clear();
-    this.stats.decisions += out.length;
-    this.stats.deadLetters += letters.length;
-    this.stats.transactions++;
-    for (const m of out) this.written.set(m.type, (this.written.get(m.type) ?? 0) + 1);
-    this.options.onCommit?.(out);
-    return true;
+    })();
+    slot.committing = run;
+    void run.finally(() => {
+      if (slot.committing === run) slot.committing = null;
+    });
+    return run;
   }
 
   /**
@@ -470,9 +497,7 @@ export class TierHost {
     if (slot.offsetTimer || slot.uncommitted.size === 0) return;
     slot.offsetTimer = setTimeout(() => {
       slot.offsetTimer = undefined;
-      void this.locked(slot, async () => {
-        if (!slot.closed && slot.live && slot.uncommitted.size > 0) await this.decideAndCommit(slot, [], [], true);
-      });
+      if (!slot.closed && slot.live && slot.uncommitted.size > 0) void this.flush(slot, true);
     }, OFFSET_FLUSH_MS);
   }
 
@@ -497,12 +522,6 @@ export class TierHost {
       aggregate: d.aggregate,
     };
     return { type: d.type, payload: d.payload, context, envelope: buildEnvelope(d.type, context) } as OutgoingMessage;
-  }
-
-  private locked<T>(slot: Slot, work: () => Promise<T>): Promise<T> {
-    const run = slot.lock.then(work, work);
-    slot.lock = run.catch(() => undefined);
-    return run;
   }
 
   // ---- executors (worker tier) -----------------------------------------------------------------
@@ -546,18 +565,17 @@ export class TierHost {
     }
   }
 
-  /** Reports finished attempts, batched: everything that finished meanwhile goes in one transaction. */
+  /** Reports finished attempts: everything that finished meanwhile goes in one decision step. */
   private scheduleFlush(slot: Slot): void {
     if (slot.flushScheduled) return;
     slot.flushScheduled = true;
     setImmediate(() => {
-      void this.locked(slot, async () => {
-        slot.flushScheduled = false;
-        if (slot.closed || slot.finished.length === 0) return;
-        const finished = slot.finished;
-        slot.finished = [];
-        await this.decideAndCommit(slot, finished, []);
-      });
+      slot.flushScheduled = false;
+      if (slot.closed || slot.finished.length === 0) return;
+      const finished = slot.finished;
+      slot.finished = [];
+      this.decide(slot, finished, []);
+      void this.flush(slot);
     });
   }
 }

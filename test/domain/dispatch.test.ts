@@ -287,6 +287,15 @@ for (const d of DISPATCHERS) {
         .when(completed("g1", "b", r2))
         .thenNothing();
     });
+
+    it("waits for the whole of its domain's part, even when the tasks it holds now are done", () => {
+      // "c" depends on "a": created with the goal, not yet released when "a" completes.
+      const c = task("c", "frontend", "react", ["a"]);
+      spec(d.decider)
+        .given([...held("g1", react("a"), r1), created("g1", c)])
+        .when(completed("g1", "a", r1))
+        .thenNothing();
+    });
   });
 }
 
