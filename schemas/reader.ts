@@ -3,6 +3,9 @@
  * it carries. A message that cannot be read (not the wire format, unknown schema id, a record
  * that is no Polity message, a body that does not decode) goes to the dead-letter topic with its
  * original bytes, where it came from and why, and reading continues with the next message.
+ * Dead letters are written at least once: if the consumer restarts before its offsets are
+ * committed, a message is read and dead-lettered again; (originalTopic, originalPartition,
+ * originalOffset) identifies it. The processors' hosts write theirs inside their transaction.
  */
 import type { Consumer, IHeaders, Kafka, Producer } from "kafkajs";
 import { DEAD_LETTER_TOPIC } from "./catalog.js";

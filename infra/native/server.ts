@@ -1,7 +1,7 @@
 /** What the stack needs to know about each native server; one module per server implements it. */
 import path from "node:path";
 import type { NativeStackConfig } from "../../lib/config.js";
-import { runningPid, startDaemon, stopPid, waitUntilAnswers, type DaemonSpec } from "./process.js";
+import { isAlive, runningPid, startDaemon, stopPid, waitUntilAnswers, type DaemonSpec } from "./process.js";
 
 export type ServerName = "postgres" | "kafka" | "registry" | "mongo";
 
@@ -52,15 +52,18 @@ export function pidFileDaemon(options: {
   return {
     isRunning: () => Promise.resolve(pid() !== null),
     async start() {
+      let spawned: number | null = null;
       if (pid() === null) {
         await options.beforeStart?.();
-        startDaemon(options.spec());
+        spawned = startDaemon(options.spec());
       }
       await waitUntilAnswers(options.probe, {
         name: options.name,
         logFile: options.logFile,
         timeoutMs: options.startTimeoutMs,
-        stillRunning: () => pid() !== null,
+        // The process we spawned counts too: PostgreSQL replaces its pid file while starting, and
+        // for that moment the file names nobody.
+        stillRunning: () => pid() !== null || (spawned !== null && isAlive(spawned)),
       });
     },
     async stop() {
