@@ -100,6 +100,21 @@ export async function deployment(
       await Promise.all(running.map((h) => h.stop()));
       await writer.disconnect();
       await watch.stop();
+      await removePrefix(kafka, prefix);
     },
   };
+}
+
+/** Deletes a test run's topics and consumer groups, so the broker does not collect them run after run. */
+export async function removePrefix(kafka: Kafka, prefix: string): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(prefix));
+    if (groups.length > 0) await admin.deleteGroups(groups).catch(() => undefined);
+    const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
+    if (topics.length > 0) await admin.deleteTopics({ topics });
+  } finally {
+    await admin.disconnect();
+  }
 }
