@@ -323,7 +323,9 @@ function enterPhase(
     // As PhaseTransitioned will fold it: a chain of empty phases counts each one it passed.
     phasesDone: goal.phase ? [...goal.phasesDone, goal.phase] : goal.phasesDone,
   };
-  return [transitioned, ...decompose(entered, phase, state, ctx, top, explicit)];
+  const snap = snapshot(entered, state, top);
+  entered.version += 1;
+  return [transitioned, snap, ...decompose(entered, phase, state, ctx, top, explicit)];
 }
 
 function gateIsAuto(goal: GoalState): boolean {
@@ -354,7 +356,7 @@ function advance(
   bump = 1,
 ): Decision[] {
   const next = nextPhase(phase);
-  if (!next) return [completion(goal, state, ctx, top, bump)];
+  if (!next) return completion(goal, state, ctx, top, bump);
   return enterPhase(goal, next, requestId, state, ctx, top, explicitTasks(goal), bump);
 }
 
@@ -377,14 +379,20 @@ function reconcile(goalId: string, state: HierarchyState, ctx: DecisionContext):
   }
   const current = phaseTasks(state, goal);
   if (current.length === 0 || !current.every((t) => t.status === "COMPLETED")) return out;
-  if (goal.kind === "GOAL") return [...out, completion(goal, state, ctx, top)];
+  if (goal.kind === "GOAL") return [...out, ...completion(goal, state, ctx, top)];
   if (goal.phase && gateOpens(goal, goal.phase) && goal.openEscalations.size === 0)
     out.push(...advance(goal, goal.phase, null, state, ctx, top));
   return out;
 }
 
 /** GoalCompleted with every task's result and outputs gathered into one. */
-function completion(goal: GoalState, state: HierarchyState, ctx: DecisionContext, top: AgentInfo, bump = 1): Decision {
+function completion(
+  goal: GoalState,
+  state: HierarchyState,
+  ctx: DecisionContext,
+  top: AgentInfo,
+  bump = 1,
+): Decision[] {
   const tasks = tasksOf(state, goal).filter((t) => t.status === "COMPLETED");
   const outputs: Record<string, string> = {};
   for (const t of tasks) {
@@ -392,7 +400,7 @@ function completion(goal: GoalState, state: HierarchyState, ctx: DecisionContext
     for (const [k, v] of Object.entries(t.outputs)) outputs[`${t.spec.id}.${k}`] = v;
   }
   const phases = goal.kind === "PROJECT" ? ` across ${goal.phasesDone.length + 1} phases` : "";
-  return decision(
+  const completed = decision(
     "GoalCompleted",
     {
       goalId: goal.goalId,
@@ -404,6 +412,55 @@ function completion(goal: GoalState, state: HierarchyState, ctx: DecisionContext
     },
     actorOf(top),
     goalRef(goal, bump),
+  );
+  const final = { ...goal, status: "COMPLETED" as const, version: goal.version + bump };
+  return [completed, snapshot(final, state, top)];
+}
+
+/**
+ * GoalSnapshotTaken: the goal as of its latest version, taken when a project enters a phase and
+ * when a goal ends, so a reader can start from a snapshot instead of the goal's first event.
+ */
+function snapshot(goal: GoalState, state: HierarchyState, top: AgentInfo): Decision {
+  const tasks = tasksOf(state, goal);
+  const count = (pred: (t: TaskState) => boolean) => tasks.filter(pred).length;
+  const completed = count((t) => t.status === "COMPLETED");
+  return decision(
+    "GoalSnapshotTaken",
+    {
+      goalId: goal.goalId,
+      asOfVersion: goal.version,
+      status: goal.status,
+      currentPhase: goal.phase,
+      progress: tasks.length === 0 ? 0 : completed / tasks.length,
+      tasksTotal: tasks.length,
+      tasksCompleted: completed,
+      tasksFailed: count((t) => t.status === "FAILED" && !t.lastFailure?.retryable),
+      tasksInFlight: count((t) => t.status === "ASSIGNED" || t.status === "ACCEPTED" || t.status === "RUNNING"),
+      openEscalations: goal.openEscalations.size,
+      costSoFar: sumCosts(tasks.map((t) => t.cost)),
+      state: JSON.stringify({
+        format: "president/v1",
+        goal: {
+          ...goal,
+          openEscalations: [...goal.openEscalations],
+          escalations: [...goal.escalations],
+          answeredCommands: [...goal.answeredCommands],
+          reported: [...goal.reported],
+        },
+        tasks: tasks.map((t) => ({
+          id: t.spec.id,
+          status: t.status,
+          attempt: t.attempt,
+          governorId: t.governorId,
+          mayorId: t.mayorId,
+          workerId: t.workerId,
+          cost: t.cost,
+        })),
+      }),
+    },
+    actorOf(top),
+    goalRef(goal),
   );
 }
 

@@ -84,11 +84,14 @@ for (const topology of TOPOLOGIES) {
       assert.equal(goals.length, 1);
       assert.equal(goals[0]!.value.tasksCompleted, 10);
       assert.equal(goals[0]!.value.totalCost, "0.1000");
-      // After the goal completed, only reports of tiers may follow.
+      // After the goal completed, only its final snapshot and reports of tiers may follow.
       assert.deepStrictEqual(
-        [...new Set(result.log.slice(goals[0]!.index + 1).map((e) => e.type))].filter((t) => t !== "ReportSubmitted"),
+        [...new Set(result.log.slice(goals[0]!.index + 1).map((e) => e.type))].filter(
+          (t) => t !== "ReportSubmitted" && t !== "GoalSnapshotTaken",
+        ),
         [],
       );
+      assert.equal(entries(result.log, "GoalSnapshotTaken").at(-1)!.value.status, "COMPLETED");
       assert.deepStrictEqual(completionsPerTask(result.log), once);
       assertDependenciesFirst(result.log);
       assertCapacity(result.log);

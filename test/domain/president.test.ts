@@ -266,6 +266,7 @@ describe("president: release and completion", () => {
         },
         result: "4 task(s) completed: api: result of api; db: result of db; ui: result of ui; e2e: result of e2e",
       },
+      { type: "GoalSnapshotTaken", goalId: "g1", status: "COMPLETED", tasksCompleted: 4, tasksTotal: 4, progress: 1 },
     ]);
     // A repeat of the last completion after GoalCompleted is folded changes nothing.
     spec(president)
@@ -283,6 +284,7 @@ describe("president: projects", () => {
         { type: "GoalSubmitted", kind: "PROJECT" },
         { type: "GoalValidated" },
         { type: "PhaseTransitioned", fromPhase: null, toPhase: "INITIATION", requestId: null },
+        { type: "GoalSnapshotTaken", status: "VALIDATED", currentPhase: "INITIATION", tasksTotal: 0 },
         { type: "GoalDecomposed", phase: "INITIATION" },
         { type: "TaskCreated", priority: 5 },
         { type: "TaskCreated", priority: 5 },
@@ -298,6 +300,7 @@ describe("president: projects", () => {
       .when(completed("g1", "initiation-backend-database", "w"))
       .then([
         { type: "PhaseTransitioned", fromPhase: "INITIATION", toPhase: "FEASIBILITY", requestId: null },
+        { type: "GoalSnapshotTaken", currentPhase: "FEASIBILITY", tasksTotal: 2, tasksCompleted: 2, progress: 1 },
         { type: "GoalDecomposed", phase: "FEASIBILITY" },
         { type: "TaskCreated" },
         { type: "TaskCreated" },
@@ -349,6 +352,7 @@ describe("president: projects", () => {
           tasksCompleted: 2,
           result: "2 task(s) completed across 8 phases: charter: done charter; golive: live",
         },
+        { type: "GoalSnapshotTaken", status: "COMPLETED", currentPhase: "LAUNCH", tasksCompleted: 2 },
       ]);
   });
   it("completes a project at once when its only tasks are in INITIATION, counting every phase", () => {
@@ -368,7 +372,10 @@ describe("president: projects", () => {
         totalCost: "0.0000",
       },
     ]);
-    assert.equal(decisions.at(-1)!.type, "GoalCompleted");
+    assert.deepStrictEqual(
+      decisions.slice(-2).map((d) => d.type),
+      ["GoalCompleted", "GoalSnapshotTaken"],
+    );
   });
 });
 
@@ -452,6 +459,7 @@ describe("president: manual phase gate", () => {
           toPhase: "FEASIBILITY",
           requestId: (request.value as { envelope: { eventId: string } }).envelope.eventId,
         },
+        { type: "GoalSnapshotTaken", currentPhase: "FEASIBILITY" },
         { type: "GoalDecomposed", phase: "FEASIBILITY", tasks: [tasks[2]!] },
         { type: "TaskCreated", task: tasks[2]! },
         { type: "TaskAssigned", taskId: "study" },
@@ -495,7 +503,10 @@ describe("president: manual phase gate", () => {
     spec(president)
       .given(history)
       .when(completed("g1", "golive", "w"))
-      .then([{ type: "GoalCompleted", tasksCompleted: 4 }]);
+      .then([
+        { type: "GoalCompleted", tasksCompleted: 4 },
+        { type: "GoalSnapshotTaken", status: "COMPLETED" },
+      ]);
   });
 
   it("completes a project whose LAUNCH phase has no tasks as soon as it enters it", () => {
@@ -517,8 +528,10 @@ describe("president: manual phase gate", () => {
       .when(requestPhase("g1", "DEPLOYMENT", "LAUNCH"))
       .then([
         { type: "PhaseTransitioned", toPhase: "LAUNCH" },
+        { type: "GoalSnapshotTaken", currentPhase: "LAUNCH" },
         { type: "GoalDecomposed", phase: "LAUNCH", tasks: [] },
         { type: "GoalCompleted", tasksCompleted: 1 },
+        { type: "GoalSnapshotTaken", status: "COMPLETED" },
       ]);
   });
 });
