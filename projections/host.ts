@@ -1,0 +1,205 @@
+/**
+ * The host of a read model: reads catalog topics, decodes, and hands each batch of one partition to
+ * a store, which writes its effects together with its checkpoint. The checkpoint lives in the store,
+ * not in Kafka: on every assignment the host asks the store where it stopped and seeks there, so a
+ * crash between a write and anything else can neither lose nor double an event (PostgreSQL commits
+ * data and checkpoint in one transaction; MongoDB writes are guarded by position).
+ *
+ * The consumer group's own offsets are committed too, after the store, only so that Kafka tools
+ * show the projection's lag; nothing reads them back.
+ */
+import type { Consumer, EachBatchPayload, Kafka, Producer } from "kafkajs";
+import { DEAD_LETTER_TOPIC, physicalTopic } from "../schemas/catalog.js";
+import { DecodeError, type Codec } from "../schemas/codec.js";
+import { deadLetterFor, type PolityEvent } from "../schemas/reader.js";
+
+/** One event as a projection sees it: decoded, with where it sits in the log. */
+export interface LoggedEvent {
+  event: PolityEvent;
+  /** Catalog topic name (without the deployment's prefix). */
+  topic: string;
+  partition: number;
+  offset: bigint;
+  /** The Kafka record timestamp. */
+  timestamp: Date;
+}
+
+/** Where a store stopped: the next offset to read, per catalog topic and partition. */
+export type Checkpoints = Map<string, bigint>;
+
+export function checkpointKey(topic: string, partition: number): string {
+  return `${topic}:${partition}`;
+}
+
+export interface ProjectionStore {
+  /** Names the consumer group and the store's checkpoints. */
+  readonly name: string;
+  checkpoints(): Promise<Checkpoints>;
+  /**
+   * Applies the events of one topic partition, in log order, and records `next` as its checkpoint,
+   * atomically or idempotently: applying a batch again must change nothing.
+   */
+  apply(topic: string, partition: number, events: LoggedEvent[], next: bigint): Promise<void>;
+}
+
+export interface ProjectionHostOptions {
+  kafka: Kafka;
+  codec: Codec;
+  store: ProjectionStore;
+  /** Catalog topic names to project. */
+  topics: string[];
+  topicPrefix?: string;
+  /**
+   * The consumer group; `<prefix>polity-projection-<store name>` unless given. A rebuild into fresh
+   * targets beside the live ones needs its own, or the two would split the partitions.
+   */
+  groupId?: string;
+  log?: (line: string) => void;
+}
+
+export class ProjectionHost {
+  private consumer?: Consumer;
+  private dlq?: Producer;
+  private readonly prefix: string;
+  private readonly groupId: string;
+  /** Next offset to apply per physical topic partition, once known from the store. */
+  private readonly next = new Map<string, bigint>();
+  /** Last known end of each physical topic partition, for the lag metric. */
+  private readonly ends = new Map<string, bigint>();
+  readonly stats = { events: 0, batches: 0, deadLetters: 0 };
+
+  constructor(private readonly options: ProjectionHostOptions) {
+    this.prefix = options.topicPrefix ?? "";
+    this.groupId = options.groupId ?? `${this.prefix}polity-projection-${options.store.name}`;
+  }
+
+  private physical(topic: string): string {
+    return physicalTopic(topic, this.prefix);
+  }
+
+  private catalogName(physical: string): string {
+    return physical.slice(this.prefix.length);
+  }
+
+  async start(): Promise<void> {
+    const { kafka } = this.options;
+    this.dlq = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await this.dlq.connect();
+    const consumer = kafka.consumer({
+      groupId: this.groupId,
+      readUncommitted: false,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1_000,
+      maxWaitTimeInMs: 200,
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => void this.onAssignment(payload.memberAssignment));
+    await consumer.connect();
+    await consumer.subscribe({ topics: this.options.topics.map((t) => this.physical(t)), fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 6,
+      eachBatch: (payload) => this.onBatch(payload),
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer?.disconnect().catch(() => undefined);
+    await this.dlq?.disconnect().catch(() => undefined);
+  }
+
+  /** Events not yet applied, per catalog topic partition: the end of the log minus the checkpoint. */
+  lag(): Map<string, bigint> {
+    const out = new Map<string, bigint>();
+    for (const [key, end] of this.ends) {
+      const next = this.next.get(key);
+      if (next !== undefined) out.set(key.slice(this.prefix.length), end > next ? end - next : 0n);
+    }
+    return out;
+  }
+
+  private ready: Promise<void> = Promise.resolve();
+
+  /** Seeks every assigned partition to the store's checkpoint (the start of the log when none). */
+  private onAssignment(assignment: Record<string, number[]>): void {
+    this.ready = (async () => {
+      const stored = await this.options.store.checkpoints();
+      this.next.clear();
+      for (const [topic, partitions] of Object.entries(assignment)) {
+        for (const partition of partitions) {
+          const at = stored.get(checkpointKey(this.catalogName(topic), partition)) ?? 0n;
+          this.next.set(checkpointKey(topic, partition), at);
+          this.consumer!.seek({ topic, partition, offset: at.toString() });
+        }
+      }
+    })();
+  }
+
+  private async onBatch({ batch, resolveOffset, heartbeat, isStale }: EachBatchPayload): Promise<void> {
+    await this.ready;
+    if (isStale()) return;
+    const key = checkpointKey(batch.topic, batch.partition);
+    const expected = this.next.get(key);
+    if (expected === undefined) return;
+    this.ends.set(key, BigInt(batch.highWatermark));
+    const fetched = BigInt((batch as unknown as { fetchedOffset: string }).fetchedOffset);
+    if (fetched > expected) {
+      // Fetched from the group's offset before our seek to the store's checkpoint took effect.
+      this.consumer!.seek({ topic: batch.topic, partition: batch.partition, offset: expected.toString() });
+      return;
+    }
+    const events: LoggedEvent[] = [];
+    for (const message of batch.messages) {
+      const offset = BigInt(message.offset);
+      if (offset < expected) continue;
+      try {
+        const decoded = await this.options.codec.decode(message.value);
+        events.push({
+          event: { type: decoded.type, value: decoded.value } as unknown as PolityEvent,
+          topic: this.catalogName(batch.topic),
+          partition: batch.partition,
+          offset,
+          timestamp: new Date(Number(message.timestamp)),
+        });
+      } catch (e) {
+        if (!(e instanceof DecodeError)) throw e; // registry unreachable: the batch is read again
+        await this.deadLetter(batch.topic, batch.partition, message, e);
+      }
+    }
+    const next = BigInt(batch.lastOffset()) + 1n;
+    if (next <= expected) {
+      resolveOffset(batch.lastOffset()); // all of it was applied before
+      return;
+    }
+    await this.options.store.apply(this.catalogName(batch.topic), batch.partition, events, next);
+    this.next.set(key, next);
+    this.stats.events += events.length;
+    this.stats.batches++;
+    resolveOffset(batch.lastOffset());
+    await this.consumer!.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next.toString() }]);
+    await heartbeat();
+  }
+
+  /** At least once, like every dead letter outside a transaction; the original offset identifies it. */
+  private async deadLetter(
+    topic: string,
+    partition: number,
+    message: EachBatchPayload["batch"]["messages"][number],
+    error: DecodeError,
+  ): Promise<void> {
+    const { codec } = this.options;
+    const letter = deadLetterFor({ topic, partition, consumerGroup: this.groupId }, message, error);
+    await this.dlq!.send({
+      topic: this.physical(DEAD_LETTER_TOPIC),
+      messages: [
+        {
+          key: message.key,
+          value: codec.encodeWithId("DeadLetter", await codec.schemaId("DeadLetter"), letter),
+          headers: { "polity-type": "DeadLetter", "polity-dead-letter-reason": error.kind },
+        },
+      ],
+    });
+    this.stats.deadLetters++;
+  }
+}

@@ -1,0 +1,680 @@
+/**
+ * The PostgreSQL analytics projection on the real stack: the hierarchy runs goals on a unique topic
+ * prefix, a ProjectionHost feeds an AnalyticsStore in a fresh schema, and PostgreSQL must hold
+ * exactly what the log says, unchanged by redelivery, whole after a restart mid-way.
+ */
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { after, before, describe, it } from "node:test";
+import type { Admin } from "kafkajs";
+import pg from "pg";
+import { ProjectionHost, type Checkpoints, type LoggedEvent, type ProjectionStore } from "../../projections/host.js";
+import { AnalyticsStore } from "../../projections/pg/analytics-store.js";
+import { checksumOf, loadMigrations, migrate } from "../../projections/pg/migrate.js";
+import { submitGoal } from "../../producers/commands.js";
+import { physicalTopic } from "../../schemas/catalog.js";
+import type { Envelope, MessageMap, MessageTypeName, Payload, TaskSpec } from "../../schemas/generated/types.js";
+import type { PolityEvent } from "../../schemas/reader.js";
+import { deployment, task, TEN_TASK_DAG, testTopology, type TestDeployment } from "../support/hierarchy.js";
+import { urls } from "../support/infra.js";
+import { LogWatcher } from "../support/watch.js";
+
+const TOPICS = ["polity.goals.events", "polity.tasks.events", "polity.agents.events"];
+const TABLES = [
+  "events",
+  "checkpoints",
+  "goals",
+  "tasks",
+  "task_dependencies",
+  "agents",
+  "agent_performance",
+  "system_events",
+  "goal_snapshots",
+];
+const who = { tenantId: "acme", userId: "alice" };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const freshSchema = () => `analytics_${randomUUID().slice(0, 8)}`;
+
+/** Remembers every batch it applies, so a test can deliver them again. */
+class RecordingStore implements ProjectionStore {
+  readonly name: string;
+  readonly batches: { topic: string; partition: number; events: LoggedEvent[]; next: bigint }[] = [];
+  constructor(readonly inner: AnalyticsStore) {
+    this.name = inner.name;
+  }
+  checkpoints(): Promise<Checkpoints> {
+    return this.inner.checkpoints();
+  }
+  async apply(topic: string, partition: number, events: LoggedEvent[], next: bigint): Promise<void> {
+    await this.inner.apply(topic, partition, events, next);
+    this.batches.push({ topic, partition, events, next });
+  }
+}
+
+describe("PostgreSQL analytics projection", () => {
+  let d: TestDeployment;
+  let pool: pg.Pool;
+  let admin: Admin;
+  let watch: LogWatcher;
+  const schemas: string[] = [];
+  const hosts: ProjectionHost[] = [];
+  let live: RecordingStore;
+  let goalA = "";
+
+  async function newSchema(): Promise<string> {
+    const schema = freshSchema();
+    schemas.push(schema);
+    await migrate(pool, schema);
+    return schema;
+  }
+
+  async function startHost(store: ProjectionStore): Promise<ProjectionHost> {
+    const host = new ProjectionHost({ kafka: d.kafka, codec: d.codec, store, topics: TOPICS, topicPrefix: d.prefix });
+    hosts.push(host);
+    await host.start();
+    return host;
+  }
+
+  /**
+   * Waits until the store's checkpoints reach the end of every partition. A partition may end in a
+   * transaction marker the host never sees (kafkajs hides control-only batches), so one short of the
+   * end counts when it stays so across two polls a second apart.
+   */
+  async function caughtUp(store: ProjectionStore, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let previous = "";
+    let previousAt = 0;
+    for (;;) {
+      const checkpoints = await store.checkpoints();
+      const behind: string[] = [];
+      const exact: string[] = [];
+      for (const topic of TOPICS) {
+        for (const p of await admin.fetchTopicOffsets(physicalTopic(topic, d.prefix))) {
+          const high = BigInt(p.high);
+          const at = checkpoints.get(`${topic}:${p.partition}`) ?? 0n;
+          exact.push(`${topic}:${p.partition}=${at}/${high}`);
+          if (at < high - 1n) behind.push(`${topic}:${p.partition} at ${at} of ${high}`);
+        }
+      }
+      const now = exact.join(",");
+      if (behind.length === 0) {
+        if (now === previous && Date.now() - previousAt >= 1_000) return;
+        if (now !== previous) [previous, previousAt] = [now, Date.now()];
+      } else {
+        previous = "";
+      }
+      if (Date.now() > deadline)
+        throw new Error(`projection did not catch up in ${timeoutMs} ms: ${behind.join("; ")}`);
+      await sleep(250);
+    }
+  }
+
+  async function eventCount(schema: string): Promise<number> {
+    const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${schema}.events`);
+    return rows[0]!.n;
+  }
+
+  /** Waits until the watcher has read as many events as the schema holds (both read the same topics). */
+  async function watcherMatches(schema: string): Promise<void> {
+    const n = await eventCount(schema);
+    await watch.until(`the watcher to read the ${n} events PostgreSQL holds`, () => watch.seen.length >= n, 30_000);
+  }
+
+  /** Row count and an md5 of every row of every table: equal digests mean equal contents. */
+  async function digest(schema: string, tables = TABLES): Promise<Record<string, string>> {
+    const out: Record<string, string> = {};
+    for (const table of tables) {
+      const { rows } = await pool.query<{ n: number; h: string }>(
+        `SELECT count(*)::int AS n, coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') AS h FROM ${schema}.${table} t`,
+      );
+      out[table] = `${rows[0]!.n} rows ${rows[0]!.h}`;
+    }
+    return out;
+  }
+
+  function countBy<T>(items: T[], key: (t: T) => string): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const i of items) out[key(i)] = (out[key(i)] ?? 0) + 1;
+    return out;
+  }
+
+  before(async () => {
+    pool = new pg.Pool({ connectionString: urls.databaseUrl, max: 8 });
+    d = await deployment(testTopology(), "pg");
+    admin = d.kafka.admin();
+    await admin.connect();
+    watch = await LogWatcher.start(d.kafka, d.codec, d.prefix, TOPICS);
+    live = new RecordingStore(new AnalyticsStore(pool, { schema: await newSchema() }));
+    await startHost(live);
+  });
+
+  after(async () => {
+    await Promise.all(hosts.map((h) => h.stop()));
+    await watch?.stop();
+    await admin?.disconnect();
+    await d?.stop();
+    for (const schema of schemas) await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await pool?.end();
+  });
+
+  it("applies versioned migrations once, and refuses an applied file that changed", async () => {
+    const schema = freshSchema();
+    schemas.push(schema);
+    const files = await loadMigrations();
+    assert.ok(files.length >= 4, `migration files found: ${files.map((f) => f.file).join(", ")}`);
+    const first = await migrate(pool, schema);
+    assert.deepEqual(
+      first.applied,
+      files.map((f) => f.file),
+    );
+    const again = await migrate(pool, schema);
+    assert.deepEqual(again.applied, [], "a second run applies nothing");
+    assert.deepEqual(
+      again.alreadyApplied,
+      files.map((f) => f.file),
+    );
+    const { rows } = await pool.query<{ version: number; checksum: string }>(
+      `SELECT version, checksum FROM ${schema}.schema_migrations ORDER BY version`,
+    );
+    assert.deepEqual(
+      rows,
+      files.map((f) => ({ version: f.version, checksum: checksumOf(f.sql) })),
+    );
+    await pool.query(`UPDATE ${schema}.schema_migrations SET checksum = 'edited' WHERE version = 2`);
+    await assert.rejects(migrate(pool, schema), /migration 002_dgm_schema\.sql was changed after it was applied/);
+    await assert.rejects(migrate(pool, "Bad-Name"), /invalid analytics schema name "Bad-Name"/);
+  });
+
+  it("holds exactly what the log says after a ten-task goal (aamas)", async () => {
+    const schema = live.inner.schema;
+    const { goalId } = await submitGoal(d.writer, who, {
+      title: "DAG into PostgreSQL",
+      topology: "aamas",
+      tasks: TEN_TASK_DAG,
+    });
+    goalA = goalId;
+    const end = await watch.final(goalId, 90_000);
+    assert.equal(end.type, "GoalCompleted", JSON.stringify(end.value));
+    if (end.type !== "GoalCompleted") return;
+    await caughtUp(live);
+    await watcherMatches(schema);
+
+    // Counts per type: the events table against what a plain consumer read from the same topics.
+    const { rows: types } = await pool.query<{ type: string; n: number }>(
+      `SELECT type, count(*)::int AS n FROM ${schema}.events GROUP BY type`,
+    );
+    const pgTypes = Object.fromEntries(types.map((r) => [r.type, r.n]));
+    assert.deepEqual(
+      pgTypes,
+      countBy(watch.seen, (s) => s.event.type),
+    );
+    assert.ok((pgTypes["AgentRegistered"] ?? 0) > 0, "the agents topic was projected");
+
+    const { rows: statuses } = await pool.query<{ status: string; n: number }>(
+      `SELECT status, count(*)::int AS n FROM ${schema}.tasks WHERE goal_id = $1 GROUP BY status`,
+      [goalId],
+    );
+    assert.deepEqual(statuses, [{ status: "COMPLETED", n: 10 }]);
+
+    // Who completed each task, and how many each agent completed, as the log says.
+    const completions = watch.seen.flatMap((s) => (s.event.type === "TaskCompleted" ? [s.event.value] : []));
+    const { rows: workers } = await pool.query<{ task_id: string; worker_id: string }>(
+      `SELECT task_id, worker_id FROM ${schema}.tasks WHERE goal_id = $1 ORDER BY task_id`,
+      [goalId],
+    );
+    assert.deepEqual(
+      workers,
+      completions
+        .filter((c) => c.goalId === goalId)
+        .map((c) => ({ task_id: c.taskId, worker_id: c.agentId }))
+        .sort((a, b) => a.task_id.localeCompare(b.task_id)),
+    );
+    const { rows: perf } = await pool.query<{ agent_id: string; tasks_completed: number }>(
+      `SELECT agent_id, tasks_completed FROM ${schema}.agent_performance WHERE tasks_completed > 0`,
+    );
+    assert.deepEqual(
+      Object.fromEntries(perf.map((r) => [r.agent_id, r.tasks_completed])),
+      countBy(completions, (c) => c.agentId),
+    );
+
+    const { rows: goal } = await pool.query(
+      `SELECT status, kind, topology, tasks_completed, total_cost::text AS total_cost, title FROM ${schema}.goals WHERE goal_id = $1`,
+      [goalId],
+    );
+    assert.deepEqual(goal, [
+      {
+        status: "COMPLETED",
+        kind: "GOAL",
+        topology: "aamas",
+        tasks_completed: 10,
+        total_cost: end.value.totalCost,
+        title: "DAG into PostgreSQL",
+      },
+    ]);
+    const { rows: deps } = await pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM ${schema}.task_dependencies WHERE goal_id = $1`,
+      [goalId],
+    );
+    assert.equal(
+      deps[0]!.n,
+      TEN_TASK_DAG.reduce((n, t) => n + t.dependsOn.length, 0),
+    );
+
+    const { rows: progress } = await pool.query(
+      `SELECT status, total_tasks, completed_tasks, running_tasks, pending_tasks, percent_complete::text AS percent
+       FROM ${schema}.get_goal_progress($1)`,
+      [goalId],
+    );
+    assert.deepEqual(progress, [
+      {
+        status: "COMPLETED",
+        total_tasks: 10,
+        completed_tasks: 10,
+        running_tasks: 0,
+        pending_tasks: 0,
+        percent: "100.00",
+      },
+    ]);
+
+    // A worker that completed tasks: its workload agrees with the log and its registration.
+    const busiest = Object.entries(countBy(completions, (c) => c.agentId)).sort((a, b) => b[1] - a[1])[0]!;
+    const registered = watch.seen.find(
+      (s) => s.event.type === "AgentRegistered" && s.event.value.agentId === busiest[0],
+    );
+    assert.ok(registered && registered.event.type === "AgentRegistered", `${busiest[0]} was registered`);
+    const { rows: workload } = await pool.query(
+      `SELECT tier, capacity, open_tasks, completed_tasks, failed_tasks, utilization::text AS utilization
+       FROM ${schema}.get_agent_workload($1)`,
+      [busiest[0]],
+    );
+    assert.deepEqual(workload, [
+      {
+        tier: "WORKER",
+        capacity: registered.event.value.capacity,
+        open_tasks: 0,
+        completed_tasks: busiest[1],
+        failed_tasks: 0,
+        utilization: "0.0000",
+      },
+    ]);
+  });
+
+  it("changes nothing when every batch is delivered again", async () => {
+    assert.ok(goalA, "runs after the ten-task goal");
+    const schema = live.inner.schema;
+    const before = await digest(schema);
+    const batches = [...live.batches];
+    assert.ok(
+      batches.some((b) => b.events.length > 5),
+      "recorded batches to replay",
+    );
+    for (const b of batches) await live.inner.apply(b.topic, b.partition, b.events, b.next);
+    // Redelivered with other boundaries: the first half of the largest batch, with an older checkpoint.
+    const largest = batches.reduce((a, b) => (b.events.length > a.events.length ? b : a));
+    const half = largest.events.slice(0, Math.ceil(largest.events.length / 2));
+    await live.inner.apply(largest.topic, largest.partition, half, half[half.length - 1]!.offset + 1n);
+    assert.deepEqual(await digest(schema), before);
+  });
+
+  it("loses and doubles nothing when the projection is stopped mid-way and a new host resumes", async () => {
+    const schema = await newSchema();
+    // Its own projection name: under the live store's name the hosts would share a consumer group.
+    const store = new AnalyticsStore(pool, { schema, name: "analytics-resume" });
+    const first = await startHost(store);
+    // Slow tasks, so the goal is still running when the first host stops.
+    const slow: TaskSpec[] = TEN_TASK_DAG.map((t) => ({ ...t, estimatedEffortMs: 250 }));
+    const { goalId } = await submitGoal(d.writer, who, { title: "Interrupted", topology: "dgm", tasks: slow });
+    const completedIn = async () =>
+      (
+        await pool.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM ${schema}.tasks WHERE goal_id = $1 AND status = 'COMPLETED'`,
+          [goalId],
+        )
+      ).rows[0]!.n;
+    const deadline = Date.now() + 60_000;
+    while ((await completedIn()) === 0) {
+      if (Date.now() > deadline) throw new Error(`no task of ${goalId} reached schema ${schema} within 60 s`);
+      await sleep(20);
+    }
+    await first.stop();
+    const atStop = await completedIn();
+    assert.ok(atStop > 0 && atStop < 10, `stopped mid-way: ${atStop} of 10 tasks completed in PostgreSQL`);
+
+    const end = await watch.final(goalId, 90_000);
+    assert.equal(end.type, "GoalCompleted", JSON.stringify(end.value));
+    assert.equal(await completedIn(), atStop, "nothing is applied while no host runs");
+    await startHost(new AnalyticsStore(pool, { schema, name: "analytics-resume" }));
+    await caughtUp(store);
+    await caughtUp(live);
+
+    // The resumed schema equals the one the live host built without interruption, table by table
+    // (checkpoints aside: they name the projection, and where a batch ended may differ by a marker).
+    const data = TABLES.filter((t) => t !== "checkpoints");
+    assert.deepEqual(await digest(schema, data), await digest(live.inner.schema, data));
+    await watcherMatches(schema);
+    assert.equal(await eventCount(schema), watch.seen.length, "every event once");
+    assert.equal(await completedIn(), 10);
+  });
+
+  it("answers the functions and views exactly on a hand-made data set", async () => {
+    const schema = await newSchema();
+    const store = new AnalyticsStore(pool, { schema });
+    const log = new HandMadeLog();
+    const t0 = Date.parse("2030-01-01T10:00:00Z");
+    const at = (minutes: number) => new Date(t0 + minutes * 60_000);
+    const spec = (id: string, dependsOn: string[] = []) =>
+      task(id, "backend", "api", dependsOn, { phase: "DEVELOPMENT" });
+    const agents = log.batch("polity.agents.events", [
+      log.event("AgentRegistered", at(0), { type: "AGENT", id: "w1" }, agentPayload("w1", 4)),
+      log.event("AgentRegistered", at(0), { type: "AGENT", id: "w2" }, agentPayload("w2", 2)),
+    ]);
+    const goal = { type: "GOAL" as const, id: "g1" };
+    const goals = log.batch("polity.goals.events", [
+      log.event("GoalSubmitted", at(0), goal, {
+        goalId: "g1",
+        commandId: randomUUID(),
+        kind: "PROJECT",
+        title: "Hand-made",
+        description: "Hand-made",
+        priority: 7,
+        constraints: {},
+        deadline: null,
+        domainHints: ["backend"],
+        topology: "dgm",
+        tasks: null,
+        budget: "100.0000",
+      }),
+      log.event("PhaseTransitioned", at(1), goal, {
+        goalId: "g1",
+        fromPhase: null,
+        toPhase: "DESIGN",
+        requestId: null,
+        phaseDurationMs: null,
+      }),
+      log.event("PhaseTransitioned", at(31), goal, {
+        goalId: "g1",
+        fromPhase: "DESIGN",
+        toPhase: "DEVELOPMENT",
+        requestId: null,
+        phaseDurationMs: 30 * 60_000,
+      }),
+      log.event("GoalSnapshotTaken", at(32), goal, {
+        goalId: "g1",
+        asOfVersion: 3,
+        status: "RUNNING",
+        currentPhase: "DEVELOPMENT",
+        progress: 0.25,
+        tasksTotal: 4,
+        tasksCompleted: 1,
+        tasksFailed: 0,
+        tasksInFlight: 2,
+        openEscalations: 0,
+        costSoFar: "1.5000",
+        state: '{"v":1}',
+      }),
+    ]);
+    const tk = (id: string) => ({ type: "TASK" as const, id });
+    const created = ["t1", "t2", "t3", "t4"].map((id, i) =>
+      log.event("TaskCreated", at(2), tk(id), {
+        goalId: "g1",
+        task: spec(id, i === 3 ? ["t1", "t2"] : []),
+        priority: 7,
+        maxAttempts: 3,
+        parentTaskId: null,
+        deadline: null,
+      }),
+    );
+    const assigned = (id: string, worker: string, attempt: number, minute: number) =>
+      log.event("TaskAssigned", at(minute), tk(id), {
+        goalId: "g1",
+        taskId: id,
+        assigneeId: worker,
+        assigneeTier: "WORKER",
+        assignedBy: "sub-master-backend",
+        attempt,
+        task: spec(id),
+        priority: 7,
+        timeoutMs: null,
+      });
+    const tasks = log.batch("polity.tasks.events", [
+      ...created,
+      assigned("t1", "w1", 1, 3),
+      log.event("TaskStarted", at(4), tk("t1"), {
+        goalId: "g1",
+        taskId: "t1",
+        agentId: "w1",
+        attempt: 1,
+        executor: "simulated",
+      }),
+      log.event("TaskCompleted", at(5), tk("t1"), {
+        goalId: "g1",
+        taskId: "t1",
+        agentId: "w1",
+        attempt: 1,
+        result: "ok",
+        durationMs: 100,
+        outputs: {},
+        cost: "1.5000",
+        exitCode: null,
+      }),
+      assigned("t2", "w2", 1, 3),
+      log.event("TaskFailed", at(6), tk("t2"), {
+        goalId: "g1",
+        taskId: "t2",
+        agentId: "w2",
+        attempt: 1,
+        reason: "boom",
+        failureKind: "EXECUTION_ERROR",
+        retryable: true,
+        exitCode: null,
+        output: null,
+        durationMs: 50,
+      }),
+      log.event("TaskRetried", at(7), tk("t2"), {
+        goalId: "g1",
+        taskId: "t2",
+        attempt: 2,
+        maxAttempts: 3,
+        reason: "boom",
+        backoffMs: 0,
+        excludeAgentIds: ["w2"],
+      }),
+      assigned("t2", "w1", 2, 8),
+      assigned("t3", "w2", 1, 8),
+      log.event("TaskAccepted", at(9), tk("t3"), {
+        goalId: "g1",
+        taskId: "t3",
+        agentId: "w2",
+        tier: "WORKER",
+        attempt: 1,
+      }),
+    ]);
+    const governance = log.batch("polity.governance.events", [
+      log.event("PolicyEvaluated", at(10), goal, policyEvaluated("DENY")),
+      log.event("PolicyEvaluated", at(10), goal, policyEvaluated("ALLOW")),
+      log.event("ResourceDenied", at(11), goal, {
+        requestId: "r1",
+        goalId: "g1",
+        taskId: "t2",
+        requesterId: "w1",
+        kind: "BUDGET",
+        requestedAmount: "500.0000",
+        unit: "USD",
+        availableAmount: null,
+        reasons: ["over budget"],
+        consultedPolicies: [{ policyId: "budget", version: 1 }],
+      }),
+      log.event("ConstitutionalViolationDetected", at(12), goal, {
+        violationId: "v1",
+        goalId: "g1",
+        taskId: null,
+        agentId: "w2",
+        policyId: "constitution",
+        policyVersion: 2,
+        principle: "no secrets in outputs",
+        description: "printed a token",
+        severity: "CRITICAL",
+        enforcement: "BLOCKED",
+      }),
+    ]);
+    for (const b of [agents, goals, tasks, governance]) await store.apply(b.topic, 0, b.events, b.next);
+
+    const one = async (sql: string, params: unknown[] = []) => (await pool.query(sql, params)).rows;
+    assert.deepEqual(
+      await one(
+        `SELECT status, current_phase, total_tasks, completed_tasks, failed_tasks, running_tasks, pending_tasks,
+           percent_complete::text AS percent, task_cost::text AS cost FROM ${schema}.get_goal_progress('g1')`,
+      ),
+      [
+        {
+          status: "SUBMITTED",
+          current_phase: "DEVELOPMENT",
+          total_tasks: 4,
+          completed_tasks: 1,
+          failed_tasks: 0,
+          running_tasks: 2,
+          pending_tasks: 1,
+          percent: "25.00",
+          cost: "1.5000",
+        },
+      ],
+    );
+    const workload = (agent: string) =>
+      one(
+        `SELECT capacity, open_tasks, completed_tasks, failed_tasks, utilization::text AS utilization,
+           avg_duration_ms::text AS avg FROM ${schema}.get_agent_workload($1)`,
+        [agent],
+      );
+    assert.deepEqual(await workload("w1"), [
+      { capacity: 4, open_tasks: 1, completed_tasks: 1, failed_tasks: 0, utilization: "0.2500", avg: "100.0" },
+    ]);
+    assert.deepEqual(await workload("w2"), [
+      { capacity: 2, open_tasks: 1, completed_tasks: 0, failed_tasks: 1, utilization: "0.5000", avg: null },
+    ]);
+    assert.deepEqual(
+      await one(`SELECT agent_id, open_tasks, success_rate::text AS rate FROM ${schema}.agent_utilization ORDER BY 1`),
+      [
+        { agent_id: "w1", open_tasks: 1, rate: "1.0000" },
+        { agent_id: "w2", open_tasks: 1, rate: "0.0000" },
+      ],
+    );
+    assert.deepEqual(await one(`SELECT hour_utc::text AS hour, tasks_completed FROM ${schema}.throughput_per_hour`), [
+      { hour: "2030-01-01 10:00:00", tasks_completed: 1 },
+    ]);
+    assert.deepEqual(await one(`SELECT goal_id, phase, duration_ms::int AS ms FROM ${schema}.phase_durations`), [
+      { goal_id: "g1", phase: "DESIGN", ms: 1_800_000 },
+    ]);
+    assert.deepEqual(
+      await one(
+        `SELECT tasks_created, escalations_raised, escalations_per_task::text AS rate FROM ${schema}.escalation_rates`,
+      ),
+      [{ tasks_created: 4, escalations_raised: 0, rate: "0.0000" }],
+    );
+    assert.deepEqual(
+      await one(`SELECT type, policy_id, subject_id FROM ${schema}.policy_denials ORDER BY occurred_at`),
+      [
+        { type: "PolicyEvaluated", policy_id: "tenant-budget", subject_id: "g1" },
+        { type: "ResourceDenied", policy_id: "budget", subject_id: "r1" },
+      ],
+    );
+    assert.deepEqual(
+      await one(`SELECT violation_id, agent_id, severity, enforcement FROM ${schema}.constitutional_violations`),
+      [{ violation_id: "v1", agent_id: "w2", severity: "CRITICAL", enforcement: "BLOCKED" }],
+    );
+    assert.deepEqual(await one(`SELECT type, severity FROM ${schema}.system_events`), [
+      { type: "ConstitutionalViolationDetected", severity: "CRITICAL" },
+    ]);
+    assert.deepEqual(
+      await one(`SELECT as_of_version, cost_so_far::text AS cost, state FROM ${schema}.goal_snapshots`),
+      [{ as_of_version: 3, cost: "1.5000", state: { v: 1 } }],
+    );
+    const { rows: payload } = await pool.query<{ payload: Record<string, unknown> }>(
+      `SELECT payload FROM ${schema}.events WHERE type = 'GoalSubmitted'`,
+    );
+    assert.equal(payload[0]!.payload["budget"], "100.0000", "decimals stay strings");
+    assert.equal("envelope" in payload[0]!.payload, false, "the envelope is spread over columns");
+
+    // The same events again, in other batches: nothing changes.
+    const before = await digest(schema);
+    await store.apply(tasks.topic, 0, tasks.events.slice(3), tasks.next);
+    await store.apply(goals.topic, 0, goals.events.slice(0, 2), goals.events[2]!.offset);
+    assert.deepEqual(await digest(schema), before);
+    assert.deepEqual(
+      await store.checkpoints(),
+      new Map([
+        ["polity.agents.events:0", agents.next],
+        ["polity.goals.events:0", goals.next],
+        ["polity.tasks.events:0", tasks.next],
+        ["polity.governance.events:0", governance.next],
+      ]),
+    );
+  });
+});
+
+function agentPayload(agentId: string, capacity: number): Payload<"AgentRegistered"> {
+  return {
+    agentId,
+    name: agentId,
+    tier: "WORKER",
+    topology: "dgm",
+    domain: "backend",
+    specialization: "api",
+    superiorId: "sub-master-backend",
+    capacity,
+    executor: "simulated",
+    labels: {},
+    heartbeatIntervalMs: 1_000,
+    commandId: null,
+  };
+}
+
+function policyEvaluated(decision: "ALLOW" | "DENY"): Payload<"PolicyEvaluated"> {
+  return {
+    goalId: "g1",
+    subject: { type: "SubmitGoal", id: "g1", agentId: null },
+    category: "RESOURCE_ALLOCATION",
+    policyId: decision === "DENY" ? "tenant-budget" : "tenant-quota",
+    policyVersion: 1,
+    decision,
+    consultedPolicies: [],
+    reasons: [decision === "DENY" ? "budget exceeded" : "within quota"],
+  };
+}
+
+/** Builds events as a projection sees them, numbering offsets per topic from zero. */
+class HandMadeLog {
+  private readonly offsets = new Map<string, bigint>();
+  private version = 0;
+
+  event<T extends MessageTypeName>(
+    type: T,
+    occurredAt: Date,
+    aggregate: { type: Envelope["aggregate"]["type"]; id: string },
+    payload: Payload<T>,
+  ): PolityEvent {
+    const envelope: Envelope = {
+      eventId: randomUUID(),
+      type,
+      occurredAt,
+      tenantId: "acme",
+      correlationId: "g1",
+      causationId: null,
+      actor: { id: "test", tier: "SYSTEM" },
+      aggregate: { ...aggregate, version: ++this.version },
+    };
+    return { type, value: { envelope, ...payload } as MessageMap[T] } as PolityEvent;
+  }
+
+  batch(topic: string, events: PolityEvent[]): { topic: string; events: LoggedEvent[]; next: bigint } {
+    let offset = this.offsets.get(topic) ?? 0n;
+    const logged = events.map((event) => ({
+      event,
+      topic,
+      partition: 0,
+      offset: offset++,
+      timestamp: (event.value as { envelope: Envelope }).envelope.occurredAt,
+    }));
+    this.offsets.set(topic, offset);
+    return { topic, events: logged, next: offset };
+  }
+}
