@@ -172,7 +172,16 @@ export class ProjectionHost {
       resolveOffset(batch.lastOffset()); // all of it was applied before
       return;
     }
-    await this.options.store.apply(this.catalogName(batch.topic), batch.partition, events, next);
+    try {
+      await this.options.store.apply(this.catalogName(batch.topic), batch.partition, events, next);
+    } catch (e) {
+      // Not resolving the offset reads the batch again; say so, or a stalled partition is silent.
+      this.options.log?.(
+        `projection ${this.options.store.name}: ${batch.topic}[${batch.partition}] at ${expected}: ${(e as Error).message}; retrying in 1 s`,
+      );
+      await new Promise((r) => setTimeout(r, 1_000));
+      return;
+    }
     this.next.set(key, next);
     this.stats.events += events.length;
     this.stats.batches++;

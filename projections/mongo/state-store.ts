@@ -1,0 +1,1311 @@
+/**
+ * The MongoDB current-state read model ("state"): goals, tasks, agents, escalations and policies as
+ * documents shaped like the AAMAS design's JSON examples, built from the log by a ProjectionHost.
+ *
+ * Idempotency works by position, because the store (FerretDB 1.x) has no multi-document
+ * transactions to commit data and checkpoint together:
+ *
+ * - Every document records, per source topic partition, the offset of the last event applied to it
+ *   (`_pos.<topic_partition>`), and every write is guarded by that position, so a redelivered
+ *   event matches nothing. The checkpoint is written after the data and only moves forward ($max);
+ *   a crash in between makes the host deliver the batch again, which the guards turn into no-ops.
+ * - Fields have exactly one writer each. A document's own topic partition (tasks of a goal on
+ *   polity.tasks.events, an agent on polity.agents.events, ...) owns its main fields: the store reads
+ *   the document, folds the batch's new events (offset above the recorded position) with the rules of
+ *   processors/domain/state.ts (statuses move forward within an attempt), and writes the result as a
+ *   compare-and-set on the position it read. Documents written from other partitions (an agent's
+ *   current tasks and performance from every goal's task partition, a superior's subordinates) get one
+ *   update per event, guarded by `_pos.<that partition>` < offset, in an ordered bulk so that the
+ *   events of one partition land in log order; they use commutative operators ($inc, $addToSet, $pull).
+ * - Those cross-document effects are written before the document whose fold decided them: if a crash
+ *   falls in between, the fold decides them again on redelivery and their own guards drop the repeats.
+ * - Summaries (a goal's taskSummary, resource consumption, escalation counts; an agent's average
+ *   completion time and success rate) are recomputed from the documents they summarise, which is
+ *   idempotent by construction, instead of being kept with $inc (which would need the previous status
+ *   of every task and could drift).
+ * - Documents are created by an unguarded upsert that only sets defaults ($setOnInsert) before the
+ *   guarded updates, because a guarded upsert on an existing document raises a duplicate-key error.
+ */
+import type { AnyBulkWriteOperation, Db, Document } from "mongodb";
+import { checkpointKey, type Checkpoints, type LoggedEvent, type ProjectionStore } from "../host.js";
+import { sumCosts, taskKey } from "../../processors/domain/state.js";
+import type {
+  EscalationKind,
+  EscalationOutcome,
+  ExecutorKind,
+  GoalKind,
+  GoalStatus,
+  Phase,
+  PolicyCategory,
+  Severity,
+  TaskFailureKind,
+  TaskStatus,
+  Tier,
+  Topology,
+} from "../../schemas/generated/types.js";
+
+export const STATE_TOPICS = [
+  "polity.goals.events",
+  "polity.tasks.events",
+  "polity.agents.events",
+  "polity.policies.events",
+] as const;
+
+/** Positions of the last applied event per source (`<topic with _ for .>_<partition>`). */
+export type Positions = Record<string, number>;
+
+/**
+ * A string map from the log (outputs, constraints, labels) as a list: FerretDB 1.x refuses field names
+ * containing "." or starting with "$", and task outputs are named like "fe-design.by".
+ */
+export type Entries = { name: string; value: string }[];
+
+function entries(map: Record<string, string>): Entries {
+  return Object.entries(map)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([name, value]) => ({ name, value }));
+}
+
+export interface PhaseProgress {
+  phase: Phase;
+  startedAt: Date;
+  endedAt: Date | null;
+}
+
+export interface GoalDoc {
+  _id: string;
+  _pos: Positions;
+  goalId: string;
+  tenantId: string | null;
+  title: string | null;
+  description: string | null;
+  kind: GoalKind | null;
+  topology: Topology | null;
+  status: GoalStatus | null;
+  priority: number | null;
+  domainHints: string[];
+  constraints: Entries;
+  deadline: Date | null;
+  budget: string | null;
+  currentPhase: Phase | null;
+  phases: PhaseProgress[];
+  planner: string | null;
+  result: string | null;
+  outputs: Entries;
+  /** Why the goal ended badly (rejected, failed, stopped); null otherwise. */
+  failure: { reason: string; code: string | null; failedTaskIds: string[] } | null;
+  /** Version of the goal aggregate (events of polity.goals.events applied). */
+  version: number;
+  submittedAt: Date | null;
+  completedAt: Date | null;
+  /** Count of the goal's tasks per status; statuses with no task are absent. */
+  taskSummary: Partial<Record<TaskStatus, number>>;
+  tasksTotal: number;
+  /** Share of the goal's tasks completed, 0 to 1. */
+  progress: number;
+  /** computeCost is a decimal(18,4) string, like every cost in the log, so sums stay exact. */
+  resourceConsumption: { computeCost: string; agentMs: number };
+  escalations: { open: number; total: number };
+}
+
+export interface TaskDoc {
+  _id: string;
+  _pos: Positions;
+  goalId: string;
+  taskId: string;
+  tenantId: string;
+  title: string;
+  description: string | null;
+  domain: string;
+  specialization: string | null;
+  phase: Phase | null;
+  dependsOn: string[];
+  priority: number;
+  maxAttempts: number;
+  parentTaskId: string | null;
+  deadline: Date | null;
+  status: TaskStatus;
+  attempt: number;
+  /** Agent holding the current attempt at each tier below the top (GOVERNOR/SUB_MASTER, MAYOR, WORKER). */
+  assignees: Partial<Record<Tier, string>>;
+  /** Every agent the current attempt was assigned to, for "tasks of agent X" queries. */
+  holders: string[];
+  executor: ExecutorKind | null;
+  progress: number;
+  result: string | null;
+  outputs: Entries;
+  /** Sum of the cost of every attempt, decimal(18,4) string. */
+  cost: string;
+  /** Execution time of every attempt, summed, in milliseconds. */
+  agentMs: number;
+  failures: number;
+  failedOn: string[];
+  lastFailure: { agentId: string; reason: string; kind: TaskFailureKind | "TIMEOUT"; retryable: boolean } | null;
+  cancellation: { cause: string; reason: string } | null;
+  timings: {
+    createdAt: Date;
+    assignedAt: Date | null;
+    acceptedAt: Date | null;
+    startedAt: Date | null;
+    completedAt: Date | null;
+    /** Execution time of the attempt that ended the task. */
+    durationMs: number | null;
+  };
+}
+
+export interface AgentDoc {
+  _id: string;
+  _pos: Positions;
+  agentId: string;
+  name: string | null;
+  tier: Tier | null;
+  topology: Topology | null;
+  domain: string | null;
+  specialization: string | null;
+  superiorId: string | null;
+  subordinates: string[];
+  capacity: number | null;
+  executor: ExecutorKind | null;
+  labels: Entries;
+  heartbeatIntervalMs: number | null;
+  status: string | null;
+  load: number | null;
+  registeredAt: Date | null;
+  lastHeartbeat: Date | null;
+  heartbeatSequence: number | null;
+  failure: { reason: string; at: Date } | null;
+  termination: { cause: string; reason: string; at: Date } | null;
+  /** `goalId/taskId` of the open tasks the agent holds. */
+  currentTasks: string[];
+  performance: {
+    tasksCompleted: number;
+    tasksFailed: number;
+    totalCompletionMs: number;
+    avgCompletionMs: number | null;
+    successRate: number | null;
+  };
+}
+
+export interface EscalationDoc {
+  _id: string;
+  _pos: Positions;
+  escalationId: string;
+  goalId: string;
+  taskId: string | null;
+  kind: EscalationKind | null;
+  severity: Severity | null;
+  from: { agentId: string; tier: Tier } | null;
+  to: { agentId: string | null; tier: Tier } | null;
+  reason: string | null;
+  reasonChain: string[];
+  previousEscalationId: string | null;
+  status: "OPEN" | "RESOLVED";
+  outcome: EscalationOutcome | null;
+  decision: string | null;
+  reassignedTo: string | null;
+  raisedAt: Date | null;
+  resolvedAt: Date | null;
+}
+
+export interface PolicyVersion {
+  version: number;
+  description: string;
+  rules: string;
+  appliesToTiers: Tier[];
+  domains: string[];
+  precedence: number;
+  effectiveFrom: Date;
+  rationale: string | null;
+  at: Date;
+}
+
+export interface PolicyDoc {
+  _id: string;
+  _pos: Positions;
+  policyId: string;
+  name: string | null;
+  category: PolicyCategory | null;
+  status: "ACTIVE" | "RETIRED";
+  currentVersion: number;
+  versions: PolicyVersion[];
+  retired: { reason: string; effectiveFrom: Date; replacedBy: string | null } | null;
+}
+
+export interface CheckpointDoc {
+  _id: string;
+  topic: string;
+  partition: number;
+  next: number;
+}
+
+/** The field of `_pos` for a topic partition; dots are path separators in MongoDB updates. */
+export function positionField(topic: string, partition: number): string {
+  return `${topic.replace(/\./g, "_")}_${partition}`;
+}
+
+const TASK_RANK: Record<TaskStatus, number> = {
+  PENDING: 0,
+  READY: 1,
+  ASSIGNED: 2,
+  ACCEPTED: 3,
+  RUNNING: 4,
+  TIMED_OUT: 5,
+  FAILED: 5,
+  COMPLETED: 6,
+  CANCELLED: 6,
+};
+const TASK_TERMINAL: ReadonlySet<TaskStatus> = new Set(["COMPLETED", "CANCELLED"]);
+const ATTEMPT_OVER: ReadonlySet<TaskStatus> = new Set(["COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"]);
+const GOAL_RANK: Record<GoalStatus, number> = {
+  SUBMITTED: 0,
+  VALIDATED: 1,
+  DECOMPOSED: 2,
+  RUNNING: 3,
+  COMPLETED: 4,
+  FAILED: 4,
+  STOPPED: 4,
+  REJECTED: 4,
+};
+/** Tiers whose holder of a task is recorded; the top tier decomposes and holds nothing. */
+const HOLDING_TIERS: ReadonlySet<Tier> = new Set(["GOVERNOR", "SUB_MASTER", "MAYOR", "WORKER"]);
+
+/**
+ * Moves a task forward within an attempt, as processors/domain/state.ts does; false for an event
+ * that is late (older attempt) or a repeat (not forward).
+ */
+function advance(task: TaskDoc, attempt: number, status: TaskStatus): boolean {
+  if (TASK_TERMINAL.has(task.status)) return false;
+  if (attempt < task.attempt) return false;
+  if (attempt === task.attempt && TASK_RANK[status] <= TASK_RANK[task.status]) return false;
+  task.attempt = attempt;
+  task.status = status;
+  return true;
+}
+
+function setGoalStatus(goal: GoalDoc, status: GoalStatus): void {
+  if (goal.status === null || GOAL_RANK[status] > GOAL_RANK[goal.status]) goal.status = status;
+}
+
+/**
+ * Creates a document with its defaults when it does not exist yet; no effect otherwise. FerretDB
+ * 1.24 drops empty arrays from $setOnInsert, so they are set again where still missing.
+ */
+function createOps(id: string, defaults: Document): Op[] {
+  const ops: Op[] = [{ updateOne: { filter: { _id: id }, update: { $setOnInsert: defaults }, upsert: true } }];
+  for (const [field, value] of Object.entries(defaults))
+    if (Array.isArray(value) && value.length === 0)
+      ops.push({ updateOne: { filter: { _id: id, [field]: { $exists: false } }, update: { $set: { [field]: [] } } } });
+  return ops;
+}
+
+interface Entry<D> {
+  doc: D;
+  /** Position read for this fold's source; events at or below it were applied already. */
+  readPos: number | null;
+  last: number | null;
+}
+
+/**
+ * Documents owned by one source topic partition: read once per batch, folded in memory, written back
+ * as a compare-and-set on the position read. `owned` lists the fields this fold writes; the other
+ * fields of the document belong to other writers and are never written from here.
+ */
+class Fold<D extends { _id: string; _pos: Positions }> {
+  private readonly entries = new Map<string, Entry<D>>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly collection: string,
+    private readonly pos: string,
+    private readonly fresh: (id: string) => D,
+    private readonly owned: readonly (keyof D & string)[],
+    private readonly defaults: (id: string) => Document,
+  ) {}
+
+  async load(ids: Iterable<string>): Promise<void> {
+    const wanted = [...new Set(ids)].filter((id) => !this.entries.has(id));
+    if (wanted.length === 0) return;
+    const found = await this.db
+      .collection<Stored>(this.collection)
+      .find({ _id: { $in: wanted } })
+      .toArray();
+    const byId = new Map(found.map((d) => [d._id, d]));
+    for (const id of wanted) {
+      const stored = byId.get(id);
+      const doc = this.fresh(id);
+      // The store holds what this class wrote, so its fields have the shapes of D.
+      if (stored)
+        for (const field of this.owned) if (stored[field] !== undefined) doc[field] = stored[field] as D[typeof field];
+      const readPos = (stored?._pos as Positions | undefined)?.[this.pos];
+      this.entries.set(id, { doc, readPos: typeof readPos === "number" ? readPos : null, last: null });
+    }
+  }
+
+  /** The document to apply the event at `offset` to, or undefined when it was applied already. */
+  at(id: string, offset: number): D | undefined {
+    const entry = this.entries.get(id);
+    if (!entry) throw new Error(`state projection: ${this.collection} ${id} was not loaded before folding`);
+    if (entry.readPos !== null && offset <= entry.readPos) return undefined;
+    entry.last = offset;
+    return entry.doc;
+  }
+
+  /** The document as folded so far, whether or not this batch changes it. */
+  peek(id: string): D | undefined {
+    return this.entries.get(id)?.doc;
+  }
+
+  async write(): Promise<void> {
+    const creates: Op[] = [];
+    const ops: Op[] = [];
+    for (const [id, entry] of this.entries) {
+      if (entry.last === null) continue;
+      const set: Document = { [`_pos.${this.pos}`]: entry.last };
+      for (const field of this.owned) set[field] = entry.doc[field];
+      creates.push(...createOps(id, this.defaults(id)));
+      ops.push({
+        updateOne: {
+          filter: { _id: id, [`_pos.${this.pos}`]: entry.readPos ?? { $exists: false } },
+          update: { $set: set },
+        },
+      });
+    }
+    if (ops.length === 0) return;
+    const collection = this.db.collection<Stored>(this.collection);
+    await collection.bulkWrite(creates, { ordered: true });
+    const result = await collection.bulkWrite(ops, { ordered: true });
+    if (result.matchedCount !== ops.length) {
+      throw new Error(
+        `state projection: ${ops.length - result.matchedCount} ${this.collection} ` +
+          `document(s) changed under the position ${this.pos} while a batch was applied; another host is ` +
+          "projecting the same partition. The batch is retried from what that host wrote.",
+      );
+    }
+  }
+}
+
+/**
+ * Per-event updates of documents that several partitions write (an agent's tasks and performance):
+ * each guarded by the document's position for this partition, applied in log order.
+ */
+class Effects {
+  private readonly ops: Op[] = [];
+  private readonly created = new Set<string>();
+  private current: { id: string; offset: number; update: Record<string, Document> } | null = null;
+
+  constructor(
+    private readonly pos: string,
+    private readonly defaults: (id: string) => Document,
+  ) {}
+
+  /** Adds modifiers to the update of document `id` for the event at `offset` (one update per event and document). */
+  add(id: string, offset: number, modifiers: Record<string, Document>): void {
+    if (!this.current || this.current.id !== id || this.current.offset !== offset) {
+      this.flush();
+      this.current = { id, offset, update: { $set: { [`_pos.${this.pos}`]: offset } } };
+    }
+    for (const [op, fields] of Object.entries(modifiers)) {
+      this.current.update[op] = { ...(this.current.update[op] ?? {}), ...fields };
+    }
+  }
+
+  private flush(): void {
+    if (!this.current) return;
+    const { id, offset, update } = this.current;
+    if (!this.created.has(id)) {
+      this.created.add(id);
+      this.ops.push(...createOps(id, this.defaults(id)));
+    }
+    const field = `_pos.${this.pos}`;
+    this.ops.push({
+      updateOne: { filter: { _id: id, $or: [{ [field]: { $exists: false } }, { [field]: { $lt: offset } }] }, update },
+    });
+    this.current = null;
+  }
+
+  touched(): string[] {
+    this.flush();
+    return [...this.created];
+  }
+
+  async write(db: Db, collection: string): Promise<void> {
+    this.flush();
+    // Ordered: two events of this partition on one document must land in log order, or the second
+    // would move the position past the first and the first would be dropped as a repeat.
+    if (this.ops.length > 0) await db.collection<Stored>(collection).bulkWrite(this.ops, { ordered: true });
+  }
+}
+
+const COLLECTIONS = {
+  goals: "goals",
+  tasks: "tasks",
+  agents: "agents",
+  escalations: "escalations",
+  policies: "policies",
+  checkpoints: "checkpoints",
+} as const;
+
+function goalDefaults(id: string): Document {
+  return {
+    goalId: id,
+    _pos: {},
+    taskSummary: {},
+    tasksTotal: 0,
+    progress: 0,
+    resourceConsumption: { computeCost: "0.0000", agentMs: 0 },
+    escalations: { open: 0, total: 0 },
+  };
+}
+
+function agentDefaults(id: string): Document {
+  return {
+    agentId: id,
+    _pos: {},
+    subordinates: [],
+    currentTasks: [],
+    performance: { tasksCompleted: 0, tasksFailed: 0, totalCompletionMs: 0, avgCompletionMs: null, successRate: null },
+  };
+}
+
+const bare = (): Document => ({ _pos: {} });
+
+const GOAL_OWNED = [
+  "goalId",
+  "tenantId",
+  "title",
+  "description",
+  "kind",
+  "topology",
+  "status",
+  "priority",
+  "domainHints",
+  "constraints",
+  "deadline",
+  "budget",
+  "currentPhase",
+  "phases",
+  "planner",
+  "result",
+  "outputs",
+  "failure",
+  "version",
+  "submittedAt",
+  "completedAt",
+] as const satisfies readonly (keyof GoalDoc)[];
+
+function freshGoal(id: string): GoalDoc {
+  return {
+    _id: id,
+    _pos: {},
+    goalId: id,
+    tenantId: null,
+    title: null,
+    description: null,
+    kind: null,
+    topology: null,
+    status: null,
+    priority: null,
+    domainHints: [],
+    constraints: [],
+    deadline: null,
+    budget: null,
+    currentPhase: null,
+    phases: [],
+    planner: null,
+    result: null,
+    outputs: [],
+    failure: null,
+    version: 0,
+    submittedAt: null,
+    completedAt: null,
+    taskSummary: {},
+    tasksTotal: 0,
+    progress: 0,
+    resourceConsumption: { computeCost: "0.0000", agentMs: 0 },
+    escalations: { open: 0, total: 0 },
+  };
+}
+
+const TASK_OWNED = [
+  "goalId",
+  "taskId",
+  "tenantId",
+  "title",
+  "description",
+  "domain",
+  "specialization",
+  "phase",
+  "dependsOn",
+  "priority",
+  "maxAttempts",
+  "parentTaskId",
+  "deadline",
+  "status",
+  "attempt",
+  "assignees",
+  "holders",
+  "executor",
+  "progress",
+  "result",
+  "outputs",
+  "cost",
+  "agentMs",
+  "failures",
+  "failedOn",
+  "lastFailure",
+  "cancellation",
+  "timings",
+] as const satisfies readonly (keyof TaskDoc)[];
+
+/** A task known only by id until its TaskCreated is folded; `created` tells the two apart. */
+function freshTask(id: string): TaskDoc {
+  const slash = id.indexOf("/");
+  return {
+    _id: id,
+    _pos: {},
+    goalId: id.slice(0, slash),
+    taskId: id.slice(slash + 1),
+    tenantId: "",
+    title: "",
+    description: null,
+    domain: "",
+    specialization: null,
+    phase: null,
+    dependsOn: [],
+    priority: 0,
+    maxAttempts: 0,
+    parentTaskId: null,
+    deadline: null,
+    status: "PENDING",
+    attempt: 0,
+    assignees: {},
+    holders: [],
+    executor: null,
+    progress: 0,
+    result: null,
+    outputs: [],
+    cost: "0.0000",
+    agentMs: 0,
+    failures: 0,
+    failedOn: [],
+    lastFailure: null,
+    cancellation: null,
+    timings: {
+      createdAt: new Date(0),
+      assignedAt: null,
+      acceptedAt: null,
+      startedAt: null,
+      completedAt: null,
+      durationMs: null,
+    },
+  };
+}
+
+const AGENT_OWNED = [
+  "agentId",
+  "name",
+  "tier",
+  "topology",
+  "domain",
+  "specialization",
+  "superiorId",
+  "capacity",
+  "executor",
+  "labels",
+  "heartbeatIntervalMs",
+  "status",
+  "load",
+  "registeredAt",
+  "lastHeartbeat",
+  "heartbeatSequence",
+  "failure",
+  "termination",
+] as const satisfies readonly (keyof AgentDoc)[];
+
+function freshAgent(id: string): AgentDoc {
+  return {
+    _id: id,
+    _pos: {},
+    agentId: id,
+    name: null,
+    tier: null,
+    topology: null,
+    domain: null,
+    specialization: null,
+    superiorId: null,
+    subordinates: [],
+    capacity: null,
+    executor: null,
+    labels: [],
+    heartbeatIntervalMs: null,
+    status: null,
+    load: null,
+    registeredAt: null,
+    lastHeartbeat: null,
+    heartbeatSequence: null,
+    failure: null,
+    termination: null,
+    currentTasks: [],
+    performance: { tasksCompleted: 0, tasksFailed: 0, totalCompletionMs: 0, avgCompletionMs: null, successRate: null },
+  };
+}
+
+const ESCALATION_OWNED = [
+  "escalationId",
+  "goalId",
+  "taskId",
+  "kind",
+  "severity",
+  "from",
+  "to",
+  "reason",
+  "reasonChain",
+  "previousEscalationId",
+  "status",
+  "outcome",
+  "decision",
+  "reassignedTo",
+  "raisedAt",
+  "resolvedAt",
+] as const satisfies readonly (keyof EscalationDoc)[];
+
+function freshEscalation(id: string): EscalationDoc {
+  return {
+    _id: id,
+    _pos: {},
+    escalationId: id,
+    goalId: "",
+    taskId: null,
+    kind: null,
+    severity: null,
+    from: null,
+    to: null,
+    reason: null,
+    reasonChain: [],
+    previousEscalationId: null,
+    status: "OPEN",
+    outcome: null,
+    decision: null,
+    reassignedTo: null,
+    raisedAt: null,
+    resolvedAt: null,
+  };
+}
+
+const POLICY_OWNED = [
+  "policyId",
+  "name",
+  "category",
+  "status",
+  "currentVersion",
+  "versions",
+  "retired",
+] as const satisfies readonly (keyof PolicyDoc)[];
+
+function freshPolicy(id: string): PolicyDoc {
+  return {
+    _id: id,
+    _pos: {},
+    policyId: id,
+    name: null,
+    category: null,
+    status: "ACTIVE",
+    currentVersion: 0,
+    versions: [],
+    retired: null,
+  };
+}
+
+const num = (offset: bigint): number => Number(offset);
+
+/** Documents as the driver sees them: string ids, any fields (the typed shapes are above). */
+type Stored = { _id: string; [field: string]: unknown };
+type Op = AnyBulkWriteOperation<Stored>;
+
+/** When the event happened by the writer's clock (the envelope's occurredAt). */
+function occurredAt(event: LoggedEvent["event"]): Date {
+  return "envelope" in event.value ? event.value.envelope.occurredAt : new Date(0);
+}
+
+/** The string ids `pick` finds in the events, skipping events without one. */
+function idsOf(events: LoggedEvent[], pick: (value: Record<string, unknown>) => unknown): string[] {
+  return events.flatMap((l) => {
+    const id = pick(l.event.value as unknown as Record<string, unknown>);
+    return typeof id === "string" ? [id] : [];
+  });
+}
+
+export class StateStore implements ProjectionStore {
+  readonly name = "state";
+
+  constructor(readonly db: Db) {}
+
+  /** Indexes for the gateway's queries; safe to call on every start. */
+  async ensureIndexes(): Promise<void> {
+    const { db } = this;
+    await db.collection(COLLECTIONS.goals).createIndex({ tenantId: 1, status: 1 }, { name: "tenant_status" });
+    await db.collection(COLLECTIONS.tasks).createIndex({ goalId: 1, status: 1 }, { name: "goal_status" });
+    await db.collection(COLLECTIONS.tasks).createIndex({ holders: 1, status: 1 }, { name: "holder_status" });
+    await db.collection(COLLECTIONS.agents).createIndex({ tier: 1, domain: 1 }, { name: "tier_domain" });
+    await db.collection(COLLECTIONS.agents).createIndex({ superiorId: 1 }, { name: "superior" });
+    await db.collection(COLLECTIONS.escalations).createIndex({ goalId: 1, status: 1 }, { name: "goal_status" });
+    await db.collection(COLLECTIONS.policies).createIndex({ category: 1, status: 1 }, { name: "category_status" });
+  }
+
+  async checkpoints(): Promise<Checkpoints> {
+    const out: Checkpoints = new Map();
+    const docs = await this.db.collection<CheckpointDoc>(COLLECTIONS.checkpoints).find({}).toArray();
+    for (const d of docs) out.set(checkpointKey(d.topic, d.partition), BigInt(d.next));
+    return out;
+  }
+
+  /**
+   * FerretDB 1.24 (SQLite backend) does not update a document atomically: concurrent updates of one
+   * document lose each other's changes (measured: 180 concurrent $inc ended at 23) and concurrent
+   * upserts of one new id fail with duplicate keys. The host applies up to six partitions at once, and
+   * an agent document is written from many; so this store applies one batch at a time.
+   */
+  private queue: Promise<void> = Promise.resolve();
+
+  apply(topic: string, partition: number, events: LoggedEvent[], next: bigint): Promise<void> {
+    const run = this.queue.then(() => this.applyNow(topic, partition, events, next));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applyNow(topic: string, partition: number, events: LoggedEvent[], next: bigint): Promise<void> {
+    const pos = positionField(topic, partition);
+    switch (topic) {
+      case "polity.goals.events":
+        await this.applyGoals(pos, events);
+        break;
+      case "polity.tasks.events":
+        await this.applyTasks(pos, events);
+        break;
+      case "polity.agents.events":
+        await this.applyAgents(pos, events);
+        break;
+      case "polity.policies.events":
+        await this.applyPolicies(pos, events);
+        break;
+      default:
+        throw new Error(
+          `state projection: topic ${topic} is not one it projects; subscribe it to ${STATE_TOPICS.join(", ")} only`,
+        );
+    }
+    // After the data: a crash before this line only makes the host deliver the batch again. $max
+    // keeps a late or repeated batch from moving the checkpoint back.
+    await this.db
+      .collection<Stored>(COLLECTIONS.checkpoints)
+      .updateOne(
+        { _id: `${topic}:${partition}` },
+        { $max: { next: num(next) }, $setOnInsert: { topic, partition } },
+        { upsert: true },
+      );
+  }
+
+  private async applyGoals(pos: string, events: LoggedEvent[]): Promise<void> {
+    const goals = new Fold<GoalDoc>(this.db, COLLECTIONS.goals, pos, freshGoal, GOAL_OWNED, goalDefaults);
+    await goals.load(idsOf(events, (v) => v.goalId));
+    for (const { event, offset } of events) {
+      if (!("goalId" in event.value) || typeof event.value.goalId !== "string") continue;
+      const goal = goals.at(event.value.goalId, num(offset));
+      if (!goal) continue;
+      const at = occurredAt(event);
+      goal.version = Math.max(goal.version, event.value.envelope.aggregate.version);
+      switch (event.type) {
+        case "GoalSubmitted": {
+          const e = event.value;
+          Object.assign(goal, {
+            tenantId: e.envelope.tenantId,
+            title: e.title,
+            description: e.description,
+            kind: e.kind,
+            topology: e.topology,
+            priority: e.priority,
+            domainHints: e.domainHints,
+            constraints: entries(e.constraints),
+            deadline: e.deadline,
+            budget: e.budget,
+            submittedAt: at,
+          });
+          setGoalStatus(goal, "SUBMITTED");
+          break;
+        }
+        case "GoalValidated":
+          setGoalStatus(goal, "VALIDATED");
+          break;
+        case "GoalRejected":
+          goal.tenantId ??= event.value.envelope.tenantId;
+          setGoalStatus(goal, "REJECTED");
+          goal.failure = { reason: event.value.reasons.join("; "), code: event.value.code, failedTaskIds: [] };
+          goal.completedAt ??= at;
+          break;
+        case "GoalDecomposed":
+          // As in processors/domain/state.ts: a decomposed goal is running (its tasks are dispatched at once).
+          setGoalStatus(goal, "RUNNING");
+          goal.planner = event.value.planner;
+          break;
+        case "PhaseTransitioned": {
+          const e = event.value;
+          if (goal.phases.some((p) => p.phase === e.toPhase)) break;
+          const open = goal.phases.find((p) => p.endedAt === null);
+          if (open) open.endedAt = at;
+          goal.phases.push({ phase: e.toPhase, startedAt: at, endedAt: null });
+          goal.currentPhase = e.toPhase;
+          break;
+        }
+        case "GoalCompleted": {
+          const e = event.value;
+          if (goal.status !== null && GOAL_RANK[goal.status] >= GOAL_RANK.COMPLETED) break;
+          setGoalStatus(goal, "COMPLETED");
+          goal.result = e.result;
+          goal.outputs = entries(e.outputs);
+          goal.completedAt = at;
+          const open = goal.phases.find((p) => p.endedAt === null);
+          if (open) open.endedAt = at;
+          break;
+        }
+        case "GoalFailed": {
+          const e = event.value;
+          if (goal.status !== null && GOAL_RANK[goal.status] >= GOAL_RANK.FAILED) break;
+          setGoalStatus(goal, "FAILED");
+          goal.failure = { reason: e.reason, code: null, failedTaskIds: e.failedTaskIds };
+          goal.completedAt = at;
+          break;
+        }
+        case "GoalStopped": {
+          const e = event.value;
+          if (goal.status !== null && GOAL_RANK[goal.status] >= GOAL_RANK.STOPPED) break;
+          setGoalStatus(goal, "STOPPED");
+          goal.failure = { reason: e.reason, code: null, failedTaskIds: [] };
+          goal.completedAt = at;
+          break;
+        }
+        default:
+          // GoalSnapshotTaken and PhaseTransitionRejected change no current state.
+          break;
+      }
+    }
+    await goals.write();
+  }
+
+  private async applyTasks(pos: string, events: LoggedEvent[]): Promise<void> {
+    const tasks = new Fold<TaskDoc>(this.db, COLLECTIONS.tasks, pos, freshTask, TASK_OWNED, bare);
+    const escalations = new Fold<EscalationDoc>(
+      this.db,
+      COLLECTIONS.escalations,
+      pos,
+      freshEscalation,
+      ESCALATION_OWNED,
+      bare,
+    );
+    const agents = new Effects(pos, agentDefaults);
+    const goalIds = new Set<string>();
+    const taskIds: string[] = [];
+    const escalationIds: string[] = [];
+    for (const { event } of events) {
+      const v = event.value;
+      if ("goalId" in v && typeof v.goalId === "string") goalIds.add(v.goalId);
+      if (event.type === "TaskCreated") taskIds.push(taskKey(event.value.goalId, event.value.task.id));
+      else if (event.type === "EscalationRaised" || event.type === "EscalationResolved")
+        escalationIds.push(event.value.escalationId);
+      else if ("taskId" in v && typeof v.taskId === "string" && "goalId" in v && typeof v.goalId === "string")
+        taskIds.push(taskKey(v.goalId, v.taskId));
+    }
+    await tasks.load(taskIds);
+    await escalations.load(escalationIds);
+
+    for (const { event, offset: big } of events) {
+      const offset = num(big);
+      const at = occurredAt(event);
+      switch (event.type) {
+        case "EscalationRaised": {
+          const e = event.value;
+          const doc = escalations.at(e.escalationId, offset);
+          if (!doc) break;
+          Object.assign(doc, {
+            goalId: e.goalId,
+            taskId: e.taskId,
+            kind: e.kind,
+            severity: e.severity,
+            from: { agentId: e.fromAgentId, tier: e.fromTier },
+            to: { agentId: e.toAgentId, tier: e.toTier },
+            reason: e.reason,
+            reasonChain: e.reasonChain,
+            previousEscalationId: e.previousEscalationId,
+            raisedAt: at,
+          });
+          break;
+        }
+        case "EscalationResolved": {
+          const e = event.value;
+          const doc = escalations.at(e.escalationId, offset);
+          if (!doc) break;
+          Object.assign(doc, {
+            goalId: e.goalId,
+            taskId: e.taskId,
+            status: "RESOLVED",
+            outcome: e.outcome,
+            decision: e.decision,
+            reassignedTo: e.reassignedTo,
+            resolvedAt: at,
+          });
+          break;
+        }
+        case "TaskCreated": {
+          const e = event.value;
+          const task = tasks.at(taskKey(e.goalId, e.task.id), offset);
+          if (!task || task.attempt > 0) break; // created already
+          Object.assign(task, {
+            tenantId: e.envelope.tenantId,
+            title: e.task.title,
+            description: e.task.description,
+            domain: e.task.domain,
+            specialization: e.task.specialization,
+            phase: e.task.phase,
+            dependsOn: e.task.dependsOn,
+            priority: e.priority,
+            maxAttempts: e.maxAttempts,
+            parentTaskId: e.parentTaskId,
+            deadline: e.deadline,
+            status: "PENDING",
+            attempt: 1,
+          });
+          task.timings.createdAt = at;
+          break;
+        }
+        case "TaskAssigned": {
+          const e = event.value;
+          const key = taskKey(e.goalId, e.taskId);
+          const task = tasks.at(key, offset);
+          if (!task || TASK_TERMINAL.has(task.status) || e.attempt < task.attempt) break;
+          if (!HOLDING_TIERS.has(e.assigneeTier)) break;
+          // A late copy of the assignment of an attempt that already ended must not hold its worker again.
+          if (e.assigneeTier === "WORKER" && e.attempt === task.attempt && ATTEMPT_OVER.has(task.status)) break;
+          if (e.attempt > task.attempt) {
+            task.attempt = e.attempt;
+            task.status = "ASSIGNED";
+          } else if (TASK_RANK[task.status] < TASK_RANK.ASSIGNED) task.status = "ASSIGNED";
+          task.assignees[e.assigneeTier] = e.assigneeId;
+          if (!task.holders.includes(e.assigneeId)) task.holders.push(e.assigneeId);
+          task.timings.assignedAt = at;
+          agents.add(e.assigneeId, offset, { $addToSet: { currentTasks: key } });
+          break;
+        }
+        case "TaskAccepted":
+        case "TaskStarted": {
+          const e = event.value;
+          const task = tasks.at(taskKey(e.goalId, e.taskId), offset);
+          if (!task || ATTEMPT_OVER.has(task.status)) break;
+          if (!advance(task, e.attempt, event.type === "TaskStarted" ? "RUNNING" : "ACCEPTED")) break;
+          if (event.type === "TaskStarted") {
+            task.timings.startedAt = at;
+            task.executor = event.value.executor;
+          } else task.timings.acceptedAt = at;
+          break;
+        }
+        case "TaskProgressed": {
+          const e = event.value;
+          const task = tasks.at(taskKey(e.goalId, e.taskId), offset);
+          if (task && e.attempt === task.attempt && !ATTEMPT_OVER.has(task.status))
+            task.progress = Math.max(task.progress, e.percent);
+          break;
+        }
+        case "TaskCompleted": {
+          const e = event.value;
+          const key = taskKey(e.goalId, e.taskId);
+          const task = tasks.at(key, offset);
+          if (!task || !advance(task, e.attempt, "COMPLETED")) break;
+          task.result = e.result;
+          task.outputs = entries(e.outputs);
+          task.cost = sumCosts([task.cost, e.cost]);
+          task.agentMs += e.durationMs;
+          task.progress = 100;
+          task.timings.completedAt = at;
+          task.timings.durationMs = e.durationMs;
+          task.assignees.WORKER ??= e.agentId;
+          for (const holder of new Set([...Object.values(task.assignees), e.agentId]))
+            agents.add(holder, offset, { $pull: { currentTasks: key } });
+          agents.add(e.agentId, offset, {
+            $inc: { "performance.tasksCompleted": 1, "performance.totalCompletionMs": e.durationMs },
+          });
+          break;
+        }
+        case "TaskFailed":
+        case "TaskTimedOut": {
+          const e = event.value;
+          const key = taskKey(e.goalId, e.taskId);
+          const task = tasks.at(key, offset);
+          const failed = event.type === "TaskFailed" ? event.value : null;
+          if (!task || !advance(task, e.attempt, failed ? "FAILED" : "TIMED_OUT")) break;
+          task.failures += 1;
+          if (!task.failedOn.includes(e.agentId)) task.failedOn.push(e.agentId);
+          task.lastFailure = failed
+            ? { agentId: e.agentId, reason: failed.reason, kind: failed.failureKind, retryable: failed.retryable }
+            : {
+                agentId: e.agentId,
+                reason: `timed out after ${event.type === "TaskTimedOut" ? event.value.elapsedMs : 0} ms`,
+                kind: "TIMEOUT",
+                retryable: true,
+              };
+          const ran = failed ? (failed.durationMs ?? 0) : event.type === "TaskTimedOut" ? event.value.elapsedMs : 0;
+          task.agentMs += ran;
+          // The worker is done with this attempt; its superiors keep the task until it is retried or ends.
+          for (const holder of new Set([task.assignees.WORKER, e.agentId]))
+            if (holder) agents.add(holder, offset, { $pull: { currentTasks: key } });
+          agents.add(e.agentId, offset, { $inc: { "performance.tasksFailed": 1 } });
+          break;
+        }
+        case "TaskRetried": {
+          const e = event.value;
+          const key = taskKey(e.goalId, e.taskId);
+          const task = tasks.at(key, offset);
+          if (!task || TASK_TERMINAL.has(task.status) || e.attempt <= task.attempt) break;
+          const worker = task.assignees.WORKER;
+          if (worker) {
+            agents.add(worker, offset, { $pull: { currentTasks: key } });
+            task.holders = task.holders.filter((h) => h !== worker);
+          }
+          delete task.assignees.WORKER;
+          task.attempt = e.attempt;
+          task.status = "READY";
+          task.progress = 0;
+          break;
+        }
+        case "TaskReassigned": {
+          const e = event.value;
+          const key = taskKey(e.goalId, e.taskId);
+          const task = tasks.at(key, offset);
+          if (!task || TASK_TERMINAL.has(task.status) || e.attempt < task.attempt || !e.fromAgentId) break;
+          const from = e.fromAgentId;
+          agents.add(from, offset, { $pull: { currentTasks: key } });
+          task.holders = task.holders.filter((h) => h !== from);
+          for (const tier of Object.keys(task.assignees) as Tier[])
+            if (task.assignees[tier] === from) delete task.assignees[tier];
+          break;
+        }
+        case "TaskCancelled": {
+          const e = event.value;
+          const key = taskKey(e.goalId, e.taskId);
+          const task = tasks.at(key, offset);
+          if (!task || TASK_TERMINAL.has(task.status)) break;
+          task.status = "CANCELLED";
+          task.cancellation = { cause: e.cause, reason: e.reason };
+          task.timings.completedAt = at;
+          for (const holder of new Set([...Object.values(task.assignees), e.agentId]))
+            if (holder) agents.add(holder, offset, { $pull: { currentTasks: key } });
+          break;
+        }
+        default:
+          // Reports, conflicts, context and queries are messages about tasks, not changes of state.
+          break;
+      }
+    }
+    const touchedAgents = agents.touched();
+    // Effects first: if the task documents were written first and a crash followed, the fold
+    // would skip these events on redelivery and never decide the effects again.
+    await agents.write(this.db, COLLECTIONS.agents);
+    await escalations.write();
+    await tasks.write();
+    await this.summariseGoals([...goalIds]);
+    await this.summariseAgents(touchedAgents);
+  }
+
+  /** Recomputes the goals' task summary, consumption and escalation counts from the documents. */
+  private async summariseGoals(goalIds: string[]): Promise<void> {
+    if (goalIds.length === 0) return;
+    const tasks = await this.db
+      .collection<TaskDoc>(COLLECTIONS.tasks)
+      .find({ goalId: { $in: goalIds } }, { projection: { goalId: 1, status: 1, cost: 1, agentMs: 1, attempt: 1 } })
+      .toArray();
+    const escalations = await this.db
+      .collection<EscalationDoc>(COLLECTIONS.escalations)
+      .find({ goalId: { $in: goalIds } }, { projection: { goalId: 1, status: 1 } })
+      .toArray();
+    const ops: Op[] = [];
+    for (const goalId of goalIds) {
+      // A task document exists before its TaskCreated only when an event of it came first; it is not counted.
+      const mine = tasks.filter((t) => t.goalId === goalId && t.attempt > 0);
+      const summary: Partial<Record<TaskStatus, number>> = {};
+      for (const t of mine) summary[t.status] = (summary[t.status] ?? 0) + 1;
+      const esc = escalations.filter((e) => e.goalId === goalId);
+      ops.push({
+        updateOne: {
+          filter: { _id: goalId },
+          update: {
+            $set: {
+              taskSummary: summary,
+              tasksTotal: mine.length,
+              progress: mine.length === 0 ? 0 : (summary.COMPLETED ?? 0) / mine.length,
+              resourceConsumption: {
+                computeCost: sumCosts(mine.map((t) => t.cost)),
+                agentMs: mine.reduce((s, t) => s + t.agentMs, 0),
+              },
+              escalations: { open: esc.filter((e) => e.status === "OPEN").length, total: esc.length },
+            },
+            $setOnInsert: { goalId, _pos: {} },
+          },
+          upsert: true,
+        },
+      });
+    }
+    await this.db.collection<Stored>(COLLECTIONS.goals).bulkWrite(ops, { ordered: false });
+  }
+
+  /**
+   * Derives average completion time and success rate from the counters. Written only if the counters
+   * are still those read: a writer that changed them since recomputes after its own change.
+   */
+  private async summariseAgents(agentIds: string[]): Promise<void> {
+    if (agentIds.length === 0) return;
+    const docs = await this.db
+      .collection<AgentDoc>(COLLECTIONS.agents)
+      .find({ _id: { $in: agentIds } }, { projection: { performance: 1 } })
+      .toArray();
+    const ops: Op[] = docs.map(({ _id, performance: p }) => {
+      const ended = p.tasksCompleted + p.tasksFailed;
+      return {
+        updateOne: {
+          filter: {
+            _id,
+            "performance.tasksCompleted": p.tasksCompleted,
+            "performance.tasksFailed": p.tasksFailed,
+            "performance.totalCompletionMs": p.totalCompletionMs,
+          },
+          update: {
+            $set: {
+              "performance.avgCompletionMs": p.tasksCompleted === 0 ? null : p.totalCompletionMs / p.tasksCompleted,
+              "performance.successRate": ended === 0 ? null : p.tasksCompleted / ended,
+            },
+          },
+        },
+      };
+    });
+    if (ops.length > 0) await this.db.collection<Stored>(COLLECTIONS.agents).bulkWrite(ops, { ordered: false });
+  }
+
+  private async applyAgents(pos: string, events: LoggedEvent[]): Promise<void> {
+    const agents = new Fold<AgentDoc>(this.db, COLLECTIONS.agents, pos, freshAgent, AGENT_OWNED, agentDefaults);
+    // Subordinate lists are written from the subordinate's partition onto the superior's document,
+    // under a position of their own so they never interfere with the superior's own fold.
+    const superiors = new Effects(`${pos}_sub`, agentDefaults);
+    await agents.load(idsOf(events, (v) => v.agentId));
+    for (const { event, offset: big } of events) {
+      const offset = num(big);
+      const at = occurredAt(event);
+      switch (event.type) {
+        case "AgentRegistered": {
+          const e = event.value;
+          const agent = agents.at(e.agentId, offset);
+          if (!agent) break;
+          const previous = agent.superiorId;
+          Object.assign(agent, {
+            name: e.name,
+            tier: e.tier,
+            topology: e.topology,
+            domain: e.domain,
+            specialization: e.specialization,
+            superiorId: e.superiorId,
+            capacity: e.capacity,
+            executor: e.executor,
+            labels: entries(e.labels),
+            heartbeatIntervalMs: e.heartbeatIntervalMs,
+            registeredAt: at,
+            termination: null,
+          });
+          if (agent.status === null || agent.status === "TERMINATED") agent.status = "IDLE";
+          if (previous && previous !== e.superiorId)
+            superiors.add(previous, offset, { $pull: { subordinates: e.agentId } });
+          if (e.superiorId) superiors.add(e.superiorId, offset, { $addToSet: { subordinates: e.agentId } });
+          break;
+        }
+        case "AgentHeartbeat": {
+          const e = event.value;
+          const agent = agents.at(e.agentId, offset);
+          if (!agent) break;
+          if (agent.lastHeartbeat === null || e.at >= agent.lastHeartbeat) {
+            agent.lastHeartbeat = e.at;
+            agent.heartbeatSequence = e.sequence;
+            agent.load = e.load;
+            agent.capacity = e.capacity;
+            // Failed and terminated agents change state only through AgentRecovered or AgentRegistered.
+            if (agent.status !== "FAILED" && agent.status !== "TERMINATED") agent.status = e.status;
+          }
+          break;
+        }
+        case "AgentFailed": {
+          const e = event.value;
+          const agent = agents.at(e.agentId, offset);
+          if (!agent || agent.status === "TERMINATED") break;
+          agent.status = "FAILED";
+          agent.failure = { reason: e.reason, at };
+          break;
+        }
+        case "AgentRecovered": {
+          const agent = agents.at(event.value.agentId, offset);
+          if (!agent || agent.status !== "FAILED") break;
+          agent.status = "IDLE";
+          break;
+        }
+        case "AgentTerminated": {
+          const e = event.value;
+          const agent = agents.at(e.agentId, offset);
+          if (!agent) break;
+          agent.status = "TERMINATED";
+          agent.termination = { cause: e.cause, reason: e.reason, at };
+          if (agent.superiorId) superiors.add(agent.superiorId, offset, { $pull: { subordinates: e.agentId } });
+          break;
+        }
+        default:
+          // AgentsScaled is followed by the AgentRegistered and AgentTerminated of the agents it changed.
+          break;
+      }
+    }
+    await superiors.write(this.db, COLLECTIONS.agents);
+    await agents.write();
+  }
+
+  private async applyPolicies(pos: string, events: LoggedEvent[]): Promise<void> {
+    const policies = new Fold<PolicyDoc>(this.db, COLLECTIONS.policies, pos, freshPolicy, POLICY_OWNED, bare);
+    await policies.load(idsOf(events, (v) => v.policyId));
+    for (const { event, offset } of events) {
+      const at = occurredAt(event);
+      switch (event.type) {
+        case "PolicyDefined":
+        case "PolicyAmended": {
+          const e = event.value;
+          const policy = policies.at(e.policyId, num(offset));
+          if (!policy || policy.versions.some((v) => v.version === e.version)) break;
+          policy.category = e.category;
+          if (event.type === "PolicyDefined") policy.name = event.value.name;
+          policy.versions.push({
+            version: e.version,
+            description: e.description,
+            rules: e.rules,
+            appliesToTiers: e.appliesToTiers,
+            domains: e.domains,
+            precedence: e.precedence,
+            effectiveFrom: e.effectiveFrom,
+            rationale: event.type === "PolicyAmended" ? event.value.rationale : null,
+            at,
+          });
+          policy.versions.sort((a, b) => a.version - b.version);
+          policy.currentVersion = Math.max(policy.currentVersion, e.version);
+          break;
+        }
+        case "PolicyRetired": {
+          const e = event.value;
+          const policy = policies.at(e.policyId, num(offset));
+          if (!policy) break;
+          policy.status = "RETIRED";
+          policy.retired = { reason: e.reason, effectiveFrom: e.effectiveFrom, replacedBy: e.replacedBy };
+          break;
+        }
+        default:
+          break;
+      }
+    }
+    await policies.write();
+  }
+}
