@@ -13,6 +13,7 @@
 import type { PolityEvent } from "../../schemas/reader.js";
 import type { GoalKind, GoalStatus, Phase, TaskSpec, TaskStatus, Topology } from "../../schemas/generated/types.js";
 import { topicFor } from "../../schemas/catalog.js";
+import { ATTEMPT_OVER, GOAL_FINAL, goalMovesForward, TASK_RANK, TASK_TERMINAL, taskMovesForward } from "./status.js";
 
 export interface TaskState {
   goalId: string;
@@ -113,20 +114,10 @@ export function taskKey(goalId: string, taskId: string): string {
   return `${goalId}/${taskId}`;
 }
 
-export const TERMINAL: ReadonlySet<TaskStatus> = new Set(["COMPLETED", "CANCELLED"]);
-const FINISHED_ATTEMPT: ReadonlySet<TaskStatus> = new Set(["COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"]);
-const RANK: Record<TaskStatus, number> = {
-  PENDING: 0,
-  READY: 1,
-  ASSIGNED: 2,
-  ACCEPTED: 3,
-  RUNNING: 4,
-  TIMED_OUT: 5,
-  FAILED: 5,
-  COMPLETED: 6,
-  CANCELLED: 6,
-};
-export const GOAL_FINAL: ReadonlySet<GoalStatus> = new Set(["COMPLETED", "FAILED", "STOPPED", "REJECTED"]);
+export const TERMINAL = TASK_TERMINAL;
+const FINISHED_ATTEMPT = ATTEMPT_OVER;
+const RANK = TASK_RANK;
+export { GOAL_FINAL };
 
 export function isOpen(task: TaskState): boolean {
   return !TERMINAL.has(task.status);
@@ -170,9 +161,7 @@ function releaseAll(state: HierarchyState, task: TaskState, key: string, levels:
 
 /** Moves a task forward within `attempt`; returns false when the event is stale or a repeat. */
 function advance(task: TaskState, attempt: number, status: TaskStatus): boolean {
-  if (TERMINAL.has(task.status)) return false;
-  if (attempt < task.attempt) return false;
-  if (attempt === task.attempt && RANK[status] <= RANK[task.status]) return false;
+  if (!taskMovesForward(task, attempt, status)) return false;
   task.attempt = attempt;
   task.status = status;
   return true;
@@ -405,19 +394,8 @@ function step(state: HierarchyState, goalId: string, taskId: string, attempt: nu
   return state;
 }
 
-const GOAL_RANK: Record<GoalStatus, number> = {
-  SUBMITTED: 0,
-  VALIDATED: 1,
-  DECOMPOSED: 2,
-  RUNNING: 3,
-  COMPLETED: 4,
-  FAILED: 4,
-  STOPPED: 4,
-  REJECTED: 4,
-};
-
 function setGoalStatus(state: HierarchyState, goalId: string, status: GoalStatus): HierarchyState {
   const goal = state.goals.get(goalId);
-  if (goal && GOAL_RANK[status] > GOAL_RANK[goal.status]) goal.status = status;
+  if (goal && goalMovesForward(goal.status, status)) goal.status = status;
   return state;
 }

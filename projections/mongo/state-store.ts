@@ -26,6 +26,14 @@
  * - Documents are created by an unguarded upsert that only sets defaults ($setOnInsert) before the
  *   guarded updates, because a guarded upsert on an existing document raises a duplicate-key error.
  */
+import {
+  ATTEMPT_OVER,
+  GOAL_RANK,
+  goalMovesForward,
+  TASK_RANK,
+  TASK_TERMINAL,
+  taskMovesForward,
+} from "../../processors/domain/status.js";
 import type { AnyBulkWriteOperation, Db, Document } from "mongodb";
 import { checkpointKey, type Checkpoints, type LoggedEvent, type ProjectionStore } from "../host.js";
 import { sumCosts, taskKey } from "../../processors/domain/state.js";
@@ -243,29 +251,6 @@ export function positionField(topic: string, partition: number): string {
   return `${topic.replace(/\./g, "_")}_${partition}`;
 }
 
-const TASK_RANK: Record<TaskStatus, number> = {
-  PENDING: 0,
-  READY: 1,
-  ASSIGNED: 2,
-  ACCEPTED: 3,
-  RUNNING: 4,
-  TIMED_OUT: 5,
-  FAILED: 5,
-  COMPLETED: 6,
-  CANCELLED: 6,
-};
-const TASK_TERMINAL: ReadonlySet<TaskStatus> = new Set(["COMPLETED", "CANCELLED"]);
-const ATTEMPT_OVER: ReadonlySet<TaskStatus> = new Set(["COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"]);
-const GOAL_RANK: Record<GoalStatus, number> = {
-  SUBMITTED: 0,
-  VALIDATED: 1,
-  DECOMPOSED: 2,
-  RUNNING: 3,
-  COMPLETED: 4,
-  FAILED: 4,
-  STOPPED: 4,
-  REJECTED: 4,
-};
 /** Tiers whose holder of a task is recorded; the top tier decomposes and holds nothing. */
 const HOLDING_TIERS: ReadonlySet<Tier> = new Set(["GOVERNOR", "SUB_MASTER", "MAYOR", "WORKER"]);
 
@@ -274,16 +259,14 @@ const HOLDING_TIERS: ReadonlySet<Tier> = new Set(["GOVERNOR", "SUB_MASTER", "MAY
  * that is late (older attempt) or a repeat (not forward).
  */
 function advance(task: TaskDoc, attempt: number, status: TaskStatus): boolean {
-  if (TASK_TERMINAL.has(task.status)) return false;
-  if (attempt < task.attempt) return false;
-  if (attempt === task.attempt && TASK_RANK[status] <= TASK_RANK[task.status]) return false;
+  if (!taskMovesForward(task, attempt, status)) return false;
   task.attempt = attempt;
   task.status = status;
   return true;
 }
 
 function setGoalStatus(goal: GoalDoc, status: GoalStatus): void {
-  if (goal.status === null || GOAL_RANK[status] > GOAL_RANK[goal.status]) goal.status = status;
+  if (goalMovesForward(goal.status, status)) goal.status = status;
 }
 
 /**
