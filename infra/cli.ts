@@ -95,6 +95,17 @@ async function start(config: PolityConfig, args: string[]): Promise<number> {
   return withInfra(config, async (infra) => {
     say(`starting the hierarchy: ${roles.join(", ")}`);
     const hierarchy = await runProcessors(infra.urls, roles, (line) => console.log(`[hierarchy] ${line}`));
+    const { startProjections, readModelsFromEnv } = await import("../projections/run.js");
+    const { kafkaClient } = await import("../lib/kafka.js");
+    const { Codec } = await import("../schemas/codec.js");
+    const projections = await startProjections({
+      models: readModelsFromEnv(),
+      kafka: kafkaClient(infra.urls.kafkaBrokers, `${config.clientId}-projections`),
+      codec: Codec.forUrl(infra.urls.schemaRegistryUrl),
+      urls: infra.urls,
+      topicPrefix: config.topicPrefix,
+      log: (line) => console.log(`[read models] ${line}`),
+    });
     console.log("Polity ready");
     for (const [name, value] of Object.entries(urlsToEnv(infra.urls))) console.log(`  ${name}=${value}`);
     console.log(`  (sources: ${JSON.stringify(infra.sources)})`);
@@ -104,8 +115,8 @@ async function start(config: PolityConfig, args: string[]): Promise<number> {
       process.once("SIGINT", resolve);
       process.once("SIGTERM", resolve);
     });
-    say("stopping the hierarchy");
-    await hierarchy.stop();
+    say("stopping the hierarchy and the read models");
+    await Promise.all([hierarchy.stop(), projections.stop()]);
     return 0;
   });
 }

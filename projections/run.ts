@@ -1,0 +1,85 @@
+/**
+ * Starts read models in this process, each behind its own projection host: the PostgreSQL
+ * analytics store (migrated first) and the MongoDB state store (indexes ensured first).
+ *
+ * `npm start` runs only the analytics store for now. Projecting a long log into FerretDB 1.24 with
+ * the state store left FerretDB answering no query at all, even after the writer stopped, until it
+ * was restarted (seen twice on the development machine, 200k events in the log). Until that is
+ * understood, the state store runs in its tests only; POLITY_READ_MODELS=analytics,state opts in.
+ */
+import type { Kafka } from "kafkajs";
+import { MongoClient } from "mongodb";
+import pg from "pg";
+import type { InfraUrls } from "../lib/config.js";
+import type { Codec } from "../schemas/codec.js";
+import { ProjectionHost } from "./host.js";
+import { StateStore } from "./mongo/state-store.js";
+import { AnalyticsStore } from "./pg/analytics-store.js";
+import { migrate } from "./pg/migrate.js";
+
+/** The topics each read model folds. */
+export const PROJECTED_TOPICS = {
+  analytics: ["polity.goals.events", "polity.tasks.events", "polity.agents.events"],
+  state: ["polity.goals.events", "polity.tasks.events", "polity.agents.events", "polity.policies.events"],
+} as const;
+
+export interface RunningProjections {
+  hosts: ProjectionHost[];
+  stop(): Promise<void>;
+}
+
+export type ReadModel = keyof typeof PROJECTED_TOPICS;
+
+export function readModelsFromEnv(value = process.env.POLITY_READ_MODELS): ReadModel[] {
+  const names = (value ?? "analytics")
+    .split(",")
+    .map((n) => n.trim())
+    .filter(Boolean);
+  const unknown = names.filter((n) => !(n in PROJECTED_TOPICS));
+  if (unknown.length > 0)
+    throw new Error(`POLITY_READ_MODELS: unknown read model(s) ${unknown.join(", ")}; use analytics, state`);
+  return names as ReadModel[];
+}
+
+export async function startProjections(options: {
+  models: ReadModel[];
+  kafka: Kafka;
+  codec: Codec;
+  urls: Pick<InfraUrls, "mongoUrl" | "databaseUrl">;
+  topicPrefix?: string;
+  log?: (line: string) => void;
+}): Promise<RunningProjections> {
+  const log = options.log ?? (() => undefined);
+  const pool = new pg.Pool({ connectionString: options.urls.databaseUrl, max: 8 });
+  const mongo = new MongoClient(options.urls.mongoUrl);
+  const hosts: ProjectionHost[] = [];
+  const stop = async () => {
+    await Promise.all(hosts.map((h) => h.stop()));
+    await pool.end().catch(() => undefined);
+    await mongo.close().catch(() => undefined);
+  };
+  try {
+    const common = { kafka: options.kafka, codec: options.codec, topicPrefix: options.topicPrefix ?? "", log };
+    if (options.models.includes("analytics")) {
+      const migrated = await migrate(pool, "analytics", { log });
+      log(
+        `analytics schema: ${migrated.applied.length} migration(s) applied, ${migrated.alreadyApplied.length} already`,
+      );
+      hosts.push(
+        new ProjectionHost({ ...common, store: new AnalyticsStore(pool), topics: [...PROJECTED_TOPICS.analytics] }),
+      );
+    }
+    if (options.models.includes("state")) {
+      await mongo.connect();
+      const state = new StateStore(mongo.db());
+      await state.ensureIndexes();
+      hosts.push(new ProjectionHost({ ...common, store: state, topics: [...PROJECTED_TOPICS.state] }));
+    }
+    for (const h of hosts) await h.start();
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  log(`read models running: ${options.models.join(", ")}`);
+  return { hosts, stop };
+}
