@@ -36,6 +36,7 @@ export async function runDemo(urls: InfraUrls, args: string[]): Promise<number> 
     codec,
     groupId: `${config.topicPrefix}polity-demo-${goalId}`,
     topics: ["polity.goals.events", "polity.tasks.events"].map((t) => physicalTopic(t, config.topicPrefix)),
+    topicPrefix: config.topicPrefix,
     fromBeginning: false,
     handle: async (raw) => {
       const e = typed(raw);

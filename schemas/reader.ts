@@ -8,7 +8,7 @@
  * originalOffset) identifies it. The processors' hosts write theirs inside their transaction.
  */
 import type { Consumer, IHeaders, Kafka, Producer } from "kafkajs";
-import { DEAD_LETTER_TOPIC } from "./catalog.js";
+import { DEAD_LETTER_TOPIC, physicalTopic } from "./catalog.js";
 import { Codec, DecodeError, type DecodeErrorKind } from "./codec.js";
 import type { MessageMap, MessageTypeName } from "./generated/types.js";
 
@@ -79,6 +79,8 @@ export interface ReaderOptions {
   codec: Codec;
   groupId: string;
   topics: string[];
+  /** The deployment's topic prefix, for the dead-letter topic (`topics` are given in full). */
+  topicPrefix?: string;
   fromBeginning?: boolean;
   handle: (event: ReadEvent) => Promise<void>;
   /** Called after a message went to the dead-letter topic (for metrics and tests). */
@@ -109,7 +111,7 @@ export class EventReader {
           const letter = deadLetterFor({ topic, partition, consumerGroup: options.groupId }, message, e);
           options.codec.validate("DeadLetter", letter);
           await dlq.send({
-            topic: DEAD_LETTER_TOPIC,
+            topic: physicalTopic(DEAD_LETTER_TOPIC, options.topicPrefix),
             messages: [
               {
                 key: message.key,

@@ -6,16 +6,22 @@ import { after, before, describe, test } from "node:test";
 import { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
 import { COMPATIBILITY, ensureTopics, registerSchemas } from "../../producers/admin.js";
 import { EventWriter } from "../../producers/writer.js";
-import { DEAD_LETTER_TOPIC, MESSAGE_TYPES, TOPICS } from "../../schemas/catalog.js";
+import { DEAD_LETTER_TOPIC, MESSAGE_TYPES, physicalTopic, TOPICS } from "../../schemas/catalog.js";
 import { Codec, ValidationError } from "../../schemas/codec.js";
 import { EventReader, type DeadLetter, type ReadEvent } from "../../schemas/reader.js";
 import { registrySchema, parseWriterSchema } from "../../schemas/avro-types.js";
 import { kafka, unique, urls } from "../support/infra.js";
 import { sampleMessage } from "../support/messages.js";
+import { removePrefix } from "../support/hierarchy.js";
 
 const k = kafka("polity-contract-test");
 const codec = Codec.forUrl(urls.schemaRegistryUrl);
-const EVENT_TOPICS = TOPICS.map((t) => t.name).filter((t) => t !== DEAD_LETTER_TOPIC);
+// Own topics under a prefix: the samples must not land in the default deployment's log.
+const P = `${unique("t-contract")}.`;
+const T = (name: string) => physicalTopic(name, P);
+const EVENT_TOPICS = TOPICS.map((t) => t.name)
+  .filter((t) => t !== DEAD_LETTER_TOPIC)
+  .map(T);
 const tenantOf = (e: ReadEvent) => (e.value.envelope as { tenantId: string } | undefined)?.tenantId;
 
 /** Starts a reader with a fresh group and resolves once `done` holds for what it collected. */
@@ -34,6 +40,7 @@ async function collect(
     codec,
     groupId: unique("contract-reader"),
     topics,
+    topicPrefix: P,
     handle: async (e) => {
       if (keep(e)) events.push(e);
       if (done(events, letters)) finish();
@@ -54,16 +61,17 @@ describe("event contract on Kafka and the registry", () => {
   let writer: EventWriter;
 
   before(async () => {
-    await ensureTopics(k);
+    await ensureTopics(k, P);
     await registerSchemas(codec);
-    writer = await EventWriter.connect(k, codec);
+    writer = await EventWriter.connect(k, codec, { topicPrefix: P });
   });
   after(async () => {
     await writer.disconnect();
+    await removePrefix(k, P);
   });
 
   test("the admin step is idempotent: topics exist with their config, every subject has its compatibility level", async () => {
-    assert.deepEqual(await ensureTopics(k), [], "a second run creates no topic");
+    assert.deepEqual(await ensureTopics(k, P), [], "a second run creates no topic");
     const again = await registerSchemas(Codec.forUrl(urls.schemaRegistryUrl));
     assert.equal(again.length, MESSAGE_TYPES.length);
     const first = await registerSchemas(codec);
@@ -74,7 +82,7 @@ describe("event contract on Kafka and the registry", () => {
     await admin.connect();
     const meta = await admin.fetchTopicMetadata({ topics: EVENT_TOPICS });
     for (const t of meta.topics) {
-      assert.equal(t.partitions.length, TOPICS.find((c) => c.name === t.name)!.partitions, `${t.name} partitions`);
+      assert.equal(t.partitions.length, TOPICS.find((c) => T(c.name) === t.name)!.partitions, `${t.name} partitions`);
     }
     await admin.disconnect();
   });
@@ -120,7 +128,7 @@ describe("event contract on Kafka and the registry", () => {
     const marker = sampleMessage(codec, "GoalSubmitted", tenant);
     const [sentMarker] = await writer.send([marker]);
     const { events } = await collect(
-      ["polity.goals.events", "polity.goals.commands"],
+      [T("polity.goals.events"), T("polity.goals.commands")],
       (ev) => ev.some((e) => (e.value.envelope as { eventId: string }).eventId === sentMarker!.envelope.eventId),
       (e) => tenantOf(e) === tenant,
     );
@@ -176,7 +184,7 @@ describe("event contract on Kafka and the registry", () => {
     const producer = k.producer();
     await producer.connect();
     await producer.send({
-      topic: "polity.goals.events",
+      topic: T("polity.goals.events"),
       messages: poison.map(([, value]) => ({ key: tenant, value })),
     });
     await producer.disconnect();
@@ -184,7 +192,7 @@ describe("event contract on Kafka and the registry", () => {
 
     const isOurs = (l: DeadLetter) => poison.some(([, v]) => l.originalValue?.equals(v));
     const { events, letters } = await collect(
-      ["polity.goals.events"],
+      [T("polity.goals.events")],
       (ev, ls) => ev.length >= 1 && ls.filter(isOurs).length >= poison.length,
       (e) => tenantOf(e) === tenant,
     );
@@ -199,7 +207,7 @@ describe("event contract on Kafka and the registry", () => {
       poison.map(([kind]) => kind),
     );
     for (const l of ours) {
-      assert.equal(l.originalTopic, "polity.goals.events");
+      assert.equal(l.originalTopic, T("polity.goals.events"));
       assert.equal(l.originalKey?.toString(), tenant);
       assert.ok(l.reason.length > 10, `reason: ${l.reason}`);
     }
@@ -212,7 +220,7 @@ describe("event contract on Kafka and the registry", () => {
   test("an aborted writer transaction is invisible; a committed one carries its consumer offsets", async () => {
     const tenant = unique("tenant");
     const groupId = unique("tx-group");
-    const txWriter = await EventWriter.connect(k, codec, { transactionalId: unique("contract-tx") });
+    const txWriter = await EventWriter.connect(k, codec, { transactionalId: unique("contract-tx"), topicPrefix: P });
     try {
       await assert.rejects(
         txWriter.transaction(async (tx) => {
@@ -224,14 +232,14 @@ describe("event contract on Kafka and the registry", () => {
       await txWriter.transaction(async (tx) => {
         await tx.send([sampleMessage(codec, "GoalSubmitted", tenant, { title: "committed" })]);
         await tx.sendOffsets(groupId, [
-          { topic: "polity.goals.commands", partitions: [{ partition: 0, offset: "42" }] },
+          { topic: T("polity.goals.commands"), partitions: [{ partition: 0, offset: "42" }] },
         ]);
       });
     } finally {
       await txWriter.disconnect();
     }
     const { events } = await collect(
-      ["polity.goals.events"],
+      [T("polity.goals.events")],
       (ev) => ev.some((e) => e.value.title === "committed"),
       (e) => tenantOf(e) === tenant,
     );
@@ -241,7 +249,7 @@ describe("event contract on Kafka and the registry", () => {
     );
     const admin = k.admin();
     await admin.connect();
-    const offsets = await admin.fetchOffsets({ groupId, topics: ["polity.goals.commands"] });
+    const offsets = await admin.fetchOffsets({ groupId, topics: [T("polity.goals.commands")] });
     await admin.disconnect();
     assert.equal(offsets[0]?.partitions.find((p) => p.partition === 0)?.offset, "42");
   });
@@ -283,7 +291,7 @@ async function collectDeadLetters(originals: Buffer[]) {
   const consumer = k.consumer({ groupId: unique("dlq-check") });
   const letters: DeadLetter[] = [];
   await consumer.connect();
-  await consumer.subscribe({ topic: DEAD_LETTER_TOPIC, fromBeginning: true });
+  await consumer.subscribe({ topic: T(DEAD_LETTER_TOPIC), fromBeginning: true });
   await new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, 30_000);
     void consumer.run({

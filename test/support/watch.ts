@@ -24,6 +24,7 @@ export class LogWatcher {
       codec,
       groupId: `${prefix}watch-${randomUUID()}`,
       topics: topics.map((t) => physicalTopic(t, prefix)),
+      topicPrefix: prefix,
       fromBeginning: true,
       handle: async (e: ReadEvent) => {
         w.seen.push({ event: typed(e), topic: e.topic, partition: e.partition, offset: BigInt(e.offset) });
