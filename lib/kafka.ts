@@ -10,13 +10,10 @@ const RETRIED_BY_CALLER =
 
 const quietLog: logCreator =
   () =>
-  ({ level, label, log }) => {
-    const text = `${log.message ?? ""} ${String((log as { error?: unknown }).error ?? "")}`;
-    if (RETRIED_BY_CALLER.test(text)) return;
-    console.error(
-      `[kafkajs ${label}] ${log.message}${(log as { error?: unknown }).error ? `: ${String((log as { error?: unknown }).error)}` : ""}`,
-    );
-    void level;
+  ({ label, log }) => {
+    const error = (log as { error?: unknown }).error;
+    const text = `${log.message ?? ""}${error ? `: ${String(error)}` : ""}`;
+    if (!RETRIED_BY_CALLER.test(text)) console.error(`[kafkajs ${label}] ${text}`);
   };
 
 export function kafkaClient(brokers: string[], clientId: string, quiet = false): Kafka {

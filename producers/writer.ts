@@ -6,8 +6,8 @@
  */
 import type { Kafka, Producer, Transaction, TopicOffsets } from "kafkajs";
 import { DEAD_LETTER_TOPIC, physicalTopic, topicFor } from "../schemas/catalog.js";
-import type { DeadLetter } from "../schemas/generated/types.js";
-import type { MessageTypeName, Payload } from "../schemas/generated/types.js";
+import type { DeadLetter, MessageTypeName, Payload } from "../schemas/generated/types.js";
+import { deadLetterMessage } from "../schemas/reader.js";
 import type { Codec } from "../schemas/codec.js";
 import { buildEnvelope, buildHeaders, keyFor, type Envelope, type MessageContext } from "./envelope.js";
 
@@ -129,17 +129,9 @@ export class EventWriter {
       sendOffsets: (consumerGroupId, topics) => tx.sendOffsets({ consumerGroupId, topics }),
       sendDeadLetters: async (letters) => {
         if (letters.length === 0) return;
-        const id = await this.codec.schemaId("DeadLetter");
         await tx.send({
           topic: physicalTopic(DEAD_LETTER_TOPIC, this.topicPrefix),
-          messages: letters.map((letter) => {
-            this.codec.validate("DeadLetter", letter);
-            return {
-              key: letter.originalKey,
-              value: this.codec.encodeWithId("DeadLetter", id, letter),
-              headers: { "polity-type": "DeadLetter", "polity-dead-letter-reason": letter.errorKind },
-            };
-          }),
+          messages: await Promise.all(letters.map((letter) => deadLetterMessage(this.codec, letter))),
         });
       },
     };

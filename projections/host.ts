@@ -11,7 +11,7 @@
 import type { Consumer, EachBatchPayload, Kafka, Producer } from "kafkajs";
 import { DEAD_LETTER_TOPIC, physicalTopic } from "../schemas/catalog.js";
 import { DecodeError, type Codec } from "../schemas/codec.js";
-import { deadLetterFor, type PolityEvent } from "../schemas/reader.js";
+import { deadLetterFor, deadLetterMessage, type PolityEvent } from "../schemas/reader.js";
 
 /** One event as a projection sees it: decoded, with where it sits in the log. */
 export interface LoggedEvent {
@@ -66,6 +66,8 @@ export class ProjectionHost {
   private readonly next = new Map<string, bigint>();
   /** Last known end of each physical topic partition, for the lag metric. */
   private readonly ends = new Map<string, bigint>();
+  /** Settles once the partitions of the latest assignment have been sought to their checkpoints. */
+  private ready: Promise<void> = Promise.resolve();
   readonly stats = { events: 0, batches: 0, deadLetters: 0 };
 
   constructor(private readonly options: ProjectionHostOptions) {
@@ -118,8 +120,6 @@ export class ProjectionHost {
     }
     return out;
   }
-
-  private ready: Promise<void> = Promise.resolve();
 
   /** Seeks every assigned partition to the store's checkpoint (the start of the log when none). */
   private onAssignment(assignment: Record<string, number[]>): void {
@@ -197,17 +197,10 @@ export class ProjectionHost {
     message: EachBatchPayload["batch"]["messages"][number],
     error: DecodeError,
   ): Promise<void> {
-    const { codec } = this.options;
     const letter = deadLetterFor({ topic, partition, consumerGroup: this.groupId }, message, error);
     await this.dlq!.send({
       topic: this.physical(DEAD_LETTER_TOPIC),
-      messages: [
-        {
-          key: message.key,
-          value: codec.encodeWithId("DeadLetter", await codec.schemaId("DeadLetter"), letter),
-          headers: { "polity-type": "DeadLetter", "polity-dead-letter-reason": error.kind },
-        },
-      ],
+      messages: [await deadLetterMessage(this.options.codec, letter)],
     });
     this.stats.deadLetters++;
   }

@@ -7,10 +7,10 @@
  * committed, a message is read and dead-lettered again; (originalTopic, originalPartition,
  * originalOffset) identifies it. The processors' hosts write theirs inside their transaction.
  */
-import type { Consumer, IHeaders, Kafka, Producer } from "kafkajs";
+import type { Consumer, IHeaders, Kafka, Message, Producer } from "kafkajs";
 import { DEAD_LETTER_TOPIC, physicalTopic } from "./catalog.js";
-import { Codec, DecodeError, type DecodeErrorKind } from "./codec.js";
-import type { MessageMap, MessageTypeName } from "./generated/types.js";
+import { Codec, DecodeError } from "./codec.js";
+import type { DeadLetter, MessageMap, MessageTypeName } from "./generated/types.js";
 
 /** A decoded event; switch on `type` to get its generated payload type. */
 export type PolityEvent = { [K in MessageTypeName]: { type: K; value: MessageMap[K] } }[MessageTypeName];
@@ -31,17 +31,19 @@ export interface ReadEvent<T = Record<string, unknown>> {
   headers: IHeaders;
 }
 
-export interface DeadLetter {
-  originalTopic: string;
-  originalPartition: number;
-  originalOffset: string;
-  originalKey: Buffer | null;
-  originalValue: Buffer | null;
-  originalHeaders: Record<string, Buffer>;
-  reason: string;
-  errorKind: DecodeErrorKind | "HANDLER_ERROR";
-  failedAt: Date;
-  consumerGroup: string;
+export type { DeadLetter };
+
+/**
+ * The Kafka message that carries a dead letter, validated: its key is the original key, its
+ * headers say what it is and why. Every consumer that dead-letters writes through this.
+ */
+export async function deadLetterMessage(codec: Codec, letter: DeadLetter): Promise<Message> {
+  codec.validate("DeadLetter", letter);
+  return {
+    key: letter.originalKey,
+    value: codec.encodeWithId("DeadLetter", await codec.schemaId("DeadLetter"), letter),
+    headers: { "polity-type": "DeadLetter", "polity-dead-letter-reason": letter.errorKind },
+  };
 }
 
 function headerBuffers(headers: IHeaders | undefined): Record<string, Buffer> {
@@ -98,7 +100,6 @@ export class EventReader {
     const dlq = options.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await Promise.all([consumer.connect(), dlq.connect()]);
     await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning ?? true });
-    const deadLetterId = await options.codec.schemaId("DeadLetter");
     await consumer.run({
       eachMessage: async ({ topic, partition, message }) => {
         let decoded;
@@ -109,16 +110,9 @@ export class EventReader {
           // rethrown, so the offset is not committed and the message is read again later.
           if (!(e instanceof DecodeError)) throw e;
           const letter = deadLetterFor({ topic, partition, consumerGroup: options.groupId }, message, e);
-          options.codec.validate("DeadLetter", letter);
           await dlq.send({
             topic: physicalTopic(DEAD_LETTER_TOPIC, options.topicPrefix),
-            messages: [
-              {
-                key: message.key,
-                value: options.codec.encodeWithId("DeadLetter", deadLetterId, letter),
-                headers: { "polity-type": "DeadLetter", "polity-dead-letter-reason": e.kind },
-              },
-            ],
+            messages: [await deadLetterMessage(options.codec, letter)],
           });
           options.onDeadLetter?.(letter);
           return;

@@ -26,8 +26,6 @@ export interface ExecutionFinished {
   taskId: string;
   agentId: string;
   attempt: number;
-  /** The event that started the attempt, when the host knows it. */
-  causationId: string | null;
   outcome:
     | {
         ok: true;

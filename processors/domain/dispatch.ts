@@ -4,10 +4,64 @@
  * each to the least-loaded fitting worker that has free capacity; a task waits when every fitting
  * worker is full. Failed attempts are retried elsewhere up to the task's limit, then escalated.
  */
-import type { Actor } from "../../schemas/generated/types.js";
+import type { Actor, MessageTypeName } from "../../schemas/generated/types.js";
 import type { AgentInfo } from "./directory.js";
-import { decision, type Decision, type DecisionContext } from "./decider.js";
+import { decision, type Decision, type DecisionContext, type TierInput } from "./decider.js";
+import { reportIfDone } from "./reports.js";
 import { loadOf, taskKey, type HierarchyState, type TaskState } from "./state.js";
+
+/** What the two middle tiers (governor, mayor) read: their tasks' lifecycle and the messages about them. */
+export const MIDDLE_TIER_READS: ReadonlySet<MessageTypeName> = new Set([
+  "TaskCreated",
+  "TaskAssigned",
+  "TaskCompleted",
+  "TaskFailed",
+  "TaskRetried",
+  "TaskCancelled",
+  "EscalationRaised",
+  "EscalationResolved",
+  "ReportSubmitted",
+]);
+
+/** The candidate with the lowest load; ties go to the smaller agent id, so every replay picks the same. */
+export function leastLoaded(candidates: AgentInfo[], load: (a: AgentInfo) => number): AgentInfo {
+  return candidates.reduce((best, a) => {
+    const diff = load(a) - load(best);
+    return diff < 0 || (diff === 0 && a.agentId < best.agentId) ? a : best;
+  });
+}
+
+/** How a middle tier handles the end (or retry) of an attempt of a task it holds. */
+export interface HolderRules {
+  /** Which agent holds the task at this tier. */
+  holder: (t: TaskState) => string | null;
+  /** The agent when this host acts for it and it is of this tier. */
+  hosted: (agentId: string, ctx: DecisionContext) => AgentInfo | null;
+  /** Whether this agent hands tasks to workers itself, and so decides retries. */
+  dispatches: (me: AgentInfo) => boolean;
+  /** Hands out what is waiting, now that a slot may be free. */
+  handOut: (state: HierarchyState, me: AgentInfo, ctx: DecisionContext) => Decision[];
+}
+
+type HeldTaskEvent = Extract<TierInput, { type: "TaskCompleted" | "TaskCancelled" | "TaskFailed" | "TaskRetried" }>;
+
+/** After an attempt of a held task ended or was retried: retry or escalate, report, hand out more. */
+export function afterHeldTaskEvent(
+  input: HeldTaskEvent,
+  state: HierarchyState,
+  ctx: DecisionContext,
+  rules: HolderRules,
+): Decision[] {
+  const { goalId, taskId } = input.value;
+  const task = state.tasks.get(taskKey(goalId, taskId));
+  const heldBy = task ? rules.holder(task) : null;
+  const me = heldBy ? rules.hosted(heldBy, ctx) : null;
+  if (!me) return [];
+  const out: Decision[] = [];
+  if (input.type === "TaskFailed" && rules.dispatches(me)) out.push(...handleFailure(state, me, goalId, taskId, ctx));
+  if (input.type === "TaskCompleted") out.push(...reportIfDone(state, me, goalId, taskId, rules.holder, ctx));
+  return [...out, ...rules.handOut(state, me, ctx)];
+}
 
 const taskRef = (taskId: string) => ({ type: "TASK" as const, id: taskId });
 
@@ -37,19 +91,20 @@ export function dispatchToWorkers(state: HierarchyState, dispatcher: AgentInfo, 
   if (waiting.length === 0) return [];
   const load = new Map<string, number>();
   const loadOfWorker = (w: AgentInfo) => load.get(w.agentId) ?? loadOf(state, w.agentId);
+  // One directory walk per specialization, not one per waiting task: queues can be long.
+  const workersFor = new Map<string | null, AgentInfo[]>();
+  const workersOf = (spec: string | null) => {
+    let workers = workersFor.get(spec);
+    if (!workers) workersFor.set(spec, (workers = ctx.directory.workersUnder(dispatcher.agentId, spec)));
+    return workers;
+  };
   const actor: Actor = { id: dispatcher.agentId, tier: dispatcher.tier };
   const out: Decision[] = [];
   for (const task of waiting) {
-    const fitting = ctx.directory
-      .workersUnder(dispatcher.agentId, task.spec.specialization)
-      .filter((w) => loadOfWorker(w) < w.capacity);
+    const fitting = workersOf(task.spec.specialization).filter((w) => loadOfWorker(w) < w.capacity);
     if (fitting.length === 0) continue; // waits for a slot
     const fresh = fitting.filter((w) => !task.failedOn.includes(w.agentId));
-    const pool = fresh.length > 0 ? fresh : fitting;
-    const worker = pool.reduce((best, w) => {
-      const diff = loadOfWorker(w) - loadOfWorker(best);
-      return diff < 0 || (diff === 0 && w.agentId < best.agentId) ? w : best;
-    });
+    const worker = leastLoaded(fresh.length > 0 ? fresh : fitting, loadOfWorker);
     load.set(worker.agentId, loadOfWorker(worker) + 1);
     out.push(
       decision(

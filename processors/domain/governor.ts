@@ -7,25 +7,12 @@
 import type { EscalationRaised } from "../../schemas/generated/types.js";
 import type { AgentInfo } from "./directory.js";
 import { decision, type Decision, type DecisionContext, type TierDecider, type TierInput } from "./decider.js";
-import { dispatchToWorkers, handleFailure, waitingAt } from "./dispatch.js";
-import { reportIfDone } from "./reports.js";
-import { loadOf, taskKey, type HierarchyState } from "./state.js";
-
-const TASK_EVENTS_READ = [
-  "TaskCreated",
-  "TaskAssigned",
-  "TaskCompleted",
-  "TaskFailed",
-  "TaskRetried",
-  "TaskCancelled",
-  "EscalationRaised",
-  "EscalationResolved",
-  "ReportSubmitted",
-] as const;
+import { afterHeldTaskEvent, dispatchToWorkers, leastLoaded, MIDDLE_TIER_READS, waitingAt } from "./dispatch.js";
+import { loadOf, type HierarchyState } from "./state.js";
 
 export const governor: TierDecider = {
   role: "governor",
-  reads: new Set(TASK_EVENTS_READ),
+  reads: MIDDLE_TIER_READS,
   decide(input: TierInput, state: HierarchyState, ctx: DecisionContext): Decision[] {
     switch (input.type) {
       case "TaskAssigned": {
@@ -35,19 +22,14 @@ export const governor: TierDecider = {
       case "TaskCompleted":
       case "TaskCancelled":
       case "TaskFailed":
-      case "TaskRetried": {
-        const { goalId, taskId } = input.value;
-        const task = state.tasks.get(taskKey(goalId, taskId));
-        const me = task?.governorId ? hosted(task.governorId, ctx) : null;
-        if (!me) return [];
-        const out: Decision[] = [];
-        // A sub-master dispatches to workers itself, so retries are its call.
-        if (input.type === "TaskFailed" && me.tier === "SUB_MASTER")
-          out.push(...handleFailure(state, me, goalId, taskId, ctx));
-        if (input.type === "TaskCompleted")
-          out.push(...reportIfDone(state, me, goalId, taskId, (t) => t.governorId, ctx));
-        return [...out, ...allocate(state, me, ctx)];
-      }
+      case "TaskRetried":
+        return afterHeldTaskEvent(input, state, ctx, {
+          holder: (t) => t.governorId,
+          hosted,
+          // A sub-master dispatches to workers itself, so retries are its call.
+          dispatches: (me) => me.tier === "SUB_MASTER",
+          handOut: allocate,
+        });
       case "EscalationRaised": {
         const me = input.value.toAgentId ? hosted(input.value.toAgentId, ctx) : null;
         return me ? passUp(input.value, state, me, ctx) : [];
@@ -67,14 +49,18 @@ function allocate(state: HierarchyState, me: AgentInfo, ctx: DecisionContext): D
   if (me.tier === "SUB_MASTER") return dispatchToWorkers(state, me, ctx);
   const mayors = ctx.directory.subordinates(me.agentId).filter((a) => a.tier === "MAYOR");
   const load = new Map(mayors.map((m) => [m.agentId, loadOf(state, m.agentId)]));
+  // Which mayors can take a specialization, worked out once per specialization.
+  const mayorsFor = new Map<string | null, AgentInfo[]>();
+  const mayorsOf = (spec: string | null) => {
+    let fit = mayorsFor.get(spec);
+    if (!fit) mayorsFor.set(spec, (fit = mayors.filter((m) => ctx.directory.workersUnder(m.agentId, spec).length > 0)));
+    return fit;
+  };
   const out: Decision[] = [];
   for (const task of waitingAt(state, me, (t) => t.mayorId)) {
-    const fitting = mayors.filter((m) => ctx.directory.workersUnder(m.agentId, task.spec.specialization).length > 0);
+    const fitting = mayorsOf(task.spec.specialization);
     if (fitting.length === 0) continue;
-    const mayor = fitting.reduce((best, m) => {
-      const diff = load.get(m.agentId)! - load.get(best.agentId)!;
-      return diff < 0 || (diff === 0 && m.agentId < best.agentId) ? m : best;
-    });
+    const mayor = leastLoaded(fitting, (m) => load.get(m.agentId)!);
     load.set(mayor.agentId, load.get(mayor.agentId)! + 1);
     out.push(
       decision(

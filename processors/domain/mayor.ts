@@ -5,23 +5,12 @@
  */
 import type { AgentInfo } from "./directory.js";
 import type { Decision, DecisionContext, TierDecider, TierInput } from "./decider.js";
-import { dispatchToWorkers, handleFailure } from "./dispatch.js";
-import { reportIfDone } from "./reports.js";
-import { taskKey, type HierarchyState } from "./state.js";
+import { afterHeldTaskEvent, dispatchToWorkers, MIDDLE_TIER_READS } from "./dispatch.js";
+import type { HierarchyState } from "./state.js";
 
 export const mayor: TierDecider = {
   role: "mayor",
-  reads: new Set([
-    "TaskCreated",
-    "TaskAssigned",
-    "TaskCompleted",
-    "TaskFailed",
-    "TaskRetried",
-    "TaskCancelled",
-    "EscalationRaised",
-    "EscalationResolved",
-    "ReportSubmitted",
-  ]),
+  reads: MIDDLE_TIER_READS,
   decide(input: TierInput, state: HierarchyState, ctx: DecisionContext): Decision[] {
     switch (input.type) {
       case "TaskAssigned": {
@@ -31,16 +20,13 @@ export const mayor: TierDecider = {
       case "TaskCompleted":
       case "TaskCancelled":
       case "TaskFailed":
-      case "TaskRetried": {
-        const { goalId, taskId } = input.value;
-        const task = state.tasks.get(taskKey(goalId, taskId));
-        const me = task?.mayorId ? hosted(task.mayorId, ctx) : null;
-        if (!me) return [];
-        const out: Decision[] = [];
-        if (input.type === "TaskFailed") out.push(...handleFailure(state, me, goalId, taskId, ctx));
-        if (input.type === "TaskCompleted") out.push(...reportIfDone(state, me, goalId, taskId, (t) => t.mayorId, ctx));
-        return [...out, ...dispatchToWorkers(state, me, ctx)];
-      }
+      case "TaskRetried":
+        return afterHeldTaskEvent(input, state, ctx, {
+          holder: (t) => t.mayorId,
+          hosted,
+          dispatches: () => true,
+          handOut: dispatchToWorkers,
+        });
       default:
         return [];
     }

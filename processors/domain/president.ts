@@ -7,16 +7,8 @@ import type { Actor, Phase, SubmitGoal, RequestPhaseTransition, TaskSpec } from 
 import type { AgentInfo } from "./directory.js";
 import { decision, type Decision, type DecisionContext, type TierDecider, type TierInput } from "./decider.js";
 import { nextPhase, taskGraphProblems } from "./planner.js";
-import {
-  GOAL_FINAL,
-  isOpen,
-  sumCosts,
-  taskKey,
-  tasksOf,
-  type GoalState,
-  type HierarchyState,
-  type TaskState,
-} from "./state.js";
+import { GOAL_FINAL } from "./status.js";
+import { isOpen, sumCosts, taskKey, tasksOf, type GoalState, type HierarchyState, type TaskState } from "./state.js";
 
 /** Attempts a task gets before its dispatcher escalates (DGM: max deliveries for domain tasks). */
 export const DEFAULT_MAX_ATTEMPTS = 3;
@@ -340,11 +332,6 @@ function gateOpens(goal: GoalState, phase: Phase): boolean {
   return gateIsAuto(goal) || nextPhase(phase) === null;
 }
 
-/** The explicit task graph a project was submitted with, if any; kept in the GoalSubmitted event. */
-function explicitTasks(goal: GoalState): readonly TaskSpec[] | null {
-  return goal.explicitTasks;
-}
-
 /** Leaves `phase`: on to the next one, or, after LAUNCH, completes the project. */
 function advance(
   goal: GoalState,
@@ -357,7 +344,7 @@ function advance(
 ): Decision[] {
   const next = nextPhase(phase);
   if (!next) return completion(goal, state, ctx, top, bump);
-  return enterPhase(goal, next, requestId, state, ctx, top, explicitTasks(goal), bump);
+  return enterPhase(goal, next, requestId, state, ctx, top, goal.explicitTasks, bump);
 }
 
 function phaseTasks(state: HierarchyState, goal: GoalState): TaskState[] {

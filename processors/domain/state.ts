@@ -13,7 +13,7 @@
 import type { PolityEvent } from "../../schemas/reader.js";
 import type { GoalKind, GoalStatus, Phase, TaskSpec, TaskStatus, Topology } from "../../schemas/generated/types.js";
 import { topicFor } from "../../schemas/catalog.js";
-import { ATTEMPT_OVER, GOAL_FINAL, goalMovesForward, TASK_RANK, TASK_TERMINAL, taskMovesForward } from "./status.js";
+import { ATTEMPT_OVER, goalMovesForward, TASK_RANK, TASK_TERMINAL, taskMovesForward } from "./status.js";
 
 export interface TaskState {
   goalId: string;
@@ -114,13 +114,8 @@ export function taskKey(goalId: string, taskId: string): string {
   return `${goalId}/${taskId}`;
 }
 
-export const TERMINAL = TASK_TERMINAL;
-const FINISHED_ATTEMPT = ATTEMPT_OVER;
-const RANK = TASK_RANK;
-export { GOAL_FINAL };
-
 export function isOpen(task: TaskState): boolean {
-  return !TERMINAL.has(task.status);
+  return !TASK_TERMINAL.has(task.status);
 }
 
 export function tasksOf(state: HierarchyState, goal: GoalState): TaskState[] {
@@ -280,13 +275,13 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
       const e = event.value;
       const key = taskKey(e.goalId, e.taskId);
       const task = state.tasks.get(key);
-      if (!task || TERMINAL.has(task.status) || e.attempt < task.attempt) return state;
+      if (!task || TASK_TERMINAL.has(task.status) || e.attempt < task.attempt) return state;
       // A late copy of the assignment of an attempt that already failed must not hold its worker again.
-      if (e.assigneeTier === "WORKER" && e.attempt === task.attempt && FINISHED_ATTEMPT.has(task.status)) return state;
+      if (e.assigneeTier === "WORKER" && e.attempt === task.attempt && ATTEMPT_OVER.has(task.status)) return state;
       if (e.attempt > task.attempt) {
         task.attempt = e.attempt;
         task.status = "ASSIGNED";
-      } else if (RANK[task.status] < RANK.ASSIGNED) {
+      } else if (TASK_RANK[task.status] < TASK_RANK.ASSIGNED) {
         task.status = "ASSIGNED";
       }
       switch (e.assigneeTier) {
@@ -336,7 +331,7 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
       const e = event.value;
       const key = taskKey(e.goalId, e.taskId);
       const task = state.tasks.get(key);
-      if (!task || TERMINAL.has(task.status) || e.attempt <= task.attempt) return state;
+      if (!task || TASK_TERMINAL.has(task.status) || e.attempt <= task.attempt) return state;
       release(state, task.workerId, key);
       task.attempt = e.attempt;
       task.status = "READY";
@@ -348,7 +343,7 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
       const e = event.value;
       const key = taskKey(e.goalId, e.taskId);
       const task = state.tasks.get(key);
-      if (!task || TERMINAL.has(task.status)) return state;
+      if (!task || TASK_TERMINAL.has(task.status)) return state;
       task.status = "CANCELLED";
       releaseAll(state, task, key, ["governor", "mayor", "worker"]);
       return state;
@@ -390,7 +385,7 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
 
 function step(state: HierarchyState, goalId: string, taskId: string, attempt: number, status: TaskStatus) {
   const task = state.tasks.get(taskKey(goalId, taskId));
-  if (task && !FINISHED_ATTEMPT.has(task.status)) advance(task, attempt, status);
+  if (task && !ATTEMPT_OVER.has(task.status)) advance(task, attempt, status);
   return state;
 }
 

@@ -16,7 +16,7 @@
  * aborted transaction is invisible to read_committed readers, and a repeat input finds its
  * effects already in the state). A failed transaction throws the slot's state away and restores.
  */
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from "kafkajs";
+import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from "kafkajs";
 import { buildEnvelope, HEADER, type MessageContext } from "../../producers/envelope.js";
 import { EventWriter, type OutgoingMessage } from "../../producers/writer.js";
 import { physicalTopic } from "../../schemas/catalog.js";
@@ -53,8 +53,6 @@ export interface TierHostOptions {
   /** Partitions processed at once (kafkajs partitionsConsumedConcurrently); default 6, every partition. */
   concurrency?: number;
   log?: (line: string) => void;
-  /** Test hook: called after each committed transaction with what it wrote. */
-  onCommit?: (written: OutgoingMessage[]) => void;
 }
 
 interface RestoreCursor {
@@ -100,6 +98,7 @@ const SKIP = Symbol("skip");
 
 export class TierHost {
   private consumer?: Consumer;
+  private admin?: Admin;
   private readonly slots = new Map<number, Slot>();
   private readonly groupId: string;
   private readonly prefix: string;
@@ -124,6 +123,9 @@ export class TierHost {
 
   async start(): Promise<void> {
     const { kafka } = this.options;
+    // One admin client for the host: every partition it opens reads offsets through it.
+    this.admin = kafka.admin();
+    await this.admin.connect();
     const consumer = kafka.consumer({
       groupId: this.groupId,
       partitionAssigners: [coPartitionedAssigner],
@@ -157,6 +159,12 @@ export class TierHost {
     await this.consumer?.disconnect().catch(() => undefined);
     await Promise.all([...this.slots.values()].map((s) => this.close(s)));
     this.slots.clear();
+    await this.admin?.disconnect().catch(() => undefined);
+  }
+
+  /** Partitions restored from the log and deciding live (for readiness checks). */
+  get livePartitions(): number {
+    return [...this.slots.values()].filter((s) => s.live && !s.closed).length;
   }
 
   // ---- assignment and restore ------------------------------------------------------------------
@@ -204,29 +212,24 @@ export class TierHost {
       transactionalId: `${this.groupId}-p${slot.partition}`,
       topicPrefix: this.prefix,
     });
-    const admin = kafka.admin();
-    await admin.connect();
-    try {
-      const topics = [...this.stateTopics];
-      const inputs = this.options.topics.inputs.map((t) => physicalTopic(t, this.prefix));
-      const committed = await admin.fetchOffsets({ groupId: this.groupId, topics: inputs });
-      // A command topic resumes at its committed offset: after a failed transaction, inputs read
-      // past it were never acknowledged and must be read again.
-      for (const topic of inputs.filter((t) => !this.stateTopics.has(t))) {
-        const c = committed.find((t) => t.topic === topic)?.partitions.find((x) => x.partition === slot.partition);
-        if (c && c.offset !== "-1") this.consumer!.seek({ topic, partition: slot.partition, offset: c.offset });
-      }
-      for (const topic of topics) {
-        const ends = await admin.fetchTopicOffsets(topic);
-        const end = ends.find((o) => o.partition === slot.partition)!;
-        const low = BigInt(end.low);
-        const c = committed.find((t) => t.topic === topic)?.partitions.find((x) => x.partition === slot.partition);
-        const committedAt = c && c.offset !== "-1" ? BigInt(c.offset) : low;
-        slot.cursors.set(topic, { committed: committedAt, end: BigInt(end.high), next: low });
-        this.consumer!.seek({ topic, partition: slot.partition, offset: low.toString() });
-      }
-    } finally {
-      await admin.disconnect();
+    const admin = this.admin!;
+    const topics = [...this.stateTopics];
+    const inputs = this.options.topics.inputs.map((t) => physicalTopic(t, this.prefix));
+    const committed = await admin.fetchOffsets({ groupId: this.groupId, topics: inputs });
+    // A command topic resumes at its committed offset: after a failed transaction, inputs read
+    // past it were never acknowledged and must be read again.
+    for (const topic of inputs.filter((t) => !this.stateTopics.has(t))) {
+      const c = committed.find((t) => t.topic === topic)?.partitions.find((x) => x.partition === slot.partition);
+      if (c && c.offset !== "-1") this.consumer!.seek({ topic, partition: slot.partition, offset: c.offset });
+    }
+    for (const topic of topics) {
+      const ends = await admin.fetchTopicOffsets(topic);
+      const end = ends.find((o) => o.partition === slot.partition)!;
+      const low = BigInt(end.low);
+      const c = committed.find((t) => t.topic === topic)?.partitions.find((x) => x.partition === slot.partition);
+      const committedAt = c && c.offset !== "-1" ? BigInt(c.offset) : low;
+      slot.cursors.set(topic, { committed: committedAt, end: BigInt(end.high), next: low });
+      this.consumer!.seek({ topic, partition: slot.partition, offset: low.toString() });
     }
     await this.goLiveIfRestored(slot);
   }
@@ -451,7 +454,6 @@ export class TierHost {
         this.stats.deadLetters += letters.length;
         this.stats.transactions++;
         for (const m of out) this.written.set(m.type, (this.written.get(m.type) ?? 0) + 1);
-        this.options.onCommit?.(out);
       }
       return false;
     })();
@@ -517,7 +519,8 @@ export class TierHost {
     const context: MessageContext = {
       tenantId: (goalId && slot.state.goals.get(goalId)?.tenantId) || causeEnvelope?.tenantId || "default",
       correlationId: goalId ?? causeEnvelope?.correlationId ?? d.aggregate.id,
-      causationId: cause.type === "ExecutionFinished" ? cause.causationId : (causeEnvelope?.eventId ?? null),
+      // An executor's outcome is caused by no event the host still holds.
+      causationId: causeEnvelope?.eventId ?? null,
       actor: d.actor,
       aggregate: d.aggregate,
     };
@@ -559,7 +562,7 @@ export class TierHost {
         .then((outcome) => {
           slot.running.delete(key);
           if (abort.signal.aborted || slot.closed) return;
-          slot.finished.push({ type: "ExecutionFinished", ...execution, outcome, causationId: null });
+          slot.finished.push({ type: "ExecutionFinished", ...execution, outcome });
           this.scheduleFlush(slot);
         });
     }

@@ -264,7 +264,7 @@ export function executionFinished(
   outcome: ExecutionFinished["outcome"],
   attempt = 1,
 ): ExecutionFinished {
-  return { type: "ExecutionFinished", goalId, taskId, agentId, attempt, causationId: null, outcome };
+  return { type: "ExecutionFinished", goalId, taskId, agentId, attempt, outcome };
 }
 
 export function escalation(

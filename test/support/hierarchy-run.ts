@@ -122,7 +122,7 @@ export function runHierarchy(options: RunOptions): RunResult {
       if (launched.has(key)) continue;
       launched.add(key);
       const a: Attempt = { goalId: t.goalId, taskId: t.spec.id, agentId: t.workerId!, attempt: t.attempt };
-      queued.push({ type: "ExecutionFinished", ...a, causationId: null, outcome: outcome(a) });
+      queued.push({ type: "ExecutionFinished", ...a, outcome: outcome(a) });
     }
   };
 
