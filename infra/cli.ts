@@ -23,6 +23,8 @@ const USAGE = `usage:
   npm run schemas:gen                TypeScript types and AsyncAPI document from schemas/avro
   npm run schemas:check              refuse a schema change the registered versions cannot follow
   npm run schemas:register           create the catalog's topics, register every schema
+  npm run rebuild [-- --models analytics,state] [--swap] [--keep]
+                                     rebuild read models from offset 0, compare with the live ones
   npm run bench:codec                codec and writer throughput next to raw avsc and bare kafkajs
 servers: postgres, kafka, registry, mongo`;
 
@@ -106,6 +108,8 @@ async function start(config: PolityConfig, args: string[]): Promise<number> {
       topicPrefix: config.topicPrefix,
       log: (line) => console.log(`[read models] ${line}`),
     });
+    const { serveMetrics } = await import("../lib/metrics.js");
+    const metrics = await serveMetrics(config.metricsPort, (line) => console.log(`[metrics] ${line}`));
     console.log("Polity ready");
     for (const [name, value] of Object.entries(urlsToEnv(infra.urls))) console.log(`  ${name}=${value}`);
     console.log(`  (sources: ${JSON.stringify(infra.sources)})`);
@@ -116,6 +120,7 @@ async function start(config: PolityConfig, args: string[]): Promise<number> {
       process.once("SIGTERM", resolve);
     });
     say("stopping the hierarchy and the read models");
+    metrics.close();
     await Promise.all([hierarchy.stop(), projections.stop()]);
     return 0;
   });
@@ -170,6 +175,10 @@ async function main(argv: string[]): Promise<number> {
     if (sub === "check" || sub === "register") {
       return withInfra(config, (infra) => runSchemaCommand(sub, infra.urls));
     }
+  }
+  if (command === "rebuild") {
+    const { runRebuild } = await import("../projections/rebuild-command.js");
+    return withInfra(config, (infra) => runRebuild(infra.urls, rest));
   }
   if (command === "bench" && rest[0] === "codec") {
     const { runCodecBench } = await import("../bench/codec.js");

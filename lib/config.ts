@@ -55,6 +55,8 @@ export interface PolityConfig {
    * deployments (or test runs) can share one Kafka cluster without reading each other's data.
    */
   topicPrefix: string;
+  /** Where `npm start` serves Prometheus metrics (GET /metrics on 127.0.0.1). */
+  metricsPort: number;
 }
 
 /** The environment variable that carries each URL, for every process and error message. */
@@ -122,6 +124,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PolityConfig {
     explicitUrls: explicitUrls(env),
     clientId: text(env, "POLITY_CLIENT_ID", "polity"),
     topicPrefix: topicPrefix(env),
+    metricsPort: port(env, "POLITY_METRICS_PORT", 9464),
     native: {
       home: path.resolve(text(env, "POLITY_HOME", path.join(repoRoot, ".polity"))),
       cacheDir: path.resolve(

@@ -8,9 +8,10 @@
  * The consumer group's own offsets are committed too, after the store, only so that Kafka tools
  * show the projection's lag; nothing reads them back.
  */
-import type { Consumer, EachBatchPayload, Kafka, Producer } from "kafkajs";
+import type { Admin, Consumer, EachBatchPayload, Kafka, Producer } from "kafkajs";
 import { DEAD_LETTER_TOPIC, physicalTopic } from "../schemas/catalog.js";
 import { DecodeError, type Codec } from "../schemas/codec.js";
+import { watchProjection } from "./metrics.js";
 import { deadLetterFor, deadLetterMessage, type PolityEvent } from "../schemas/reader.js";
 
 /** One event as a projection sees it: decoded, with where it sits in the log. */
@@ -60,19 +61,27 @@ export interface ProjectionHostOptions {
 export class ProjectionHost {
   private consumer?: Consumer;
   private dlq?: Producer;
+  private admin?: Admin;
   private readonly prefix: string;
   private readonly groupId: string;
   /** Next offset to apply per physical topic partition, once known from the store. */
   private readonly next = new Map<string, bigint>();
-  /** Last known end of each physical topic partition, for the lag metric. */
-  private readonly ends = new Map<string, bigint>();
   /** Settles once the partitions of the latest assignment have been sought to their checkpoints. */
   private ready: Promise<void> = Promise.resolve();
+  /** Checkpoint moves over transaction markers still being written, per physical topic partition. */
+  private readonly markers = new Map<string, Promise<void>>();
   readonly stats = { events: 0, batches: 0, deadLetters: 0 };
+
+  private unwatch?: () => void;
 
   constructor(private readonly options: ProjectionHostOptions) {
     this.prefix = options.topicPrefix ?? "";
     this.groupId = options.groupId ?? `${this.prefix}polity-projection-${options.store.name}`;
+  }
+
+  /** The read model's name, as in its metrics. */
+  get name(): string {
+    return this.options.store.name;
   }
 
   private physical(topic: string): string {
@@ -96,6 +105,9 @@ export class ProjectionHost {
     });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => void this.onAssignment(payload.memberAssignment));
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      if (payload.batchSize === 0) this.onMarkersOnly(payload.topic, payload.partition, BigInt(payload.lastOffset));
+    });
     await consumer.connect();
     await consumer.subscribe({ topics: this.options.topics.map((t) => this.physical(t)), fromBeginning: true });
     await consumer.run({
@@ -104,19 +116,34 @@ export class ProjectionHost {
       partitionsConsumedConcurrently: 6,
       eachBatch: (payload) => this.onBatch(payload),
     });
+    this.unwatch = watchProjection(this);
   }
 
   async stop(): Promise<void> {
+    this.unwatch?.();
     await this.consumer?.disconnect().catch(() => undefined);
     await this.dlq?.disconnect().catch(() => undefined);
+    await this.admin?.disconnect().catch(() => undefined);
   }
 
-  /** Events not yet applied, per catalog topic partition: the end of the log minus the checkpoint. */
-  lag(): Map<string, bigint> {
+  /**
+   * Events not yet applied, per catalog topic partition this host holds: the end of the log now
+   * (asked of the broker, so a stalled host shows a growing lag) minus the checkpoint.
+   */
+  async lag(): Promise<Map<string, bigint>> {
+    if (!this.admin) {
+      this.admin = this.options.kafka.admin();
+      await this.admin.connect();
+    }
     const out = new Map<string, bigint>();
-    for (const [key, end] of this.ends) {
-      const next = this.next.get(key);
-      if (next !== undefined) out.set(key.slice(this.prefix.length), end > next ? end - next : 0n);
+    for (const topic of this.options.topics) {
+      const physical = this.physical(topic);
+      for (const { partition, high } of await this.admin.fetchTopicOffsets(physical)) {
+        const next = this.next.get(checkpointKey(physical, partition));
+        if (next === undefined) continue;
+        const end = BigInt(high);
+        out.set(checkpointKey(topic, partition), end > next ? end - next : 0n);
+      }
     }
     return out;
   }
@@ -136,13 +163,35 @@ export class ProjectionHost {
     })();
   }
 
+  /**
+   * Transactional writers end every transaction with a commit marker, and kafkajs never hands a batch
+   * of markers alone to eachBatch. Without this the checkpoint of an idle partition would stay one
+   * short of the end for ever: the lag metric would never reach zero and a rebuild could not tell
+   * that it has caught up. So the checkpoint moves past them through the store, with no events.
+   */
+  private onMarkersOnly(topic: string, partition: number, lastOffset: bigint): void {
+    const key = checkpointKey(topic, partition);
+    const run = (async () => {
+      await this.ready;
+      const expected = this.next.get(key);
+      const next = lastOffset + 1n;
+      if (expected === undefined || next <= expected) return;
+      await this.options.store.apply(this.catalogName(topic), partition, [], next);
+      if ((this.next.get(key) ?? 0n) < next) this.next.set(key, next);
+    })().catch((e: Error) => {
+      // Harmless: the next batch of data carries the checkpoint past the markers anyway.
+      this.options.log?.(`projection ${this.options.store.name}: ${topic}[${partition}] markers: ${e.message}`);
+    });
+    this.markers.set(key, run);
+  }
+
   private async onBatch({ batch, resolveOffset, heartbeat, isStale }: EachBatchPayload): Promise<void> {
     await this.ready;
     if (isStale()) return;
     const key = checkpointKey(batch.topic, batch.partition);
+    await this.markers.get(key);
     const expected = this.next.get(key);
     if (expected === undefined) return;
-    this.ends.set(key, BigInt(batch.highWatermark));
     const fetched = BigInt((batch as unknown as { fetchedOffset: string }).fetchedOffset);
     if (fetched > expected) {
       // Fetched from the group's offset before our seek to the store's checkpoint took effect.

@@ -419,14 +419,22 @@ class Effects {
   }
 }
 
-const COLLECTIONS = {
-  goals: "goals",
-  tasks: "tasks",
-  agents: "agents",
-  escalations: "escalations",
-  policies: "policies",
-  checkpoints: "checkpoints",
-} as const;
+/**
+ * Array fields filled from several partitions with $addToSet, in whatever order the partitions are
+ * applied: their order means nothing, so comparisons (a rebuild against the live model) sort them.
+ */
+export const UNORDERED_FIELDS = ["subordinates", "currentTasks"] as const;
+
+export const STATE_COLLECTIONS = ["goals", "tasks", "agents", "escalations", "policies", "checkpoints"] as const;
+export type StateCollection = (typeof STATE_COLLECTIONS)[number];
+
+/**
+ * The collection names of a state store. A rebuild writes beside the live collections under a
+ * prefix and swaps them in by renaming (FerretDB cannot rename across databases).
+ */
+export function stateCollections(prefix = ""): Record<StateCollection, string> {
+  return Object.fromEntries(STATE_COLLECTIONS.map((c) => [c, `${prefix}${c}`])) as Record<StateCollection, string>;
+}
 
 function goalDefaults(id: string): Document {
   return {
@@ -720,24 +728,31 @@ function idsOf(events: LoggedEvent[], pick: (value: Record<string, unknown>) => 
 
 export class StateStore implements ProjectionStore {
   readonly name = "state";
+  /** The collections this store writes: the live names, or a rebuild's prefixed ones. */
+  readonly collections: Record<StateCollection, string>;
 
-  constructor(readonly db: Db) {}
+  constructor(
+    readonly db: Db,
+    options: { collectionPrefix?: string } = {},
+  ) {
+    this.collections = stateCollections(options.collectionPrefix);
+  }
 
   /** Indexes for the gateway's queries; safe to call on every start. */
   async ensureIndexes(): Promise<void> {
     const { db } = this;
-    await db.collection(COLLECTIONS.goals).createIndex({ tenantId: 1, status: 1 }, { name: "tenant_status" });
-    await db.collection(COLLECTIONS.tasks).createIndex({ goalId: 1, status: 1 }, { name: "goal_status" });
-    await db.collection(COLLECTIONS.tasks).createIndex({ holders: 1, status: 1 }, { name: "holder_status" });
-    await db.collection(COLLECTIONS.agents).createIndex({ tier: 1, domain: 1 }, { name: "tier_domain" });
-    await db.collection(COLLECTIONS.agents).createIndex({ superiorId: 1 }, { name: "superior" });
-    await db.collection(COLLECTIONS.escalations).createIndex({ goalId: 1, status: 1 }, { name: "goal_status" });
-    await db.collection(COLLECTIONS.policies).createIndex({ category: 1, status: 1 }, { name: "category_status" });
+    await db.collection(this.collections.goals).createIndex({ tenantId: 1, status: 1 }, { name: "tenant_status" });
+    await db.collection(this.collections.tasks).createIndex({ goalId: 1, status: 1 }, { name: "goal_status" });
+    await db.collection(this.collections.tasks).createIndex({ holders: 1, status: 1 }, { name: "holder_status" });
+    await db.collection(this.collections.agents).createIndex({ tier: 1, domain: 1 }, { name: "tier_domain" });
+    await db.collection(this.collections.agents).createIndex({ superiorId: 1 }, { name: "superior" });
+    await db.collection(this.collections.escalations).createIndex({ goalId: 1, status: 1 }, { name: "goal_status" });
+    await db.collection(this.collections.policies).createIndex({ category: 1, status: 1 }, { name: "category_status" });
   }
 
   async checkpoints(): Promise<Checkpoints> {
     const out: Checkpoints = new Map();
-    const docs = await this.db.collection<CheckpointDoc>(COLLECTIONS.checkpoints).find({}).toArray();
+    const docs = await this.db.collection<CheckpointDoc>(this.collections.checkpoints).find({}).toArray();
     for (const d of docs) out.set(checkpointKey(d.topic, d.partition), BigInt(d.next));
     return out;
   }
@@ -779,7 +794,7 @@ export class StateStore implements ProjectionStore {
     // After the data: a crash before this line only makes the host deliver the batch again. $max
     // keeps a late or repeated batch from moving the checkpoint back.
     await this.db
-      .collection<Stored>(COLLECTIONS.checkpoints)
+      .collection<Stored>(this.collections.checkpoints)
       .updateOne(
         { _id: `${topic}:${partition}` },
         { $max: { next: num(next) }, $setOnInsert: { topic, partition } },
@@ -788,7 +803,7 @@ export class StateStore implements ProjectionStore {
   }
 
   private async applyGoals(pos: string, events: LoggedEvent[]): Promise<void> {
-    const goals = new Fold<GoalDoc>(this.db, COLLECTIONS.goals, pos, freshGoal, GOAL_OWNED, goalDefaults);
+    const goals = new Fold<GoalDoc>(this.db, this.collections.goals, pos, freshGoal, GOAL_OWNED, goalDefaults);
     await goals.load(idsOf(events, (v) => v.goalId));
     for (const { event, offset } of events) {
       if (!("goalId" in event.value) || typeof event.value.goalId !== "string") continue;
@@ -874,10 +889,10 @@ export class StateStore implements ProjectionStore {
   }
 
   private async applyTasks(pos: string, events: LoggedEvent[]): Promise<void> {
-    const tasks = new Fold<TaskDoc>(this.db, COLLECTIONS.tasks, pos, freshTask, TASK_OWNED, bare);
+    const tasks = new Fold<TaskDoc>(this.db, this.collections.tasks, pos, freshTask, TASK_OWNED, bare);
     const escalations = new Fold<EscalationDoc>(
       this.db,
-      COLLECTIONS.escalations,
+      this.collections.escalations,
       pos,
       freshEscalation,
       ESCALATION_OWNED,
@@ -1088,7 +1103,7 @@ export class StateStore implements ProjectionStore {
     const touchedAgents = agents.touched();
     // Effects first: if the task documents were written first and a crash followed, the fold
     // would skip these events on redelivery and never decide the effects again.
-    await agents.write(this.db, COLLECTIONS.agents);
+    await agents.write(this.db, this.collections.agents);
     await escalations.write();
     await tasks.write();
     await this.summariseGoals([...goalIds]);
@@ -1099,11 +1114,11 @@ export class StateStore implements ProjectionStore {
   private async summariseGoals(goalIds: string[]): Promise<void> {
     if (goalIds.length === 0) return;
     const tasks = await this.db
-      .collection<TaskDoc>(COLLECTIONS.tasks)
+      .collection<TaskDoc>(this.collections.tasks)
       .find({ goalId: { $in: goalIds } }, { projection: { goalId: 1, status: 1, cost: 1, agentMs: 1, attempt: 1 } })
       .toArray();
     const escalations = await this.db
-      .collection<EscalationDoc>(COLLECTIONS.escalations)
+      .collection<EscalationDoc>(this.collections.escalations)
       .find({ goalId: { $in: goalIds } }, { projection: { goalId: 1, status: 1 } })
       .toArray();
     const ops: Op[] = [];
@@ -1133,7 +1148,7 @@ export class StateStore implements ProjectionStore {
         },
       });
     }
-    await this.db.collection<Stored>(COLLECTIONS.goals).bulkWrite(ops, { ordered: false });
+    await this.db.collection<Stored>(this.collections.goals).bulkWrite(ops, { ordered: false });
   }
 
   /**
@@ -1143,7 +1158,7 @@ export class StateStore implements ProjectionStore {
   private async summariseAgents(agentIds: string[]): Promise<void> {
     if (agentIds.length === 0) return;
     const docs = await this.db
-      .collection<AgentDoc>(COLLECTIONS.agents)
+      .collection<AgentDoc>(this.collections.agents)
       .find({ _id: { $in: agentIds } }, { projection: { performance: 1 } })
       .toArray();
     const ops: Op[] = docs.map(({ _id, performance: p }) => {
@@ -1165,11 +1180,11 @@ export class StateStore implements ProjectionStore {
         },
       };
     });
-    if (ops.length > 0) await this.db.collection<Stored>(COLLECTIONS.agents).bulkWrite(ops, { ordered: false });
+    if (ops.length > 0) await this.db.collection<Stored>(this.collections.agents).bulkWrite(ops, { ordered: false });
   }
 
   private async applyAgents(pos: string, events: LoggedEvent[]): Promise<void> {
-    const agents = new Fold<AgentDoc>(this.db, COLLECTIONS.agents, pos, freshAgent, AGENT_OWNED, agentDefaults);
+    const agents = new Fold<AgentDoc>(this.db, this.collections.agents, pos, freshAgent, AGENT_OWNED, agentDefaults);
     // Subordinate lists are written from the subordinate's partition onto the superior's document,
     // under a position of their own so they never interfere with the superior's own fold.
     const superiors = new Effects(`${pos}_sub`, agentDefaults);
@@ -1245,12 +1260,12 @@ export class StateStore implements ProjectionStore {
           break;
       }
     }
-    await superiors.write(this.db, COLLECTIONS.agents);
+    await superiors.write(this.db, this.collections.agents);
     await agents.write();
   }
 
   private async applyPolicies(pos: string, events: LoggedEvent[]): Promise<void> {
-    const policies = new Fold<PolicyDoc>(this.db, COLLECTIONS.policies, pos, freshPolicy, POLICY_OWNED, bare);
+    const policies = new Fold<PolicyDoc>(this.db, this.collections.policies, pos, freshPolicy, POLICY_OWNED, bare);
     await policies.load(idsOf(events, (v) => v.policyId));
     for (const { event, offset } of events) {
       const at = occurredAt(event);

@@ -1,0 +1,54 @@
+/**
+ * `npm run rebuild -- [--models analytics,state] [--swap] [--keep]`: rebuilds the read models from
+ * offset zero into fresh targets, prints whether each equals the live one, and swaps on request.
+ * Exit code 0 when every model is equal (or was swapped in), 1 otherwise.
+ */
+import { MongoClient } from "mongodb";
+import pg from "pg";
+import type { InfraUrls } from "../lib/config.js";
+import { loadConfig } from "../lib/config.js";
+import { kafkaClient } from "../lib/kafka.js";
+import { Codec } from "../schemas/codec.js";
+import { rebuild } from "./rebuild.js";
+import { readModelsFromEnv } from "./run.js";
+
+export async function runRebuild(urls: InfraUrls, args: string[]): Promise<number> {
+  const m = args.indexOf("--models");
+  const models = readModelsFromEnv(m >= 0 ? args[m + 1] : undefined);
+  const swap = args.includes("--swap");
+  const keep = args.includes("--keep");
+  const config = loadConfig();
+  const pool = new pg.Pool({ connectionString: urls.databaseUrl, max: 4 });
+  const mongo = new MongoClient(urls.mongoUrl);
+  try {
+    if (models.includes("state")) await mongo.connect();
+    const reports = await rebuild({
+      models,
+      kafka: kafkaClient(urls.kafkaBrokers, `${config.clientId}-rebuild`, true),
+      codec: Codec.forUrl(urls.schemaRegistryUrl),
+      pool,
+      db: models.includes("state") ? mongo.db() : undefined,
+      topicPrefix: config.topicPrefix,
+      swap,
+      keep,
+      log: (line) => console.log(`[rebuild] ${line}`),
+    });
+    let ok = true;
+    for (const r of reports) {
+      const rate = r.ms > 0 ? Math.round((r.events * 1000) / r.ms) : 0;
+      console.log(
+        `${r.model}: ${r.equal ? "EQUAL to the live model" : "DIFFERENT from the live model"} ` +
+          `(${r.events} events rebuilt in ${(r.ms / 1000).toFixed(1)} s, ${rate} events/s)`,
+      );
+      if (r.equal) console.log(`  compared at ${r.position}`);
+      for (const d of r.differences) console.log(`  - ${d}`);
+      if (r.replacedBy) console.log(`  swapped in; the replaced model is kept as ${r.replacedBy}`);
+      else if (r.kept) console.log(`  the rebuilt model is kept as ${r.target}`);
+      if (!r.equal && !r.replacedBy) ok = false;
+    }
+    return ok ? 0 : 1;
+  } finally {
+    await pool.end().catch(() => undefined);
+    await mongo.close().catch(() => undefined);
+  }
+}
