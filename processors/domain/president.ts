@@ -13,6 +13,13 @@ import { isOpen, sumCosts, taskKey, tasksOf, type GoalState, type HierarchyState
 /** Attempts a task gets before its dispatcher escalates (DGM: max deliveries for domain tasks). */
 export const DEFAULT_MAX_ATTEMPTS = 3;
 
+/**
+ * A running goal is snapshotted each time this many more of its tasks completed since its latest
+ * snapshot, besides on every phase entry and at its end; a reader of a long goal then never replays
+ * more than this many completions from a snapshot. Counted from the log, so deciding again is a no-op.
+ */
+export const SNAPSHOT_EVERY_COMPLETIONS = 25;
+
 /** Goal constraint that makes a project wait for RequestPhaseTransition between phases. */
 export const PHASE_GATE = "phaseGate";
 
@@ -163,6 +170,7 @@ function submit(cmd: SubmitGoal, state: HierarchyState, ctx: DecisionContext): D
     escalations: new Set(),
     answeredCommands: new Set([commandId]),
     reported: new Set(),
+    snapshotTasksCompleted: 0,
   };
   const rest =
     cmd.kind === "PROJECT"
@@ -365,7 +373,11 @@ function reconcile(goalId: string, state: HierarchyState, ctx: DecisionContext):
       out.push(assignToGovernor(goal, t.spec, t.priority, top, ctx));
   }
   const current = phaseTasks(state, goal);
-  if (current.length === 0 || !current.every((t) => t.status === "COMPLETED")) return out;
+  if (current.length === 0 || !current.every((t) => t.status === "COMPLETED")) {
+    const completed = tasks.filter((t) => t.status === "COMPLETED").length;
+    if (completed - goal.snapshotTasksCompleted >= SNAPSHOT_EVERY_COMPLETIONS) out.push(snapshot(goal, state, top));
+    return out;
+  }
   if (goal.kind === "GOAL") return [...out, ...completion(goal, state, ctx, top)];
   if (goal.phase && gateOpens(goal, goal.phase) && goal.openEscalations.size === 0)
     out.push(...advance(goal, goal.phase, null, state, ctx, top));
@@ -405,8 +417,9 @@ function completion(
 }
 
 /**
- * GoalSnapshotTaken: the goal as of its latest version, taken when a project enters a phase and
- * when a goal ends, so a reader can start from a snapshot instead of the goal's first event.
+ * GoalSnapshotTaken: the goal as of its latest version, taken when a project enters a phase, every
+ * SNAPSHOT_EVERY_COMPLETIONS completions, and when a goal ends, so a reader can start from a
+ * snapshot instead of the goal's first event.
  */
 function snapshot(goal: GoalState, state: HierarchyState, top: AgentInfo): Decision {
   const tasks = tasksOf(state, goal);

@@ -68,6 +68,8 @@ export interface GoalState {
   answeredCommands: Set<string>;
   /** Tasks a tier already reported done upward, as `agentId/taskId`, so reports are sent once. */
   reported: Set<string>;
+  /** Completed tasks counted by the goal's latest GoalSnapshotTaken, for the periodic snapshot. */
+  snapshotTasksCompleted: number;
 }
 
 export interface HierarchyState {
@@ -103,6 +105,7 @@ function newGoal(goalId: string, tenantId: string, kind: GoalKind, at: Date): Go
     escalations: new Set(),
     answeredCommands: new Set(),
     reported: new Set(),
+    snapshotTasksCompleted: 0,
   };
 }
 
@@ -229,6 +232,11 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
       return setGoalStatus(state, event.value.goalId, "FAILED");
     case "GoalStopped":
       return setGoalStatus(state, event.value.goalId, "STOPPED");
+    case "GoalSnapshotTaken": {
+      const goal = state.goals.get(event.value.goalId);
+      if (goal) goal.snapshotTasksCompleted = Math.max(goal.snapshotTasksCompleted, event.value.tasksCompleted);
+      return state;
+    }
     case "PhaseTransitioned": {
       const e = event.value;
       const goal = state.goals.get(e.goalId);

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { president } from "../../processors/domain/president.js";
+import { president, SNAPSHOT_EVERY_COMPLETIONS } from "../../processors/domain/president.js";
 import {
   NOW,
   completed,
@@ -228,6 +228,38 @@ describe("president: release and completion", () => {
       .given([...given, completed("g1", "api", "w"), ...released])
       .when(completed("g1", "ui", "w"))
       .then([{ type: "TaskAssigned", taskId: "e2e", assigneeId: GOV.testing }]);
+  });
+
+  it(`snapshots a running goal every ${SNAPSHOT_EVERY_COMPLETIONS} completions, once each, counted from the log`, () => {
+    const many = Array.from({ length: 2 * SNAPSHOT_EVERY_COMPLETIONS + 5 }, (_, i) => task(`t${i}`, "backend", "api"));
+    const steps: Given[] = [...acceptedGoal({ tasks: many })];
+    const finish = (i: number) => {
+      const out = spec(president)
+        .given(steps)
+        .when(completed("g1", `t${i}`, "w"));
+      steps.push(completed("g1", `t${i}`, "w"), ...out.decisions);
+      return out;
+    };
+    for (let i = 0; i < SNAPSHOT_EVERY_COMPLETIONS - 1; i++) finish(i).thenNothing();
+    finish(SNAPSHOT_EVERY_COMPLETIONS - 1).then([
+      {
+        type: "GoalSnapshotTaken",
+        goalId: "g1",
+        status: "RUNNING",
+        tasksCompleted: SNAPSHOT_EVERY_COMPLETIONS,
+        tasksTotal: many.length,
+      },
+    ]);
+    // The same completion decided again (a restart re-deciding its tail) takes no second snapshot.
+    spec(president)
+      .given(steps)
+      .when(completed("g1", `t${SNAPSHOT_EVERY_COMPLETIONS - 1}`, "w"))
+      .thenNothing();
+    finish(SNAPSHOT_EVERY_COMPLETIONS).thenNothing();
+    for (let i = SNAPSHOT_EVERY_COMPLETIONS + 1; i < 2 * SNAPSHOT_EVERY_COMPLETIONS - 1; i++) finish(i).thenNothing();
+    finish(2 * SNAPSHOT_EVERY_COMPLETIONS - 1).then([
+      { type: "GoalSnapshotTaken", tasksCompleted: 2 * SNAPSHOT_EVERY_COMPLETIONS },
+    ]);
   });
 
   it("releases nothing while a dependency is still open", () => {
