@@ -23,9 +23,15 @@ const USAGE = `usage:
   npm run schemas:gen                TypeScript types and AsyncAPI document from schemas/avro
   npm run schemas:check              refuse a schema change the registered versions cannot follow
   npm run schemas:register           create the catalog's topics, register every schema
+  npm run token -- --role R [--tenant T] [--sub S] [--agent A]
+                                     print a development bearer token for the gateway
   npm run rebuild [-- --models analytics,state] [--swap] [--keep]
                                      rebuild read models from offset 0, compare with the live ones
   npm run bench:codec                codec and writer throughput next to raw avsc and bare kafkajs
+  npm run bench:flow [-- --goals N --tasks M]
+                                     hierarchy throughput next to a bare kafkajs transactional loop
+  npm run bench:projections [-- --goals N --reps R]
+                                     read model events/s next to bare batched inserts of the same rows
 servers: postgres, kafka, registry, mongo`;
 
 function runChild(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -110,7 +116,19 @@ async function start(config: PolityConfig, args: string[]): Promise<number> {
     });
     const { serveMetrics } = await import("../lib/metrics.js");
     const metrics = await serveMetrics(config.metricsPort, (line) => console.log(`[metrics] ${line}`));
+    const { startGateway } = await import("../gateway/main.js");
+    const gateway = await startGateway({
+      urls: infra.urls,
+      port: config.gatewayPort,
+      home: config.native.home,
+      topicPrefix: config.topicPrefix,
+      clientId: config.clientId,
+      log: (line) => console.log(`[gateway] ${line}`),
+    });
     console.log("Polity ready");
+    console.log(
+      `  gateway: ${gateway.url}/graphql (GraphiQL), ${gateway.url}/api/v1, token: npm run token -- --role operator`,
+    );
     for (const [name, value] of Object.entries(urlsToEnv(infra.urls))) console.log(`  ${name}=${value}`);
     console.log(`  (sources: ${JSON.stringify(infra.sources)})`);
     console.log("Try `npm run demo -- --attach` in another terminal.");
@@ -121,6 +139,7 @@ async function start(config: PolityConfig, args: string[]): Promise<number> {
     });
     say("stopping the hierarchy and the read models");
     metrics.close();
+    await gateway.stop();
     await Promise.all([hierarchy.stop(), projections.stop()]);
     return 0;
   });
@@ -176,6 +195,10 @@ async function main(argv: string[]): Promise<number> {
       return withInfra(config, (infra) => runSchemaCommand(sub, infra.urls));
     }
   }
+  if (command === "token") {
+    const { runToken } = await import("../gateway/token.js");
+    return runToken(rest);
+  }
   if (command === "rebuild") {
     const { runRebuild } = await import("../projections/rebuild-command.js");
     return withInfra(config, (infra) => runRebuild(infra.urls, rest));
@@ -187,6 +210,10 @@ async function main(argv: string[]): Promise<number> {
   if (command === "bench" && rest[0] === "flow") {
     const { runFlowBench } = await import("../bench/flow.js");
     return withInfra(config, (infra) => runFlowBench(infra.urls, rest.slice(1)));
+  }
+  if (command === "bench" && rest[0] === "projections") {
+    const { runProjectionsBench } = await import("../bench/projections.js");
+    return withInfra(config, (infra) => runProjectionsBench(infra.urls, rest.slice(1)));
   }
   if (command === "stack") {
     const [sub, ...names] = rest;

@@ -57,6 +57,8 @@ export interface PolityConfig {
   topicPrefix: string;
   /** Where `npm start` serves Prometheus metrics (GET /metrics on 127.0.0.1). */
   metricsPort: number;
+  /** Where `npm start` serves the gateway (GraphQL, REST, /health, /ready, /metrics) on 127.0.0.1. */
+  gatewayPort: number;
 }
 
 /** The environment variable that carries each URL, for every process and error message. */
@@ -125,6 +127,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PolityConfig {
     clientId: text(env, "POLITY_CLIENT_ID", "polity"),
     topicPrefix: topicPrefix(env),
     metricsPort: port(env, "POLITY_METRICS_PORT", 9464),
+    gatewayPort: port(env, "POLITY_GATEWAY_PORT", 4000),
     native: {
       home: path.resolve(text(env, "POLITY_HOME", path.join(repoRoot, ".polity"))),
       cacheDir: path.resolve(

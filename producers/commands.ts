@@ -5,8 +5,8 @@
  * PhaseTransitionRejected).
  */
 import { randomUUID } from "node:crypto";
-import type { Payload, Phase } from "../schemas/generated/types.js";
-import type { EventWriter, SentMessage } from "./writer.js";
+import type { AggregateType, Payload, Phase } from "../schemas/generated/types.js";
+import type { EventWriter, OutgoingMessage, SentMessage } from "./writer.js";
 
 export interface Requester {
   tenantId: string;
@@ -85,4 +85,104 @@ export async function requestPhaseTransition(
     },
   ]);
   return command!;
+}
+
+/** One command from a user: actor USER, the aggregate it is about at version -1. */
+async function userCommand<T extends CommandType>(
+  writer: EventWriter,
+  who: Requester,
+  type: T,
+  aggregate: { type: AggregateType; id: string },
+  payload: Payload<T>,
+): Promise<SentMessage> {
+  const [command] = await writer.send([
+    {
+      type,
+      context: {
+        tenantId: who.tenantId,
+        correlationId: aggregate.id,
+        actor: { id: who.userId, tier: "USER" },
+        aggregate: { ...aggregate, version: -1 },
+      },
+      payload,
+    } as OutgoingMessage,
+  ]);
+  return command!;
+}
+
+type CommandType = "StopGoal" | "ScaleAgents" | "DefinePolicy" | "AmendPolicy" | "RegisterAgent";
+
+/** Emergency stop of a goal: the president cancels its open tasks and records GoalStopped. */
+export function stopGoal(writer: EventWriter, who: Requester, goalId: string, reason: string): Promise<SentMessage> {
+  return userCommand(writer, who, "StopGoal", { type: "GOAL", id: goalId }, { goalId, reason });
+}
+
+export function scaleAgents(
+  writer: EventWriter,
+  who: Requester,
+  request: Omit<Payload<"ScaleAgents">, "trigger" | "loadRatio">,
+): Promise<SentMessage> {
+  const id = `${request.topology}/${request.tier}/${request.domain ?? "*"}/${request.specialization ?? "*"}`;
+  return userCommand(
+    writer,
+    who,
+    "ScaleAgents",
+    { type: "SYSTEM", id },
+    { ...request, trigger: "MANUAL", loadRatio: null },
+  );
+}
+
+export function definePolicy(
+  writer: EventWriter,
+  who: Requester,
+  policy: Payload<"DefinePolicy">,
+): Promise<SentMessage> {
+  return userCommand(writer, who, "DefinePolicy", { type: "POLICY", id: policy.policyId }, policy);
+}
+
+export function amendPolicy(
+  writer: EventWriter,
+  who: Requester,
+  amendment: Payload<"AmendPolicy">,
+): Promise<SentMessage> {
+  return userCommand(writer, who, "AmendPolicy", { type: "POLICY", id: amendment.policyId }, amendment);
+}
+
+export function registerAgent(
+  writer: EventWriter,
+  who: Requester,
+  agent: Payload<"RegisterAgent">,
+): Promise<SentMessage> {
+  return userCommand(writer, who, "RegisterAgent", { type: "AGENT", id: agent.agentId }, agent);
+}
+
+/**
+ * An agent's result for the attempt it holds, written as the agent itself (actor WORKER), exactly
+ * as an external agent on Kafka would (processors/examples/external-agent.ts).
+ */
+export async function reportTaskOutcome(
+  writer: EventWriter,
+  agent: { tenantId: string; agentId: string },
+  task: { goalId: string; taskId: string; attempt: number },
+  outcome:
+    | { completed: Pick<Payload<"TaskCompleted">, "result" | "outputs" | "cost" | "durationMs"> }
+    | { failed: Pick<Payload<"TaskFailed">, "reason" | "retryable" | "durationMs"> },
+): Promise<SentMessage> {
+  const context = {
+    tenantId: agent.tenantId,
+    correlationId: task.goalId,
+    actor: { id: agent.agentId, tier: "WORKER" as const },
+    aggregate: { type: "TASK" as const, id: task.taskId, version: -1 },
+  };
+  const ids = { ...task, agentId: agent.agentId };
+  const [sent] = await writer.send([
+    "completed" in outcome
+      ? { type: "TaskCompleted", context, payload: { ...ids, ...outcome.completed, exitCode: null } }
+      : {
+          type: "TaskFailed",
+          context,
+          payload: { ...ids, ...outcome.failed, failureKind: "EXECUTION_ERROR", exitCode: null, output: null },
+        },
+  ]);
+  return sent!;
 }

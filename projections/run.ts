@@ -31,7 +31,7 @@ export interface RunningProjections {
 export type ReadModel = keyof typeof PROJECTED_TOPICS;
 
 export function readModelsFromEnv(value = process.env.POLITY_READ_MODELS): ReadModel[] {
-  const names = (value ?? "analytics")
+  const names = (value ?? "analytics,state")
     .split(",")
     .map((n) => n.trim())
     .filter(Boolean);

@@ -34,7 +34,7 @@ export const TOPICS = [
     partitions: 6,
     cleanupPolicy: "delete",
     retentionMs: FOREVER,
-    messages: ["SubmitGoal", "RequestPhaseTransition"],
+    messages: ["SubmitGoal", "RequestPhaseTransition", "StopGoal"],
   },
   {
     name: "polity.goals.events",

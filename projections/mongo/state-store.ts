@@ -34,7 +34,7 @@ import {
   TASK_TERMINAL,
   taskMovesForward,
 } from "../../processors/domain/status.js";
-import type { AnyBulkWriteOperation, Db, Document } from "mongodb";
+import type { AnyBulkWriteOperation, Collection, Db, Document } from "mongodb";
 import { checkpointKey, type Checkpoints, type LoggedEvent, type ProjectionStore } from "../host.js";
 import { sumCosts, taskKey } from "../../processors/domain/state.js";
 import type {
@@ -355,16 +355,36 @@ class Fold<D extends { _id: string; _pos: Positions }> {
     }
     if (ops.length === 0) return;
     const collection = this.db.collection<Stored>(this.collection);
-    await collection.bulkWrite(creates, { ordered: true });
-    const result = await collection.bulkWrite(ops, { ordered: true });
-    if (result.matchedCount !== ops.length) {
+    await bulkWrite(collection, creates, true);
+    const matched = await bulkWrite(collection, ops, true);
+    if (matched !== ops.length) {
       throw new Error(
-        `state projection: ${ops.length - result.matchedCount} ${this.collection} ` +
+        `state projection: ${ops.length - matched} ${this.collection} ` +
           `document(s) changed under the position ${this.pos} while a batch was applied; another host is ` +
           "projecting the same partition. The batch is retried from what that host wrote.",
       );
     }
   }
+}
+
+/**
+ * Update operations per command. FerretDB 1.24 (SQLite backend) keeps a connection of its pool
+ * (100) open for every matching update statement until the whole command ends; one bulkWrite of
+ * 100 or more matching updates therefore waits for a connection it holds itself, and FerretDB then
+ * answers no query at all until it is restarted (found from a goroutine dump: 100 open
+ * database/sql Rows in one MsgUpdate waiting in BeginTx; reproduced with 150 updateOne on existing
+ * documents, while 99 pass). Small commands keep far below the pool, also with other clients.
+ */
+export const MAX_OPS_PER_COMMAND = 25;
+
+/** bulkWrite in commands of at most MAX_OPS_PER_COMMAND operations, in order; returns the matched count. */
+async function bulkWrite(collection: Collection<Stored>, ops: Op[], ordered: boolean): Promise<number> {
+  let matched = 0;
+  for (let i = 0; i < ops.length; i += MAX_OPS_PER_COMMAND) {
+    const result = await collection.bulkWrite(ops.slice(i, i + MAX_OPS_PER_COMMAND), { ordered });
+    matched += result.matchedCount;
+  }
+  return matched;
 }
 
 /**
@@ -415,7 +435,7 @@ class Effects {
     this.flush();
     // Ordered: two events of this partition on one document must land in log order, or the second
     // would move the position past the first and the first would be dropped as a repeat.
-    if (this.ops.length > 0) await db.collection<Stored>(collection).bulkWrite(this.ops, { ordered: true });
+    await bulkWrite(db.collection<Stored>(collection), this.ops, true);
   }
 }
 
@@ -1148,7 +1168,7 @@ export class StateStore implements ProjectionStore {
         },
       });
     }
-    await this.db.collection<Stored>(this.collections.goals).bulkWrite(ops, { ordered: false });
+    await bulkWrite(this.db.collection<Stored>(this.collections.goals), ops, false);
   }
 
   /**
@@ -1180,7 +1200,7 @@ export class StateStore implements ProjectionStore {
         },
       };
     });
-    if (ops.length > 0) await this.db.collection<Stored>(this.collections.agents).bulkWrite(ops, { ordered: false });
+    await bulkWrite(this.db.collection<Stored>(this.collections.agents), ops, false);
   }
 
   private async applyAgents(pos: string, events: LoggedEvent[]): Promise<void> {

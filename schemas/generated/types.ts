@@ -1040,6 +1040,16 @@ export type ScaleTrigger = "MANUAL" | "AUTOSCALER";
 /** How serious an alert, violation, escalation or notification is. */
 export type Severity = "INFO" | "WARNING" | "CRITICAL";
 
+/** Command from an operator (or an enforcing policy) asking the president/master for an emergency stop of a goal or project: every open task is cancelled, workers are told, nothing new is dispatched, and GoalStopped records it. A goal already final is not changed (the request is answered with nothing new). */
+export interface StopGoal {
+  /** Standard message metadata (eventId, occurredAt, tenant, correlation and causation ids, actor). Aggregate: the goal (GOAL, goalId) with version -1. */
+  envelope: Envelope;
+  /** Id of the goal or project to stop; the Kafka key of every message of this goal. */
+  goalId: string;
+  /** Why the goal must stop, recorded in GoalStopped and in the audit trail. */
+  reason: string;
+}
+
 /** Command from a user or integrator (GraphQL/REST via the command ingress) asking the president/master to take on a goal or a project. May be rejected (GoalRejected); accepted goals start with GoalSubmitted. */
 export interface SubmitGoal {
   /** Standard message metadata (eventId, occurredAt, tenant, correlation and causation ids, actor). Aggregate: the goal (GOAL, goalId, version -1); actor is the submitting user or program. */
@@ -1373,6 +1383,7 @@ export interface MessageMap {
   ResourceDenied: ResourceDenied;
   ResourceRequested: ResourceRequested;
   ScaleAgents: ScaleAgents;
+  StopGoal: StopGoal;
   SubmitGoal: SubmitGoal;
   TaskAccepted: TaskAccepted;
   TaskAssigned: TaskAssigned;

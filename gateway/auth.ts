@@ -1,0 +1,115 @@
+/**
+ * Bearer JWTs (HS256). Claims: `sub` (user or agent id), `role` (admin, operator, viewer, agent),
+ * `tenant`, and for an agent token `agent` (its agent id). Permissions are decided here and nowhere
+ * else: resolvers and REST handlers ask `require(principal, action)`.
+ *
+ * The signing secret comes from POLITY_JWT_SECRET; without it (development) one is generated once
+ * and kept in .polity/jwt-secret (git-ignored, mode 600), so `npm run token` and the gateway agree.
+ */
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { jwtVerify, SignJWT } from "jose";
+import { GatewayError } from "./errors.js";
+
+export const ROLES = ["admin", "operator", "viewer", "agent"] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface Principal {
+  subject: string;
+  role: Role;
+  tenantId: string;
+  /** Set on agent tokens: the agent the token speaks for. */
+  agentId: string | null;
+}
+
+/**
+ * What a role may do. Viewers read; operators also submit and steer goals; admins also govern
+ * (policies, scaling, agents); agents read their subtree and report on their own tasks.
+ */
+export type Action = "read" | "submit" | "steer" | "govern" | "report";
+const GRANTS: Record<Role, ReadonlySet<Action>> = {
+  admin: new Set(["read", "submit", "steer", "govern", "report"]),
+  operator: new Set(["read", "submit", "steer"]),
+  viewer: new Set(["read"]),
+  agent: new Set(["read", "report"]),
+};
+
+export function allowed(principal: Principal, action: Action): boolean {
+  return GRANTS[principal.role].has(action);
+}
+
+export function require(principal: Principal | null, action: Action): Principal {
+  if (!principal) {
+    throw new GatewayError(
+      "UNAUTHENTICATED",
+      "no valid bearer token: send Authorization: Bearer <jwt> (mint one with `npm run token -- --role operator`)",
+    );
+  }
+  if (!allowed(principal, action)) {
+    throw new GatewayError(
+      "FORBIDDEN",
+      `role ${principal.role} may not ${action}; ask for a token with a role that may`,
+    );
+  }
+  return principal;
+}
+
+export class Auth {
+  private readonly key: Uint8Array;
+
+  constructor(secret: string) {
+    if (secret.length < 32) throw new Error("POLITY_JWT_SECRET must be at least 32 characters");
+    this.key = new TextEncoder().encode(secret);
+  }
+
+  /** The secret from POLITY_JWT_SECRET, or the development secret under `home` (created once). */
+  static fromEnv(home: string, env: NodeJS.ProcessEnv = process.env): Auth {
+    if (env.POLITY_JWT_SECRET) return new Auth(env.POLITY_JWT_SECRET);
+    const file = path.join(home, "jwt-secret");
+    if (!fs.existsSync(file)) {
+      fs.mkdirSync(home, { recursive: true });
+      fs.writeFileSync(file, randomBytes(32).toString("hex"), { mode: 0o600, flag: "wx" });
+    }
+    return new Auth(fs.readFileSync(file, "utf8").trim());
+  }
+
+  async mint(
+    claims: { subject: string; role: Role; tenantId: string; agentId?: string | null },
+    ttlSeconds = 3600,
+  ): Promise<string> {
+    return new SignJWT({
+      role: claims.role,
+      tenant: claims.tenantId,
+      ...(claims.agentId ? { agent: claims.agentId } : {}),
+    })
+      .setProtectedHeader({ alg: "HS256" })
+      .setSubject(claims.subject)
+      .setIssuedAt()
+      .setExpirationTime(`${ttlSeconds}s`)
+      .sign(this.key);
+  }
+
+  /** The principal of an Authorization header; null when there is none; an error when it is bad. */
+  async principal(header: string | undefined | null): Promise<Principal | null> {
+    if (!header) return null;
+    const m = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!m) throw new GatewayError("UNAUTHENTICATED", "Authorization must be `Bearer <jwt>`");
+    try {
+      const { payload } = await jwtVerify(m[1]!, this.key, { algorithms: ["HS256"] });
+      const role = payload.role as Role;
+      if (!ROLES.includes(role)) throw new Error(`unknown role ${String(payload.role)}`);
+      if (typeof payload.tenant !== "string" || !payload.tenant) throw new Error("no tenant claim");
+      if (!payload.sub) throw new Error("no subject");
+      if (role === "agent" && typeof payload.agent !== "string") throw new Error("an agent token needs an agent claim");
+      return {
+        subject: payload.sub,
+        role,
+        tenantId: payload.tenant,
+        agentId: typeof payload.agent === "string" ? payload.agent : null,
+      };
+    } catch (e) {
+      throw new GatewayError("UNAUTHENTICATED", `bearer token rejected: ${(e as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,68 @@
+/** System health: the SystemHealth view of the DGM design, from the read models and the probes. */
+import { caller, guarded, type GatewayContext } from "./context.js";
+
+export const typeDefs = /* GraphQL */ `
+  type ComponentHealth {
+    name: String!
+    up: Boolean!
+    latencyMs: Int!
+    detail: String!
+  }
+  type ProjectionLag {
+    projection: String!
+    lag: Int!
+  }
+  type SystemHealth {
+    "HEALTHY, DEGRADED (an agent failed or a read model lags) or CRITICAL (a server is down)."
+    status: String!
+    checkedAt: DateTime!
+    components: [ComponentHealth!]!
+    projections: [ProjectionLag!]!
+    totalAgents: Int!
+    activeAgents: Int!
+    failedAgents: Int!
+    agentsByStatus: [StatusCount!]!
+    "Tasks of the caller's tenant waiting for a worker (PENDING, READY, ASSIGNED)."
+    taskQueueLength: Int!
+    runningTasks: Int!
+    completedTasks: Int!
+    failedTasks: Int!
+    runningGoals: Int!
+    problems: [String!]!
+  }
+
+  extend type Query {
+    systemHealth: SystemHealth!
+  }
+`;
+
+export async function systemHealth(ctx: GatewayContext, tenantId: string) {
+  const [report, counts] = await Promise.all([ctx.health.report(), ctx.read.counts(tenantId)]);
+  const sum = (m: Record<string, number>, keys: string[]) => keys.reduce((n, k) => n + (m[k] ?? 0), 0);
+  const totalAgents = Object.values(counts.agentsByStatus).reduce((a, b) => a + b, 0);
+  const failedAgents = sum(counts.agentsByStatus, ["FAILED", "UNRESPONSIVE"]);
+  const critical = report.components.some((c) => !c.up);
+  return {
+    status: critical ? "CRITICAL" : failedAgents > 0 || !report.ready ? "DEGRADED" : "HEALTHY",
+    checkedAt: report.checkedAt,
+    components: report.components,
+    projections: report.projections,
+    totalAgents,
+    activeAgents: totalAgents - failedAgents - sum(counts.agentsByStatus, ["TERMINATED", "RETIRED"]),
+    failedAgents,
+    agentsByStatus: Object.entries(counts.agentsByStatus).map(([status, count]) => ({ status, count })),
+    taskQueueLength: sum(counts.tasksByStatus, ["PENDING", "READY", "ASSIGNED"]),
+    runningTasks: sum(counts.tasksByStatus, ["ACCEPTED", "RUNNING"]),
+    completedTasks: sum(counts.tasksByStatus, ["COMPLETED"]),
+    failedTasks: sum(counts.tasksByStatus, ["FAILED", "TIMED_OUT"]),
+    runningGoals: sum(counts.goalsByStatus, ["SUBMITTED", "VALIDATED", "DECOMPOSED", "RUNNING"]),
+    problems: report.problems,
+  };
+}
+
+export const resolvers = {
+  Query: {
+    systemHealth: (_: unknown, __: unknown, ctx: GatewayContext) =>
+      guarded(async () => systemHealth(ctx, caller(ctx, "read").tenantId)),
+  },
+};

@@ -1,0 +1,103 @@
+/**
+ * Query depth and cost limits, as GraphQL validation rules, so an over-deep or over-broad query is
+ * refused before anything runs. Cost: every field costs 1, times the size of every list above it
+ * (its `first` argument when given, else LIST_GUESS).
+ */
+import {
+  GraphQLError,
+  getNamedType,
+  getNullableType,
+  isListType,
+  isObjectType,
+  isInterfaceType,
+  Kind,
+  type ASTVisitor,
+  type FieldNode,
+  type FragmentDefinitionNode,
+  type GraphQLOutputType,
+  type GraphQLCompositeType,
+  type SelectionSetNode,
+  type ValidationContext,
+} from "graphql";
+
+export const MAX_DEPTH = 10;
+export const MAX_COST = 20_000;
+const LIST_GUESS = 20;
+
+function limitError(message: string, field: string): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: "INVALID_INPUT", field, http: { status: 400 } } });
+}
+
+export function limitsRule(maxDepth = MAX_DEPTH, maxCost = MAX_COST) {
+  return (context: ValidationContext): ASTVisitor => {
+    const fragments = new Map<string, FragmentDefinitionNode>();
+    for (const d of context.getDocument().definitions)
+      if (d.kind === Kind.FRAGMENT_DEFINITION) fragments.set(d.name.value, d);
+    const schema = context.getSchema();
+
+    /** [depth, cost] of a selection set on `type`. */
+    const measure = (set: SelectionSetNode, type: GraphQLCompositeType | null, seen: Set<string>): [number, number] => {
+      let depth = 0;
+      let cost = 0;
+      for (const sel of set.selections) {
+        if (sel.kind === Kind.FIELD) {
+          const [d, c] = field(sel, type, seen);
+          depth = Math.max(depth, d);
+          cost += c;
+        } else if (sel.kind === Kind.INLINE_FRAGMENT) {
+          const on = sel.typeCondition ? (schema.getType(sel.typeCondition.name.value) as GraphQLCompositeType) : type;
+          const [d, c] = measure(sel.selectionSet, on, seen);
+          depth = Math.max(depth, d);
+          cost += c;
+        } else {
+          const name = sel.name.value;
+          const frag = fragments.get(name);
+          if (!frag || seen.has(name)) continue; // unknown or cyclic fragments are other rules' errors
+          const on = schema.getType(frag.typeCondition.name.value) as GraphQLCompositeType;
+          const [d, c] = measure(frag.selectionSet, on, new Set([...seen, name]));
+          depth = Math.max(depth, d);
+          cost += c;
+        }
+      }
+      return [depth, cost];
+    };
+
+    const field = (node: FieldNode, parent: GraphQLCompositeType | null, seen: Set<string>): [number, number] => {
+      let fieldType: GraphQLOutputType | undefined;
+      if (parent && (isObjectType(parent) || isInterfaceType(parent)))
+        fieldType = parent.getFields()[node.name.value]?.type;
+      if (!node.selectionSet) return [1, 1];
+      const named = fieldType ? (getNamedType(fieldType) as GraphQLCompositeType) : null;
+      const [d, c] = measure(node.selectionSet, named, seen);
+      let times = 1;
+      if (fieldType && isListType(getNullableType(fieldType))) {
+        const first = node.arguments?.find((a) => a.name.value === "first" || a.name.value === "limit");
+        times = first?.value.kind === Kind.INT ? Number(first.value.value) : LIST_GUESS;
+      }
+      return [d + 1, 1 + times * c];
+    };
+
+    return {
+      OperationDefinition(op) {
+        const root =
+          op.operation === "query"
+            ? schema.getQueryType()
+            : op.operation === "mutation"
+              ? schema.getMutationType()
+              : schema.getSubscriptionType();
+        const [depth, cost] = measure(op.selectionSet, root ?? null, new Set());
+        if (depth > maxDepth)
+          context.reportError(
+            limitError(`query is ${depth} levels deep; at most ${maxDepth} are allowed: ask for less nesting`, "query"),
+          );
+        else if (cost > maxCost)
+          context.reportError(
+            limitError(
+              `query cost ${cost} is above the limit ${maxCost}: ask for fewer fields or smaller pages (first)`,
+              "query",
+            ),
+          );
+      },
+    };
+  };
+}

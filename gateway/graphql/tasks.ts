@@ -1,0 +1,140 @@
+import type { GoalDoc, TaskDoc } from "../../projections/mongo/state-store.js";
+import { caller, guarded, type GatewayContext } from "./context.js";
+import { entries } from "./common.js";
+import { visibleGoal } from "./goals.js";
+
+export const typeDefs = /* GraphQL */ `
+  enum TaskStatus {
+    PENDING
+    READY
+    ASSIGNED
+    ACCEPTED
+    RUNNING
+    COMPLETED
+    FAILED
+    CANCELLED
+    TIMED_OUT
+  }
+
+  type TaskAssignees {
+    governor: Agent
+    mayor: Agent
+    worker: Agent
+  }
+  type TaskFailure {
+    agentId: String!
+    reason: String!
+    kind: String!
+    retryable: Boolean!
+  }
+  type TaskTimings {
+    createdAt: DateTime!
+    assignedAt: DateTime
+    acceptedAt: DateTime
+    startedAt: DateTime
+    completedAt: DateTime
+    durationMs: Float
+  }
+
+  type Task {
+    "goalId/taskId"
+    id: ID!
+    goalId: ID!
+    taskId: ID!
+    title: String!
+    description: String
+    domain: String!
+    specialization: String
+    phase: Phase
+    priority: Int!
+    status: TaskStatus!
+    attempt: Int!
+    maxAttempts: Int!
+    dependsOn: [ID!]!
+    "The tasks this one waits for."
+    dependencies: [Task!]!
+    assignees: TaskAssignees!
+    executor: String
+    progress: Float!
+    result: String
+    outputs: [Entry!]!
+    cost: Decimal!
+    failures: Int!
+    lastFailure: TaskFailure
+    timings: TaskTimings!
+  }
+
+  input TaskResultInput {
+    goalId: ID!
+    taskId: ID!
+    "The attempt the agent was given (TaskAssigned.attempt)."
+    attempt: Int!
+    status: TaskResultStatus!
+    "Required when COMPLETED."
+    result: String
+    outputs: [EntryInput!]
+    cost: Decimal
+    "Required when FAILED."
+    reason: String
+    retryable: Boolean
+    durationMs: Int
+  }
+  enum TaskResultStatus {
+    COMPLETED
+    FAILED
+  }
+
+  extend type Goal {
+    tasks(status: TaskStatus): [Task!]!
+  }
+
+  extend type Query {
+    task(goalId: ID!, taskId: ID!): Task
+  }
+
+  extend type Mutation {
+    "An external agent reports the result of the attempt it holds (agent tokens only)."
+    reportTaskResult(input: TaskResultInput!): CommandReceipt!
+  }
+`;
+
+export const resolvers = {
+  Query: {
+    task: (_: unknown, { goalId, taskId }: { goalId: string; taskId: string }, ctx: GatewayContext) =>
+      guarded(async () => {
+        if (!(await visibleGoal(ctx, goalId))) return null;
+        const tasks = await ctx.loaders().tasksByGoal.load(goalId);
+        return tasks.find((t) => t.taskId === taskId) ?? null;
+      }),
+  },
+  Mutation: {
+    reportTaskResult: (_: unknown, { input }: { input: unknown }, ctx: GatewayContext) =>
+      guarded(() => ctx.commands.reportTaskResult(ctx.principal, input)),
+  },
+  Goal: {
+    tasks: (g: GoalDoc, { status }: { status?: string }, ctx: GatewayContext) =>
+      guarded(async () => {
+        caller(ctx, "read");
+        const tasks = await ctx.loaders().tasksByGoal.load(g._id);
+        return status ? tasks.filter((t) => t.status === status) : tasks;
+      }),
+  },
+  Task: {
+    id: (t: TaskDoc) => t._id,
+    dependsOn: (t: TaskDoc) => t.dependsOn ?? [],
+    dependencies: async (t: TaskDoc, _: unknown, ctx: GatewayContext) => {
+      const all = await ctx.loaders().tasksByGoal.load(t.goalId);
+      return all.filter((x) => (t.dependsOn ?? []).includes(x.taskId));
+    },
+    assignees: (t: TaskDoc, _: unknown, ctx: GatewayContext) => {
+      const a = t.assignees ?? {};
+      const load = (id: string | undefined) => (id ? ctx.loaders().agent.load(id) : null);
+      return {
+        governor: load(a.GOVERNOR ?? a.SUB_MASTER),
+        mayor: load(a.MAYOR),
+        worker: load(a.WORKER),
+      };
+    },
+    outputs: (t: TaskDoc) => entries(t.outputs),
+  },
+};

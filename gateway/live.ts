@@ -1,0 +1,185 @@
+/**
+ * The live feed behind GraphQL subscriptions: one Kafka consumer per gateway instance, in a consumer
+ * group of its own (so every instance sees every event and delivers it to its own subscribers),
+ * reading committed events from the end of the log onwards. Each subscriber gets an async iterator
+ * over the events its filter accepts, with a bounded buffer: a subscriber that stops reading is cut
+ * off with an error rather than growing the gateway's memory.
+ */
+import { randomUUID } from "node:crypto";
+import type { Consumer, Kafka } from "kafkajs";
+import { physicalTopic } from "../schemas/catalog.js";
+import type { Codec } from "../schemas/codec.js";
+import type { PolityEvent } from "../schemas/reader.js";
+
+export const LIVE_TOPICS = [
+  "polity.goals.events",
+  "polity.tasks.events",
+  "polity.agents.events",
+  "polity.governance.events",
+] as const;
+
+export interface LiveEvent {
+  event: PolityEvent;
+  /** Catalog topic name. */
+  topic: string;
+  partition: number;
+  offset: string;
+  /** When the broker appended the record (the log's commit time, for delivery latency). */
+  loggedAt: Date;
+}
+
+/** Events a subscriber may hold unread before it is cut off. */
+export const SUBSCRIBER_BUFFER = 10_000;
+
+interface Subscriber {
+  accept(e: LiveEvent): boolean;
+  push(e: LiveEvent): void;
+}
+
+export class LiveFeed {
+  private consumer?: Consumer;
+  private readonly subscribers = new Set<Subscriber>();
+  readonly stats = { received: 0, delivered: 0, cutOff: 0 };
+  private readyResolve!: () => void;
+  /** Settles once the consumer holds its partitions, so nothing published after it is missed. */
+  readonly ready = new Promise<void>((r) => (this.readyResolve = r));
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly codec: Codec,
+    private readonly prefix = "",
+    private readonly instanceId = randomUUID().slice(0, 8),
+  ) {}
+
+  get subscriberCount(): number {
+    return this.subscribers.size;
+  }
+
+  async start(): Promise<void> {
+    const consumer = this.kafka.consumer({
+      groupId: `${this.prefix}polity-gateway-live-${this.instanceId}`,
+      readUncommitted: false,
+      maxWaitTimeInMs: 100,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1_000,
+    });
+    this.consumer = consumer;
+    // Start exactly at the end of the log as of now: a fresh group would otherwise resolve "latest"
+    // only at its first fetch, and miss what is written in between.
+    const admin = this.kafka.admin();
+    await admin.connect();
+    const ends = new Map<string, string>();
+    try {
+      for (const t of LIVE_TOPICS) {
+        const physical = physicalTopic(t, this.prefix);
+        for (const o of await admin.fetchTopicOffsets(physical)) ends.set(`${physical}:${o.partition}`, o.high);
+      }
+    } finally {
+      await admin.disconnect();
+    }
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
+        for (const partition of partitions) {
+          const offset = ends.get(`${topic}:${partition}`);
+          if (offset !== undefined) consumer.seek({ topic, partition, offset });
+        }
+      }
+      ends.clear(); // a later rebalance (there is none in a group of one) continues from the group offsets
+      this.readyResolve();
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: LIVE_TOPICS.map((t) => physicalTopic(t, this.prefix)), fromBeginning: false });
+    await consumer.run({
+      autoCommit: true,
+      eachBatch: async ({ batch }) => {
+        const topic = batch.topic.slice(this.prefix.length);
+        for (const m of batch.messages) {
+          let event: PolityEvent;
+          try {
+            const decoded = await this.codec.decode(m.value);
+            event = { type: decoded.type, value: decoded.value } as unknown as PolityEvent;
+          } catch {
+            continue; // the processors dead-letter what nobody can read; subscribers just skip it
+          }
+          this.stats.received++;
+          this.publish({
+            event,
+            topic,
+            partition: batch.partition,
+            offset: m.offset,
+            loggedAt: new Date(Number(m.timestamp)),
+          });
+        }
+      },
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer?.disconnect().catch(() => undefined);
+  }
+
+  private publish(e: LiveEvent): void {
+    for (const s of this.subscribers) {
+      if (s.accept(e)) {
+        s.push(e);
+        this.stats.delivered++;
+      }
+    }
+  }
+
+  /**
+   * The events `accept` lets through, from now on, until the iterator is returned (the client went
+   * away) or `until` says the stream is complete after an event.
+   */
+  subscribe(accept: (e: LiveEvent) => boolean, until?: (e: LiveEvent) => boolean): AsyncIterableIterator<LiveEvent> {
+    const queue: LiveEvent[] = [];
+    let wake: (() => void) | null = null;
+    let done = false;
+    let failure: Error | null = null;
+    const sub: Subscriber = {
+      accept,
+      push: (e) => {
+        if (done) return;
+        if (queue.length >= SUBSCRIBER_BUFFER) {
+          failure = new Error(
+            `subscription cut off: more than ${SUBSCRIBER_BUFFER} events waited unread; subscribe again with a narrower filter or read faster`,
+          );
+          this.stats.cutOff++;
+          this.subscribers.delete(sub);
+        } else queue.push(e);
+        wake?.();
+      },
+    };
+    this.subscribers.add(sub);
+    const finish = () => {
+      done = true;
+      this.subscribers.delete(sub);
+      wake?.();
+    };
+    const iterator: AsyncIterableIterator<LiveEvent> = {
+      [Symbol.asyncIterator]: () => iterator,
+      next: async () => {
+        for (;;) {
+          if (queue.length > 0) {
+            const value = queue.shift()!;
+            if (until?.(value)) {
+              // Deliver the closing event, then end the stream on the next call.
+              this.subscribers.delete(sub);
+              done = true;
+            }
+            return { value, done: false };
+          }
+          if (failure) throw failure;
+          if (done) return { value: undefined, done: true };
+          await new Promise<void>((r) => (wake = r));
+          wake = null;
+        }
+      },
+      return: async () => {
+        finish();
+        return { value: undefined, done: true };
+      },
+    };
+    return iterator;
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * Starts the gateway against resolved infrastructure: its own Kafka client, writer, MongoDB and
+ * PostgreSQL connections. Used by `npm start` (beside the hierarchy and the read models) and by
+ * tests and benchmarks that need a real gateway on a free port.
+ */
+import path from "node:path";
+import { MongoClient } from "mongodb";
+import pg from "pg";
+import type { InfraUrls } from "../lib/config.js";
+import { kafkaClient } from "../lib/kafka.js";
+import { EventWriter } from "../producers/writer.js";
+import { Codec } from "../schemas/codec.js";
+import { Auth } from "./auth.js";
+import { ReadSide } from "./read-side.js";
+import { createGateway, type Gateway, type GatewayOptions } from "./server.js";
+
+export interface RunningGateway {
+  gateway: Gateway;
+  url: string;
+  auth: Auth;
+  stop(): Promise<void>;
+}
+
+export async function startGateway(options: {
+  urls: InfraUrls;
+  port: number;
+  /** Where the development JWT secret lives when POLITY_JWT_SECRET is not set. */
+  home: string;
+  topicPrefix?: string;
+  clientId?: string;
+  analyticsSchema?: string;
+  collectionPrefix?: string;
+  mongoDb?: string;
+  log?: (line: string) => void;
+  overrides?: Partial<GatewayOptions>;
+}): Promise<RunningGateway> {
+  const { urls } = options;
+  const kafka = kafkaClient(urls.kafkaBrokers, `${options.clientId ?? "polity"}-gateway`, true);
+  const codec = Codec.forUrl(urls.schemaRegistryUrl);
+  const pool = new pg.Pool({ connectionString: urls.databaseUrl, max: 10 });
+  const mongo = new MongoClient(urls.mongoUrl);
+  let writer: EventWriter | undefined;
+  let gateway: Gateway | undefined;
+  const stop = async () => {
+    await gateway?.stop().catch(() => undefined);
+    await writer?.disconnect().catch(() => undefined);
+    await pool.end().catch(() => undefined);
+    await mongo.close().catch(() => undefined);
+  };
+  try {
+    await mongo.connect();
+    writer = await EventWriter.connect(kafka, codec, { topicPrefix: options.topicPrefix });
+    const read = new ReadSide(options.mongoDb ? mongo.db(options.mongoDb) : mongo.db(), pool, {
+      analyticsSchema: options.analyticsSchema,
+      collectionPrefix: options.collectionPrefix,
+    });
+    const auth = Auth.fromEnv(options.home);
+    gateway = await createGateway({
+      kafka,
+      codec,
+      writer,
+      read,
+      auth,
+      registryUrl: urls.schemaRegistryUrl,
+      topicPrefix: options.topicPrefix,
+      graphiql: process.env.NODE_ENV !== "production",
+      log: options.log,
+      ...options.overrides,
+    });
+    const url = await gateway.listen(options.port);
+    return { gateway, url, auth, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+export const defaultHome = (repoRoot: string) => path.join(repoRoot, ".polity");

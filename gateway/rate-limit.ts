@@ -1,0 +1,25 @@
+/**
+ * A token bucket per caller: `perSecond` requests per second on average, bursts up to twice that.
+ * Buckets idle for a minute are forgotten so the map does not grow with every address ever seen.
+ */
+export class RateLimiter {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private lastSweep = Date.now();
+
+  constructor(readonly perSecond: number) {}
+
+  take(key: string, now = Date.now()): boolean {
+    const burst = this.perSecond * 2;
+    const b = this.buckets.get(key) ?? { tokens: burst, at: now };
+    b.tokens = Math.min(burst, b.tokens + ((now - b.at) / 1000) * this.perSecond);
+    b.at = now;
+    this.buckets.set(key, b);
+    if (now - this.lastSweep > 60_000) {
+      for (const [k, v] of this.buckets) if (now - v.at > 60_000) this.buckets.delete(k);
+      this.lastSweep = now;
+    }
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+}

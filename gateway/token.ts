@@ -1,0 +1,36 @@
+/**
+ * `npm run token -- --role operator [--tenant acme] [--sub alice] [--agent <agentId>] [--ttl 3600]`
+ * prints a development bearer token signed with the gateway's secret (POLITY_JWT_SECRET, or the
+ * generated one in .polity/jwt-secret).
+ */
+import { loadConfig } from "../lib/config.js";
+import { Auth, ROLES, type Role } from "./auth.js";
+
+export async function runToken(args: string[]): Promise<number> {
+  const arg = (name: string) => {
+    const i = args.indexOf(`--${name}`);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const role = (arg("role") ?? "operator") as Role;
+  if (!ROLES.includes(role)) {
+    console.error(`--role must be one of ${ROLES.join(", ")}`);
+    return 2;
+  }
+  const agentId = arg("agent") ?? null;
+  if (role === "agent" && !agentId) {
+    console.error("an agent token needs --agent <agentId>");
+    return 2;
+  }
+  const ttl = Number(arg("ttl") ?? 3600);
+  if (!Number.isInteger(ttl) || ttl < 1) {
+    console.error("--ttl must be a whole number of seconds");
+    return 2;
+  }
+  const auth = Auth.fromEnv(loadConfig().native.home);
+  const token = await auth.mint(
+    { subject: arg("sub") ?? agentId ?? "dev-user", role, tenantId: arg("tenant") ?? "default", agentId },
+    ttl,
+  );
+  console.log(token);
+  return 0;
+}
