@@ -4,6 +4,10 @@
  * reading committed events from the end of the log onwards. Each subscriber gets an async iterator
  * over the events its filter accepts, with a bounded buffer: a subscriber that stops reading is cut
  * off with an error rather than growing the gateway's memory.
+ *
+ * The feed also keeps the most recent events (HISTORY_EVENTS of them) so a subscription can start
+ * with what its filter accepts among them (`replay`): a client that submits a goal and then
+ * subscribes to it gets the events written in between, even when the goal completed meanwhile.
  */
 import { randomUUID } from "node:crypto";
 import type { Consumer, Kafka } from "kafkajs";
@@ -26,10 +30,27 @@ export interface LiveEvent {
   offset: string;
   /** When the broker appended the record (the log's commit time, for delivery latency). */
   loggedAt: Date;
+  /** Set on events a subscription got from the recent history, written before it started. */
+  replayed?: boolean;
 }
 
 /** Events a subscriber may hold unread before it is cut off. */
 export const SUBSCRIBER_BUFFER = 10_000;
+
+/** Recent events kept for replay (all topics, all tenants). */
+export const HISTORY_EVENTS = 10_000;
+
+/** A subscriber's stream of events. */
+export interface LiveSubscription extends AsyncIterableIterator<LiveEvent> {
+  /** Events accepted so far, replayed ones included. */
+  readonly received: number;
+  /** Settles at the first accepted event. */
+  readonly first: Promise<void>;
+  /** Takes no more events: the stream ends once those already taken are read. */
+  end(): void;
+  /** Stops at once: nothing more is delivered. */
+  return(): Promise<IteratorResult<LiveEvent>>;
+}
 
 interface Subscriber {
   accept(e: LiveEvent): boolean;
@@ -39,6 +60,7 @@ interface Subscriber {
 export class LiveFeed {
   private consumer?: Consumer;
   private readonly subscribers = new Set<Subscriber>();
+  private history: LiveEvent[] = [];
   readonly stats = { received: 0, delivered: 0, cutOff: 0 };
   private readyResolve!: () => void;
   /** Settles once the consumer holds its partitions, so nothing published after it is missed. */
@@ -119,6 +141,8 @@ export class LiveFeed {
   }
 
   private publish(e: LiveEvent): void {
+    this.history.push(e);
+    if (this.history.length >= HISTORY_EVENTS * 1.25) this.history = this.history.slice(-HISTORY_EVENTS);
     for (const s of this.subscribers) {
       if (s.accept(e)) {
         s.push(e);
@@ -128,14 +152,22 @@ export class LiveFeed {
   }
 
   /**
-   * The events `accept` lets through, from now on, until the iterator is returned (the client went
-   * away) or `until` says the stream is complete after an event.
+   * The events `accept` lets through, from now on (with `replay`, first those of the recent history),
+   * until the iterator is returned (the client went away), `end` is called, or `until` says the
+   * stream is complete after an event.
    */
-  subscribe(accept: (e: LiveEvent) => boolean, until?: (e: LiveEvent) => boolean): AsyncIterableIterator<LiveEvent> {
+  subscribe(
+    accept: (e: LiveEvent) => boolean,
+    until?: (e: LiveEvent) => boolean,
+    options: { replay?: boolean } = {},
+  ): LiveSubscription {
     const queue: LiveEvent[] = [];
     let wake: (() => void) | null = null;
     let done = false;
     let failure: Error | null = null;
+    let received = 0;
+    let firstSeen!: () => void;
+    const first = new Promise<void>((r) => (firstSeen = r));
     const sub: Subscriber = {
       accept,
       push: (e) => {
@@ -146,27 +178,36 @@ export class LiveFeed {
           );
           this.stats.cutOff++;
           this.subscribers.delete(sub);
-        } else queue.push(e);
+        } else {
+          queue.push(e);
+          received++;
+          firstSeen();
+        }
         wake?.();
       },
     };
+    // Replay and registration happen in one synchronous step: no event falls between them.
+    if (options.replay) for (const e of this.history) if (accept(e)) sub.push({ ...e, replayed: true });
     this.subscribers.add(sub);
-    const finish = () => {
+    const stop = (drain: boolean) => {
       done = true;
+      if (!drain) queue.length = 0;
       this.subscribers.delete(sub);
       wake?.();
     };
-    const iterator: AsyncIterableIterator<LiveEvent> = {
+    const iterator: LiveSubscription = {
       [Symbol.asyncIterator]: () => iterator,
+      get received() {
+        return received;
+      },
+      first,
+      end: () => stop(true),
       next: async () => {
         for (;;) {
           if (queue.length > 0) {
             const value = queue.shift()!;
-            if (until?.(value)) {
-              // Deliver the closing event, then end the stream on the next call.
-              this.subscribers.delete(sub);
-              done = true;
-            }
+            // Deliver the closing event, then end the stream on the next call (whatever else came).
+            if (until?.(value)) stop(false);
             return { value, done: false };
           }
           if (failure) throw failure;
@@ -176,7 +217,7 @@ export class LiveFeed {
         }
       },
       return: async () => {
-        finish();
+        stop(false);
         return { value: undefined, done: true };
       },
     };

@@ -43,6 +43,11 @@ function encodeCursor(parts: (string | number)[]): string {
   return Buffer.from(JSON.stringify(parts)).toString("base64url");
 }
 
+/** The cursor of a goal in goals(): `after` it continues with the next goal of the same order. */
+export function goalCursor(g: GoalDoc): string {
+  return encodeCursor([(g.submittedAt ?? new Date(0)).toISOString(), g._id]);
+}
+
 function decodeCursor(cursor: string): [string, string] {
   try {
     const parts = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as unknown;
@@ -123,7 +128,7 @@ export class ReadSide {
     const last = items.at(-1);
     return {
       items,
-      endCursor: last ? encodeCursor([(last.submittedAt ?? new Date(0)).toISOString(), last._id]) : null,
+      endCursor: last ? goalCursor(last) : null,
       hasNextPage: docs.length > size,
       totalCount,
     };
@@ -253,12 +258,20 @@ export class ReadSide {
     return rows;
   }
 
-  /** The goal's events in log order (correlationId is the goal id on every event of a goal). */
+  /**
+   * The goal's events in log order (correlationId is the goal id on every event of a goal): offset
+   * order within each partition, and partitions merged by time. occurred_at alone is not log order
+   * (events are appended in commit order, not in the order their producers stamped them), so each
+   * event is placed at the latest occurred_at up to it in its partition.
+   */
   async eventTrail(tenantId: string, goalId: string, limit = 1000): Promise<Record<string, unknown>[]> {
     const { rows } = await this.pool.query(
       `SELECT topic, partition, "offset", event_id, type, occurred_at, actor_id, actor_tier, causation_id, payload
-       FROM ${this.schema}.events WHERE correlation_id = $1 AND tenant_id = $2
-       ORDER BY occurred_at, topic, partition, "offset" LIMIT $3`,
+       FROM (
+         SELECT *, max(occurred_at) OVER (PARTITION BY topic, partition ORDER BY "offset") AS log_time
+         FROM ${this.schema}.events WHERE correlation_id = $1 AND tenant_id = $2
+       ) e
+       ORDER BY log_time, topic, partition, "offset" LIMIT $3`,
       [goalId, tenantId, limit],
     );
     return rows;

@@ -1,13 +1,28 @@
 /**
  * The REST API under /api/v1: the endpoints both source designs list, on the same read side and
  * command paths as GraphQL (gateway/read-side.ts, gateway/commands.ts), so both refuse and answer alike.
+ *
+ * Handlers only translate HTTP to those calls: path parameters and query strings in, a JSON view of
+ * the read-model documents out. Inputs are validated by gateway/inputs.ts (through Commands) and
+ * permissions by gateway/auth.ts; nothing here re-checks a body field. Every route is described in
+ * gateway/openapi.ts, and a test walks this router to keep the two in step.
+ *
+ * Commands answer 202 Accepted with a CommandReceipt: the command is durably in the log, and the
+ * hierarchy acts on it asynchronously. `?wait=true` waits (bounded) until the read model shows the
+ * effect, and the receipt says whether it did (`projected`) and what it shows (`outcome`).
  */
 import express, { type Request, type Response } from "express";
-import type { Commands } from "./commands.js";
-import { require } from "./auth.js";
-import { notFound } from "./errors.js";
+import type { AgentDoc, EscalationDoc, GoalDoc, PolicyDoc, TaskDoc } from "../projections/mongo/state-store.js";
+import { GOAL_RANK, TASK_RANK } from "../processors/domain/status.js";
+import type { Commands, CommandReceipt } from "./commands.js";
+import { require, type Action, type Principal } from "./auth.js";
+import { forbidden, GatewayError, invalid, notFound } from "./errors.js";
+import { systemHealth } from "./graphql/health.js";
 import type { HealthChecks } from "./health.js";
+import { POLICY_CATEGORIES, TIERS, TOPOLOGIES } from "./inputs.js";
+import { openApiDocument } from "./openapi.js";
 import type { ReadSide } from "./read-side.js";
+import { Viewer } from "./visibility.js";
 import { sendError } from "./server.js";
 
 export interface RestDeps {
@@ -30,28 +45,546 @@ const handle =
     );
   };
 
-const wait = (req: Request) => ({ waitForProjection: req.query.wait === "true" || req.query.wait === "1" });
+export const GOAL_STATUSES = Object.keys(GOAL_RANK);
+export const TASK_STATUSES = Object.keys(TASK_RANK);
+/** Tiers whose status report /governors/{id}/status gives (GOVERNOR in AAMAS, SUB_MASTER in DGM). */
+export const GOVERNOR_TIERS = ["GOVERNOR", "SUB_MASTER"];
+
+// --- request helpers --------------------------------------------------------------------------------
+
+const who = (req: Request, action: Action): Principal => require(req.principal ?? null, action);
+
+/** One query-string value; a repeated parameter is refused rather than silently picking one. */
+function query(req: Request, name: string): string | null {
+  const v = (req.query as Record<string, unknown>)[name];
+  if (v === undefined || v === "") return null;
+  if (typeof v !== "string") throw invalid(name, "give this query parameter once, as a plain value");
+  return v;
+}
+
+function oneOfQuery(req: Request, name: string, allowed: readonly string[]): string | null {
+  const v = query(req, name);
+  if (v !== null && !allowed.includes(v)) throw invalid(name, `must be one of ${allowed.join(", ")}, got "${v}"`);
+  return v;
+}
+
+/** An integer query parameter; range checks stay with the reader it is for. */
+function intQuery(req: Request, name: string): number | undefined {
+  const v = query(req, name);
+  if (v === null) return undefined;
+  const n = Number(v);
+  if (!/^-?\d+$/.test(v) || !Number.isSafeInteger(n)) throw invalid(name, `must be an integer, got "${v}"`);
+  return n;
+}
+
+function waitOption(req: Request): { waitForProjection: boolean } {
+  const v = query(req, "wait");
+  if (v === null || v === "false" || v === "0") return { waitForProjection: false };
+  if (v === "true" || v === "1") return { waitForProjection: true };
+  throw invalid("wait", `must be true or false, got "${v}"`);
+}
+
+/**
+ * The JSON object a command route was sent. Only the transport is checked here (a body exists and
+ * is an object); its fields are the command parser's business.
+ */
+function body(req: Request): Record<string, unknown> {
+  const b: unknown = req.body;
+  if (b === undefined)
+    throw invalid("body", "send a JSON object with Content-Type: application/json (the body is missing)");
+  if (b === null || typeof b !== "object" || Array.isArray(b)) throw invalid("body", "must be a JSON object");
+  return b as Record<string, unknown>;
+}
+
+/** The body with the ids the path gives; a body naming a different one is refused, not overridden. */
+function withPath(req: Request, ids: Record<string, string>): Record<string, unknown> {
+  const b = body(req);
+  for (const [k, v] of Object.entries(ids))
+    if (b[k] !== undefined && b[k] !== null && b[k] !== v)
+      throw invalid(k, `is given by the path as "${v}"; leave it out of the body or send the same value`);
+  return { ...b, ...ids };
+}
+
+const param = (req: Request, name: string) => String(req.params[name]);
+
+/** 202 with the receipt, and where to read the aggregate when there is a route for it. */
+function accepted(res: Response, r: CommandReceipt, location?: string): CommandReceipt {
+  res.status(202);
+  if (location) res.setHeader("Location", location);
+  return r;
+}
+
+// --- views ------------------------------------------------------------------------------------------
+// The read-model documents as the API shows them: `id` instead of `_id`, no projection bookkeeping
+// (`_pos`), string maps as objects (the store keeps them as name/value lists for FerretDB's sake).
+
+type Entries = { name: string; value: string }[] | Record<string, string> | null | undefined;
+const asObject = (v: Entries): Record<string, string> =>
+  !v ? {} : Array.isArray(v) ? Object.fromEntries(v.map((e) => [e.name, e.value])) : v;
+
+export function goalView(g: GoalDoc) {
+  const { _id, _pos, goalId: _goalId, ...rest } = g;
+  return {
+    id: _id,
+    ...rest,
+    domainHints: rest.domainHints ?? [],
+    constraints: asObject(rest.constraints),
+    outputs: asObject(rest.outputs),
+    phases: rest.phases ?? [],
+  };
+}
+
+export function taskView(t: TaskDoc) {
+  const { _id, _pos, ...rest } = t;
+  return { id: _id, ...rest, dependsOn: rest.dependsOn ?? [], outputs: asObject(rest.outputs) };
+}
+
+/**
+ * An agent without its open-task keys: those name goals of every tenant. `currentTasks` is given
+ * only by GET /agents/{id}, filtered to the caller's tenant.
+ */
+export function agentView(a: AgentDoc) {
+  const { _id, _pos, currentTasks, ...rest } = a;
+  return {
+    id: _id,
+    ...rest,
+    subordinates: rest.subordinates ?? [],
+    labels: asObject(rest.labels),
+    openTasks: currentTasks?.length ?? 0,
+  };
+}
+
+function policyView(p: PolicyDoc) {
+  const { _id, _pos, policyId, ...rest } = p;
+  const versions = (rest.versions ?? []).map((v) => ({ ...v, rules: parseRules(v.rules) }));
+  return {
+    id: policyId,
+    ...rest,
+    versions,
+    current: versions.find((v) => v.version === rest.currentVersion) ?? null,
+  };
+}
+
+function parseRules(rules: string): unknown {
+  try {
+    return JSON.parse(rules);
+  } catch {
+    return rules;
+  }
+}
+
+function escalationView(e: EscalationDoc) {
+  const { _id, _pos, escalationId, ...rest } = e;
+  return { id: escalationId, ...rest, reasonChain: rest.reasonChain ?? [] };
+}
+
+const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+
+function trailView(r: Record<string, unknown>) {
+  return {
+    type: r.type,
+    occurredAt: r.occurred_at,
+    actorId: r.actor_id,
+    actorTier: r.actor_tier,
+    eventId: r.event_id,
+    causationId: r.causation_id,
+    topic: r.topic,
+    partition: r.partition,
+    offset: String(r.offset),
+    payload: r.payload,
+  };
+}
+
+function workloadView(r: Record<string, unknown> | null) {
+  if (!r) return null;
+  return {
+    openTasks: r.open_tasks ?? 0,
+    completedTasks: r.completed_tasks ?? 0,
+    failedTasks: r.failed_tasks ?? 0,
+    utilization: num(r.utilization),
+    avgDurationMs: num(r.avg_duration_ms),
+    lastTaskAt: r.last_task_at ?? null,
+  };
+}
+
+// --- visibility: gateway/visibility.ts, as in GraphQL -----------------------------------------------
+
+const visibleGoal = (read: ReadSide, p: Principal, id: string): Promise<GoalDoc | null> => new Viewer(read, p).goal(id);
+const visibleAgents = (read: ReadSide, p: Principal, agents: AgentDoc[]): Promise<AgentDoc[]> =>
+  new Viewer(read, p).agents(agents);
+
+async function visibleAgent(read: ReadSide, p: Principal, id: string): Promise<AgentDoc> {
+  const seen = await new Viewer(read, p).agent(id);
+  if (!seen) throw notFound(`agent "${id}"`);
+  return seen;
+}
+
+function noGoalLists(p: Principal): void {
+  if (p.role === "agent")
+    throw forbidden("an agent token lists no goals; read its own work with GET /agents/{id} or GET /goals/{id}");
+}
+
+// --- the router ---------------------------------------------------------------------------------------
 
 export function restRouter(deps: RestDeps): express.Router {
   const { read, commands } = deps;
   const router = express.Router();
 
+  const page = async (req: Request, kind: "GOAL" | "PROJECT") => {
+    const p = who(req, "read");
+    noGoalLists(p);
+    const result = await read.goals(
+      p.tenantId,
+      { kind, status: oneOfQuery(req, "status", GOAL_STATUSES), topology: oneOfQuery(req, "topology", TOPOLOGIES) },
+      intQuery(req, "first"),
+      query(req, "after"),
+    );
+    return {
+      items: result.items.map(goalView),
+      pageInfo: { endCursor: result.endCursor, hasNextPage: result.hasNextPage },
+      totalCount: result.totalCount,
+    };
+  };
+
+  const goalWithTasks = async (req: Request, kind: "GOAL" | "PROJECT" | null) => {
+    const p = who(req, "read");
+    const id = param(req, "id");
+    const goal = await visibleGoal(read, p, id);
+    if (!goal || (kind && goal.kind !== kind)) throw notFound(`${kind === "PROJECT" ? "project" : "goal"} "${id}"`);
+    return { ...goalView(goal), tasks: (await read.tasksOf(p.tenantId, goal._id)).map(taskView) };
+  };
+
+  // --- documentation and liveness (public) ---
+
+  router.get("/openapi.json", (_req, res) => {
+    res.json(openApiDocument());
+  });
+  router.get("/health", (_req, res) => {
+    res.json({ status: "ok" });
+  });
+
+  // --- goals ---
+
   router.post(
     "/goals",
     handle(async (req, res) => {
-      res.status(202);
-      return commands.submitGoal(req.principal ?? null, req.body, "GOAL", wait(req));
+      const r = await commands.submitGoal(req.principal ?? null, body(req), "GOAL", waitOption(req));
+      return accepted(res, r, `/api/v1/goals/${encodeURIComponent(r.aggregateId)}`);
     }),
   );
   router.get(
+    "/goals",
+    handle((req) => page(req, "GOAL")),
+  );
+  router.get(
     "/goals/:id",
+    handle((req) => goalWithTasks(req, null)),
+  );
+  router.get(
+    "/goals/:id/tasks",
     handle(async (req) => {
-      const p = require(req.principal ?? null, "read");
-      const goal = await read.goal(p.tenantId, String(req.params.id));
-      if (!goal) throw notFound(`goal "${req.params.id}"`);
-      return { ...goal, tasks: await read.tasksOf(p.tenantId, goal._id) };
+      const p = who(req, "read");
+      const id = param(req, "id");
+      const status = oneOfQuery(req, "status", TASK_STATUSES);
+      if (!(await visibleGoal(read, p, id))) throw notFound(`goal "${id}"`);
+      const tasks = await read.tasksOf(p.tenantId, id);
+      return { items: tasks.filter((t) => !status || t.status === status).map(taskView) };
     }),
   );
+  router.get(
+    "/goals/:id/events",
+    handle(async (req) => {
+      const p = who(req, "read");
+      const id = param(req, "id");
+      const limit = intQuery(req, "limit") ?? 1000;
+      if (limit < 1 || limit > 10_000) throw invalid("limit", "must be from 1 to 10000");
+      if (!(await visibleGoal(read, p, id))) throw notFound(`goal "${id}"`);
+      return { items: (await read.eventTrail(p.tenantId, id, limit)).map(trailView) };
+    }),
+  );
+  router.post(
+    "/goals/:id/stop",
+    handle(async (req, res) => {
+      const id = param(req, "id");
+      const r = await commands.emergencyStop(req.principal ?? null, withPath(req, { goalId: id }), waitOption(req));
+      return accepted(res, r, `/api/v1/goals/${encodeURIComponent(id)}`);
+    }),
+  );
+  router.post(
+    "/emergency/stop",
+    handle(async (req, res) => {
+      const r = await commands.emergencyStop(req.principal ?? null, body(req), waitOption(req));
+      return accepted(res, r, `/api/v1/goals/${encodeURIComponent(r.aggregateId)}`);
+    }),
+  );
+
+  // --- projects ---
+
+  router.post(
+    "/projects",
+    handle(async (req, res) => {
+      const r = await commands.submitGoal(req.principal ?? null, body(req), "PROJECT", waitOption(req));
+      return accepted(res, r, `/api/v1/projects/${encodeURIComponent(r.aggregateId)}`);
+    }),
+  );
+  router.get(
+    "/projects",
+    handle((req) => page(req, "PROJECT")),
+  );
+  router.get(
+    "/projects/:id",
+    handle((req) => goalWithTasks(req, "PROJECT")),
+  );
+  router.put(
+    "/projects/:id/phase",
+    handle(async (req, res) => {
+      const id = param(req, "id");
+      const r = await commands.requestPhaseTransition(
+        req.principal ?? null,
+        withPath(req, { goalId: id }),
+        waitOption(req),
+      );
+      return accepted(res, r, `/api/v1/projects/${encodeURIComponent(id)}`);
+    }),
+  );
+
+  // --- tasks ---
+
+  router.post(
+    "/tasks/:goalId/:taskId/result",
+    handle(async (req, res) => {
+      const ids = { goalId: param(req, "goalId"), taskId: param(req, "taskId") };
+      return accepted(res, await commands.reportTaskResult(req.principal ?? null, withPath(req, ids)));
+    }),
+  );
+
+  // --- agents ---
+
+  router.get(
+    "/agents",
+    handle(async (req) => {
+      const p = who(req, "read");
+      const agents = await read.agents({
+        tier: oneOfQuery(req, "tier", TIERS),
+        domain: query(req, "domain"),
+        status: query(req, "status"),
+        topology: oneOfQuery(req, "topology", TOPOLOGIES),
+      });
+      return { items: (await visibleAgents(read, p, agents)).map(agentView) };
+    }),
+  );
+  router.post(
+    "/agents",
+    handle(async (req, res) => {
+      const r = await commands.registerAgent(req.principal ?? null, body(req), waitOption(req));
+      return accepted(res, r, `/api/v1/agents/${encodeURIComponent(r.aggregateId)}`);
+    }),
+  );
+  router.post(
+    "/agents/scale",
+    handle(async (req, res) => accepted(res, await commands.scaleAgents(req.principal ?? null, body(req)))),
+  );
+  router.post(
+    "/agents/command",
+    handle(async (req, res) => {
+      const { type, ...rest } = body(req);
+      if (type === undefined || type === null) throw invalid("type", 'is required: "scale" or "register"');
+      if (type === "scale") return accepted(res, await commands.scaleAgents(req.principal ?? null, rest));
+      if (type === "register") {
+        const r = await commands.registerAgent(req.principal ?? null, rest, waitOption(req));
+        return accepted(res, r, `/api/v1/agents/${encodeURIComponent(r.aggregateId)}`);
+      }
+      throw invalid("type", `must be "scale" or "register", got ${JSON.stringify(type)}`);
+    }),
+  );
+  router.get(
+    "/agents/:id",
+    handle(async (req) => {
+      const p = who(req, "read");
+      const agent = await visibleAgent(read, p, param(req, "id"));
+      // Open tasks of the caller's tenant only: the goal loader filters by tenant.
+      const goals = read.loaders(p.tenantId).goal;
+      const currentTasks: string[] = [];
+      for (const key of agent.currentTasks ?? [])
+        if (await goals.load(key.slice(0, key.indexOf("/")))) currentTasks.push(key);
+      return { ...agentView(agent), currentTasks, workload: workloadView(await read.agentWorkload(agent._id)) };
+    }),
+  );
+  router.get(
+    "/governors/:id/status",
+    handle(async (req) => {
+      const p = who(req, "read");
+      const id = param(req, "id");
+      const agent = await visibleAgent(read, p, id);
+      if (!agent.tier || !GOVERNOR_TIERS.includes(agent.tier))
+        throw notFound(`governor "${id}" (agent ${id} is a ${agent.tier ?? "agent of unknown tier"})`);
+      const subordinates = await visibleAgents(read, p, await read.loaders(p.tenantId).subordinates.load(agent._id));
+      const sum = (f: (a: AgentDoc) => number | null | undefined) => subordinates.reduce((n, a) => n + (f(a) ?? 0), 0);
+      const byStatus: Record<string, number> = {};
+      for (const a of subordinates) byStatus[a.status ?? "UNKNOWN"] = (byStatus[a.status ?? "UNKNOWN"] ?? 0) + 1;
+      const capacity = sum((a) => a.capacity);
+      const load = sum((a) => a.load);
+      const completed = sum((a) => a.performance?.tasksCompleted);
+      const failed = sum((a) => a.performance?.tasksFailed);
+      return {
+        agent: agentView(agent),
+        load: agent.load ?? 0,
+        capacity: agent.capacity,
+        utilization: agent.capacity ? (agent.load ?? 0) / agent.capacity : null,
+        performance: agent.performance,
+        workload: workloadView(await read.agentWorkload(agent._id)),
+        subordinates: subordinates.map(agentView),
+        team: {
+          count: subordinates.length,
+          byStatus,
+          capacity,
+          load,
+          utilization: capacity ? load / capacity : null,
+          tasksCompleted: completed,
+          tasksFailed: failed,
+          successRate: completed + failed > 0 ? completed / (completed + failed) : null,
+        },
+      };
+    }),
+  );
+
+  // --- health and metrics ---
+
+  router.get(
+    "/health/agents",
+    handle(async (req) => {
+      const p = who(req, "read");
+      const agents = await visibleAgents(read, p, await read.agents({}));
+      const byStatus: Record<string, ReturnType<typeof agentView>[]> = {};
+      for (const a of agents) (byStatus[a.status ?? "UNKNOWN"] ??= []).push(agentView(a));
+      return {
+        total: agents.length,
+        counts: Object.fromEntries(Object.entries(byStatus).map(([s, list]) => [s, list.length])),
+        byStatus,
+      };
+    }),
+  );
+  router.get(
+    "/system/health",
+    handle(async (req) => systemHealth(deps, who(req, "read").tenantId)),
+  );
+  router.get(
+    "/system/metrics",
+    handle(async (req) => {
+      const p = who(req, "read");
+      const [counts, report] = await Promise.all([read.counts(p.tenantId), deps.health.report()]);
+      return {
+        tenantId: p.tenantId,
+        goalsByStatus: counts.goalsByStatus,
+        tasksByStatus: counts.tasksByStatus,
+        agentsByStatus: counts.agentsByStatus,
+        projections: report.projections,
+        projectionLag: report.projections.reduce((n, x) => n + x.lag, 0),
+        checkedAt: report.checkedAt,
+      };
+    }),
+  );
+  router.get(
+    "/metrics/performance",
+    handle(async (req) => {
+      const p = who(req, "read");
+      const filter = {
+        tier: oneOfQuery(req, "tier", TIERS),
+        domain: query(req, "domain"),
+        topology: oneOfQuery(req, "topology", TOPOLOGIES),
+      };
+      const [agents, utilization] = await Promise.all([
+        read.agents(filter).then((all) => visibleAgents(read, p, all)),
+        read.utilization(),
+      ]);
+      const byAgent = new Map(utilization.map((r) => [String(r.agent_id), r]));
+      return {
+        items: agents.map((a) => {
+          const u = byAgent.get(a._id);
+          return {
+            agentId: a._id,
+            tier: a.tier,
+            topology: a.topology,
+            domain: a.domain,
+            specialization: a.specialization,
+            status: a.status,
+            load: a.load ?? 0,
+            capacity: a.capacity,
+            performance: a.performance,
+            utilization: u
+              ? {
+                  openTasks: u.open_tasks ?? 0,
+                  capacity: u.capacity ?? null,
+                  utilization: num(u.utilization),
+                  tasksCompleted: u.tasks_completed ?? 0,
+                  tasksFailed: u.tasks_failed ?? 0,
+                  successRate: num(u.success_rate),
+                  avgDurationMs: num(u.avg_duration_ms),
+                }
+              : null,
+          };
+        }),
+      };
+    }),
+  );
+
+  // --- governance ---
+
+  router.get(
+    "/policies",
+    handle(async (req) => {
+      who(req, "read");
+      const policies = await read.policies({
+        category: oneOfQuery(req, "category", POLICY_CATEGORIES),
+        status: oneOfQuery(req, "status", ["ACTIVE", "RETIRED"]),
+      });
+      return { items: policies.map(policyView) };
+    }),
+  );
+  router.post(
+    "/policies",
+    handle(async (req, res) => {
+      const r = await commands.definePolicy(req.principal ?? null, body(req), waitOption(req));
+      return accepted(res, r, `/api/v1/policies/${encodeURIComponent(r.aggregateId)}`);
+    }),
+  );
+  router.get(
+    "/policies/:id",
+    handle(async (req) => {
+      who(req, "read");
+      const id = param(req, "id");
+      const policy = (await read.policies({})).find((x) => x.policyId === id);
+      if (!policy) throw notFound(`policy "${id}"`);
+      return policyView(policy);
+    }),
+  );
+  router.post(
+    "/policies/:id/amend",
+    handle(async (req, res) => {
+      const id = param(req, "id");
+      const r = await commands.amendPolicy(req.principal ?? null, withPath(req, { policyId: id }), waitOption(req));
+      return accepted(res, r, `/api/v1/policies/${encodeURIComponent(id)}`);
+    }),
+  );
+  router.get(
+    "/escalations",
+    handle(async (req) => {
+      const p = who(req, "read");
+      const escalations = await read.escalations(p.tenantId, {
+        goalId: query(req, "goalId"),
+        status: oneOfQuery(req, "status", ["OPEN", "RESOLVED"]),
+      });
+      return { items: escalations.map(escalationView) };
+    }),
+  );
+
+  // Anything else under /api/v1 is a client error, answered here so it never reaches GraphQL.
+  router.use((req, res) => {
+    sendError(
+      res,
+      new GatewayError("NOT_FOUND", `no route ${req.method} /api/v1${req.path}; see /api/v1/openapi.json`),
+    );
+  });
 
   return router;
 }

@@ -26,9 +26,11 @@ import { gatewaySchema } from "./graphql/schema.js";
 import { HealthChecks } from "./health.js";
 import { LiveFeed } from "./live.js";
 import { observeRequest, registerGatewayMetrics } from "./metrics.js";
+import { openApiDocument } from "./openapi.js";
 import { RateLimiter } from "./rate-limit.js";
 import type { ReadSide } from "./read-side.js";
 import { restRouter } from "./rest.js";
+import { Viewer } from "./visibility.js";
 
 export interface GatewayOptions {
   kafka: Kafka;
@@ -121,8 +123,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   const context = (principal: Principal | null): GatewayContext => {
     let loaders: ReturnType<ReadSide["loaders"]> | undefined;
-    let subtree: Promise<Set<string>> | undefined;
-    return {
+    let viewer: Viewer | undefined;
+    const ctx: GatewayContext = {
       principal,
       read,
       writer: options.writer,
@@ -131,12 +133,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       health,
       projectionWaitMs: options.projectionWaitMs ?? 10_000,
       loaders: () => (loaders ??= read.loaders(principal?.tenantId ?? "")),
-      subtree: () =>
-        (subtree ??=
-          principal?.role === "agent" && principal.agentId
-            ? read.subtree(principal.agentId)
-            : Promise.resolve(new Set())),
+      viewer: () => {
+        if (!principal) throw new GatewayError("UNAUTHENTICATED", "no valid bearer token");
+        return (viewer ??= new Viewer(read, principal, ctx.loaders()));
+      },
+      subtree: () => (principal ? ctx.viewer().subtree() : Promise.resolve(new Set<string>())),
     };
+    return ctx;
   };
 
   const principalOf = async (header: string | undefined | null): Promise<Principal | null> => {
@@ -179,6 +182,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   });
   app.get("/metrics", async (_req, res) => {
     res.type(registry.contentType).send(await registry.metrics());
+  });
+  // The REST API's description is public, like the operations endpoints (also at /api/v1/openapi.json).
+  app.get("/openapi.json", (_req, res) => {
+    res.json(openApiDocument());
   });
 
   // Everything below is an API call: size-limited, authenticated if a token is sent, rate-limited.
@@ -247,17 +254,24 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
           params,
           request: { headers: new Headers(header ? { authorization: header } : {}) },
         });
-        const args = {
-          schema,
-          operationName: params.operationName,
-          document: parse(params.query),
-          variableValues: params.variables,
-          contextValue: await contextFactory(),
-          rootValue: { execute, subscribe },
-        };
-        const errors = validate(args.schema, args.document);
-        if (errors.length) return errors;
-        return args;
+        // A syntax error or a rejected token is this operation's error: thrown, graphql-ws would
+        // close the whole connection with 4500 "internal error".
+        try {
+          const args = {
+            schema,
+            operationName: params.operationName,
+            document: parse(params.query),
+            variableValues: params.variables,
+            contextValue: await contextFactory(),
+            rootValue: { execute, subscribe },
+          };
+          const errors = validate(args.schema, args.document);
+          if (errors.length) return errors;
+          return args;
+        } catch (e) {
+          if (e instanceof GraphQLError) return [e];
+          throw e;
+        }
       },
     },
     wss,

@@ -27,6 +27,7 @@ const USAGE = `usage:
                                      print a development bearer token for the gateway
   npm run rebuild [-- --models analytics,state] [--swap] [--keep]
                                      rebuild read models from offset 0, compare with the live ones
+  npm run bench:gateway              gateway goal query vs a bare express route; subscription latency
   npm run bench:codec                codec and writer throughput next to raw avsc and bare kafkajs
   npm run bench:flow [-- --goals N --tasks M]
                                      hierarchy throughput next to a bare kafkajs transactional loop
@@ -206,6 +207,10 @@ async function main(argv: string[]): Promise<number> {
   if (command === "bench" && rest[0] === "codec") {
     const { runCodecBench } = await import("../bench/codec.js");
     return withInfra(config, (infra) => runCodecBench(infra.urls));
+  }
+  if (command === "bench" && rest[0] === "gateway") {
+    const { runGatewayBench } = await import("../bench/gateway.js");
+    return withInfra(config, (infra) => runGatewayBench(infra.urls, rest.slice(1)));
   }
   if (command === "bench" && rest[0] === "flow") {
     const { runFlowBench } = await import("../bench/flow.js");

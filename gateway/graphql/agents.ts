@@ -94,10 +94,8 @@ export const typeDefs = /* GraphQL */ `
 
 /** Agents an agent token may see: its subtree; everyone else sees all agents. */
 async function visible(ctx: GatewayContext, agents: AgentDoc[]): Promise<AgentDoc[]> {
-  const p = caller(ctx, "read");
-  if (p.role !== "agent") return agents;
-  const subtree = await ctx.subtree();
-  return agents.filter((a) => subtree.has(a._id));
+  caller(ctx, "read");
+  return ctx.viewer().agents(agents);
 }
 
 function tree(all: AgentDoc[], roots: AgentDoc[], depth = 0): unknown[] {

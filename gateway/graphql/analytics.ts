@@ -145,7 +145,12 @@ export const resolvers = {
         return workload(await ctx.read.agentWorkload(agentId));
       }),
     goalProgress: (_: unknown, { goalId }: { goalId: string }, ctx: GatewayContext) =>
-      guarded(async () => progress(await ctx.read.goalProgress(caller(ctx, "read").tenantId, goalId))),
+      guarded(async () => {
+        const p = caller(ctx, "read");
+        // An agent token sees only the goals its subtree works on, here as in goal(id).
+        if (p.role === "agent" && !(await visibleGoal(ctx, goalId))) return null;
+        return progress(await ctx.read.goalProgress(p.tenantId, goalId));
+      }),
     throughput: (_: unknown, { hours }: { hours: number }, ctx: GatewayContext) =>
       guarded(async () => {
         caller(ctx, "read");

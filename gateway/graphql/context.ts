@@ -10,6 +10,7 @@ import { GatewayError } from "../errors.js";
 import type { LiveFeed } from "../live.js";
 import type { Commands } from "../commands.js";
 import type { HealthChecks } from "../health.js";
+import type { Viewer } from "../visibility.js";
 import type { Loaders, ReadSide } from "../read-side.js";
 
 export interface GatewayContext {
@@ -23,6 +24,8 @@ export interface GatewayContext {
   health: HealthChecks;
   /** For an agent token: its agent and every agent below it (cached per request); empty otherwise. */
   subtree(): Promise<Set<string>>;
+  /** The visibility rules for the caller (gateway/visibility.ts); requires a caller. */
+  viewer(): Viewer;
   /** How long a mutation with waitForProjection waits for its effect in the read model. */
   projectionWaitMs: number;
 }

@@ -2,6 +2,7 @@ import type { GoalDoc } from "../../projections/mongo/state-store.js";
 import { caller, guarded, type GatewayContext } from "./context.js";
 import { entries } from "./common.js";
 import { forbidden } from "../errors.js";
+import { goalCursor } from "../read-side.js";
 
 export const typeDefs = /* GraphQL */ `
   enum GoalKind {
@@ -156,12 +157,8 @@ type Args = Record<string, unknown>;
 
 /** A goal of the caller's tenant; for an agent token, only one its subtree holds a task of. */
 export async function visibleGoal(ctx: GatewayContext, id: string): Promise<GoalDoc | null> {
-  const p = caller(ctx, "read");
-  const goal = await ctx.loaders().goal.load(id);
-  if (!goal || p.role !== "agent") return goal;
-  const subtree = await ctx.subtree();
-  const tasks = await ctx.loaders().tasksByGoal.load(id);
-  return tasks.some((t) => t.holders.some((h) => subtree.has(h))) ? goal : null;
+  caller(ctx, "read");
+  return ctx.viewer().goal(id);
 }
 
 async function connection(ctx: GatewayContext, kind: "GOAL" | "PROJECT", args: Args) {
@@ -176,11 +173,8 @@ async function connection(ctx: GatewayContext, kind: "GOAL" | "PROJECT", args: A
     args.after as string | undefined,
   );
   return {
-    edges: page.items.map((node, i) => ({
-      node,
-      cursor:
-        i === page.items.length - 1 && page.endCursor ? page.endCursor : Buffer.from(node._id).toString("base64url"),
-    })),
+    // Every edge's cursor is one `after` accepts (not only the last one).
+    edges: page.items.map((node) => ({ node, cursor: goalCursor(node) })),
     pageInfo: { endCursor: page.endCursor, hasNextPage: page.hasNextPage },
     totalCount: page.totalCount,
   };

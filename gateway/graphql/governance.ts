@@ -1,6 +1,7 @@
 /** Policies (with their versions) and escalations. */
 import type { PolicyDoc } from "../../projections/mongo/state-store.js";
 import { caller, guarded, type GatewayContext } from "./context.js";
+import { visibleGoal } from "./goals.js";
 
 export const typeDefs = /* GraphQL */ `
   enum PolicyCategory {
@@ -118,7 +119,14 @@ export const resolvers = {
         return (await ctx.read.policies({})).find((p) => p.policyId === id) ?? null;
       }),
     escalations: (_: unknown, args: { goalId?: string; status?: string }, ctx: GatewayContext) =>
-      guarded(async () => ctx.read.escalations(caller(ctx, "read").tenantId, args)),
+      guarded(async () => {
+        const p = caller(ctx, "read");
+        const all = await ctx.read.escalations(p.tenantId, args);
+        if (p.role !== "agent") return all;
+        // An agent token sees only the goals its subtree works on, here as in goal(id).
+        const visible = await Promise.all(all.map((e) => visibleGoal(ctx, e.goalId)));
+        return all.filter((_e, i) => visible[i]);
+      }),
   },
   Mutation: {
     definePolicy: (_: unknown, { input, waitForProjection }: Record<string, unknown>, ctx: GatewayContext) =>

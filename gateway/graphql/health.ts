@@ -1,4 +1,6 @@
 /** System health: the SystemHealth view of the DGM design, from the read models and the probes. */
+import type { HealthChecks } from "../health.js";
+import type { ReadSide } from "../read-side.js";
 import { caller, guarded, type GatewayContext } from "./context.js";
 
 export const typeDefs = /* GraphQL */ `
@@ -36,8 +38,12 @@ export const typeDefs = /* GraphQL */ `
   }
 `;
 
-export async function systemHealth(ctx: GatewayContext, tenantId: string) {
-  const [report, counts] = await Promise.all([ctx.health.report(), ctx.read.counts(tenantId)]);
+/**
+ * The SystemHealth numbers for a tenant, from the probes and the read models. GraphQL and REST
+ * (GET /api/v1/system/health) both answer with this, so they cannot disagree.
+ */
+export async function systemHealth(deps: { health: HealthChecks; read: ReadSide }, tenantId: string) {
+  const [report, counts] = await Promise.all([deps.health.report(), deps.read.counts(tenantId)]);
   const sum = (m: Record<string, number>, keys: string[]) => keys.reduce((n, k) => n + (m[k] ?? 0), 0);
   const totalAgents = Object.values(counts.agentsByStatus).reduce((a, b) => a + b, 0);
   const failedAgents = sum(counts.agentsByStatus, ["FAILED", "UNRESPONSIVE"]);

@@ -1,8 +1,14 @@
 /**
  * Live subscriptions, fed by the gateway's LiveFeed (Kafka). Every stream is filtered by the
  * caller's tenant; goal streams also check that the goal is the caller's before they start.
+ *
+ * Goal streams start with the goal's events still in the feed's recent history, then go on live,
+ * so the natural sequence "submit, then subscribe" misses nothing, even when a small goal completed
+ * before the subscription arrived (the stream then delivers the events and completes). A goal the
+ * read model does not show yet (just submitted, or about to be: a client may subscribe to the
+ * goalId it is going to submit) is waited for up to GOAL_APPEARS_MS before the answer is NOT_FOUND.
  */
-import type { LiveEvent } from "../live.js";
+import type { LiveEvent, LiveSubscription } from "../live.js";
 import { notFound } from "../errors.js";
 import { caller, guarded, type GatewayContext } from "./context.js";
 import { visibleGoal } from "./goals.js";
@@ -19,13 +25,19 @@ export const typeDefs = /* GraphQL */ `
     loggedAt: DateTime!
     topic: String!
     offset: String!
+    "True when written before the subscription started (delivered from the gateway's recent history)."
+    replayed: Boolean!
     payload: JSON!
   }
 
   extend type Subscription {
-    "Every event of the goal (goal and task topics), until it completes, fails or stops."
+    """
+    Every event of the goal (goal and task topics), until it completes, fails or stops: first those
+    the gateway still holds from before the subscription (replayed), then live. A goal not visible
+    yet (just submitted, or about to be with this goalId) is waited for a few seconds.
+    """
     goalProgress(goalId: ID!): LiveEvent!
-    "The task events of a goal."
+    "The task events of a goal (with the same replay and wait as goalProgress)."
     taskEvents(goalId: ID!): LiveEvent!
     "Heartbeats, failures, recoveries, registrations and scaling of agents."
     agentHealth(agentId: ID): LiveEvent!
@@ -47,8 +59,17 @@ const AGENT_HEALTH = new Set([
 ]);
 const ESCALATIONS = new Set(["EscalationRaised", "EscalationResolved", "ConflictRaised", "ConflictResolved"]);
 const PHASES = new Set(["PhaseTransitioned", "PhaseTransitionRejected"]);
+const GOAL_FINAL_STATUSES = new Set(["COMPLETED", "FAILED", "STOPPED", "REJECTED"]);
 
-type Value = { envelope: { tenantId: string; occurredAt: Date }; goalId?: string; taskId?: string; agentId?: string };
+/** How long a goal stream waits for a goal that is not (yet) visible before answering NOT_FOUND. */
+export const GOAL_APPEARS_MS = 3_000;
+
+type Value = {
+  envelope: { tenantId: string; occurredAt: Date; eventId: string; causationId: string | null };
+  goalId?: string;
+  taskId?: string;
+  agentId?: string;
+};
 const valueOf = (e: LiveEvent) => e.event.value as unknown as Value;
 
 export function toLive(e: LiveEvent) {
@@ -63,29 +84,84 @@ export function toLive(e: LiveEvent) {
     loggedAt: e.loggedAt,
     topic: e.topic,
     offset: e.offset,
+    replayed: e.replayed ?? false,
     payload,
   };
 }
 
-/** An async iterator of GraphQL payloads for one subscription field. */
+export type Source = Pick<LiveSubscription, "next" | "return">;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** An async iterator of GraphQL payloads for one subscription field (`only` filters further). */
 function stream(
-  ctx: GatewayContext,
+  source: Source,
   field: string,
-  accept: (e: LiveEvent) => boolean,
-  until?: (e: LiveEvent) => boolean,
+  only: (e: LiveEvent) => boolean = () => true,
 ): AsyncIterable<Record<string, unknown>> {
-  const source = ctx.live.subscribe(accept, until);
   return {
     [Symbol.asyncIterator]: () => ({
       next: async () => {
-        const r = await source.next();
-        return r.done ? { done: true, value: undefined } : { done: false, value: { [field]: toLive(r.value) } };
+        for (;;) {
+          const r = await source.next();
+          if (r.done) return { done: true, value: undefined };
+          if (only(r.value)) return { done: false, value: { [field]: toLive(r.value) } };
+        }
       },
       return: async () => {
-        await source.return?.();
+        await source.return();
         return { done: true, value: undefined };
       },
     }),
+  };
+}
+
+/** How long a goal's final event waits for the event that caused it (see endsWithFinal). */
+export const CAUSE_WAIT_MS = 2_000;
+
+/**
+ * Ends a goal's stream with its final event (GoalCompleted, ...), delivered after the event that
+ * caused it. Kafka orders each partition, not the topics among them: the cause (the last task's
+ * event, on polity.tasks.events) can reach the feed after the final event (polity.goals.events),
+ * and closing at once would drop it and the goal's task events before it. The final event waits
+ * for its cause at most CAUSE_WAIT_MS; events of the goal after it are not delivered.
+ */
+export function endsWithFinal(source: Source): Source {
+  const seen = new Set<string>();
+  let held: LiveEvent | null = null;
+  let deadline = 0;
+  let over = false;
+  const finish = async (e: LiveEvent): Promise<IteratorResult<LiveEvent>> => {
+    over = true;
+    await source.return();
+    return { done: false, value: e };
+  };
+  return {
+    next: async () => {
+      for (;;) {
+        if (over) return { done: true, value: undefined };
+        if (held) {
+          const cause = valueOf(held).envelope.causationId;
+          if (!cause || seen.has(cause) || Date.now() >= deadline) return finish(held);
+        }
+        const r = held
+          ? await Promise.race([source.next(), sleep(deadline - Date.now()).then(() => null)])
+          : await source.next();
+        if (r === null) continue; // waited long enough for the cause
+        if (r.done) return held ? finish(held) : r;
+        if (!held && GOAL_FINAL_EVENTS.has(r.value.event.type)) {
+          held = r.value;
+          deadline = Date.now() + CAUSE_WAIT_MS;
+          continue;
+        }
+        seen.add(valueOf(r.value).envelope.eventId);
+        return r;
+      }
+    },
+    return: async () => {
+      over = true;
+      return source.return();
+    },
   };
 }
 
@@ -97,14 +173,36 @@ async function goalStream(
   closes: boolean,
 ) {
   const p = caller(ctx, "read");
-  if (!(await visibleGoal(ctx, goalId))) throw notFound(`goal "${goalId}"`);
   await ctx.live.ready;
-  return stream(
-    ctx,
-    field,
-    (e) => valueOf(e).envelope.tenantId === p.tenantId && valueOf(e).goalId === goalId && accept(e),
-    closes ? (e) => GOAL_FINAL_EVENTS.has(e.event.type) : undefined,
+  // Subscribed before the goal is looked up, so nothing falls in between; every event of the goal
+  // in the caller's tenant is taken (it also proves the goal is the caller's), `accept` narrows.
+  const source = ctx.live.subscribe(
+    (e) => valueOf(e).envelope.tenantId === p.tenantId && valueOf(e).goalId === goalId,
+    undefined,
+    { replay: true },
   );
+  // Fresh reads: the request's loaders would answer every retry with the first miss.
+  const look = () => {
+    ctx.loaders().goal.clear(goalId);
+    ctx.loaders().tasksByGoal.clear(goalId);
+    return visibleGoal(ctx, goalId);
+  };
+  try {
+    const deadline = Date.now() + GOAL_APPEARS_MS;
+    let goal = await look();
+    // An agent token sees a goal only through the read model (its subtree's tasks).
+    while (!goal && (p.role === "agent" || source.received === 0) && Date.now() < deadline) {
+      await Promise.race([source.first, sleep(200)]);
+      goal = await look();
+    }
+    if (!goal && (p.role === "agent" || source.received === 0)) throw notFound(`goal "${goalId}"`);
+    // Over already: what the history holds of it is all there will be.
+    if (closes && goal?.status && GOAL_FINAL_STATUSES.has(goal.status)) source.end();
+  } catch (e) {
+    await source.return();
+    throw e;
+  }
+  return stream(closes ? endsWithFinal(source) : source, field, accept);
 }
 
 export const resolvers = {
@@ -123,12 +221,13 @@ export const resolvers = {
           const p = caller(ctx, "read");
           const subtree = p.role === "agent" ? await ctx.subtree() : null;
           await ctx.live.ready;
-          return stream(ctx, "agentHealth", (e) => {
+          const source = ctx.live.subscribe((e) => {
             if (!AGENT_HEALTH.has(e.event.type)) return false;
             const id = valueOf(e).agentId;
             if (agentId && id !== agentId) return false;
             return !subtree || (id !== undefined && subtree.has(id));
           });
+          return stream(source, "agentHealth");
         }),
     },
     escalations: {
@@ -137,14 +236,13 @@ export const resolvers = {
           const p = caller(ctx, "read");
           if (goalId && !(await visibleGoal(ctx, goalId))) throw notFound(`goal "${goalId}"`);
           await ctx.live.ready;
-          return stream(
-            ctx,
-            "escalations",
+          const source = ctx.live.subscribe(
             (e) =>
               ESCALATIONS.has(e.event.type) &&
               valueOf(e).envelope.tenantId === p.tenantId &&
               (!goalId || valueOf(e).goalId === goalId),
           );
+          return stream(source, "escalations");
         }),
     },
     phaseTransitions: {
@@ -153,14 +251,13 @@ export const resolvers = {
           const p = caller(ctx, "read");
           if (goalId && !(await visibleGoal(ctx, goalId))) throw notFound(`project "${goalId}"`);
           await ctx.live.ready;
-          return stream(
-            ctx,
-            "phaseTransitions",
+          const source = ctx.live.subscribe(
             (e) =>
               PHASES.has(e.event.type) &&
               valueOf(e).envelope.tenantId === p.tenantId &&
               (!goalId || valueOf(e).goalId === goalId),
           );
+          return stream(source, "phaseTransitions");
         }),
     },
   },

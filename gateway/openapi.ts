@@ -1,0 +1,1027 @@
+/**
+ * The OpenAPI 3.1 document of the REST API (gateway/rest.ts), as a plain object. Served publicly at
+ * GET /openapi.json and GET /api/v1/openapi.json. A test walks the router and fails when a route is
+ * missing here (or documented here without a route), so the two cannot drift apart.
+ *
+ * Enumerations come from the same lists the validators and the read models use (gateway/inputs.ts,
+ * processors/domain/status.ts); field limits are those gateway/inputs.ts enforces.
+ */
+import { GOAL_RANK, TASK_RANK } from "../processors/domain/status.js";
+import { ERROR_STATUS } from "./errors.js";
+import { PHASES, POLICY_CATEGORIES, TIERS, TOPOLOGIES } from "./inputs.js";
+
+type Schema = Record<string, unknown>;
+
+const ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$";
+const DECIMAL_PATTERN = "^-?\\d{1,14}(\\.\\d{1,4})?$";
+const GOAL_STATUSES = Object.keys(GOAL_RANK);
+const TASK_STATUSES = Object.keys(TASK_RANK);
+const AGENT_STATUSES = ["STARTING", "IDLE", "BUSY", "OVERLOADED", "DRAINING", "FAILED", "TERMINATED"];
+
+// --- schema helpers -----------------------------------------------------------------------------------
+
+const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
+const str = (description?: string, extra: Schema = {}): Schema => ({
+  type: "string",
+  ...(description ? { description } : {}),
+  ...extra,
+});
+const int = (description?: string, extra: Schema = {}): Schema => ({
+  type: "integer",
+  ...(description ? { description } : {}),
+  ...extra,
+});
+const numb = (description?: string): Schema => ({ type: "number", ...(description ? { description } : {}) });
+const bool = (description?: string): Schema => ({ type: "boolean", ...(description ? { description } : {}) });
+const id = (description?: string): Schema => str(description, { pattern: ID_PATTERN });
+const decimal = (description: string): Schema => str(description, { pattern: DECIMAL_PATTERN, examples: ["12.5000"] });
+const dateTime = (description?: string): Schema => str(description, { format: "date-time" });
+const enumOf = (values: readonly string[], description?: string): Schema => str(description, { enum: [...values] });
+const list = (items: Schema, description?: string): Schema => ({
+  type: "array",
+  items,
+  ...(description ? { description } : {}),
+});
+const stringMap = (description: string): Schema => ({
+  type: "object",
+  description,
+  additionalProperties: { type: "string" },
+});
+/** JSON Schema 2020-12 nullability: a second type, or for a reference, anyOf with null. */
+const orNull = (s: Schema): Schema =>
+  "$ref" in s
+    ? { anyOf: [s, { type: "null" }] }
+    : { ...s, type: [s.type as string, "null"], ...(Array.isArray(s.enum) ? { enum: [...s.enum, null] } : {}) };
+const obj = (properties: Record<string, Schema>, required: string[] = [], description?: string): Schema => ({
+  type: "object",
+  ...(description ? { description } : {}),
+  properties,
+  ...(required.length ? { required } : {}),
+});
+const items = (of: string, description: string): Schema => obj({ items: list(ref(of)) }, ["items"], description);
+const counts = (description: string): Schema => ({
+  type: "object",
+  description,
+  additionalProperties: { type: "integer" },
+});
+
+// --- schemas --------------------------------------------------------------------------------------------
+
+const taskInput = obj(
+  {
+    id: id("Task id, unique within the goal; other tasks name it in dependsOn."),
+    title: str(undefined, { maxLength: 200 }),
+    description: str(undefined, { maxLength: 4000 }),
+    domain: str("The domain whose agents do the task (e.g. frontend).", { maxLength: 64 }),
+    specialization: str("The worker specialization (e.g. react).", { maxLength: 64 }),
+    phase: enumOf(PHASES),
+    dependsOn: list(str(undefined, { pattern: ID_PATTERN }), "Ids of tasks that must complete first."),
+    estimatedEffortMs: int(undefined, { minimum: 0 }),
+    priority: int(undefined, { minimum: 1, maximum: 10 }),
+    inputs: stringMap("Named inputs handed to the worker."),
+  },
+  ["id", "title", "domain"],
+);
+
+const goalInput = obj(
+  {
+    goalId: id("Leave out to get a generated id."),
+    title: str(undefined, { maxLength: 200 }),
+    description: str(undefined, { maxLength: 4000 }),
+    priority: int("1 (lowest) to 10; default 5.", { minimum: 1, maximum: 10 }),
+    topology: enumOf(TOPOLOGIES, "Which hierarchy runs it; default aamas."),
+    domainHints: list(str(), "Domains the planner should consider (at most 20)."),
+    constraints: stringMap("Free-form constraints for the planner."),
+    deadline: dateTime("ISO-8601; must be in the future."),
+    budget: decimal("A decimal with at most four places."),
+    tasks: list(ref("TaskInput"), "An explicit task DAG (1 to 1000 tasks); leave out to let the planner decompose."),
+  },
+  ["title"],
+  "A goal or project to submit. The kind comes from the route (/goals or /projects).",
+);
+
+const commandReceipt = obj(
+  {
+    commandId: str("Event id of the command written to the log."),
+    commandType: str("SubmitGoal, StopGoal, RequestPhaseTransition, RegisterAgent, ..."),
+    accepted: bool("True: the command is valid and durably in the log."),
+    aggregateId: str("The aggregate the command is about: goal id, agent id, policy id, goalId/taskId."),
+    projected: bool("True when ?wait=true was asked and the effect reached the read model in time."),
+    outcome: orNull(str("What the read model shows after the command, when waited for (e.g. `REJECTED: reason`).")),
+  },
+  ["commandId", "commandType", "accepted", "aggregateId", "projected", "outcome"],
+  "The answer to a command. Accepted means valid and in the log; the hierarchy may still refuse it later, which ?wait=true shows in `outcome`.",
+);
+
+const error = obj(
+  {
+    error: obj(
+      {
+        code: enumOf(Object.keys(ERROR_STATUS)),
+        message: str("What went wrong and what to do about it."),
+        field: str(
+          'The input field at fault, as a path ("priority", "tasks[2].dependsOn", "body"), when there is one.',
+        ),
+      },
+      ["code", "message"],
+    ),
+  },
+  ["error"],
+  "Every REST error.",
+);
+
+const goal = obj(
+  {
+    id: str(),
+    tenantId: str(),
+    kind: orNull(enumOf(["GOAL", "PROJECT"])),
+    status: orNull(enumOf(GOAL_STATUSES)),
+    title: orNull(str()),
+    description: orNull(str()),
+    priority: orNull(int()),
+    topology: orNull(enumOf(TOPOLOGIES)),
+    domainHints: list(str()),
+    constraints: stringMap("Constraints as submitted."),
+    deadline: orNull(dateTime()),
+    budget: orNull(str()),
+    currentPhase: orNull(enumOf(PHASES, "A project's current phase; null for a plain goal.")),
+    phases: list(
+      obj({ phase: enumOf(PHASES), startedAt: dateTime(), endedAt: orNull(dateTime()) }, ["phase", "startedAt"]),
+    ),
+    planner: orNull(str()),
+    result: orNull(str()),
+    outputs: stringMap("Outputs of the finished goal."),
+    failure: orNull(
+      obj({ reason: str(), code: orNull(str()), failedTaskIds: list(str()) }, ["reason", "failedTaskIds"]),
+    ),
+    version: int("Aggregate version: events of the goal applied to this view."),
+    submittedAt: orNull(dateTime()),
+    completedAt: orNull(dateTime()),
+    taskSummary: counts("Tasks by status."),
+    tasksTotal: int(),
+    progress: numb("Share of the tasks completed, 0 to 1."),
+    resourceConsumption: obj({ computeCost: str(), agentMs: numb() }),
+    escalations: obj({ open: int(), total: int() }),
+  },
+  ["id", "status", "version"],
+  "A goal, or a project (kind PROJECT) that runs through the eight SDLC phases.",
+);
+
+const task = obj(
+  {
+    id: str("goalId/taskId"),
+    goalId: str(),
+    taskId: str(),
+    tenantId: str(),
+    title: str(),
+    description: orNull(str()),
+    domain: str(),
+    specialization: orNull(str()),
+    phase: orNull(enumOf(PHASES)),
+    dependsOn: list(str()),
+    priority: int(),
+    maxAttempts: int(),
+    parentTaskId: orNull(str()),
+    deadline: orNull(dateTime()),
+    status: enumOf(TASK_STATUSES),
+    attempt: int("The current attempt, from 1."),
+    assignees: { type: "object", description: "Agent id per tier.", additionalProperties: { type: "string" } },
+    holders: list(str(), "Agents holding the task now."),
+    executor: orNull(str()),
+    progress: numb(),
+    result: orNull(str()),
+    outputs: stringMap("Outputs of the completed task."),
+    cost: str(),
+    agentMs: numb(),
+    failures: int(),
+    failedOn: list(str()),
+    lastFailure: orNull(
+      obj({ agentId: str(), reason: str(), kind: str(), retryable: bool() }, ["agentId", "reason", "kind"]),
+    ),
+    cancellation: orNull(obj({ cause: str(), reason: str() })),
+    timings: obj({
+      createdAt: dateTime(),
+      assignedAt: orNull(dateTime()),
+      acceptedAt: orNull(dateTime()),
+      startedAt: orNull(dateTime()),
+      completedAt: orNull(dateTime()),
+      durationMs: orNull(numb()),
+    }),
+  },
+  ["id", "goalId", "taskId", "status", "attempt"],
+);
+
+const agentPerformance = obj(
+  {
+    tasksCompleted: int(),
+    tasksFailed: int(),
+    totalCompletionMs: numb(),
+    avgCompletionMs: orNull(numb()),
+    successRate: orNull(numb("Completed / (completed + failed); null before the first result.")),
+  },
+  ["tasksCompleted", "tasksFailed"],
+);
+
+const agentProperties: Record<string, Schema> = {
+  id: str(),
+  name: orNull(str()),
+  tier: orNull(enumOf(TIERS)),
+  topology: orNull(enumOf(TOPOLOGIES)),
+  domain: orNull(str()),
+  specialization: orNull(str()),
+  superiorId: orNull(str()),
+  subordinates: list(str(), "Ids of the agents directly below."),
+  capacity: orNull(int()),
+  load: orNull(int("Open tasks the agent reports holding.")),
+  executor: orNull(str()),
+  labels: stringMap("Labels given at registration."),
+  heartbeatIntervalMs: orNull(int()),
+  status: orNull(enumOf(AGENT_STATUSES)),
+  registeredAt: orNull(dateTime()),
+  lastHeartbeat: orNull(dateTime()),
+  failure: orNull(obj({ reason: str(), at: dateTime() })),
+  termination: orNull(obj({ cause: str(), reason: str(), at: dateTime() })),
+  openTasks: int("Open tasks the agent holds, all tenants."),
+  performance: ref("AgentPerformance"),
+};
+
+const agentWorkload = obj(
+  {
+    openTasks: int(),
+    completedTasks: int(),
+    failedTasks: int(),
+    utilization: orNull(numb("Open tasks / capacity.")),
+    avgDurationMs: orNull(numb()),
+    lastTaskAt: orNull(dateTime()),
+  },
+  [],
+  "get_agent_workload(agent) of the analytics model (PostgreSQL).",
+);
+
+const registerAgentInput = obj(
+  {
+    agentId: id(),
+    name: str(undefined, { maxLength: 200 }),
+    tier: enumOf(TIERS),
+    topology: enumOf(TOPOLOGIES),
+    domain: str(undefined, { maxLength: 64 }),
+    specialization: str(undefined, { maxLength: 64 }),
+    superiorId: id(),
+    capacity: int(undefined, { minimum: 1, maximum: 1000 }),
+    executor: enumOf(["simulated", "shell", "external"], "Default external."),
+    labels: stringMap("Labels (at most 100)."),
+    heartbeatIntervalMs: int(undefined, { minimum: 100, maximum: 3_600_000 }),
+  },
+  ["agentId", "tier"],
+);
+
+const scaleAgentsInput = obj(
+  {
+    tier: enumOf(TIERS),
+    topology: enumOf(TOPOLOGIES),
+    domain: str(undefined, { maxLength: 64 }),
+    specialization: str(undefined, { maxLength: 64 }),
+    targetCount: int(undefined, { minimum: 0, maximum: 1000 }),
+    reason: str(undefined, { maxLength: 2000 }),
+  },
+  ["tier", "targetCount"],
+  "Registers or retires agents until the tier (and domain) has targetCount of them.",
+);
+
+const componentHealth = obj({ name: str(), up: bool(), latencyMs: int(), detail: str() }, [
+  "name",
+  "up",
+  "latencyMs",
+  "detail",
+]);
+const projectionLag = obj(
+  { projection: enumOf(["analytics", "state"]), lag: int("Records in the log not yet applied.") },
+  ["projection", "lag"],
+);
+
+const policyVersion = obj(
+  {
+    version: int(),
+    description: str(),
+    rules: { description: "The rules, as JSON." },
+    appliesToTiers: list(enumOf(TIERS)),
+    domains: list(str()),
+    precedence: int(),
+    effectiveFrom: dateTime(),
+    rationale: orNull(str()),
+    at: dateTime(),
+  },
+  ["version", "rules"],
+);
+
+const rules = {
+  description: "A JSON object of rules, as an object or a string holding one (at most 64 000 characters).",
+  type: ["object", "string"],
+};
+
+const schemas: Record<string, Schema> = {
+  Error: error,
+  CommandReceipt: commandReceipt,
+  Liveness: obj({ status: enumOf(["ok"]) }, ["status"]),
+  TaskInput: taskInput,
+  GoalInput: goalInput,
+  Goal: goal,
+  Task: task,
+  GoalWithTasks: { allOf: [ref("Goal"), obj({ tasks: list(ref("Task")) }, ["tasks"])] },
+  GoalPage: obj(
+    {
+      items: list(ref("Goal")),
+      pageInfo: obj({ endCursor: orNull(str("Pass as `after` for the next page.")), hasNextPage: bool() }, [
+        "endCursor",
+        "hasNextPage",
+      ]),
+      totalCount: int("Goals matching the filter, all pages."),
+    },
+    ["items", "pageInfo", "totalCount"],
+    "One page, newest first.",
+  ),
+  TaskList: items("Task", "Tasks of one goal, by id."),
+  TrailEvent: obj(
+    {
+      type: str(),
+      occurredAt: dateTime(),
+      actorId: str(),
+      actorTier: str(),
+      eventId: str(),
+      causationId: orNull(str()),
+      topic: str(),
+      partition: int(),
+      offset: str(),
+      payload: { description: "The event's payload as JSON." },
+    },
+    ["type", "occurredAt", "eventId", "topic", "partition", "offset"],
+    "One event of a goal as the log holds it.",
+  ),
+  TrailEventList: items("TrailEvent", "A goal's events in log order, from the analytics event table."),
+  StopInput: obj(
+    { reason: str(undefined, { maxLength: 2000 }), goalId: id("Optional; must equal the path's id if given.") },
+    ["reason"],
+  ),
+  EmergencyStopInput: obj({ goalId: id(), reason: str(undefined, { maxLength: 2000 }) }, ["goalId", "reason"]),
+  PhaseTransitionInput: obj(
+    {
+      fromPhase: enumOf(PHASES, "The phase the project is in; a stale one is refused by the hierarchy."),
+      toPhase: enumOf(PHASES),
+      justification: str(undefined, { maxLength: 2000 }),
+    },
+    ["fromPhase", "toPhase"],
+  ),
+  TaskResultInput: obj(
+    {
+      attempt: int("The attempt the agent was given (TaskAssigned.attempt).", { minimum: 1, maximum: 1000 }),
+      status: enumOf(["COMPLETED", "FAILED"]),
+      result: str("Required when COMPLETED.", { maxLength: 100_000 }),
+      outputs: stringMap("Named outputs (COMPLETED)."),
+      cost: decimal("Cost of the attempt (COMPLETED); default 0.0000."),
+      reason: str("Required when FAILED.", { maxLength: 4000 }),
+      retryable: bool("FAILED: whether another attempt may succeed; default true."),
+      durationMs: int(undefined, { minimum: 0 }),
+    },
+    ["attempt", "status"],
+    "An external agent's result for the attempt it holds. goalId and taskId come from the path.",
+  ),
+  AgentPerformance: agentPerformance,
+  Agent: obj(agentProperties, ["id", "subordinates", "labels", "openTasks"]),
+  AgentList: items("Agent", "Agents, by id."),
+  AgentWorkload: agentWorkload,
+  AgentDetail: {
+    allOf: [
+      ref("Agent"),
+      obj(
+        {
+          currentTasks: list(str(), "goalId/taskId of the open tasks the agent holds, of the caller's tenant."),
+          workload: orNull(ref("AgentWorkload")),
+        },
+        ["currentTasks", "workload"],
+      ),
+    ],
+  },
+  RegisterAgentInput: registerAgentInput,
+  ScaleAgentsInput: scaleAgentsInput,
+  ScaleAgentsCommand: {
+    allOf: [obj({ type: { const: "scale" } }, ["type"]), ref("ScaleAgentsInput")],
+  },
+  RegisterAgentCommand: {
+    allOf: [obj({ type: { const: "register" } }, ["type"]), ref("RegisterAgentInput")],
+  },
+  AgentCommand: {
+    description:
+      "One agent command by its `type`: `scale` takes the fields of ScaleAgentsInput (as POST /agents/scale), `register` those of RegisterAgentInput (as POST /agents).",
+    oneOf: [ref("ScaleAgentsCommand"), ref("RegisterAgentCommand")],
+    discriminator: {
+      propertyName: "type",
+      mapping: {
+        scale: "#/components/schemas/ScaleAgentsCommand",
+        register: "#/components/schemas/RegisterAgentCommand",
+      },
+    },
+  },
+  GovernorStatus: obj(
+    {
+      agent: ref("Agent"),
+      load: int(),
+      capacity: orNull(int()),
+      utilization: orNull(numb("load / capacity.")),
+      performance: ref("AgentPerformance"),
+      workload: orNull(ref("AgentWorkload")),
+      subordinates: list(ref("Agent"), "The agents directly below."),
+      team: obj(
+        {
+          count: int(),
+          byStatus: counts("Subordinates by status."),
+          capacity: int(),
+          load: int(),
+          utilization: orNull(numb()),
+          tasksCompleted: int(),
+          tasksFailed: int(),
+          successRate: orNull(numb()),
+        },
+        ["count", "byStatus", "capacity", "load"],
+        "Totals over the subordinates.",
+      ),
+    },
+    ["agent", "load", "performance", "subordinates", "team"],
+    "A GOVERNOR (AAMAS) or SUB_MASTER (DGM) with its subordinates, load and performance.",
+  ),
+  AgentsHealth: obj(
+    {
+      total: int(),
+      counts: counts("Agents per status."),
+      byStatus: { type: "object", additionalProperties: list(ref("Agent")), description: "Agents per status." },
+    },
+    ["total", "counts", "byStatus"],
+  ),
+  ComponentHealth: componentHealth,
+  ProjectionLag: projectionLag,
+  SystemHealth: obj(
+    {
+      status: enumOf(
+        ["HEALTHY", "DEGRADED", "CRITICAL"],
+        "DEGRADED: an agent failed or a read model lags; CRITICAL: a server is down.",
+      ),
+      checkedAt: dateTime(),
+      components: list(ref("ComponentHealth")),
+      projections: list(ref("ProjectionLag")),
+      totalAgents: int(),
+      activeAgents: int(),
+      failedAgents: int(),
+      agentsByStatus: list(obj({ status: str(), count: int() }, ["status", "count"])),
+      taskQueueLength: int("Tasks of the caller's tenant waiting for a worker (PENDING, READY, ASSIGNED)."),
+      runningTasks: int(),
+      completedTasks: int(),
+      failedTasks: int(),
+      runningGoals: int(),
+      problems: list(str()),
+    },
+    ["status", "checkedAt", "components", "projections", "totalAgents", "problems"],
+    "The same numbers as the GraphQL query systemHealth.",
+  ),
+  SystemMetrics: obj(
+    {
+      tenantId: str(),
+      goalsByStatus: counts("Goals of the caller's tenant by status."),
+      tasksByStatus: counts("Tasks of the caller's tenant by status."),
+      agentsByStatus: counts("Agents by status."),
+      projections: list(ref("ProjectionLag")),
+      projectionLag: int("Sum of the read models' lags."),
+      checkedAt: dateTime(),
+    },
+    ["goalsByStatus", "tasksByStatus", "agentsByStatus", "projections", "projectionLag"],
+  ),
+  PerformanceReport: obj(
+    {
+      items: list(
+        obj(
+          {
+            agentId: str(),
+            tier: orNull(enumOf(TIERS)),
+            topology: orNull(enumOf(TOPOLOGIES)),
+            domain: orNull(str()),
+            specialization: orNull(str()),
+            status: orNull(str()),
+            load: int(),
+            capacity: orNull(int()),
+            performance: ref("AgentPerformance"),
+            utilization: orNull(
+              obj(
+                {
+                  openTasks: int(),
+                  capacity: orNull(int()),
+                  utilization: orNull(numb()),
+                  tasksCompleted: int(),
+                  tasksFailed: int(),
+                  successRate: orNull(numb()),
+                  avgDurationMs: orNull(numb()),
+                },
+                [],
+                "The agent_utilization view of the analytics model; null until the agent is projected there.",
+              ),
+            ),
+          },
+          ["agentId", "performance", "utilization"],
+        ),
+      ),
+    },
+    ["items"],
+    "Per agent: its track record from the state model and its utilization from the analytics model.",
+  ),
+  PolicyVersion: policyVersion,
+  Policy: obj(
+    {
+      id: str(),
+      name: orNull(str()),
+      category: orNull(enumOf(POLICY_CATEGORIES)),
+      status: enumOf(["ACTIVE", "RETIRED"]),
+      currentVersion: int(),
+      current: orNull(ref("PolicyVersion")),
+      versions: list(ref("PolicyVersion")),
+      retired: orNull(obj({ reason: str(), effectiveFrom: dateTime(), replacedBy: orNull(str()) })),
+    },
+    ["id", "status", "currentVersion", "versions"],
+  ),
+  PolicyList: items("Policy", "Policies, by id."),
+  PolicyInput: obj(
+    {
+      policyId: id(),
+      name: str(undefined, { maxLength: 200 }),
+      category: enumOf(POLICY_CATEGORIES),
+      description: str(undefined, { maxLength: 4000 }),
+      rules,
+      appliesToTiers: list(enumOf(TIERS)),
+      domains: list(str(), "At most 50."),
+      precedence: int(undefined, { minimum: 0, maximum: 1000 }),
+      effectiveFrom: dateTime(),
+    },
+    ["policyId", "name", "category", "description", "rules"],
+  ),
+  PolicyAmendmentInput: obj(
+    {
+      expectedVersion: int("The version being amended; a stale one is refused.", { minimum: 1 }),
+      rules,
+      description: str(undefined, { maxLength: 4000 }),
+      appliesToTiers: list(enumOf(TIERS)),
+      domains: list(str()),
+      precedence: int(undefined, { minimum: 0, maximum: 1000 }),
+      rationale: str(undefined, { maxLength: 2000 }),
+      effectiveFrom: dateTime(),
+      policyId: id("Optional; must equal the path's id if given."),
+    },
+    ["expectedVersion", "rules", "rationale"],
+  ),
+  Escalation: obj(
+    {
+      id: str(),
+      goalId: str(),
+      taskId: orNull(str()),
+      kind: orNull(str()),
+      severity: orNull(str()),
+      from: orNull(obj({ agentId: str(), tier: str() })),
+      to: orNull(obj({ agentId: orNull(str()), tier: str() })),
+      reason: orNull(str()),
+      reasonChain: list(str(), "Reasons of the escalations that led here, oldest first."),
+      previousEscalationId: orNull(str()),
+      status: enumOf(["OPEN", "RESOLVED"]),
+      outcome: orNull(str()),
+      decision: orNull(str()),
+      reassignedTo: orNull(str()),
+      raisedAt: orNull(dateTime()),
+      resolvedAt: orNull(dateTime()),
+    },
+    ["id", "goalId", "status"],
+  ),
+  EscalationList: items("Escalation", "Escalations of the caller's tenant's goals, newest first (at most 500)."),
+};
+
+// --- operations ---------------------------------------------------------------------------------------
+
+type Access = "public" | "read" | "submit" | "steer" | "govern" | "report";
+
+interface Op {
+  id: string;
+  summary: string;
+  description?: string;
+  tag: string;
+  access: Access;
+  query?: Schema[];
+  body?: string;
+  /** 200 with this schema, or 202 with a CommandReceipt for a command. */
+  ok?: string;
+  command?: boolean;
+  notFound?: boolean;
+}
+
+const ACCESS_TEXT: Record<Access, string> = {
+  public: "Public: no token needed.",
+  read: "Any role may read (admin, operator, viewer, agent; an agent token sees its own subtree).",
+  submit: "Roles operator and admin.",
+  steer: "Roles operator and admin.",
+  govern: "Role admin.",
+  report: "Agent tokens (role agent with an agent claim), for tasks assigned to that agent.",
+};
+
+const queryParam = (name: string, schema: Schema, description: string): Schema => ({
+  name,
+  in: "query",
+  required: false,
+  description,
+  schema,
+});
+const waitParam = queryParam(
+  "wait",
+  { type: "boolean", default: false },
+  "Wait (bounded) until the read model shows the command's effect; the receipt says whether it did.",
+);
+const pathParam = (name: string, description: string): Schema => ({
+  name,
+  in: "path",
+  required: true,
+  description,
+  schema: { type: "string" },
+});
+const errorResponse = (name: string) => ({ $ref: `#/components/responses/${name}` });
+
+function operation(path: string, o: Op): Schema {
+  const params = [...(path.match(/\{(\w+)\}/g) ?? [])].map((p) => {
+    const name = p.slice(1, -1);
+    return pathParam(name, name === "id" ? "The id of the resource." : `The ${name}.`);
+  });
+  const parameters = [...params, ...(o.query ?? []), ...(o.command && o.body ? [waitParam] : [])];
+  const responses: Record<string, unknown> = {};
+  if (o.command) {
+    responses["202"] = {
+      description: "Accepted: the command is in the log.",
+      headers: {
+        Location: { description: "Where to read the aggregate, when it has a route.", schema: { type: "string" } },
+      },
+      content: { "application/json": { schema: ref("CommandReceipt") } },
+    };
+  } else {
+    responses["200"] = { description: "OK", content: { "application/json": { schema: ref(o.ok ?? "Liveness") } } };
+  }
+  if (o.body || o.query?.length || o.command) responses["400"] = errorResponse("BadRequest");
+  if (o.access !== "public") {
+    responses["401"] = errorResponse("Unauthenticated");
+    responses["403"] = errorResponse("Forbidden");
+  }
+  if (o.notFound || params.length) responses["404"] = errorResponse("NotFound");
+  if (o.body) responses["413"] = errorResponse("PayloadTooLarge");
+  responses["429"] = errorResponse("RateLimited");
+  responses["500"] = errorResponse("Internal");
+  return {
+    operationId: o.id,
+    summary: o.summary,
+    description: [o.description, ACCESS_TEXT[o.access]].filter(Boolean).join("\n\n"),
+    tags: [o.tag],
+    ...(o.access === "public" ? { security: [] } : {}),
+    ...(parameters.length ? { parameters } : {}),
+    ...(o.body ? { requestBody: { required: true, content: { "application/json": { schema: ref(o.body) } } } } : {}),
+    responses,
+  };
+}
+
+const goalFilters = [
+  queryParam("status", enumOf(GOAL_STATUSES), "Only goals in this status."),
+  queryParam("topology", enumOf(TOPOLOGIES), "Only goals run by this topology."),
+  queryParam("first", { type: "integer", minimum: 1, maximum: 100, default: 20 }, "Page size."),
+  queryParam("after", { type: "string" }, "pageInfo.endCursor of the previous page."),
+];
+const agentFilters = [
+  queryParam("tier", enumOf(TIERS), "Only agents of this tier."),
+  queryParam("domain", str(), "Only agents of this domain."),
+  queryParam("topology", enumOf(TOPOLOGIES), "Only agents of this topology."),
+];
+
+/** Every route of gateway/rest.ts, by OpenAPI path and lower-case method. */
+const OPERATIONS: Record<string, Record<string, Op>> = {
+  "/openapi.json": {
+    get: { id: "getOpenApi", summary: "This document", tag: "meta", access: "public", ok: "OpenApiDocument" },
+  },
+  "/health": {
+    get: { id: "liveness", summary: "Liveness: the gateway answers", tag: "health", access: "public", ok: "Liveness" },
+  },
+  "/health/agents": {
+    get: { id: "agentsHealth", summary: "Agents grouped by status", tag: "health", access: "read", ok: "AgentsHealth" },
+  },
+  "/system/health": {
+    get: {
+      id: "systemHealth",
+      summary: "System health (the GraphQL systemHealth numbers)",
+      description: "Probes Kafka, the registry, MongoDB and PostgreSQL, and measures the read models' lag.",
+      tag: "health",
+      access: "read",
+      ok: "SystemHealth",
+    },
+  },
+  "/system/metrics": {
+    get: {
+      id: "systemMetrics",
+      summary: "Goals, tasks and agents by status, and projection lag",
+      description: "JSON counterpart of the Prometheus /metrics, for the caller's tenant.",
+      tag: "health",
+      access: "read",
+      ok: "SystemMetrics",
+    },
+  },
+  "/metrics/performance": {
+    get: {
+      id: "agentPerformance",
+      summary: "Per-agent performance and utilization",
+      tag: "health",
+      access: "read",
+      query: agentFilters,
+      ok: "PerformanceReport",
+    },
+  },
+  "/goals": {
+    post: {
+      id: "submitGoal",
+      summary: "Submit a goal",
+      description: "Writes SubmitGoal. With an explicit `tasks` DAG the planner is skipped.",
+      tag: "goals",
+      access: "submit",
+      body: "GoalInput",
+      command: true,
+    },
+    get: {
+      id: "listGoals",
+      summary: "Goals of the caller's tenant, newest first",
+      description: "Agent tokens may not list goals.",
+      tag: "goals",
+      access: "read",
+      query: goalFilters,
+      ok: "GoalPage",
+    },
+  },
+  "/goals/{id}": {
+    get: {
+      id: "getGoal",
+      summary: "A goal with its tasks",
+      description: "404 when the goal does not exist or belongs to another tenant.",
+      tag: "goals",
+      access: "read",
+      ok: "GoalWithTasks",
+    },
+  },
+  "/goals/{id}/tasks": {
+    get: {
+      id: "listGoalTasks",
+      summary: "The tasks of a goal",
+      tag: "goals",
+      access: "read",
+      query: [queryParam("status", enumOf(TASK_STATUSES), "Only tasks in this status.")],
+      ok: "TaskList",
+    },
+  },
+  "/goals/{id}/events": {
+    get: {
+      id: "getGoalEvents",
+      summary: "The goal's audit trail: its events in log order",
+      tag: "goals",
+      access: "read",
+      query: [
+        queryParam("limit", { type: "integer", minimum: 1, maximum: 10_000, default: 1000 }, "At most this many."),
+      ],
+      ok: "TrailEventList",
+    },
+  },
+  "/goals/{id}/stop": {
+    post: {
+      id: "stopGoal",
+      summary: "Stop a goal",
+      description: "Writes StopGoal: every open task cancelled, nothing new dispatched, GoalStopped recorded.",
+      tag: "goals",
+      access: "steer",
+      body: "StopInput",
+      command: true,
+    },
+  },
+  "/emergency/stop": {
+    post: {
+      id: "emergencyStop",
+      summary: "Emergency stop of a goal",
+      description: "The same StopGoal as POST /goals/{id}/stop, with the goal id in the body.",
+      tag: "goals",
+      access: "steer",
+      body: "EmergencyStopInput",
+      command: true,
+      notFound: true,
+    },
+  },
+  "/projects": {
+    post: {
+      id: "submitProject",
+      summary: "Submit a project (a goal that runs through the SDLC phases)",
+      tag: "projects",
+      access: "submit",
+      body: "GoalInput",
+      command: true,
+    },
+    get: {
+      id: "listProjects",
+      summary: "Projects of the caller's tenant, newest first",
+      tag: "projects",
+      access: "read",
+      query: goalFilters,
+      ok: "GoalPage",
+    },
+  },
+  "/projects/{id}": {
+    get: {
+      id: "getProject",
+      summary: "A project with its tasks",
+      tag: "projects",
+      access: "read",
+      ok: "GoalWithTasks",
+    },
+  },
+  "/projects/{id}/phase": {
+    put: {
+      id: "requestPhaseTransition",
+      summary: "Ask to move a project to another phase",
+      description: "Writes RequestPhaseTransition; the hierarchy may refuse it (PhaseTransitionRejected).",
+      tag: "projects",
+      access: "steer",
+      body: "PhaseTransitionInput",
+      command: true,
+    },
+  },
+  "/tasks/{goalId}/{taskId}/result": {
+    post: {
+      id: "reportTaskResult",
+      summary: "An external agent reports the result of the attempt it holds",
+      tag: "tasks",
+      access: "report",
+      body: "TaskResultInput",
+      command: true,
+    },
+  },
+  "/agents": {
+    get: {
+      id: "listAgents",
+      summary: "Agents",
+      tag: "agents",
+      access: "read",
+      query: [...agentFilters, queryParam("status", enumOf(AGENT_STATUSES), "Only agents in this status.")],
+      ok: "AgentList",
+    },
+    post: {
+      id: "registerAgent",
+      summary: "Register an agent",
+      tag: "agents",
+      access: "govern",
+      body: "RegisterAgentInput",
+      command: true,
+    },
+  },
+  "/agents/scale": {
+    post: {
+      id: "scaleAgents",
+      summary: "Scale a tier to a number of agents",
+      tag: "agents",
+      access: "govern",
+      body: "ScaleAgentsInput",
+      command: true,
+    },
+  },
+  "/agents/command": {
+    post: {
+      id: "agentCommand",
+      summary: "One agent command, chosen by `type`",
+      description:
+        'Dispatches on `type`: "scale" is POST /agents/scale, "register" is POST /agents (and honours ?wait); the other fields are that command\'s input. An unknown or missing type is a 400 naming field "type".',
+      tag: "agents",
+      access: "govern",
+      body: "AgentCommand",
+      command: true,
+    },
+  },
+  "/agents/{id}": {
+    get: {
+      id: "getAgent",
+      summary: "An agent, its open tasks and workload",
+      tag: "agents",
+      access: "read",
+      ok: "AgentDetail",
+    },
+  },
+  "/governors/{id}/status": {
+    get: {
+      id: "governorStatus",
+      summary: "A governor with its subordinates, load and performance",
+      description: "404 when the agent does not exist or is not a GOVERNOR or SUB_MASTER.",
+      tag: "agents",
+      access: "read",
+      ok: "GovernorStatus",
+    },
+  },
+  "/policies": {
+    get: {
+      id: "listPolicies",
+      summary: "Policies",
+      tag: "governance",
+      access: "read",
+      query: [
+        queryParam("category", enumOf(POLICY_CATEGORIES), "Only policies of this category."),
+        queryParam("status", enumOf(["ACTIVE", "RETIRED"]), "Only policies in this status."),
+      ],
+      ok: "PolicyList",
+    },
+    post: {
+      id: "definePolicy",
+      summary: "Define a policy",
+      tag: "governance",
+      access: "govern",
+      body: "PolicyInput",
+      command: true,
+    },
+  },
+  "/policies/{id}": {
+    get: { id: "getPolicy", summary: "A policy with its versions", tag: "governance", access: "read", ok: "Policy" },
+  },
+  "/policies/{id}/amend": {
+    post: {
+      id: "amendPolicy",
+      summary: "Amend a policy (a new version)",
+      tag: "governance",
+      access: "govern",
+      body: "PolicyAmendmentInput",
+      command: true,
+    },
+  },
+  "/escalations": {
+    get: {
+      id: "listEscalations",
+      summary: "Escalations of the caller's tenant's goals",
+      tag: "governance",
+      access: "read",
+      query: [
+        queryParam("goalId", str(), "Only escalations of this goal."),
+        queryParam("status", enumOf(["OPEN", "RESOLVED"]), "Only escalations in this status."),
+      ],
+      ok: "EscalationList",
+    },
+  },
+};
+
+const errorResponses = {
+  BadRequest: "Invalid input (INVALID_INPUT); `error.field` names the field, or `body` for a malformed JSON body.",
+  Unauthenticated: "No valid bearer token (UNAUTHENTICATED).",
+  Forbidden: "The token's role may not do this (FORBIDDEN).",
+  NotFound: "No such resource, or not visible to the caller's tenant (NOT_FOUND).",
+  PayloadTooLarge: "The request body is over the gateway's limit (PAYLOAD_TOO_LARGE).",
+  RateLimited: "More requests per second than the token's allowance (RATE_LIMITED).",
+  Internal: "A failure in the gateway (INTERNAL); the gateway log has the details.",
+};
+
+let cached: Schema | undefined;
+
+/** The OpenAPI 3.1 document of /api/v1 (built once; treat it as read-only). */
+export function openApiDocument(): Schema {
+  if (cached) return cached;
+  const paths: Record<string, Record<string, Schema>> = {};
+  for (const [path, methods] of Object.entries(OPERATIONS))
+    paths[path] = Object.fromEntries(Object.entries(methods).map(([m, o]) => [m, operation(path, o)]));
+  cached = {
+    openapi: "3.1.0",
+    info: {
+      title: "Polity gateway REST API",
+      version: "1.0.0",
+      description:
+        "Goals, projects, agents, policies and health of a Polity deployment. The REST API shares its validation, permissions and tenant rules with the GraphQL API at /graphql. Commands answer 202 with a CommandReceipt; add ?wait=true to wait until the read model shows the effect. Errors are JSON: {error: {code, message, field}}.",
+    },
+    servers: [{ url: "/api/v1" }],
+    security: [{ bearer: [] }],
+    tags: ["meta", "health", "goals", "projects", "tasks", "agents", "governance"].map((name) => ({ name })),
+    paths,
+    components: {
+      securitySchemes: {
+        bearer: {
+          type: "http",
+          scheme: "bearer",
+          bearerFormat: "JWT",
+          description:
+            "HS256 JWT with claims sub, role (admin, operator, viewer, agent), tenant, and agent for agent tokens. Mint one with `npm run token -- --role operator`.",
+        },
+      },
+      schemas: { ...schemas, OpenApiDocument: { type: "object", description: "An OpenAPI 3.1 document." } },
+      responses: Object.fromEntries(
+        Object.entries(errorResponses).map(([name, description]) => [
+          name,
+          {
+            description,
+            ...(name === "RateLimited"
+              ? { headers: { "Retry-After": { description: "Seconds to wait.", schema: { type: "integer" } } } }
+              : {}),
+            content: { "application/json": { schema: ref("Error") } },
+          },
+        ]),
+      ),
+    },
+  };
+  return cached;
+}
