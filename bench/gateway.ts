@@ -197,16 +197,28 @@ export async function runGatewayBench(urls: InfraUrls, args: string[] = []): Pro
     const bareRounds: Round[] = [];
     for (let r = 1; r <= rounds; r++) {
       const common = { connections, duration: seconds, method: "POST" as const, body };
-      say(`round ${r}/${rounds}: gateway`);
-      gw.push(
-        await drive({
-          ...common,
-          url: `${rig.url}/graphql`,
-          headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-        }),
-      );
-      say(`round ${r}/${rounds}: bare route`);
-      bareRounds.push(await drive({ ...common, url: bare.url, headers: { "content-type": "application/json" } }));
+      const runGateway = async () => {
+        say(`round ${r}/${rounds}: gateway`);
+        gw.push(
+          await drive({
+            ...common,
+            url: `${rig.url}/graphql`,
+            headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+          }),
+        );
+      };
+      const runBare = async () => {
+        say(`round ${r}/${rounds}: bare route`);
+        bareRounds.push(await drive({ ...common, url: bare.url, headers: { "content-type": "application/json" } }));
+      };
+      // Alternate which goes first, so neither always runs in the other's wake.
+      if (r % 2 === 1) {
+        await runGateway();
+        await runBare();
+      } else {
+        await runBare();
+        await runGateway();
+      }
     }
 
     say("subscription latency: 5 goals over SSE");

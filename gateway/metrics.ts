@@ -65,10 +65,12 @@ new Gauge({
   registers: [registry],
   async collect() {
     if (!sources) return;
-    const n = await sources.read.db
-      .collection(sources.read.names.tasks)
-      .countDocuments({ status: { $in: ["PENDING", "READY", "ASSIGNED"] } });
-    this.set(n);
+    const tasks = sources.read.db.collection(sources.read.names.tasks);
+    // One equality count per status: FerretDB evaluates $in by scanning (projections/mongo/find-each.ts).
+    const counts = await Promise.all(
+      ["PENDING", "READY", "ASSIGNED"].map((status) => tasks.countDocuments({ status })),
+    );
+    this.set(counts.reduce((a, b) => a + b, 0));
   },
 });
 

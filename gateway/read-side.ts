@@ -13,6 +13,7 @@ import type { Db, Filter } from "mongodb";
 import type pg from "pg";
 import type { AgentDoc, EscalationDoc, GoalDoc, PolicyDoc, TaskDoc } from "../projections/mongo/state-store.js";
 import { stateCollections } from "../projections/mongo/state-store.js";
+import { findEach } from "../projections/mongo/find-each.js";
 import { DEFAULT_SCHEMA, schemaIdent } from "../projections/pg/migrate.js";
 import { invalid } from "./errors.js";
 
@@ -185,14 +186,11 @@ export class ReadSide {
         : []
       : (await this.goalsCol.find({ tenantId }, { projection: { _id: 1 } }).toArray()).map((g) => g._id);
     if (goalIds.length === 0) return [];
-    const query: Filter<EscalationDoc> = { goalId: { $in: goalIds } };
-    if (filter.status) query.status = filter.status as EscalationDoc["status"];
-    return this.db
-      .collection<EscalationDoc>(this.names.escalations)
-      .find(query)
-      .sort({ raisedAt: -1, _id: 1 })
-      .limit(500)
-      .toArray();
+    const extra: Filter<EscalationDoc> = {};
+    if (filter.status) extra.status = filter.status as EscalationDoc["status"];
+    const found = await findEach(this.db.collection<EscalationDoc>(this.names.escalations), "goalId", goalIds, extra);
+    const time = (e: EscalationDoc) => e.raisedAt?.getTime() ?? 0;
+    return found.sort((a, b) => time(b) - time(a) || (a._id < b._id ? -1 : 1)).slice(0, 500);
   }
 
   async policies(filter: { category?: string | null; status?: string | null }): Promise<PolicyDoc[]> {
@@ -279,33 +277,26 @@ export class ReadSide {
 
   // --- batching ---------------------------------------------------------------------------------
 
-  /** Per-request loaders; a loader never outlives its request, so it never serves stale data. */
+  /**
+   * Per-request loaders; a loader never outlives its request, so it never serves stale data. Each
+   * batch is one equality find per key (projections/mongo/find-each.ts: FerretDB scans for `$in`).
+   */
   loaders(tenantId: string) {
+    const byKey = <T extends { _id: string }>(docs: T[], key: (d: T) => unknown, ids: readonly string[]) =>
+      ids.map((id) => docs.filter((d) => key(d) === id).sort((a, b) => (a._id < b._id ? -1 : 1)));
     return {
-      tasksByGoal: new DataLoader<string, TaskDoc[]>(async (goalIds) => {
-        const docs = await this.tasksCol
-          .find({ goalId: { $in: [...goalIds] }, tenantId })
-          .sort({ _id: 1 })
-          .toArray();
-        return goalIds.map((id) => docs.filter((d) => d.goalId === id));
-      }),
-      agent: new DataLoader<string, AgentDoc | null>(async (ids) => {
-        const docs = await this.agentsCol.find({ _id: { $in: [...ids] } }).toArray();
-        const byId = new Map(docs.map((d) => [d._id, d]));
-        return ids.map((id) => byId.get(id) ?? null);
-      }),
-      subordinates: new DataLoader<string, AgentDoc[]>(async (ids) => {
-        const docs = await this.agentsCol
-          .find({ superiorId: { $in: [...ids] }, tier: { $ne: null } })
-          .sort({ _id: 1 })
-          .toArray();
-        return ids.map((id) => docs.filter((d) => d.superiorId === id));
-      }),
-      goal: new DataLoader<string, GoalDoc | null>(async (ids) => {
-        const docs = await this.goalsCol.find({ _id: { $in: [...ids] }, tenantId }).toArray();
-        const byId = new Map(docs.map((d) => [d._id, d]));
-        return ids.map((id) => byId.get(id) ?? null);
-      }),
+      tasksByGoal: new DataLoader<string, TaskDoc[]>(async (goalIds) =>
+        byKey(await findEach(this.tasksCol, "goalId", goalIds, { tenantId }), (d) => d.goalId, goalIds),
+      ),
+      agent: new DataLoader<string, AgentDoc | null>(async (ids) =>
+        byKey(await findEach(this.agentsCol, "_id", ids), (d) => d._id, ids).map((l) => l[0] ?? null),
+      ),
+      subordinates: new DataLoader<string, AgentDoc[]>(async (ids) =>
+        byKey(await findEach(this.agentsCol, "superiorId", ids, { tier: { $ne: null } }), (d) => d.superiorId, ids),
+      ),
+      goal: new DataLoader<string, GoalDoc | null>(async (ids) =>
+        byKey(await findEach(this.goalsCol, "_id", ids, { tenantId }), (d) => d._id, ids).map((l) => l[0] ?? null),
+      ),
     };
   }
 }

@@ -15,7 +15,7 @@ import { run, say, StackError } from "./process.js";
 import { pidFileDaemon, stackPaths, type NativeServer } from "./server.js";
 
 /** Databases the stack serves: Polity's own read models, and the registry's durable storage. */
-export const POSTGRES_DATABASES = ["polity", "apicurio"] as const;
+export const POSTGRES_DATABASES = ["polity", "apicurio", "ferretdb"] as const;
 export const POSTGRES_USER = "polity";
 
 function findBinDir(): string | null {

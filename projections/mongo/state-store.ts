@@ -35,6 +35,7 @@ import {
   taskMovesForward,
 } from "../../processors/domain/status.js";
 import type { AnyBulkWriteOperation, Collection, Db, Document } from "mongodb";
+import { findEach } from "./find-each.js";
 import { checkpointKey, type Checkpoints, type LoggedEvent, type ProjectionStore } from "../host.js";
 import { sumCosts, taskKey } from "../../processors/domain/state.js";
 import type {
@@ -308,10 +309,7 @@ class Fold<D extends { _id: string; _pos: Positions }> {
   async load(ids: Iterable<string>): Promise<void> {
     const wanted = [...new Set(ids)].filter((id) => !this.entries.has(id));
     if (wanted.length === 0) return;
-    const found = await this.db
-      .collection<Stored>(this.collection)
-      .find({ _id: { $in: wanted } })
-      .toArray();
+    const found = await findEach(this.db.collection<Stored>(this.collection), "_id", wanted);
     const byId = new Map(found.map((d) => [d._id, d]));
     for (const id of wanted) {
       const stored = byId.get(id);
@@ -368,12 +366,13 @@ class Fold<D extends { _id: string; _pos: Positions }> {
 }
 
 /**
- * Update operations per command. FerretDB 1.24 (SQLite backend) keeps a connection of its pool
+ * Update operations per command. FerretDB 1.24 on its SQLite backend kept a connection of its pool
  * (100) open for every matching update statement until the whole command ends; one bulkWrite of
  * 100 or more matching updates therefore waits for a connection it holds itself, and FerretDB then
  * answers no query at all until it is restarted (found from a goroutine dump: 100 open
  * database/sql Rows in one MsgUpdate waiting in BeginTx; reproduced with 150 updateOne on existing
- * documents, while 99 pass). Small commands keep far below the pool, also with other clients.
+ * documents, while 99 pass). The stack now runs FerretDB on PostgreSQL; small commands keep any
+ * backend far below its pool, also with other clients.
  */
 export const MAX_OPS_PER_COMMAND = 25;
 
@@ -1133,14 +1132,20 @@ export class StateStore implements ProjectionStore {
   /** Recomputes the goals' task summary, consumption and escalation counts from the documents. */
   private async summariseGoals(goalIds: string[]): Promise<void> {
     if (goalIds.length === 0) return;
-    const tasks = await this.db
-      .collection<TaskDoc>(this.collections.tasks)
-      .find({ goalId: { $in: goalIds } }, { projection: { goalId: 1, status: 1, cost: 1, agentMs: 1, attempt: 1 } })
-      .toArray();
-    const escalations = await this.db
-      .collection<EscalationDoc>(this.collections.escalations)
-      .find({ goalId: { $in: goalIds } }, { projection: { goalId: 1, status: 1 } })
-      .toArray();
+    const tasks = await findEach(
+      this.db.collection<TaskDoc>(this.collections.tasks),
+      "goalId",
+      goalIds,
+      {},
+      { projection: { goalId: 1, status: 1, cost: 1, agentMs: 1, attempt: 1 } },
+    );
+    const escalations = await findEach(
+      this.db.collection<EscalationDoc>(this.collections.escalations),
+      "goalId",
+      goalIds,
+      {},
+      { projection: { goalId: 1, status: 1 } },
+    );
     const ops: Op[] = [];
     for (const goalId of goalIds) {
       // A task document exists before its TaskCreated only when an event of it came first; it is not counted.
@@ -1177,10 +1182,13 @@ export class StateStore implements ProjectionStore {
    */
   private async summariseAgents(agentIds: string[]): Promise<void> {
     if (agentIds.length === 0) return;
-    const docs = await this.db
-      .collection<AgentDoc>(this.collections.agents)
-      .find({ _id: { $in: agentIds } }, { projection: { performance: 1 } })
-      .toArray();
+    const docs = await findEach(
+      this.db.collection<AgentDoc>(this.collections.agents),
+      "_id",
+      agentIds,
+      {},
+      { projection: { performance: 1 } },
+    );
     const ops: Op[] = docs.map(({ _id, performance: p }) => {
       const ended = p.tasksCompleted + p.tasksFailed;
       return {
