@@ -221,6 +221,9 @@ export class ProjectionHost {
       resolveOffset(batch.lastOffset()); // all of it was applied before
       return;
     }
+    // A slow store (FerretDB, a big batch queued behind other partitions) must not cost the
+    // group membership: keep heartbeating while it writes.
+    const beat = setInterval(() => void heartbeat().catch(() => undefined), 2_000);
     try {
       await this.options.store.apply(this.catalogName(batch.topic), batch.partition, events, next);
     } catch (e) {
@@ -230,6 +233,8 @@ export class ProjectionHost {
       );
       await new Promise((r) => setTimeout(r, 1_000));
       return;
+    } finally {
+      clearInterval(beat);
     }
     this.next.set(key, next);
     this.stats.events += events.length;
