@@ -56,20 +56,19 @@ async function drive(opts: autocannon.Options): Promise<Round> {
 
 const GOAL_QUERY = "query ($id: ID!) { goal(id: $id) { id status title progress tasks { taskId status } } }";
 
-/** The bare route: the same two MongoDB reads as the gateway's resolvers, the same JSON out. */
+/**
+ * The bare route: the same two MongoDB reads as the gateway's resolvers (through the same ReadSide
+ * queries, so the filters are identical: FerretDB's speed depends on a filter's shape), the same
+ * JSON out; no token check, no GraphQL.
+ */
 async function bareServer(rig: GatewayRig): Promise<{ url: string; close: () => Promise<void> }> {
   const app = express();
   app.use(express.json());
-  const goals = rig.db.collection<{ _id: string; tenantId: string }>("goals");
-  const tasks = rig.db.collection<{ goalId: string; tenantId: string; taskId: string; status: string }>("tasks");
   app.post("/bare", async (req, res) => {
     const id = (req.body as { variables: { id: string } }).variables.id;
-    const goal = (await goals.findOne({ _id: id, tenantId: "acme" })) as unknown as Record<string, unknown> | null;
+    const goal = (await rig.read.goal("acme", id)) as unknown as Record<string, unknown> | null;
     if (!goal) return res.json({ data: { goal: null } });
-    const list = await tasks
-      .find({ goalId: { $in: [id] }, tenantId: "acme" })
-      .sort({ _id: 1 })
-      .toArray();
+    const list = await rig.read.tasksOf("acme", id);
     res.json({
       data: {
         goal: {

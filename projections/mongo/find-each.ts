@@ -22,7 +22,8 @@ export async function findEach<T extends Document>(
   const worker = async () => {
     while (next < distinct.length) {
       const i = next++;
-      out[i] = await collection.find({ ...extra, [field]: distinct[i] } as Filter<T>, options).toArray();
+      // The key first: FerretDB's pushdown appeared to favour the filter's first field.
+      out[i] = await collection.find({ [field]: distinct[i], ...extra } as Filter<T>, options).toArray();
     }
   };
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, distinct.length) }, worker));
