@@ -231,7 +231,15 @@ async function recordLog(kafka: BenchKafka, codec: Codec, support: Support, pref
     if (/fail|error|could not/i.test(line)) say(`hierarchy: ${line}`);
   };
   await ensureTopics(kafka, prefix);
-  const hierarchy = await startHierarchy({ kafka, codec, topology: support.testTopology(), topicPrefix: prefix, log });
+  // No heartbeats: the recorded log holds only the goals' events, as before the health monitor.
+  const hierarchy = await startHierarchy({
+    kafka,
+    codec,
+    topology: support.testTopology(),
+    topicPrefix: prefix,
+    log,
+    heartbeats: false,
+  });
   let [writer, watch, progress]: [EventWriter?, LogWatcher?, NodeJS.Timeout?] = [];
   const outcomes = new Map<string, string>();
   let scanned = 0;

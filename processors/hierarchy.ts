@@ -10,18 +10,21 @@ import type { Codec } from "../schemas/codec.js";
 import type { Role } from "./domain/directory.js";
 import type { TierDecider } from "./domain/decider.js";
 import { governor } from "./domain/governor.js";
+import { health, healthDecider, type HealthOptions } from "./domain/health.js";
 import { mayor } from "./domain/mayor.js";
 import { templatePlanner } from "./domain/planner.js";
+import { policy } from "./domain/policy.js";
 import { president } from "./domain/president.js";
 import { worker } from "./domain/worker.js";
 import { shellExecutor, simulatedExecutor, type Executor } from "./executors.js";
 import { DirectoryFeed } from "./host/directory-feed.js";
+import { PolicyFeed } from "./host/policy-feed.js";
 import { TierHost, type TierTopics } from "./host/tier-host.js";
-import { agentsOf, type TopologyConfig } from "./topology.js";
+import { agentsOf, retryLimitsOf, type TopologyConfig } from "./topology.js";
 
-export const ROLES: readonly Role[] = ["president", "governor", "mayor", "worker"];
+export const ROLES: readonly Role[] = ["president", "governor", "mayor", "worker", "policy", "health"];
 
-const DECIDERS: Record<Role, TierDecider> = { president, governor, mayor, worker };
+const DECIDERS: Record<Role, TierDecider> = { president, governor, mayor, worker, policy, health };
 
 /** Topics per tier: the top reads commands and both event topics; the others only need tasks. */
 export const TIER_TOPICS: Record<Role, TierTopics> = {
@@ -32,6 +35,11 @@ export const TIER_TOPICS: Record<Role, TierTopics> = {
   governor: { inputs: ["polity.tasks.events"], state: ["polity.tasks.events"] },
   mayor: { inputs: ["polity.tasks.events"], state: ["polity.tasks.events"] },
   worker: { inputs: ["polity.tasks.events"], state: ["polity.tasks.events"] },
+  // The policy engine answers policy commands from the versions it wrote (its refusals go to
+  // polity.governance.events); every host reads all versions through its process's PolicyFeed.
+  policy: { inputs: ["polity.policies.commands", "polity.policies.events"], state: ["polity.policies.events"] },
+  // The health monitor folds agent heartbeats and failures, partition by partition (keyed by agent).
+  health: { inputs: ["polity.agents.events"], state: ["polity.agents.events"] },
 };
 
 const ROLE_TIERS: Record<Role, string[]> = {
@@ -39,7 +47,16 @@ const ROLE_TIERS: Record<Role, string[]> = {
   governor: ["GOVERNOR", "SUB_MASTER"],
   mayor: ["MAYOR"],
   worker: ["WORKER"],
+  policy: ["SYSTEM"],
+  health: ["SYSTEM"],
 };
+
+/**
+ * How often the health monitor ticks: as often as agents heartbeat (5 s unless the topology says
+ * otherwise). Every tick is an event on each agents partition the monitor owns, kept for ever and
+ * projected, so it is not ticked more often than that.
+ */
+const TICK_MS = 5_000;
 
 export interface HierarchyOptions {
   kafka: Kafka;
@@ -50,11 +67,21 @@ export interface HierarchyOptions {
   log?: (line: string) => void;
   /** Where shell tasks get their work dirs. */
   workRoot?: string;
+  /** Health monitor settings (timeout factor); the defaults of domain/health.ts when absent. */
+  health?: HealthOptions;
+  /**
+   * Workers' heartbeats (true by default). Without them no agent can be declared failed, so the
+   * health monitor is not started either; tests that compare a read model with the log turn them
+   * off, since heartbeats never let the log go quiet.
+   */
+  heartbeats?: boolean;
 }
 
 export interface RunningHierarchy {
   hosts: TierHost[];
   feed: DirectoryFeed;
+  /** Every policy version, as the hosts of this process consult it. */
+  policies: PolicyFeed;
   stop(): Promise<void>;
 }
 
@@ -62,7 +89,8 @@ export async function startHierarchy(options: HierarchyOptions): Promise<Running
   const { kafka, codec, topology } = options;
   const prefix = options.topicPrefix ?? "";
   const log = options.log ?? (() => undefined);
-  const roles = options.roles ?? ROLES;
+  const heartbeats = options.heartbeats ?? true;
+  const roles = (options.roles ?? ROLES).filter((r) => heartbeats || r !== "health");
   await ensureTopics(kafka, prefix);
   await registerSchemas(codec);
 
@@ -70,6 +98,8 @@ export async function startHierarchy(options: HierarchyOptions): Promise<Running
   await feed.start();
   const agents = agentsOf(topology);
   await feed.register(agents, log);
+  const policies = new PolicyFeed(kafka, codec, prefix);
+  await policies.start();
 
   const simulated = simulatedExecutor(topology.simulated);
   const workRoot = options.workRoot ?? path.join(repoRoot, ".polity", "work");
@@ -86,9 +116,10 @@ export async function startHierarchy(options: HierarchyOptions): Promise<Running
       const host = new TierHost({
         kafka,
         codec,
-        decider: DECIDERS[role],
+        decider: role === "health" && options.health ? healthDecider(options.health) : DECIDERS[role],
         topics: TIER_TOPICS[role],
         directory: feed.directory,
+        policies: policies.book,
         planner: templatePlanner,
         // A host acts for every agent of its tiers, except external workers, which act for themselves.
         hosts: (agentId) => {
@@ -96,7 +127,11 @@ export async function startHierarchy(options: HierarchyOptions): Promise<Running
           if (!a || !ROLE_TIERS[role].includes(a.tier)) return false;
           return role !== "worker" || executors.has(agentId);
         },
-        ...(role === "worker" ? { executorFor: (id: string) => executors.get(id) ?? null } : {}),
+        ...(role === "worker" ? { executorFor: (id: string) => executors.get(id) ?? null, heartbeats } : {}),
+        ...(role === "health"
+          ? { ticks: { intervalMs: Math.min(TICK_MS, topology.heartbeatIntervalMs ?? TICK_MS) } }
+          : { agentEvents: feed }),
+        retryLimits: (t) => retryLimitsOf(topology, t),
         topicPrefix: prefix,
         log,
       });
@@ -106,15 +141,18 @@ export async function startHierarchy(options: HierarchyOptions): Promise<Running
   } catch (e) {
     await Promise.all(hosts.map((h) => h.stop()));
     await feed.stop();
+    await policies.stop();
     throw e;
   }
   log(`hierarchy running: ${roles.join(", ")} (${agents.length} agents configured)`);
   return {
     hosts,
     feed,
+    policies,
     async stop() {
       await Promise.all(hosts.map((h) => h.stop()));
       await feed.stop();
+      await policies.stop();
     },
   };
 }

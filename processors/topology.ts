@@ -8,6 +8,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { AgentRegistered, ExecutorKind, Tier, Topology } from "../schemas/generated/types.js";
 import type { Payload } from "../schemas/generated/types.js";
+import { DEFAULT_RETRY_LIMITS, type RetryLimits } from "./domain/limits.js";
 
 export const DEFAULT_TOPOLOGY_FILE = path.join(path.dirname(fileURLToPath(import.meta.url)), "config", "topology.json");
 
@@ -36,7 +37,17 @@ export interface SimulatedConfig {
 
 export interface TopologyConfig {
   simulated: SimulatedConfig;
-  topologies: Partial<Record<Topology, { domains: Record<string, DomainConfig> }>>;
+  /** Heartbeat interval every agent registers with, in ms (5000 when absent); the health monitor ticks as often. */
+  heartbeatIntervalMs?: number;
+  topologies: Partial<Record<Topology, { domains: Record<string, DomainConfig>; retries?: Partial<RetryLimits> }>>;
+}
+
+/**
+ * A topology's retry limits (see domain/limits.ts): `retries.worker` attempts per delivery at the
+ * worker-level dispatcher, `retries.domain` deliveries within the domain; 5 and 3 when not configured.
+ */
+export function retryLimitsOf(config: TopologyConfig, topology: Topology): RetryLimits {
+  return { ...DEFAULT_RETRY_LIMITS, ...config.topologies[topology]?.retries };
 }
 
 export interface AgentSpec extends Payload<"AgentRegistered"> {
@@ -71,11 +82,25 @@ export function topologyProblems(raw: unknown): string[] {
     problems.push("simulated: give { seed: number, meanDurationMs: number >= 0, failureRate: 0..1 }");
   else if (typeof sim.failureRate !== "number" || sim.failureRate < 0 || sim.failureRate > 1)
     problems.push("simulated.failureRate must be a number from 0 to 1");
+  if (
+    doc.heartbeatIntervalMs !== undefined &&
+    (!Number.isInteger(doc.heartbeatIntervalMs) || doc.heartbeatIntervalMs < 10)
+  )
+    problems.push("heartbeatIntervalMs must be a whole number of milliseconds >= 10");
   const tops = doc.topologies ?? {};
   if (Object.keys(tops).length === 0) problems.push('topologies: configure "aamas", "dgm" or both');
   for (const [name, topo] of Object.entries(tops)) {
     if (name !== "aamas" && name !== "dgm") problems.push(`topologies.${name}: unknown topology; use aamas or dgm`);
     const domains = topo?.domains ?? {};
+    const retries = topo?.retries;
+    if (retries !== undefined && (typeof retries !== "object" || retries === null))
+      problems.push(`topologies.${name}.retries: give { worker: attempts >= 1, domain: deliveries >= 1 }`);
+    else
+      for (const level of ["worker", "domain"] as const) {
+        const n = retries?.[level];
+        if (n !== undefined && (!Number.isInteger(n) || n < 1))
+          problems.push(`topologies.${name}.retries.${level} must be a whole number >= 1`);
+      }
     if (Object.keys(domains).length === 0) problems.push(`topologies.${name}.domains: configure at least one domain`);
     for (const [domain, d] of Object.entries(domains)) {
       const where = `topologies.${name}.domains.${domain}`;
@@ -151,6 +176,7 @@ export function agentsOf(config: TopologyConfig): AgentSpec[] {
       }
     }
   }
+  if (config.heartbeatIntervalMs !== undefined) for (const a of out) a.heartbeatIntervalMs = config.heartbeatIntervalMs;
   return out;
 }
 

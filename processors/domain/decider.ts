@@ -4,9 +4,11 @@
  * writes the answer, together with its consumer offsets, in one Kafka transaction.
  */
 import type { PolityEvent } from "../../schemas/reader.js";
-import type { Actor, AggregateType, MessageTypeName, Payload } from "../../schemas/generated/types.js";
+import type { Actor, AggregateType, MessageTypeName, Payload, Topology } from "../../schemas/generated/types.js";
 import type { AgentDirectory, Role } from "./directory.js";
+import type { RetryLimits } from "./limits.js";
 import type { Planner } from "./planner.js";
+import type { PolicyBook } from "./policies.js";
 import type { HierarchyState } from "./state.js";
 
 /** A message a decider wants written. The host fills the envelope (ids, time, tenant, causation). */
@@ -55,6 +57,13 @@ export interface DecisionContext {
   planner: Planner;
   /** The agents this host speaks for; a decider only acts for those. */
   hosts: (agentId: string) => boolean;
+  /** Retry and escalation limits of a topology, from its configuration; the defaults when absent (limits.ts). */
+  retryLimits?: (topology: Topology) => RetryLimits;
+  /**
+   * Every policy version (a global view of polity.policies.events, kept by the host's policy
+   * feed). Consult `policies.at(time)` with the time of what is decided on, never the latest.
+   */
+  policies: PolicyBook;
 }
 
 export interface TierDecider {

@@ -17,6 +17,8 @@ export interface AgentInfo {
   capacity: number;
   executor: ExecutorKind | null;
   status: AgentStatus;
+  /** How often the agent heartbeats, as registered. */
+  heartbeatIntervalMs: number;
 }
 
 /** The tiers a topology has, top first. DGM names are the aliases of the AAMAS ones. */
@@ -25,8 +27,12 @@ export const TIERS_OF: Record<Topology, readonly Tier[]> = {
   dgm: ["MASTER", "SUB_MASTER", "WORKER"],
 };
 
-/** The role a tier plays, whatever the topology calls it; processors are organised by role. */
-export type Role = "president" | "governor" | "mayor" | "worker";
+/**
+ * The role a tier plays, whatever the topology calls it; processors are organised by role. "policy"
+ * is the policy engine: no tier of the hierarchy, a SYSTEM processor (see domain/policy.ts); "health"
+ * is the health monitor (domain/health.ts), another SYSTEM processor.
+ */
+export type Role = "president" | "governor" | "mayor" | "worker" | "policy" | "health";
 
 export function roleOf(tier: Tier): Role | null {
   switch (tier) {
@@ -66,6 +72,7 @@ export class AgentDirectory {
           capacity: e.capacity,
           executor: e.executor,
           status: "IDLE",
+          heartbeatIntervalMs: e.heartbeatIntervalMs,
         });
         break;
       }

@@ -7,6 +7,7 @@
 import type { Actor, MessageTypeName } from "../../schemas/generated/types.js";
 import type { AgentInfo } from "./directory.js";
 import { decision, type Decision, type DecisionContext, type TierInput } from "./decider.js";
+import { attemptInDelivery, deliveryOf, retryLimitsFor } from "./limits.js";
 import { reportIfDone } from "./reports.js";
 import { loadOf, taskKey, type HierarchyState, type TaskState } from "./state.js";
 
@@ -21,6 +22,11 @@ export const MIDDLE_TIER_READS: ReadonlySet<MessageTypeName> = new Set([
   "EscalationRaised",
   "EscalationResolved",
   "ReportSubmitted",
+  // Health: a dispatcher moves a failed worker's attempts (reassign.ts); the two Agent* facts reach
+  // it through the directory, not its input topics.
+  "TaskReassigned",
+  "AgentFailed",
+  "AgentRecovered",
 ]);
 
 /** The candidate with the lowest load; ties go to the smaller agent id, so every replay picks the same. */
@@ -128,7 +134,13 @@ export function dispatchToWorkers(state: HierarchyState, dispatcher: AgentInfo, 
   return out;
 }
 
-/** After a failed attempt: retry elsewhere while attempts remain, else escalate to the superior. */
+/**
+ * After a failed attempt: retry elsewhere while the delivery has attempts left (the task's
+ * maxAttempts, the topology's `retries.worker`), else escalate to the superior. A sub-master is its
+ * domain's tier too: when a delivery's attempts run out it delivers the task again itself, up to
+ * `retries.domain` deliveries, before it escalates to the master (a mayor leaves that to its
+ * governor). The escalation carries the delivery's worker failures as its reason chain.
+ */
 export function handleFailure(
   state: HierarchyState,
   dispatcher: AgentInfo,
@@ -140,7 +152,13 @@ export function handleFailure(
   const goal = state.goals.get(goalId);
   if (!task || task.status !== "FAILED" || !task.lastFailure) return [];
   const actor: Actor = { id: dispatcher.agentId, tier: dispatcher.tier };
-  if (task.lastFailure.retryable && task.attempt < task.maxAttempts) {
+  const perDelivery = task.maxAttempts;
+  const inDelivery = attemptInDelivery(task.attempt, perDelivery);
+  const delivery = deliveryOf(task.attempt, perDelivery);
+  const deliveries = retryLimitsFor(ctx, dispatcher.topology).domain;
+  const retryable = task.lastFailure.retryable;
+  const redeliver = dispatcher.tier === "SUB_MASTER" && inDelivery >= perDelivery && delivery < deliveries;
+  if (retryable && (inDelivery < perDelivery || redeliver)) {
     return [
       decision(
         "TaskRetried",
@@ -149,7 +167,9 @@ export function handleFailure(
           taskId,
           attempt: task.attempt + 1,
           maxAttempts: task.maxAttempts,
-          reason: task.lastFailure.reason,
+          reason: redeliver
+            ? `delivery ${delivery + 1} of ${deliveries} in ${dispatcher.name}'s domain after ${perDelivery} failed attempts, last: ${task.lastFailure.reason}`
+            : task.lastFailure.reason,
           backoffMs: 0,
           excludeAgentIds: [...task.failedOn],
         },
@@ -161,7 +181,16 @@ export function handleFailure(
   const escalationId = `esc-${goalId}-${taskId}-${task.attempt}-${dispatcher.agentId}`;
   if (goal?.escalations.has(escalationId)) return [];
   const superior = dispatcher.superiorId ? ctx.directory.get(dispatcher.superiorId) : undefined;
-  const exhausted = task.lastFailure.retryable;
+  const firstOfDelivery = (delivery - 1) * perDelivery + 1;
+  const workerFailures = task.failures
+    .filter((f) => f.attempt >= firstOfDelivery)
+    .map((f) => `attempt ${f.attempt} on ${f.agentId} failed: ${f.reason}`);
+  const tally =
+    delivery === 1
+      ? `${inDelivery} of ${perDelivery} attempts`
+      : dispatcher.tier === "SUB_MASTER"
+        ? `${perDelivery} attempts in each of ${delivery} deliveries (${task.attempt} attempts)`
+        : `${inDelivery} of ${perDelivery} attempts of delivery ${delivery} (${task.attempt} attempts in all)`;
   return [
     decision(
       "EscalationRaised",
@@ -169,16 +198,16 @@ export function handleFailure(
         escalationId,
         goalId,
         taskId,
-        kind: exhausted ? "RETRIES_EXHAUSTED" : "TASK_FAILURE",
+        kind: retryable ? "RETRIES_EXHAUSTED" : "TASK_FAILURE",
         severity: "CRITICAL",
         fromAgentId: dispatcher.agentId,
         fromTier: dispatcher.tier,
         toAgentId: superior?.agentId ?? null,
         toTier: superior?.tier ?? "SYSTEM",
-        reason: exhausted
-          ? `task ${taskId} failed ${task.attempt} of ${task.maxAttempts} attempts, last: ${task.lastFailure.reason}`
-          : `task ${taskId} failed and cannot be retried: ${task.lastFailure.reason}`,
-        reasonChain: [],
+        reason: retryable
+          ? `${dispatcher.name} escalates: task ${taskId} failed ${tally}`
+          : `${dispatcher.name} escalates: task ${taskId} failed and cannot be retried`,
+        reasonChain: workerFailures,
         previousEscalationId: null,
       },
       actor,

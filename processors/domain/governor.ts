@@ -8,7 +8,9 @@ import type { EscalationRaised } from "../../schemas/generated/types.js";
 import type { AgentInfo } from "./directory.js";
 import { decision, type Decision, type DecisionContext, type TierDecider, type TierInput } from "./decider.js";
 import { afterHeldTaskEvent, dispatchToWorkers, leastLoaded, MIDDLE_TIER_READS, waitingAt } from "./dispatch.js";
-import { loadOf, type HierarchyState } from "./state.js";
+import { afterRecovery, reassignFromFailed } from "./reassign.js";
+import { deliveryOf, retryLimitsFor } from "./limits.js";
+import { loadOf, taskKey, type HierarchyState } from "./state.js";
 
 export const governor: TierDecider = {
   role: "governor",
@@ -32,8 +34,13 @@ export const governor: TierDecider = {
         });
       case "EscalationRaised": {
         const me = input.value.toAgentId ? hosted(input.value.toAgentId, ctx) : null;
-        return me ? passUp(input.value, state, me, ctx) : [];
+        return me ? (redeliver(input.value, state, me, ctx) ?? passUp(input.value, state, me, ctx)) : [];
       }
+      // Only a sub-master dispatches to workers, so only it moves a failed worker's tasks.
+      case "AgentFailed":
+        return reassignFromFailed(state, input.value.agentId, ctx, (t) => t.governorId, hostedSubMaster);
+      case "AgentRecovered":
+        return afterRecovery(state, input.value.agentId, ctx, hostedSubMaster);
       default:
         return [];
     }
@@ -43,6 +50,11 @@ export const governor: TierDecider = {
 function hosted(agentId: string, ctx: DecisionContext): AgentInfo | null {
   const agent = ctx.directory.get(agentId);
   return agent && (agent.tier === "GOVERNOR" || agent.tier === "SUB_MASTER") && ctx.hosts(agentId) ? agent : null;
+}
+
+function hostedSubMaster(agentId: string, ctx: DecisionContext): AgentInfo | null {
+  const agent = hosted(agentId, ctx);
+  return agent?.tier === "SUB_MASTER" ? agent : null;
 }
 
 function allocate(state: HierarchyState, me: AgentInfo, ctx: DecisionContext): Decision[] {
@@ -84,11 +96,80 @@ function allocate(state: HierarchyState, me: AgentInfo, ctx: DecisionContext): D
   return out;
 }
 
+/**
+ * A governor's answer to its mayor running out of attempts: while the topology's `retries.domain`
+ * allows another delivery of the task in the domain, it dispatches the task again as a new attempt,
+ * to another mayor with fitting workers when it has one, and closes the escalation with that
+ * decision. Null when it cannot: the escalation then goes up (passUp). A failure that cannot be
+ * retried, a task no longer failed (cancelled by a stop) and a sub-master's escalation go up.
+ */
+function redeliver(e: EscalationRaised, state: HierarchyState, me: AgentInfo, ctx: DecisionContext): Decision[] | null {
+  if (me.tier !== "GOVERNOR" || e.kind !== "RETRIES_EXHAUSTED" || !e.taskId) return null;
+  const goal = state.goals.get(e.goalId);
+  if (!goal?.openEscalations.has(e.escalationId)) return [];
+  const task = state.tasks.get(taskKey(e.goalId, e.taskId));
+  if (!task || task.status !== "FAILED" || !task.lastFailure?.retryable || task.governorId !== me.agentId) return null;
+  const deliveries = retryLimitsFor(ctx, me.topology).domain;
+  const delivery = deliveryOf(task.attempt, task.maxAttempts);
+  if (delivery >= deliveries) return null;
+  const mayors = ctx.directory
+    .subordinates(me.agentId)
+    .filter((m) => m.tier === "MAYOR" && ctx.directory.workersUnder(m.agentId, task.spec.specialization).length > 0);
+  if (mayors.length === 0) return null;
+  const others = mayors.filter((m) => m.agentId !== e.fromAgentId);
+  const mayor = leastLoaded(others.length > 0 ? others : mayors, (m) => loadOf(state, m.agentId));
+  const actor = { id: me.agentId, tier: me.tier };
+  const ref = { type: "TASK" as const, id: e.taskId };
+  return [
+    decision(
+      "EscalationResolved",
+      {
+        escalationId: e.escalationId,
+        goalId: e.goalId,
+        taskId: e.taskId,
+        outcome: mayor.agentId === e.fromAgentId ? "RETRY_ELSEWHERE" : "REASSIGN",
+        decision: `delivery ${delivery + 1} of ${deliveries} in ${me.domain}: ${me.name} dispatches the task again to ${mayor.name} as attempt ${task.attempt + 1}`,
+        reassignedTo: mayor.agentId,
+        newTaskIds: [],
+        consultedPolicies: [],
+        openForMs: Math.max(0, ctx.now.getTime() - e.envelope.occurredAt.getTime()),
+      },
+      actor,
+      ref,
+    ),
+    decision(
+      "TaskAssigned",
+      {
+        goalId: e.goalId,
+        taskId: e.taskId,
+        assigneeId: mayor.agentId,
+        assigneeTier: "MAYOR",
+        assignedBy: me.agentId,
+        attempt: task.attempt + 1,
+        task: task.spec,
+        priority: task.priority,
+        timeoutMs: null,
+      },
+      actor,
+      ref,
+    ),
+  ];
+}
+
 /** Until the policy engine gives governors a say, an escalation goes on to the top unchanged. */
 function passUp(e: EscalationRaised, state: HierarchyState, me: AgentInfo, ctx: DecisionContext): Decision[] {
   const goal = state.goals.get(e.goalId);
   if (!goal?.openEscalations.has(e.escalationId)) return [];
   const top = ctx.directory.top(me.topology);
+  const task = e.taskId ? state.tasks.get(taskKey(e.goalId, e.taskId)) : undefined;
+  const why =
+    task?.status === "CANCELLED"
+      ? ": the task was cancelled"
+      : task?.status !== "FAILED"
+        ? ""
+        : task.lastFailure?.retryable
+          ? `: ${deliveryOf(task.attempt, task.maxAttempts)} of ${retryLimitsFor(ctx, me.topology).domain} deliveries in ${me.domain} failed`
+          : ": the failure cannot be retried";
   const forwardedId = `${e.escalationId}>${me.agentId}`;
   const actor = { id: me.agentId, tier: me.tier };
   return [
@@ -102,7 +183,7 @@ function passUp(e: EscalationRaised, state: HierarchyState, me: AgentInfo, ctx: 
         toAgentId: top?.agentId ?? null,
         toTier: top?.tier ?? "SYSTEM",
         reasonChain: [...e.reasonChain, e.reason],
-        reason: `${me.name} cannot settle it`,
+        reason: `${me.name} cannot settle it${why}`,
         previousEscalationId: e.escalationId,
       },
       actor,

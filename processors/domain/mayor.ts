@@ -6,6 +6,7 @@
 import type { AgentInfo } from "./directory.js";
 import type { Decision, DecisionContext, TierDecider, TierInput } from "./decider.js";
 import { afterHeldTaskEvent, dispatchToWorkers, MIDDLE_TIER_READS } from "./dispatch.js";
+import { afterRecovery, reassignFromFailed } from "./reassign.js";
 import type { HierarchyState } from "./state.js";
 
 export const mayor: TierDecider = {
@@ -27,6 +28,10 @@ export const mayor: TierDecider = {
           dispatches: () => true,
           handOut: dispatchToWorkers,
         });
+      case "AgentFailed":
+        return reassignFromFailed(state, input.value.agentId, ctx, (t) => t.mayorId, hosted);
+      case "AgentRecovered":
+        return afterRecovery(state, input.value.agentId, ctx, hosted);
       default:
         return [];
     }

@@ -3,15 +3,29 @@
  * task to its domain's governor once every dependency completed, walks projects through the eight
  * phases behind their gates, and completes or fails the goal with the aggregated result.
  */
-import type { Actor, Phase, SubmitGoal, RequestPhaseTransition, TaskSpec } from "../../schemas/generated/types.js";
+import type {
+  Actor,
+  GoalRejectionCode,
+  Phase,
+  PolicyRef,
+  SubmitGoal,
+  RequestPhaseTransition,
+  StopGoal,
+  TaskSpec,
+} from "../../schemas/generated/types.js";
 import type { AgentInfo } from "./directory.js";
 import { decision, type Decision, type DecisionContext, type TierDecider, type TierInput } from "./decider.js";
+import { checkConstitution } from "./constitution.js";
+import { DEFAULT_RETRY_LIMITS, retryLimitsFor } from "./limits.js";
 import { nextPhase, taskGraphProblems } from "./planner.js";
 import { GOAL_FINAL } from "./status.js";
 import { isOpen, sumCosts, taskKey, tasksOf, type GoalState, type HierarchyState, type TaskState } from "./state.js";
 
-/** Attempts a task gets before its dispatcher escalates (DGM: max deliveries for domain tasks). */
-export const DEFAULT_MAX_ATTEMPTS = 3;
+/**
+ * Attempts a task gets per delivery before its dispatcher escalates, when the topology configures
+ * no `retries.worker` (DGM: a worker task is delivered up to 5 times). See limits.ts.
+ */
+export const DEFAULT_MAX_ATTEMPTS = DEFAULT_RETRY_LIMITS.worker;
 
 /**
  * A running goal is snapshotted each time this many more of its tasks completed since its latest
@@ -39,6 +53,7 @@ export const president: TierDecider = {
   reads: new Set([
     "SubmitGoal",
     "RequestPhaseTransition",
+    "StopGoal",
     "GoalSubmitted",
     "GoalValidated",
     "GoalDecomposed",
@@ -63,6 +78,8 @@ export const president: TierDecider = {
         return submit(input.value, state, ctx);
       case "RequestPhaseTransition":
         return requestTransition(input.value, state, ctx);
+      case "StopGoal":
+        return stop(input.value, state, ctx);
       case "TaskCompleted":
       case "TaskCancelled":
         return reconcile(input.value.goalId, state, ctx);
@@ -122,6 +139,20 @@ function submit(cmd: SubmitGoal, state: HierarchyState, ctx: DecisionContext): D
     if (routing.length > 0) return reject("UNKNOWN_DOMAIN", routing);
   }
 
+  // The constitution in effect when the goal was submitted: a violation rejects it.
+  const constitution = checkConstitution(cmd, goalDomains(cmd, ctx), actor, ctx.policies);
+  if (constitution.blocking.length > 0)
+    return [
+      ...constitution.decisions,
+      rejection(
+        cmd,
+        "CONSTITUTIONAL_VIOLATION",
+        constitution.blocking.flatMap((f) => f.reasons),
+        actor,
+        constitution.blocking.map((f) => ({ policyId: f.policy.policyId, version: f.policy.version })),
+      ),
+    ];
+
   const submitted = decision(
     "GoalSubmitted",
     {
@@ -143,7 +174,7 @@ function submit(cmd: SubmitGoal, state: HierarchyState, ctx: DecisionContext): D
   );
   const validated = decision(
     "GoalValidated",
-    { goalId: cmd.goalId, consultedPolicies: [], warnings: [] },
+    { goalId: cmd.goalId, consultedPolicies: constitution.consulted, warnings: constitution.warnings },
     actor,
     goalRef({ goalId: cmd.goalId }, 2),
   );
@@ -176,21 +207,28 @@ function submit(cmd: SubmitGoal, state: HierarchyState, ctx: DecisionContext): D
     cmd.kind === "PROJECT"
       ? enterPhase(goal, "INITIATION", null, state, ctx, top, cmd.tasks)
       : decompose(goal, null, state, ctx, top, cmd.tasks);
-  return [submitted, validated, ...rest];
+  return [...constitution.decisions, submitted, validated, ...rest];
 }
 
 function rejection(
   cmd: SubmitGoal,
-  code: "INVALID_REQUEST" | "DUPLICATE_GOAL" | "INVALID_TASK_GRAPH" | "UNKNOWN_TOPOLOGY" | "UNKNOWN_DOMAIN",
+  code: GoalRejectionCode,
   reasons: string[],
   actor: Actor,
+  violatedPolicies: PolicyRef[] = [],
 ): Decision {
   return decision(
     "GoalRejected",
-    { goalId: cmd.goalId, commandId: cmd.envelope.eventId, code, reasons, violatedPolicies: [] },
+    { goalId: cmd.goalId, commandId: cmd.envelope.eventId, code, reasons, violatedPolicies },
     actor,
     { type: "GOAL", id: cmd.goalId },
   );
+}
+
+/** Every domain a goal would use: its hints and explicit tasks' domains, or its topology's when it has neither. */
+function goalDomains(cmd: SubmitGoal, ctx: DecisionContext): string[] {
+  const named = new Set([...cmd.domainHints, ...(cmd.tasks ?? []).map((t) => t.domain)]);
+  return named.size > 0 ? [...named].sort() : ctx.directory.domainsOf(cmd.topology);
 }
 
 function routingProblems(tasks: readonly TaskSpec[], topology: GoalState["topology"], ctx: DecisionContext): string[] {
@@ -247,7 +285,7 @@ function decompose(
           goalId: goal.goalId,
           task: t,
           priority: t.priority ?? goal.priority,
-          maxAttempts: DEFAULT_MAX_ATTEMPTS,
+          maxAttempts: retryLimitsFor(ctx, goal.topology).worker,
           parentTaskId: null,
           deadline: null,
         },
@@ -515,9 +553,64 @@ function requestTransition(cmd: RequestPhaseTransition, state: HierarchyState, c
   return advance(goal, goal.phase!, requestId, state, ctx, top);
 }
 
+// ---- emergency stop ---------------------------------------------------------------------------
+
+/**
+ * StopGoal: GoalStopped, then a TaskCancelled (GOAL_STOPPED) for every open task, which tells the
+ * tiers below to dispatch nothing more of it and the worker holding it to abort its execution.
+ * Completed tasks keep their results. A stop of a goal that is already final (completed, failed,
+ * stopped, rejected) or unknown here is answered with nothing: there is nothing left to stop, and
+ * the read models already show why. Deciding the same command again is a no-op: GoalStopped
+ * records it as answered (its causation) and makes the goal final.
+ */
+function stop(cmd: StopGoal, state: HierarchyState, ctx: DecisionContext): Decision[] {
+  const commandId = cmd.envelope.eventId;
+  const goal = state.goals.get(cmd.goalId);
+  if (!goal || goal.partial || goal.answeredCommands.has(commandId) || GOAL_FINAL.has(goal.status)) return [];
+  const top = topOf(goal, ctx);
+  if (!top) return [];
+  const actor = actorOf(top);
+  const open = tasksOf(state, goal).filter(isOpen);
+  const out: Decision[] = [
+    decision(
+      "GoalStopped",
+      {
+        goalId: goal.goalId,
+        reason: cmd.reason,
+        requestedBy: cmd.envelope.actor.id,
+        cancelledTaskIds: open.map((t) => t.spec.id),
+      },
+      actor,
+      goalRef(goal),
+    ),
+  ];
+  for (const t of open) {
+    out.push(
+      decision(
+        "TaskCancelled",
+        {
+          goalId: goal.goalId,
+          taskId: t.spec.id,
+          cause: "GOAL_STOPPED",
+          reason: `emergency stop by ${cmd.envelope.actor.id}: ${cmd.reason}`,
+          previousStatus: t.status,
+          agentId: t.workerId,
+        },
+        actor,
+        taskRef(t.spec.id),
+      ),
+    );
+  }
+  return out;
+}
+
 // ---- failure ----------------------------------------------------------------------------------
 
-/** An escalation that reached the top. Until the policy engine decides otherwise, the goal fails. */
+/**
+ * An escalation that reached the top. Until the policy engine decides otherwise, the goal fails;
+ * GoalFailed's reason is the whole chain, earliest first: the workers' failures, each tier's
+ * escalation, then this decision. An escalation of a goal already final is only closed.
+ */
 function escalated(
   e: Extract<TierInput, { type: "EscalationRaised" }>["value"],
   state: HierarchyState,
@@ -530,6 +623,9 @@ function escalated(
   const actor = actorOf(top);
   const out: Decision[] = [];
   const tasks = tasksOf(state, goal);
+  const verdict = GOAL_FINAL.has(goal.status)
+    ? `the goal is already ${goal.status.toLowerCase()}: nothing more to decide`
+    : "no policy allows another attempt: the goal fails and its open tasks are cancelled";
   if (!GOAL_FINAL.has(goal.status)) {
     const failed = tasks.filter((t) => t.status === "FAILED" || t.status === "TIMED_OUT");
     out.push(
@@ -537,7 +633,7 @@ function escalated(
         "GoalFailed",
         {
           goalId: goal.goalId,
-          reason: `${e.reasonChain.concat(e.reason).join(" <- ")}`,
+          reason: [...e.reasonChain, e.reason, `${top.name}: ${verdict}`].join(" -> "),
           failedTaskIds: failed.map((t) => t.spec.id),
           escalationId: e.escalationId,
           tasksCompleted: tasks.filter((t) => t.status === "COMPLETED").length,
@@ -574,7 +670,7 @@ function escalated(
         goalId: goal.goalId,
         taskId: e.taskId,
         outcome: "FAIL_GOAL",
-        decision: "no policy allows another attempt: the goal fails and its open tasks are cancelled",
+        decision: verdict,
         reassignedTo: null,
         newTaskIds: [],
         consultedPolicies: [],

@@ -11,8 +11,17 @@
  * For throughput `evolve` updates the state in place and returns it; `decide` never mutates it.
  */
 import type { PolityEvent } from "../../schemas/reader.js";
-import type { GoalKind, GoalStatus, Phase, TaskSpec, TaskStatus, Topology } from "../../schemas/generated/types.js";
+import type {
+  GoalKind,
+  GoalStatus,
+  Phase,
+  TaskSpec,
+  TaskStatus,
+  Tier,
+  Topology,
+} from "../../schemas/generated/types.js";
 import { topicFor } from "../../schemas/catalog.js";
+import { PolicyBook, POLICY_EVENTS } from "./policies.js";
 import { ATTEMPT_OVER, goalMovesForward, TASK_RANK, TASK_TERMINAL, taskMovesForward } from "./status.js";
 
 export interface TaskState {
@@ -35,6 +44,8 @@ export interface TaskState {
   cost: string;
   /** The attempt's last failure, while it waits for a retry or an escalation. */
   lastFailure: { reason: string; retryable: boolean } | null;
+  /** Every failed attempt, in order, so an escalation can tell what went wrong on the way. */
+  failures: { attempt: number; agentId: string; reason: string }[];
 }
 
 export interface GoalState {
@@ -64,7 +75,7 @@ export interface GoalState {
   openEscalations: Set<string>;
   /** Every escalation ever raised for the goal, so one is never raised twice. */
   escalations: Set<string>;
-  /** SubmitGoal and RequestPhaseTransition commands already answered (accepted or rejected). */
+  /** SubmitGoal, RequestPhaseTransition and StopGoal commands already answered (accepted or rejected). */
   answeredCommands: Set<string>;
   /** Tasks a tier already reported done upward, as `agentId/taskId`, so reports are sent once. */
   reported: Set<string>;
@@ -80,6 +91,30 @@ export interface HierarchyState {
   activeByAgent: Map<string, Set<string>>;
   /** Commands rejected for a goal that does not exist (SubmitGoal, RequestPhaseTransition), so they are answered once. */
   rejectedCommands: Set<string>;
+  /**
+   * The policy versions among the events folded (polity.policies.events, read by the policy role
+   * only); other deciders consult the global view in `ctx.policies`.
+   */
+  policies: PolicyBook;
+  /** Liveness of the agents whose events this state folds (the health role reads polity.agents.events). */
+  agents: Map<string, AgentHealth>;
+}
+
+/** What the health monitor knows of an agent: its heartbeats and whether it was declared failed. */
+export interface AgentHealth {
+  agentId: string;
+  tier: Tier;
+  superiorId: string | null;
+  /** Registered heartbeat interval; null until the registration is read. */
+  intervalMs: number | null;
+  /** occurredAt of its latest heartbeat; null before the first. */
+  lastSeenAt: Date | null;
+  lastSequence: number;
+  /** Tasks it reported holding in its latest heartbeat. */
+  inFlight: string[];
+  /** When it was declared failed (AgentFailed's occurredAt), and the last heartbeat seen then; null while healthy. */
+  failure: { at: Date; lastHeartbeatAt: Date | null; reason: string } | null;
+  terminated: boolean;
 }
 
 function newGoal(goalId: string, tenantId: string, kind: GoalKind, at: Date): GoalState {
@@ -110,7 +145,14 @@ function newGoal(goalId: string, tenantId: string, kind: GoalKind, at: Date): Go
 }
 
 export function initialState(): HierarchyState {
-  return { goals: new Map(), tasks: new Map(), activeByAgent: new Map(), rejectedCommands: new Set() };
+  return {
+    goals: new Map(),
+    tasks: new Map(),
+    activeByAgent: new Map(),
+    rejectedCommands: new Set(),
+    policies: new PolicyBook(),
+    agents: new Map(),
+  };
 }
 
 export function taskKey(goalId: string, taskId: string): string {
@@ -188,6 +230,7 @@ export function sumCosts(costs: string[]): string {
 }
 
 export function evolve(state: HierarchyState, event: PolityEvent): HierarchyState {
+  if (POLICY_EVENTS.has(event.type)) state.policies.apply(event);
   state = apply(state, event);
   // Goal events carry the goal's version; keeping the highest seen makes a repeat harmless.
   if (GOAL_TOPIC.has(event.type)) {
@@ -230,8 +273,13 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
       return setGoalStatus(state, event.value.goalId, "COMPLETED");
     case "GoalFailed":
       return setGoalStatus(state, event.value.goalId, "FAILED");
-    case "GoalStopped":
+    case "GoalStopped": {
+      // Its cause is the StopGoal it answers (the host sets causationId): answered once.
+      const goal = state.goals.get(event.value.goalId);
+      const command = event.value.envelope.causationId;
+      if (goal && command) goal.answeredCommands.add(command);
       return setGoalStatus(state, event.value.goalId, "STOPPED");
+    }
     case "GoalSnapshotTaken": {
       const goal = state.goals.get(event.value.goalId);
       if (goal) goal.snapshotTasksCompleted = Math.max(goal.snapshotTasksCompleted, event.value.tasksCompleted);
@@ -276,6 +324,7 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
         outputs: {},
         cost: "0.0000",
         lastFailure: null,
+        failures: [],
       });
       return state;
     }
@@ -289,6 +338,17 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
       if (e.attempt > task.attempt) {
         task.attempt = e.attempt;
         task.status = "ASSIGNED";
+        // A superior handing the task down again as a new attempt (a governor dispatching it anew
+        // in its domain) starts afresh below it: the last attempt's holders under it let go.
+        if (e.assigneeTier !== "WORKER") {
+          release(state, task.workerId, key);
+          task.workerId = null;
+          task.lastFailure = null;
+          if (e.assigneeTier !== "MAYOR" || task.mayorId !== e.assigneeId) {
+            release(state, task.mayorId, key);
+            task.mayorId = null;
+          }
+        }
       } else if (TASK_RANK[task.status] < TASK_RANK.ASSIGNED) {
         task.status = "ASSIGNED";
       }
@@ -331,6 +391,7 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
       const task = state.tasks.get(key);
       if (!task || !advance(task, e.attempt, "FAILED")) return state;
       task.lastFailure = { reason: e.reason, retryable: e.retryable };
+      task.failures.push({ attempt: e.attempt, agentId: e.agentId, reason: e.reason });
       if (!task.failedOn.includes(e.agentId)) task.failedOn.push(e.agentId);
       release(state, task.workerId, key);
       return state;
@@ -347,6 +408,54 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
       task.lastFailure = null;
       return state;
     }
+    case "TaskReassigned": {
+      // A dispatcher took the attempt away from a worker (it failed): the next attempt waits for
+      // the TaskAssigned that follows. Only a reassignment away from the current worker is folded.
+      const e = event.value;
+      const key = taskKey(e.goalId, e.taskId);
+      const task = state.tasks.get(key);
+      if (!task || TASK_TERMINAL.has(task.status) || e.attempt <= task.attempt) return state;
+      if (!e.fromAgentId || e.fromAgentId !== task.workerId) return state;
+      release(state, task.workerId, key);
+      if (e.cause === "AGENT_FAILED" && !task.failedOn.includes(e.fromAgentId)) task.failedOn.push(e.fromAgentId);
+      task.attempt = e.attempt;
+      task.status = "READY";
+      task.workerId = null;
+      task.lastFailure = null;
+      return state;
+    }
+    case "AgentRegistered": {
+      const e = event.value;
+      const known = agentHealth(state, e.agentId, e.tier);
+      known.superiorId = e.superiorId;
+      known.intervalMs = e.heartbeatIntervalMs;
+      return state;
+    }
+    case "AgentHeartbeat": {
+      const e = event.value;
+      // The health monitor's own beats are its clock, not an agent to watch.
+      if (e.tier === "SYSTEM") return state;
+      const known = agentHealth(state, e.agentId, e.tier);
+      const at = e.envelope.occurredAt;
+      if (known.lastSeenAt && at.getTime() <= known.lastSeenAt.getTime()) return state;
+      known.lastSeenAt = at;
+      known.lastSequence = e.sequence;
+      known.inFlight = e.inFlightTasks;
+      return state;
+    }
+    case "AgentFailed": {
+      const e = event.value;
+      const known = agentHealth(state, e.agentId, e.tier);
+      if (!known.failure)
+        known.failure = { at: e.envelope.occurredAt, lastHeartbeatAt: e.lastHeartbeatAt, reason: e.reason };
+      return state;
+    }
+    case "AgentRecovered":
+      agentHealth(state, event.value.agentId, event.value.tier).failure = null;
+      return state;
+    case "AgentTerminated":
+      agentHealth(state, event.value.agentId, event.value.tier).terminated = true;
+      return state;
     case "TaskCancelled": {
       const e = event.value;
       const key = taskKey(e.goalId, e.taskId);
@@ -389,6 +498,25 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
     default:
       return state;
   }
+}
+
+function agentHealth(state: HierarchyState, agentId: string, tier: Tier): AgentHealth {
+  let known = state.agents.get(agentId);
+  if (!known) {
+    known = {
+      agentId,
+      tier,
+      superiorId: null,
+      intervalMs: null,
+      lastSeenAt: null,
+      lastSequence: 0,
+      inFlight: [],
+      failure: null,
+      terminated: false,
+    };
+    state.agents.set(agentId, known);
+  }
+  return known;
 }
 
 function step(state: HierarchyState, goalId: string, taskId: string, attempt: number, status: TaskStatus) {

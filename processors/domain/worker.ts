@@ -23,6 +23,7 @@ export const worker: TierDecider = {
     "TaskCompleted",
     "TaskFailed",
     "TaskRetried",
+    "TaskReassigned",
     "TaskCancelled",
   ]),
   decide(input: TierInput, state: HierarchyState, ctx: DecisionContext): Decision[] {

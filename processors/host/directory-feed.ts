@@ -5,6 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Consumer, Kafka } from "kafkajs";
+import { HEADER } from "../../producers/envelope.js";
 import { EventWriter } from "../../producers/writer.js";
 import { physicalTopic } from "../../schemas/catalog.js";
 import type { Codec } from "../../schemas/codec.js";
@@ -12,13 +13,35 @@ import { DecodeError } from "../../schemas/codec.js";
 import type { PolityEvent } from "../../schemas/reader.js";
 import { AgentDirectory } from "../domain/directory.js";
 import type { AgentSpec } from "../topology.js";
+import type { AgentEventSource } from "./tier-host.js";
 
 const AGENTS_TOPIC = "polity.agents.events";
 
-export class DirectoryFeed {
+export class DirectoryFeed implements AgentEventSource {
   readonly directory = new AgentDirectory();
   private consumer?: Consumer;
   private readonly waiters: { done: () => boolean; resolve: () => void }[] = [];
+  /** The AgentFailed fact of each agent failed now. */
+  private readonly failures = new Map<string, PolityEvent>();
+  private readonly listeners = new Set<(event: PolityEvent) => void>();
+
+  failed(): PolityEvent[] {
+    return [...this.failures.values()];
+  }
+
+  onStatusChange(listener: (event: PolityEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private applied(event: PolityEvent): void {
+    if (event.type === "AgentFailed") this.failures.set(event.value.agentId, event);
+    else if (event.type === "AgentRecovered" || event.type === "AgentTerminated")
+      this.failures.delete(event.value.agentId);
+    else return;
+    if (event.type === "AgentTerminated") return;
+    for (const listener of this.listeners) listener(event);
+  }
 
   constructor(
     private readonly kafka: Kafka,
@@ -54,9 +77,14 @@ export class DirectoryFeed {
       autoCommit: false,
       eachBatch: async ({ batch }) => {
         for (const message of batch.messages) {
+          // Heartbeats are most of this topic and change nothing here: skipped unread.
+          const type = message.headers?.[HEADER.type];
+          if (type !== undefined && String(Array.isArray(type) ? type[0] : type) === "AgentHeartbeat") continue;
           try {
             const decoded = await this.codec.decode(message.value);
-            this.directory.apply({ type: decoded.type, value: decoded.value } as unknown as PolityEvent);
+            const event = { type: decoded.type, value: decoded.value } as unknown as PolityEvent;
+            this.directory.apply(event);
+            this.applied(event);
           } catch (e) {
             // The tiers' own consumers dead-letter bad messages; the directory only skips them.
             if (!(e instanceof DecodeError)) throw e;

@@ -16,17 +16,26 @@
  * aborted transaction is invisible to read_committed readers, and a repeat input finds its
  * effects already in the state). A failed transaction throws the slot's state away and restores.
  */
-import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from "kafkajs";
+import { Partitioners, type Admin, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage } from "kafkajs";
 import { buildEnvelope, HEADER, type MessageContext } from "../../producers/envelope.js";
 import { EventWriter, type OutgoingMessage } from "../../producers/writer.js";
-import { physicalTopic } from "../../schemas/catalog.js";
+import { physicalTopic, topicFor } from "../../schemas/catalog.js";
 import { DecodeError, type Codec } from "../../schemas/codec.js";
 import type { DeadLetter, MessageTypeName } from "../../schemas/generated/types.js";
 import { deadLetterFor, type PolityEvent } from "../../schemas/reader.js";
-import type { AgentDirectory } from "../domain/directory.js";
-import type { Decision, DecisionContext, ExecutionFinished, TierDecider, TierInput } from "../domain/decider.js";
+import type { AgentDirectory, AgentInfo } from "../domain/directory.js";
+import { MONITOR_ID } from "../domain/health.js";
+import {
+  decision,
+  type Decision,
+  type DecisionContext,
+  type ExecutionFinished,
+  type TierDecider,
+  type TierInput,
+} from "../domain/decider.js";
 import type { Planner } from "../domain/planner.js";
-import { evolve, initialState, taskKey, type HierarchyState } from "../domain/state.js";
+import { NO_POLICIES, type PolicyBook } from "../domain/policies.js";
+import { evolve, initialState, loadOf, taskKey, type HierarchyState } from "../domain/state.js";
 import { runningOn } from "../domain/worker.js";
 import type { Execution, Executor } from "../executors.js";
 import { coPartitionedAssigner } from "./assignor.js";
@@ -49,10 +58,37 @@ export interface TierHostOptions {
   hosts: (agentId: string) => boolean;
   /** Worker tier only: the executor that runs a hosted agent's tasks. */
   executorFor?: (agentId: string) => Executor | null;
+  /**
+   * Worker tier: write an AgentHeartbeat for every hosted agent, each at its registered interval,
+   * all due beats in one transaction (through the first live partition's writer).
+   */
+  heartbeats?: boolean;
+  /**
+   * Health tier: every `intervalMs`, write the monitor's own heartbeat into each partition this
+   * host owns; reading it back is the health decider's clock tick.
+   */
+  ticks?: { intervalMs: number };
+  /**
+   * Agent lifecycle facts seen by the process's directory (AgentFailed, AgentRecovered): the facts
+   * of agents failed now, and a listener for new ones. A tier whose decider reads these types
+   * decides on them in every live partition, and on the current failures whenever a partition goes live.
+   */
+  agentEvents?: AgentEventSource;
+  /** Every policy version, kept by the process's PolicyFeed; an empty book when absent. */
+  policies?: PolicyBook;
+  /** Retry and escalation limits per topology (the topology file's `retries`); the defaults when absent. */
+  retryLimits?: DecisionContext["retryLimits"];
   topicPrefix?: string;
   /** Partitions processed at once (kafkajs partitionsConsumedConcurrently); default 6, every partition. */
   concurrency?: number;
   log?: (line: string) => void;
+}
+
+export interface AgentEventSource {
+  /** The AgentFailed facts of agents failed now. */
+  failed(): PolityEvent[];
+  /** Calls `listener` with each AgentFailed and AgentRecovered read from now on; returns an unsubscribe. */
+  onStatusChange(listener: (event: PolityEvent) => void): () => void;
 }
 
 interface RestoreCursor {
@@ -109,6 +145,12 @@ export class TierHost {
   readonly stats = { inputs: 0, decisions: 0, transactions: 0, deadLetters: 0, restores: 0 };
   /** Messages this host wrote, by type. */
   readonly written = new Map<string, number>();
+  /** Hosted agents made to hang (tests): no heartbeats, no executions started or reported. */
+  private readonly silenced = new Set<string>();
+  private beatTimer?: NodeJS.Timeout;
+  /** Per hosted agent: heartbeats sent since this host started, and when the last went out. */
+  private readonly beats = new Map<string, { sequence: number; lastAt: number }>();
+  private unsubscribe?: () => void;
 
   constructor(private readonly options: TierHostOptions) {
     this.prefix = options.topicPrefix ?? "";
@@ -148,10 +190,27 @@ export class TierHost {
       partitionsConsumedConcurrently: this.options.concurrency ?? 6,
       eachBatch: (payload) => this.onBatch(payload),
     });
+    this.unsubscribe = this.options.agentEvents?.onStatusChange((e) => this.onAgentEvent(e));
+    this.startBeating();
+  }
+
+  /**
+   * Makes a hosted agent hang, as a test's stand-in for a stuck process: it stops heartbeating, and
+   * its attempts are neither started nor reported until `unsilence`.
+   */
+  silence(agentId: string): void {
+    this.silenced.add(agentId);
+  }
+
+  unsilence(agentId: string): void {
+    this.silenced.delete(agentId);
+    for (const slot of this.slots.values()) if (slot.live && !slot.closed) this.startExecutions(slot);
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
+    clearInterval(this.beatTimer);
+    this.unsubscribe?.();
     // Leave with every consumed offset committed, so a successor has nothing to decide again.
     await Promise.all(
       [...this.slots.values()].map((slot) => (slot.live && !slot.closed ? this.flush(slot, true) : undefined)),
@@ -276,6 +335,10 @@ export class TierHost {
       tail.map((t) => t.input),
       letters,
     );
+    // Failures declared while this partition was elsewhere or restoring: decided on here (a
+    // decision already in the log finds nothing left to do).
+    const failures = (this.options.agentEvents?.failed() ?? []).filter((e) => this.options.decider.reads.has(e.type));
+    if (failures.length > 0) this.decide(slot, failures, []);
     this.startExecutions(slot);
     await this.flush(slot);
   }
@@ -387,6 +450,8 @@ export class TierHost {
       directory: this.options.directory,
       planner: this.options.planner,
       hosts: this.options.hosts,
+      policies: this.options.policies ?? NO_POLICIES,
+      ...(this.options.retryLimits ? { retryLimits: this.options.retryLimits } : {}),
     };
   }
 
@@ -512,10 +577,12 @@ export class TierHost {
     });
   }
 
-  private outgoing(slot: Slot, d: Decision, cause: TierInput): OutgoingMessage {
+  private outgoing(slot: Slot, d: Decision, cause: TierInput | null): OutgoingMessage {
     const goalId = (d.payload as { goalId?: string }).goalId;
     const causeEnvelope =
-      cause.type === "ExecutionFinished" ? null : (cause.value as { envelope?: PolityEventEnvelope }).envelope;
+      cause === null || cause.type === "ExecutionFinished"
+        ? null
+        : (cause.value as { envelope?: PolityEventEnvelope }).envelope;
     const context: MessageContext = {
       tenantId: (goalId && slot.state.goals.get(goalId)?.tenantId) || causeEnvelope?.tenantId || "default",
       correlationId: goalId ?? causeEnvelope?.correlationId ?? d.aggregate.id,
@@ -533,9 +600,11 @@ export class TierHost {
   private startExecutions(slot: Slot): void {
     const executorFor = this.options.executorFor;
     if (!executorFor || slot.closed) return;
+    this.abandonExecutions(slot);
     for (const task of runningOn(slot.state, this.options.hosts)) {
       const key = `${taskKey(task.goalId, task.spec.id)}#${task.attempt}`;
       if (slot.running.has(key)) continue;
+      if (this.silenced.has(task.workerId!)) continue;
       const executor = executorFor(task.workerId!);
       if (!executor) continue;
       const abort = new AbortController();
@@ -561,10 +630,136 @@ export class TierHost {
         }))
         .then((outcome) => {
           slot.running.delete(key);
-          if (abort.signal.aborted || slot.closed) return;
+          // A hung (silenced) agent never reports; its attempt starts again if it resumes.
+          if (abort.signal.aborted || slot.closed || this.silenced.has(execution.agentId)) return;
           slot.finished.push({ type: "ExecutionFinished", ...execution, outcome });
           this.scheduleFlush(slot);
         });
+    }
+  }
+
+  /**
+   * Aborts the attempts running here that the state no longer has running on their worker: the
+   * task was cancelled (emergency stop, failed goal) or the attempt was retried or reassigned
+   * elsewhere. The executor is told through its signal (a shell command is killed), and whatever it
+   * returns is dropped, so no TaskCompleted follows a TaskCancelled from this host.
+   */
+  private abandonExecutions(slot: Slot): void {
+    if (slot.running.size === 0) return;
+    const live = new Set(
+      runningOn(slot.state, this.options.hosts).map((t) => `${taskKey(t.goalId, t.spec.id)}#${t.attempt}`),
+    );
+    for (const [key, abort] of slot.running) {
+      if (live.has(key)) continue;
+      slot.running.delete(key);
+      abort.abort();
+      this.log(`${this.role}: attempt ${key} is no longer running here (cancelled or moved); its execution is aborted`);
+    }
+  }
+
+  // ---- heartbeats, ticks and agent status (health) ---------------------------------------------
+
+  private startBeating(): void {
+    const { heartbeats, ticks } = this.options;
+    if (!heartbeats && !ticks) return;
+    const hosted = () => this.options.directory.all().filter((a) => this.options.hosts(a.agentId));
+    const period = ticks
+      ? ticks.intervalMs
+      : Math.min(1_000, ...hosted().map((a) => Math.max(10, a.heartbeatIntervalMs)));
+    this.beatTimer = setInterval(() => {
+      if (this.stopping) return;
+      if (ticks) this.tick();
+      if (heartbeats) this.heartbeat(hosted(), period);
+    }, period);
+    this.beatTimer.unref?.();
+  }
+
+  private liveSlots(): Slot[] {
+    return [...this.slots.values()].filter((s) => s.live && !s.closed).sort((a, b) => a.partition - b.partition);
+  }
+
+  /** One heartbeat for each hosted agent that is due, all through one partition's next transaction. */
+  private heartbeat(agents: AgentInfo[], period: number): void {
+    const slots = this.liveSlots();
+    const carrier = slots[0];
+    if (!carrier) return;
+    const now = Date.now();
+    const out: OutgoingMessage[] = [];
+    for (const agent of agents) {
+      if (this.silenced.has(agent.agentId) || agent.status === "TERMINATED") continue;
+      const beat = this.beats.get(agent.agentId) ?? { sequence: 0, lastAt: 0 };
+      if (now - beat.lastAt < agent.heartbeatIntervalMs - period / 2) continue;
+      beat.sequence += 1;
+      beat.lastAt = now;
+      this.beats.set(agent.agentId, beat);
+      // The agent's load, as this process sees it: the tasks its partitions have running on it.
+      const inFlight: string[] = [];
+      let held = 0;
+      for (const slot of slots) {
+        held += loadOf(slot.state, agent.agentId);
+        for (const key of slot.state.activeByAgent.get(agent.agentId) ?? []) {
+          const t = slot.state.tasks.get(key);
+          if (t && t.workerId === agent.agentId) inFlight.push(key);
+        }
+      }
+      const load = agent.capacity > 0 ? held / agent.capacity : 0;
+      const d = decision(
+        "AgentHeartbeat",
+        {
+          agentId: agent.agentId,
+          tier: agent.tier,
+          status: held === 0 ? "IDLE" : load >= 1 ? "OVERLOADED" : "BUSY",
+          load,
+          capacity: agent.capacity,
+          inFlightTasks: inFlight.sort(),
+          sequence: beat.sequence,
+          at: new Date(now),
+        },
+        { id: agent.agentId, tier: agent.tier },
+        { type: "AGENT", id: agent.agentId },
+      );
+      out.push(this.outgoing(carrier, d, null));
+    }
+    if (out.length === 0) return;
+    carrier.pending.out.push(...out);
+    void this.flush(carrier);
+  }
+
+  /** The monitor's heartbeat into each partition this host owns: the health decider's clock. */
+  private tick(): void {
+    const partitions = topicFor("AgentHeartbeat").partitions;
+    for (const slot of this.liveSlots()) {
+      const agentId = monitorIdFor(slot.partition, partitions);
+      const beat = this.beats.get(agentId) ?? { sequence: 0, lastAt: 0 };
+      beat.sequence += 1;
+      beat.lastAt = Date.now();
+      this.beats.set(agentId, beat);
+      const d = decision(
+        "AgentHeartbeat",
+        {
+          agentId,
+          tier: "SYSTEM",
+          status: "BUSY",
+          load: 0,
+          capacity: 0,
+          inFlightTasks: [],
+          sequence: beat.sequence,
+          at: new Date(beat.lastAt),
+        },
+        { id: agentId, tier: "SYSTEM" },
+        { type: "AGENT", id: agentId },
+      );
+      slot.pending.out.push(this.outgoing(slot, d, null));
+      void this.flush(slot);
+    }
+  }
+
+  /** An agent failed or recovered (as the directory read it): every live partition decides on it. */
+  private onAgentEvent(event: PolityEvent): void {
+    if (this.stopping || !this.options.decider.reads.has(event.type)) return;
+    for (const slot of this.liveSlots()) {
+      this.decide(slot, [event], []);
+      void this.flush(slot);
     }
   }
 
@@ -584,6 +779,35 @@ export class TierHost {
 }
 
 type PolityEventEnvelope = { eventId: string; tenantId: string; correlationId: string };
+
+const monitorIds = new Map<string, string>();
+
+/**
+ * The monitor's agent id for a partition: `health-monitor` where that key lands, else the first
+ * `health-monitor-<n>` the producer's default partitioner (murmur2, as Java's) puts on it.
+ */
+export function monitorIdFor(partition: number, partitions: number): string {
+  const cacheKey = `${partition}/${partitions}`;
+  const known = monitorIds.get(cacheKey);
+  if (known) return known;
+  const partitioner = Partitioners.DefaultPartitioner();
+  const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({
+    partitionId,
+    leader: 0,
+    partitionErrorCode: 0,
+    replicas: [0],
+    isr: [0],
+  }));
+  for (let n = 0; ; n++) {
+    const key = n === 0 ? MONITOR_ID : `${MONITOR_ID}-${n}`;
+    if (
+      partitioner({ topic: "polity.agents.events", partitionMetadata, message: { key, value: null } }) === partition
+    ) {
+      monitorIds.set(cacheKey, key);
+      return key;
+    }
+  }
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

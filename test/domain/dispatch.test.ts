@@ -9,6 +9,7 @@ import {
   completed,
   context,
   created,
+  DIRECTORY,
   escalation,
   failed,
   retried,
@@ -215,7 +216,9 @@ for (const d of DISPATCHERS) {
 
     it("escalates RETRIES_EXHAUSTED to its superior when the last attempt fails", () => {
       const { history, last } = failedAttempts(react("t1"), [r1, r2, r1]);
-      const decisions = spec(d.decider)
+      // One delivery in the domain, so a sub-master does not deliver the task again itself.
+      const oneDelivery = context({ retryLimits: () => ({ worker: 3, domain: 1 }) });
+      const decisions = spec(d.decider, oneDelivery)
         .given(history)
         .when(last)
         .then([
@@ -228,12 +231,16 @@ for (const d of DISPATCHERS) {
             fromAgentId: d.id,
             toAgentId: d.superior.id,
             toTier: d.superior.tier as never,
-            reason: "task t1 failed 3 of 3 attempts, last: failure 3",
-            reasonChain: [],
+            reason: `${DIRECTORY.get(d.id)!.name} escalates: task t1 failed 3 of 3 attempts`,
+            reasonChain: [
+              `attempt 1 on ${r1} failed: failure 1`,
+              `attempt 2 on ${r2} failed: failure 2`,
+              `attempt 3 on ${r1} failed: failure 3`,
+            ],
           },
         ]);
       // Decided again once the escalation is folded: it is not raised twice.
-      spec(d.decider)
+      spec(d.decider, oneDelivery)
         .given([...history, last, ...decisions])
         .when(last)
         .thenNothing();
@@ -249,7 +256,8 @@ for (const d of DISPATCHERS) {
             type: "EscalationRaised",
             kind: "TASK_FAILURE",
             toAgentId: d.superior.id,
-            reason: "task t1 failed and cannot be retried: failure 1",
+            reason: `${DIRECTORY.get(d.id)!.name} escalates: task t1 failed and cannot be retried`,
+            reasonChain: [`attempt 1 on ${r1} failed: failure 1`],
           },
         ]);
     });

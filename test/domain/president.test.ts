@@ -42,7 +42,8 @@ describe("president: submission", () => {
         { type: "GoalSubmitted", goalId: "g1", kind: "GOAL", topology: "aamas", priority: 7 },
         { type: "GoalValidated", goalId: "g1" },
         { type: "GoalDecomposed", goalId: "g1", planner: "explicit", phase: null, tasks: DAG },
-        { type: "TaskCreated", goalId: "g1", task: DAG[0]!, priority: 7, maxAttempts: 3 },
+        // The topology's worker retry limit, 5 by default.
+        { type: "TaskCreated", goalId: "g1", task: DAG[0]!, priority: 7, maxAttempts: 5 },
         { type: "TaskCreated", task: DAG[1]! },
         { type: "TaskCreated", task: DAG[2]! },
         { type: "TaskCreated", task: DAG[3]! },
@@ -592,7 +593,8 @@ describe("president: escalations", () => {
         {
           type: "GoalFailed",
           goalId: "g1",
-          reason: "task ui failed <- Governor of frontend cannot settle it",
+          reason:
+            "task ui failed -> Governor of frontend cannot settle it -> President: no policy allows another attempt: the goal fails and its open tasks are cancelled",
           failedTaskIds: ["ui"],
           escalationId: "esc-ui>gov",
           tasksCompleted: 1,

@@ -22,6 +22,7 @@ import type {
 } from "../../processors/domain/decider.js";
 import { AgentDirectory } from "../../processors/domain/directory.js";
 import { templatePlanner } from "../../processors/domain/planner.js";
+import { PolicyBook } from "../../processors/domain/policies.js";
 import { evolve, initialState, type HierarchyState } from "../../processors/domain/state.js";
 import { agentsOf, type TopologyConfig } from "../../processors/topology.js";
 
@@ -74,7 +75,14 @@ export function directoryOf(config: TopologyConfig = TEST_TOPOLOGY): AgentDirect
 export const DIRECTORY = directoryOf();
 
 export function context(overrides: Partial<DecisionContext> = {}): DecisionContext {
-  return { now: NOW, directory: DIRECTORY, planner: templatePlanner, hosts: () => true, ...overrides };
+  return {
+    now: NOW,
+    directory: DIRECTORY,
+    planner: templatePlanner,
+    hosts: () => true,
+    policies: new PolicyBook(),
+    ...overrides,
+  };
 }
 
 // ---- event builders --------------------------------------------------------------------------

@@ -12,7 +12,9 @@ import type { Envelope, MessageMap, MessageTypeName, Tier } from "../../schemas/
 import type { DecisionContext, ExecutionFinished, TierDecider, TierInput } from "../../processors/domain/decider.js";
 import type { Role } from "../../processors/domain/directory.js";
 import { governor } from "../../processors/domain/governor.js";
+import { health } from "../../processors/domain/health.js";
 import { mayor } from "../../processors/domain/mayor.js";
+import { policy } from "../../processors/domain/policy.js";
 import { president } from "../../processors/domain/president.js";
 import { evolve, initialState, taskKey, type HierarchyState } from "../../processors/domain/state.js";
 import { runningOn, worker } from "../../processors/domain/worker.js";
@@ -23,9 +25,12 @@ const ROLE_TIERS: Record<Role, readonly Tier[]> = {
   governor: ["GOVERNOR", "SUB_MASTER"],
   mayor: ["MAYOR"],
   worker: ["WORKER"],
+  policy: ["SYSTEM"],
+  health: ["SYSTEM"],
 };
 
-const DECIDERS: Record<Role, TierDecider> = { president, governor, mayor, worker };
+// The run has no policy or health host (their inputs are not part of a run); the entries keep Role complete.
+const DECIDERS: Record<Role, TierDecider> = { president, governor, mayor, worker, policy, health };
 
 export interface Attempt {
   goalId: string;

@@ -67,12 +67,18 @@ export interface TestDeployment {
   stop(): Promise<void>;
 }
 
-/** A fresh topic prefix with a writer and a watcher on it; hierarchies started through it stop with it. */
+/**
+ * A fresh topic prefix with a writer and a watcher on it; hierarchies started through it stop with
+ * it. Heartbeats (and with them the health monitor) are off unless asked for: they never let the
+ * log go quiet, which tests comparing a read model with the log rely on.
+ */
 export async function deployment(
   topology: TopologyConfig,
   name: string,
   roles: Role[] | "all" = "all",
+  options: { heartbeats?: boolean } = {},
 ): Promise<TestDeployment> {
+  const heartbeats = options.heartbeats ?? false;
   const prefix = `t-${name}-${randomUUID().slice(0, 8)}.`;
   const kafka = kafkaClient(urls.kafkaBrokers, `test-${name}`, true);
   const codec = Codec.forUrl(urls.schemaRegistryUrl);
@@ -80,7 +86,14 @@ export async function deployment(
   await ensureTopics(kafka, prefix);
   if (roles === "all" || roles.length > 0) {
     running.push(
-      await startHierarchy({ kafka, codec, topology, topicPrefix: prefix, ...(roles === "all" ? {} : { roles }) }),
+      await startHierarchy({
+        kafka,
+        codec,
+        topology,
+        topicPrefix: prefix,
+        heartbeats,
+        ...(roles === "all" ? {} : { roles }),
+      }),
     );
   }
   const writer = await EventWriter.connect(kafka, codec, { topicPrefix: prefix });
@@ -92,7 +105,14 @@ export async function deployment(
     writer,
     watch,
     async start(roles) {
-      const h = await startHierarchy({ kafka, codec, topology, topicPrefix: prefix, ...(roles ? { roles } : {}) });
+      const h = await startHierarchy({
+        kafka,
+        codec,
+        topology,
+        topicPrefix: prefix,
+        heartbeats,
+        ...(roles ? { roles } : {}),
+      });
       running.push(h);
       return h;
     },

@@ -1,0 +1,106 @@
+/**
+ * Reassignment away from a failed worker, for the two tiers that dispatch to workers (the aamas
+ * mayor, the dgm sub-master). When the health monitor declares a worker failed, the dispatcher
+ * that gave it a task moves every attempt the worker still holds (assigned, accepted or running)
+ * to another worker: TaskReassigned (cause AGENT_FAILED) starts the next attempt, and a
+ * TaskAssigned to the least-loaded fitting worker follows when one has room; otherwise the task
+ * waits at the dispatcher like any other. The old attempt is over: a late result of it is ignored.
+ *
+ * The decision is made from the state alone (tasks held by a worker the directory says FAILED),
+ * so making it again, after a crash or for a repeated AgentFailed, finds nothing left to move.
+ */
+import type { Actor } from "../../schemas/generated/types.js";
+import type { AgentInfo } from "./directory.js";
+import { decision, type Decision, type DecisionContext } from "./decider.js";
+import { byPriority, dispatchToWorkers, leastLoaded } from "./dispatch.js";
+import { loadOf, type HierarchyState, type TaskState } from "./state.js";
+
+const HELD: ReadonlySet<string> = new Set(["ASSIGNED", "ACCEPTED", "RUNNING"]);
+
+/**
+ * Moves the open attempts `failedId` holds for the dispatchers this host acts for.
+ * `holder` names the dispatcher of a task at this tier; `hosted` returns it when this host acts for it.
+ */
+export function reassignFromFailed(
+  state: HierarchyState,
+  failedId: string,
+  ctx: DecisionContext,
+  holder: (t: TaskState) => string | null,
+  hosted: (agentId: string, ctx: DecisionContext) => AgentInfo | null,
+): Decision[] {
+  const failed = ctx.directory.get(failedId);
+  if (!failed || failed.status !== "FAILED") return [];
+  const tasks: TaskState[] = [];
+  for (const key of state.activeByAgent.get(failedId) ?? []) {
+    const t = state.tasks.get(key);
+    if (t && t.workerId === failedId && HELD.has(t.status)) tasks.push(t);
+  }
+  tasks.sort(byPriority);
+  const load = new Map<string, number>();
+  const loadOfWorker = (w: AgentInfo) => load.get(w.agentId) ?? loadOf(state, w.agentId);
+  const out: Decision[] = [];
+  for (const task of tasks) {
+    const dispatcherId = holder(task);
+    const me = dispatcherId ? hosted(dispatcherId, ctx) : null;
+    if (!me) continue;
+    const actor: Actor = { id: me.agentId, tier: me.tier };
+    const ref = { type: "TASK" as const, id: task.spec.id };
+    const attempt = task.attempt + 1;
+    // The directory no longer lists a FAILED worker among the available ones.
+    const fitting = ctx.directory
+      .workersUnder(me.agentId, task.spec.specialization)
+      .filter((w) => w.agentId !== failedId && loadOfWorker(w) < w.capacity);
+    const worker = fitting.length > 0 ? leastLoaded(fitting, loadOfWorker) : null;
+    if (worker) load.set(worker.agentId, loadOfWorker(worker) + 1);
+    out.push(
+      decision(
+        "TaskReassigned",
+        {
+          goalId: task.goalId,
+          taskId: task.spec.id,
+          fromAgentId: failedId,
+          // With no worker free, the task goes back to its dispatcher's queue.
+          toAgentId: worker?.agentId ?? me.agentId,
+          toTier: worker ? "WORKER" : me.tier,
+          cause: "AGENT_FAILED",
+          reason: `${failedId} failed while holding attempt ${task.attempt}`,
+          attempt,
+        },
+        actor,
+        ref,
+      ),
+    );
+    if (worker)
+      out.push(
+        decision(
+          "TaskAssigned",
+          {
+            goalId: task.goalId,
+            taskId: task.spec.id,
+            assigneeId: worker.agentId,
+            assigneeTier: "WORKER",
+            assignedBy: me.agentId,
+            attempt,
+            task: task.spec,
+            priority: task.priority,
+            timeoutMs: null,
+          },
+          actor,
+          ref,
+        ),
+      );
+  }
+  return out;
+}
+
+/** A worker is back: its dispatcher may hand it what waits. */
+export function afterRecovery(
+  state: HierarchyState,
+  recoveredId: string,
+  ctx: DecisionContext,
+  hosted: (agentId: string, ctx: DecisionContext) => AgentInfo | null,
+): Decision[] {
+  const agent = ctx.directory.get(recoveredId);
+  const me = agent?.superiorId ? hosted(agent.superiorId, ctx) : null;
+  return me ? dispatchToWorkers(state, me, ctx) : [];
+}
