@@ -7,7 +7,7 @@ import type { Kafka } from "kafkajs";
 import { repoRoot } from "../lib/config.js";
 import { ensureTopics, registerSchemas } from "../producers/admin.js";
 import type { Codec } from "../schemas/codec.js";
-import type { Role } from "./domain/directory.js";
+import { groupKey, type AgentInfo, type Role } from "./domain/directory.js";
 import type { TierDecider } from "./domain/decider.js";
 import { governor } from "./domain/governor.js";
 import { health, healthDecider, type HealthOptions } from "./domain/health.js";
@@ -15,16 +15,27 @@ import { mayor } from "./domain/mayor.js";
 import { templatePlanner } from "./domain/planner.js";
 import { policy } from "./domain/policy.js";
 import { president } from "./domain/president.js";
+import { resources } from "./domain/resources.js";
+import { autoscaleCommands, scaler, scalerDecider } from "./domain/scaler.js";
 import { worker } from "./domain/worker.js";
 import { shellExecutor, simulatedExecutor, type Executor } from "./executors.js";
 import { DirectoryFeed } from "./host/directory-feed.js";
 import { PolicyFeed } from "./host/policy-feed.js";
 import { TierHost, type TierTopics } from "./host/tier-host.js";
-import { agentsOf, retryLimitsOf, type TopologyConfig } from "./topology.js";
+import { agentsOf, autoscaleOf, autoscales, retryLimitsOf, type TopologyConfig } from "./topology.js";
 
-export const ROLES: readonly Role[] = ["president", "governor", "mayor", "worker", "policy", "health"];
+export const ROLES: readonly Role[] = [
+  "president",
+  "governor",
+  "mayor",
+  "worker",
+  "policy",
+  "health",
+  "resources",
+  "scaler",
+];
 
-const DECIDERS: Record<Role, TierDecider> = { president, governor, mayor, worker, policy, health };
+const DECIDERS: Record<Role, TierDecider> = { president, governor, mayor, worker, policy, health, resources, scaler };
 
 /** Topics per tier: the top reads commands and both event topics; the others only need tasks. */
 export const TIER_TOPICS: Record<Role, TierTopics> = {
@@ -32,7 +43,11 @@ export const TIER_TOPICS: Record<Role, TierTopics> = {
     inputs: ["polity.goals.commands", "polity.goals.events", "polity.tasks.events"],
     state: ["polity.goals.events", "polity.tasks.events"],
   },
-  governor: { inputs: ["polity.tasks.events"], state: ["polity.tasks.events"] },
+  // A governor also reads the answers to its budget requests (domain/resources.ts), co-partitioned by goal.
+  governor: {
+    inputs: ["polity.tasks.events", "polity.governance.events"],
+    state: ["polity.tasks.events", "polity.governance.events"],
+  },
   mayor: { inputs: ["polity.tasks.events"], state: ["polity.tasks.events"] },
   worker: { inputs: ["polity.tasks.events"], state: ["polity.tasks.events"] },
   // The policy engine answers policy commands from the versions it wrote (its refusals go to
@@ -40,6 +55,16 @@ export const TIER_TOPICS: Record<Role, TierTopics> = {
   policy: { inputs: ["polity.policies.commands", "polity.policies.events"], state: ["polity.policies.events"] },
   // The health monitor folds agent heartbeats and failures, partition by partition (keyed by agent).
   health: { inputs: ["polity.agents.events"], state: ["polity.agents.events"] },
+  // The resource manager answers budget requests and checks performance SLAs, per goal: the goal
+  // (its budget), its tasks (their costs, durations) and the requests, all keyed by goal.
+  resources: {
+    inputs: ["polity.governance.events", "polity.tasks.events", "polity.goals.events"],
+    state: ["polity.governance.events", "polity.tasks.events", "polity.goals.events"],
+  },
+  // The scaler answers agent commands (3 partitions, keyed by agent or worker group). Its state is
+  // the process's directory (a global view of polity.agents.events, which has 6 partitions keyed
+  // by agent and so cannot be co-partitioned with the commands), so it has no state topic.
+  scaler: { inputs: ["polity.agents.commands"], state: [] },
 };
 
 const ROLE_TIERS: Record<Role, string[]> = {
@@ -49,6 +74,8 @@ const ROLE_TIERS: Record<Role, string[]> = {
   worker: ["WORKER"],
   policy: ["SYSTEM"],
   health: ["SYSTEM"],
+  resources: ["SYSTEM"],
+  scaler: ["SYSTEM"],
 };
 
 /**
@@ -104,11 +131,42 @@ export async function startHierarchy(options: HierarchyOptions): Promise<Running
   const simulated = simulatedExecutor(topology.simulated);
   const workRoot = options.workRoot ?? path.join(repoRoot, ".polity", "work");
   const executors = new Map<string, Executor>();
+  /** The shell executor of each configured worker group that has one, for its workers added at run time. */
+  const shellOfGroup = new Map<string, Executor>();
   for (const a of agents) {
     if (a.tier !== "WORKER") continue;
-    if (a.executor === "shell" && a.shell) executors.set(a.agentId, shellExecutor(a.shell, workRoot));
-    else if (a.executor !== "external") executors.set(a.agentId, simulated);
+    if (a.executor === "shell" && a.shell) {
+      const shell = shellExecutor(a.shell, workRoot);
+      executors.set(a.agentId, shell);
+      const group = groupKey(a.topology, a.domain, a.specialization);
+      if (!shellOfGroup.has(group)) shellOfGroup.set(group, shell);
+    } else if (a.executor !== "external") executors.set(a.agentId, simulated);
   }
+  /**
+   * The executor of a worker this process hosts: a configured one's, or for a worker registered at
+   * run time (the scaler's), by its executor kind: simulated, or its group's configured shell
+   * command; external workers act for themselves. A terminated worker is hosted no more.
+   */
+  const executorFor = (agentId: string): Executor | null => {
+    const a: AgentInfo | undefined = feed.directory.get(agentId);
+    if (!a || a.tier !== "WORKER" || a.status === "TERMINATED") return null;
+    const configured = executors.get(agentId);
+    if (configured) return configured;
+    if (a.executor === "shell") return shellOfGroup.get(groupKey(a.topology, a.domain, a.specialization)) ?? null;
+    return a.executor === "external" ? null : simulated;
+  };
+  const autoscaleConfig = (t: Parameters<typeof autoscaleOf>[1], d: string | null, s: string | null) =>
+    autoscaleOf(topology, t, d, s);
+  const sampleMs = topology.autoscaleIntervalMs ?? 1_000;
+  /** Groups the autoscaler asked to resize, and when: one sample is not repeated while it is decided. */
+  const asked = new Map<string, number>();
+  const sample = (now: Date) =>
+    autoscaleCommands(feed.directory, autoscaleConfig, now).filter((d) => {
+      const group = d.aggregate.id;
+      if (now.getTime() - (asked.get(group) ?? 0) < 3 * sampleMs) return false;
+      asked.set(group, now.getTime());
+      return true;
+    });
 
   const hosts: TierHost[] = [];
   try {
@@ -116,7 +174,12 @@ export async function startHierarchy(options: HierarchyOptions): Promise<Running
       const host = new TierHost({
         kafka,
         codec,
-        decider: role === "health" && options.health ? healthDecider(options.health) : DECIDERS[role],
+        decider:
+          role === "health" && options.health
+            ? healthDecider(options.health)
+            : role === "scaler"
+              ? scalerDecider({ autoscale: autoscaleConfig, heartbeatIntervalMs: topology.heartbeatIntervalMs })
+              : DECIDERS[role],
         topics: TIER_TOPICS[role],
         directory: feed.directory,
         policies: policies.book,
@@ -125,9 +188,15 @@ export async function startHierarchy(options: HierarchyOptions): Promise<Running
         hosts: (agentId) => {
           const a = feed.directory.get(agentId);
           if (!a || !ROLE_TIERS[role].includes(a.tier)) return false;
-          return role !== "worker" || executors.has(agentId);
+          return role !== "worker" || executorFor(agentId) !== null;
         },
-        ...(role === "worker" ? { executorFor: (id: string) => executors.get(id) ?? null, heartbeats } : {}),
+        ...(role === "worker" ? { executorFor, heartbeats } : {}),
+        ...(role === "scaler"
+          ? {
+              beforeLive: () => feed.caughtUp(),
+              ...(autoscales(topology) ? { sample: { intervalMs: sampleMs, decide: sample } } : {}),
+            }
+          : {}),
         ...(role === "health"
           ? { ticks: { intervalMs: Math.min(TICK_MS, topology.heartbeatIntervalMs ?? TICK_MS) } }
           : { agentEvents: feed }),

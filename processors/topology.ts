@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import type { AgentRegistered, ExecutorKind, Tier, Topology } from "../schemas/generated/types.js";
 import type { Payload } from "../schemas/generated/types.js";
 import { DEFAULT_RETRY_LIMITS, type RetryLimits } from "./domain/limits.js";
+import type { AutoscaleConfig } from "./domain/scaler.js";
 
 export const DEFAULT_TOPOLOGY_FILE = path.join(path.dirname(fileURLToPath(import.meta.url)), "config", "topology.json");
 
@@ -19,6 +20,8 @@ export interface WorkerGroup {
   executor?: ExecutorKind;
   /** For the shell executor: the command line (run by /bin/sh), its work dir and time limit. */
   shell?: { command: string; cwd?: string; timeoutMs?: number };
+  /** Autoscaling of this group (domain/scaler.ts); the topology's `autoscale` when absent; off when neither. */
+  autoscale?: AutoscaleConfig;
 }
 
 export interface DomainConfig {
@@ -39,7 +42,55 @@ export interface TopologyConfig {
   simulated: SimulatedConfig;
   /** Heartbeat interval every agent registers with, in ms (5000 when absent); the health monitor ticks as often. */
   heartbeatIntervalMs?: number;
-  topologies: Partial<Record<Topology, { domains: Record<string, DomainConfig>; retries?: Partial<RetryLimits> }>>;
+  topologies: Partial<
+    Record<
+      Topology,
+      {
+        domains: Record<string, DomainConfig>;
+        retries?: Partial<RetryLimits>;
+        /** Autoscaling of every worker group of the topology (a group's own `autoscale` wins); off when absent. */
+        autoscale?: AutoscaleConfig;
+      }
+    >
+  >;
+  /** How often the autoscaler samples the groups' load, in ms. Default 1000. */
+  autoscaleIntervalMs?: number;
+}
+
+/** A worker group's autoscaling (the group's, else its topology's), or null when it is off. */
+export function autoscaleOf(
+  config: TopologyConfig,
+  topology: Topology,
+  domain: string | null,
+  specialization: string | null,
+): AutoscaleConfig | null {
+  const topo = config.topologies[topology];
+  const group = domain !== null && specialization !== null ? topo?.domains[domain]?.workers[specialization] : undefined;
+  return group?.autoscale ?? topo?.autoscale ?? null;
+}
+
+/** Whether any group of the configuration autoscales. */
+export function autoscales(config: TopologyConfig): boolean {
+  return Object.values(config.topologies).some(
+    (t) =>
+      !!t?.autoscale ||
+      Object.values(t?.domains ?? {}).some((d) => Object.values(d.workers).some((w) => !!w.autoscale)),
+  );
+}
+
+function autoscaleProblems(where: string, a: unknown): string[] {
+  if (a === undefined) return [];
+  const c = a as Partial<AutoscaleConfig> | null;
+  if (!c || typeof c !== "object") return [`${where}: give { targetLoad, min, max, cooldownMs }`];
+  const problems: string[] = [];
+  if (typeof c.targetLoad !== "number" || !(c.targetLoad > 0))
+    problems.push(`${where}.targetLoad must be a number > 0`);
+  if (!Number.isInteger(c.min) || c.min! < 0) problems.push(`${where}.min must be a whole number >= 0`);
+  if (!Number.isInteger(c.max) || c.max! < 1 || (Number.isInteger(c.min) && c.max! < c.min!))
+    problems.push(`${where}.max must be a whole number >= 1 and >= min`);
+  if (!Number.isInteger(c.cooldownMs) || c.cooldownMs! < 0)
+    problems.push(`${where}.cooldownMs must be a whole number >= 0`);
+  return problems;
 }
 
 /**
@@ -101,6 +152,7 @@ export function topologyProblems(raw: unknown): string[] {
         if (n !== undefined && (!Number.isInteger(n) || n < 1))
           problems.push(`topologies.${name}.retries.${level} must be a whole number >= 1`);
       }
+    problems.push(...autoscaleProblems(`topologies.${name}.autoscale`, topo?.autoscale));
     if (Object.keys(domains).length === 0) problems.push(`topologies.${name}.domains: configure at least one domain`);
     for (const [domain, d] of Object.entries(domains)) {
       const where = `topologies.${name}.domains.${domain}`;
@@ -120,6 +172,7 @@ export function topologyProblems(raw: unknown): string[] {
           problems.push(`${where}.workers.${spec}.executor must be simulated, shell or external`);
         if (w.executor === "shell" && !w.shell?.command)
           problems.push(`${where}.workers.${spec}.shell.command is required for the shell executor`);
+        problems.push(...autoscaleProblems(`${where}.workers.${spec}.autoscale`, w.autoscale));
       }
     }
   }

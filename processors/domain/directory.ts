@@ -30,9 +30,10 @@ export const TIERS_OF: Record<Topology, readonly Tier[]> = {
 /**
  * The role a tier plays, whatever the topology calls it; processors are organised by role. "policy"
  * is the policy engine: no tier of the hierarchy, a SYSTEM processor (see domain/policy.ts); "health"
- * is the health monitor (domain/health.ts), another SYSTEM processor.
+ * is the health monitor (domain/health.ts), another SYSTEM processor; "scaler" registers and scales
+ * agents (domain/scaler.ts), a third one.
  */
-export type Role = "president" | "governor" | "mayor" | "worker" | "policy" | "health";
+export type Role = "president" | "governor" | "mayor" | "worker" | "policy" | "health" | "resources" | "scaler";
 
 export function roleOf(tier: Tier): Role | null {
   switch (tier) {
@@ -51,16 +52,38 @@ export function roleOf(tier: Tier): Role | null {
   }
 }
 
+/**
+ * A worker group: the workers of one topology, domain and specialization (the id ScaleAgents is
+ * keyed by, as the gateway writes it).
+ */
+export function groupKey(topology: Topology, domain: string | null, specialization: string | null): string {
+  return `${topology}/WORKER/${domain ?? "*"}/${specialization ?? "*"}`;
+}
+
+/** What an agent's latest heartbeat reported: the tasks it holds. */
+export interface ReportedLoad {
+  held: number;
+  inFlight: string[];
+  at: Date;
+}
+
 const AVAILABLE: ReadonlySet<AgentStatus> = new Set(["STARTING", "IDLE", "BUSY", "OVERLOADED"]);
 
 export class AgentDirectory {
   private readonly agents = new Map<string, AgentInfo>();
+  /** RegisterAgent and ScaleAgents commands answered (the commandId of AgentRegistered and AgentsScaled). */
+  private readonly answered = new Set<string>();
+  /** When each worker group was last scaled (AgentsScaled's occurredAt), for the autoscaler's cool-down. */
+  private readonly scaledAt = new Map<string, Date>();
+  /** Each agent's latest heartbeat (the autoscaler's load, the scaler's choice of whom to retire). */
+  private readonly loads = new Map<string, ReportedLoad>();
 
   /** Applies an agent lifecycle event; other events are ignored. Applying one twice changes nothing. */
   apply(event: PolityEvent): void {
     switch (event.type) {
       case "AgentRegistered": {
         const e = event.value;
+        if (e.commandId) this.answered.add(e.commandId);
         this.agents.set(e.agentId, {
           agentId: e.agentId,
           name: e.name,
@@ -85,6 +108,26 @@ export class AgentDirectory {
       case "AgentRecovered":
         this.setStatus(event.value.agentId, "IDLE");
         break;
+      case "AgentsScaled": {
+        const e = event.value;
+        if (e.commandId) this.answered.add(e.commandId);
+        const key = groupKey(e.topology, e.domain, e.specialization);
+        const last = this.scaledAt.get(key);
+        if (!last || e.envelope.occurredAt > last) this.scaledAt.set(key, e.envelope.occurredAt);
+        break;
+      }
+      case "AgentHeartbeat": {
+        const e = event.value;
+        if (e.tier === "SYSTEM") break;
+        const last = this.loads.get(e.agentId);
+        if (last && e.envelope.occurredAt <= last.at) break;
+        this.loads.set(e.agentId, {
+          held: e.inFlightTasks.length,
+          inFlight: e.inFlightTasks,
+          at: e.envelope.occurredAt,
+        });
+        break;
+      }
       default:
         break;
     }
@@ -97,6 +140,21 @@ export class AgentDirectory {
 
   get(agentId: string): AgentInfo | undefined {
     return this.agents.get(agentId);
+  }
+
+  /** Whether a RegisterAgent or ScaleAgents command was answered. */
+  hasAnswered(commandId: string): boolean {
+    return this.answered.has(commandId);
+  }
+
+  /** When a worker group (groupKey) was last scaled; null if never. */
+  lastScaledAt(group: string): Date | null {
+    return this.scaledAt.get(group) ?? null;
+  }
+
+  /** What an agent's latest heartbeat reported; null before its first. */
+  reportedLoad(agentId: string): ReportedLoad | null {
+    return this.loads.get(agentId) ?? null;
   }
 
   all(): AgentInfo[] {

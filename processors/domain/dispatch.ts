@@ -27,6 +27,9 @@ export const MIDDLE_TIER_READS: ReadonlySet<MessageTypeName> = new Set([
   "TaskReassigned",
   "AgentFailed",
   "AgentRecovered",
+  // A worker the scaler retired hands its open attempts back the same way; one it added gets work.
+  "AgentTerminated",
+  "AgentRegistered",
 ]);
 
 /** The candidate with the lowest load; ties go to the smaller agent id, so every replay picks the same. */
@@ -91,9 +94,17 @@ export function byPriority(a: TaskState, b: TaskState): number {
   return b.priority - a.priority || a.seq - b.seq || a.goalId.localeCompare(b.goalId);
 }
 
-/** Assigns waiting tasks of `dispatcher` to workers with free capacity. */
-export function dispatchToWorkers(state: HierarchyState, dispatcher: AgentInfo, ctx: DecisionContext): Decision[] {
-  const waiting = waitingAt(state, dispatcher, (t) => t.workerId);
+/**
+ * Assigns waiting tasks of `dispatcher` to workers with free capacity; `ready` (a sub-master's
+ * budget check, see governor.ts) may hold a task back.
+ */
+export function dispatchToWorkers(
+  state: HierarchyState,
+  dispatcher: AgentInfo,
+  ctx: DecisionContext,
+  ready: (t: TaskState) => boolean = (t) => !t.allocation || t.allocation.status === "ALLOCATED",
+): Decision[] {
+  const waiting = waitingAt(state, dispatcher, (t) => t.workerId).filter(ready);
   if (waiting.length === 0) return [];
   const load = new Map<string, number>();
   const loadOfWorker = (w: AgentInfo) => load.get(w.agentId) ?? loadOf(state, w.agentId);

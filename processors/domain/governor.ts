@@ -4,17 +4,29 @@
  * needed specialization; a sub-master has no mayors and dispatches straight to workers. Both report
  * finished work up and pass escalations they cannot settle to the top.
  */
-import type { EscalationRaised } from "../../schemas/generated/types.js";
+import type { EscalationRaised, MessageTypeName, ResourceDenied } from "../../schemas/generated/types.js";
 import type { AgentInfo } from "./directory.js";
 import { decision, type Decision, type DecisionContext, type TierDecider, type TierInput } from "./decider.js";
 import { afterHeldTaskEvent, dispatchToWorkers, leastLoaded, MIDDLE_TIER_READS, waitingAt } from "./dispatch.js";
 import { afterRecovery, reassignFromFailed } from "./reassign.js";
 import { deliveryOf, retryLimitsFor } from "./limits.js";
-import { loadOf, taskKey, type HierarchyState } from "./state.js";
+import { budgetRequestFor } from "./resources.js";
+import { loadOf, taskKey, type HierarchyState, type TaskState } from "./state.js";
+
+/**
+ * Besides the middle tiers' reads, the answers to the budget requests it makes (resources.ts): a
+ * task waits at its governor for its ResourceAllocated when a RESOURCE_ALLOCATION policy applies.
+ */
+const GOVERNOR_READS: ReadonlySet<MessageTypeName> = new Set([
+  ...MIDDLE_TIER_READS,
+  "ResourceRequested",
+  "ResourceAllocated",
+  "ResourceDenied",
+]);
 
 export const governor: TierDecider = {
   role: "governor",
-  reads: MIDDLE_TIER_READS,
+  reads: GOVERNOR_READS,
   decide(input: TierInput, state: HierarchyState, ctx: DecisionContext): Decision[] {
     switch (input.type) {
       case "TaskAssigned": {
@@ -38,9 +50,20 @@ export const governor: TierDecider = {
       }
       // Only a sub-master dispatches to workers, so only it moves a failed worker's tasks.
       case "AgentFailed":
+      case "AgentTerminated":
         return reassignFromFailed(state, input.value.agentId, ctx, (t) => t.governorId, hostedSubMaster);
       case "AgentRecovered":
         return afterRecovery(state, input.value.agentId, ctx, hostedSubMaster);
+      case "AgentRegistered":
+        return input.value.tier === "WORKER" ? afterRecovery(state, input.value.agentId, ctx, hostedSubMaster) : [];
+      case "ResourceAllocated": {
+        const me = hosted(input.value.requesterId, ctx);
+        return me ? allocate(state, me, ctx) : [];
+      }
+      case "ResourceDenied": {
+        const me = hosted(input.value.requesterId, ctx);
+        return me ? resourceDenied(input.value, state, me, ctx) : [];
+      }
       default:
         return [];
     }
@@ -57,8 +80,26 @@ function hostedSubMaster(agentId: string, ctx: DecisionContext): AgentInfo | nul
   return agent?.tier === "SUB_MASTER" ? agent : null;
 }
 
+/**
+ * Whether a waiting task may be handed down: yes when its budget is allocated or none is needed.
+ * A task with no request yet gets one (into `requests`) when a RESOURCE_ALLOCATION policy applies,
+ * and waits for the answer; a denied task waits for the goal's end (resourceDenied escalated it).
+ */
+function budgeted(task: TaskState, me: AgentInfo, ctx: DecisionContext, requests: Decision[]): boolean {
+  if (task.allocation) return task.allocation.status === "ALLOCATED";
+  const request = budgetRequestFor(task, me, ctx.policies);
+  if (!request) return true;
+  requests.push(request);
+  return false;
+}
+
 function allocate(state: HierarchyState, me: AgentInfo, ctx: DecisionContext): Decision[] {
-  if (me.tier === "SUB_MASTER") return dispatchToWorkers(state, me, ctx);
+  const requests: Decision[] = [];
+  const ready = (t: TaskState) => budgeted(t, me, ctx, requests);
+  if (me.tier === "SUB_MASTER") {
+    const dispatched = dispatchToWorkers(state, me, ctx, ready);
+    return [...requests, ...dispatched];
+  }
   const mayors = ctx.directory.subordinates(me.agentId).filter((a) => a.tier === "MAYOR");
   const load = new Map(mayors.map((m) => [m.agentId, loadOf(state, m.agentId)]));
   // Which mayors can take a specialization, worked out once per specialization.
@@ -70,6 +111,7 @@ function allocate(state: HierarchyState, me: AgentInfo, ctx: DecisionContext): D
   };
   const out: Decision[] = [];
   for (const task of waitingAt(state, me, (t) => t.mayorId)) {
+    if (!ready(task)) continue;
     const fitting = mayorsOf(task.spec.specialization);
     if (fitting.length === 0) continue;
     const mayor = leastLoaded(fitting, (m) => load.get(m.agentId)!);
@@ -93,7 +135,42 @@ function allocate(state: HierarchyState, me: AgentInfo, ctx: DecisionContext): D
       ),
     );
   }
-  return out;
+  return [...requests, ...out];
+}
+
+/**
+ * A task's budget was denied: it cannot be handed down, so the governor escalates to the top
+ * (RESOURCE_DENIED, the denial's reasons in the reason), which fails the goal (president.ts).
+ */
+function resourceDenied(e: ResourceDenied, state: HierarchyState, me: AgentInfo, ctx: DecisionContext): Decision[] {
+  if (!e.goalId || !e.taskId) return [];
+  const goal = state.goals.get(e.goalId);
+  const task = state.tasks.get(taskKey(e.goalId, e.taskId));
+  const escalationId = `esc-${e.goalId}-${e.taskId}-${e.requestId}-${me.agentId}`;
+  if (!goal || !task || goal.escalations.has(escalationId) || task.governorId !== me.agentId) return [];
+  if (task.status === "CANCELLED" || task.status === "COMPLETED") return [];
+  const top = ctx.directory.top(me.topology);
+  return [
+    decision(
+      "EscalationRaised",
+      {
+        escalationId,
+        goalId: e.goalId,
+        taskId: e.taskId,
+        kind: "RESOURCE_DENIED",
+        severity: "CRITICAL",
+        fromAgentId: me.agentId,
+        fromTier: me.tier,
+        toAgentId: top?.agentId ?? null,
+        toTier: top?.tier ?? "SYSTEM",
+        reason: `${me.name} cannot dispatch task ${e.taskId}: its budget of ${e.requestedAmount} was denied: ${e.reasons.join("; ")}`,
+        reasonChain: [],
+        previousEscalationId: null,
+      },
+      { id: me.agentId, tier: me.tier },
+      { type: "TASK", id: e.taskId },
+    ),
+  ];
 }
 
 /**

@@ -29,9 +29,13 @@ export const mayor: TierDecider = {
           handOut: dispatchToWorkers,
         });
       case "AgentFailed":
+      case "AgentTerminated":
         return reassignFromFailed(state, input.value.agentId, ctx, (t) => t.mayorId, hosted);
       case "AgentRecovered":
         return afterRecovery(state, input.value.agentId, ctx, hosted);
+      // A worker registered at run time (the scaler's): its mayor may hand it what waits.
+      case "AgentRegistered":
+        return input.value.tier === "WORKER" ? afterRecovery(state, input.value.agentId, ctx, hosted) : [];
       default:
         return [];
     }

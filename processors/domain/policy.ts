@@ -21,6 +21,7 @@ import type { Actor, AmendPolicy, DefinePolicy, PolicyCategory } from "../../sch
 import { parseConstitution } from "./constitution.js";
 import { decision, type Decision, type DecisionContext, type TierDecider, type TierInput } from "./decider.js";
 import { refOf, type PolicyVersion } from "./policies.js";
+import { resourceRulesProblems } from "./resources.js";
 import type { HierarchyState } from "./state.js";
 
 export const POLICY_ENGINE: Actor = { id: "policy-engine", tier: "SYSTEM" };
@@ -43,6 +44,8 @@ export const policy: TierDecider = {
 /** Problems with a policy's rules, for its category. Every category takes a JSON object. */
 export function rulesProblems(category: PolicyCategory, rules: string): string[] {
   if (category === "CONSTITUTIONAL") return parseConstitution(rules).problems;
+  const resourceProblems = resourceRulesProblems(category, rules);
+  if (resourceProblems) return resourceProblems;
   try {
     const parsed = JSON.parse(rules) as unknown;
     if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) return ["rules must be a JSON object"];

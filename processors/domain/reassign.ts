@@ -8,6 +8,9 @@
  *
  * The decision is made from the state alone (tasks held by a worker the directory says FAILED),
  * so making it again, after a crash or for a repeated AgentFailed, finds nothing left to move.
+ *
+ * A worker the scaler retired (AgentTerminated, domain/scaler.ts) is handed the same way, with
+ * cause AGENT_TERMINATED: it gets no new work, and what it held goes to the others.
  */
 import type { Actor } from "../../schemas/generated/types.js";
 import type { AgentInfo } from "./directory.js";
@@ -29,7 +32,8 @@ export function reassignFromFailed(
   hosted: (agentId: string, ctx: DecisionContext) => AgentInfo | null,
 ): Decision[] {
   const failed = ctx.directory.get(failedId);
-  if (!failed || failed.status !== "FAILED") return [];
+  if (!failed || (failed.status !== "FAILED" && failed.status !== "TERMINATED")) return [];
+  const terminated = failed.status === "TERMINATED";
   const tasks: TaskState[] = [];
   for (const key of state.activeByAgent.get(failedId) ?? []) {
     const t = state.tasks.get(key);
@@ -62,8 +66,10 @@ export function reassignFromFailed(
           // With no worker free, the task goes back to its dispatcher's queue.
           toAgentId: worker?.agentId ?? me.agentId,
           toTier: worker ? "WORKER" : me.tier,
-          cause: "AGENT_FAILED",
-          reason: `${failedId} failed while holding attempt ${task.attempt}`,
+          cause: terminated ? "AGENT_TERMINATED" : "AGENT_FAILED",
+          reason: terminated
+            ? `${failedId} was terminated while holding attempt ${task.attempt}`
+            : `${failedId} failed while holding attempt ${task.attempt}`,
           attempt,
         },
         actor,

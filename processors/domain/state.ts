@@ -15,6 +15,7 @@ import type {
   GoalKind,
   GoalStatus,
   Phase,
+  ResourceKind,
   TaskSpec,
   TaskStatus,
   Tier,
@@ -22,6 +23,7 @@ import type {
 } from "../../schemas/generated/types.js";
 import { topicFor } from "../../schemas/catalog.js";
 import { PolicyBook, POLICY_EVENTS } from "./policies.js";
+import { ScalingLog, SCALING_EVENTS } from "./scaling-log.js";
 import { ATTEMPT_OVER, goalMovesForward, TASK_RANK, TASK_TERMINAL, taskMovesForward } from "./status.js";
 
 export interface TaskState {
@@ -46,6 +48,25 @@ export interface TaskState {
   lastFailure: { reason: string; retryable: boolean } | null;
   /** Every failed attempt, in order, so an escalation can tell what went wrong on the way. */
   failures: { attempt: number; agentId: string; reason: string }[];
+  /** When the current holder at the governor tier received it (its TaskAssigned); null before. */
+  heldSince: Date | null;
+  /** The task's budget request (resources.ts), one per task; null when none was made. */
+  allocation: Allocation | null;
+}
+
+/** A resource request and its answer, as folded from ResourceRequested/Allocated/Denied. */
+export interface Allocation {
+  requestId: string;
+  taskId: string | null;
+  requesterId: string;
+  kind: ResourceKind;
+  amount: string;
+  status: "REQUESTED" | "ALLOCATED" | "DENIED";
+  /** Granted amount once ALLOCATED. */
+  granted: string | null;
+  /** The denial's reasons once DENIED. */
+  reasons: string[];
+  requestedAt: Date;
 }
 
 export interface GoalState {
@@ -81,6 +102,12 @@ export interface GoalState {
   reported: Set<string>;
   /** Completed tasks counted by the goal's latest GoalSnapshotTaken, for the periodic snapshot. */
   snapshotTasksCompleted: number;
+  /** SubmitGoal's budget (GoalSubmitted); null for none or while the goal is partial. */
+  budget: string | null;
+  /** Resource requests made for the goal, by requestId (resources.ts). */
+  allocations: Map<string, Allocation>;
+  /** PerformanceAlerts already written for the goal, by alertId. */
+  alerts: Set<string>;
 }
 
 export interface HierarchyState {
@@ -96,6 +123,8 @@ export interface HierarchyState {
    * only); other deciders consult the global view in `ctx.policies`.
    */
   policies: PolicyBook;
+  /** The scaler's own registrations, terminations and scalings (scaling-log.ts; the scaler role only). */
+  scaling: ScalingLog;
   /** Liveness of the agents whose events this state folds (the health role reads polity.agents.events). */
   agents: Map<string, AgentHealth>;
 }
@@ -141,6 +170,9 @@ function newGoal(goalId: string, tenantId: string, kind: GoalKind, at: Date): Go
     answeredCommands: new Set(),
     reported: new Set(),
     snapshotTasksCompleted: 0,
+    budget: null,
+    allocations: new Map(),
+    alerts: new Set(),
   };
 }
 
@@ -151,6 +183,7 @@ export function initialState(): HierarchyState {
     activeByAgent: new Map(),
     rejectedCommands: new Set(),
     policies: new PolicyBook(),
+    scaling: new ScalingLog(),
     agents: new Map(),
   };
 }
@@ -231,6 +264,7 @@ export function sumCosts(costs: string[]): string {
 
 export function evolve(state: HierarchyState, event: PolityEvent): HierarchyState {
   if (POLICY_EVENTS.has(event.type)) state.policies.apply(event);
+  if (SCALING_EVENTS.has(event.type)) state.scaling.apply(event);
   state = apply(state, event);
   // Goal events carry the goal's version; keeping the highest seen makes a repeat harmless.
   if (GOAL_TOPIC.has(event.type)) {
@@ -260,6 +294,7 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
         domainHints: e.domainHints,
         constraints: e.constraints,
         explicitTasks: e.tasks,
+        budget: e.budget,
       });
       goal.answeredCommands.add(e.commandId);
       state.goals.set(e.goalId, goal);
@@ -325,6 +360,8 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
         cost: "0.0000",
         lastFailure: null,
         failures: [],
+        heldSince: null,
+        allocation: null,
       });
       return state;
     }
@@ -356,6 +393,7 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
         case "GOVERNOR":
         case "SUB_MASTER":
           task.governorId = e.assigneeId;
+          task.heldSince ??= e.envelope.occurredAt;
           break;
         case "MAYOR":
           task.mayorId = e.assigneeId;
@@ -482,6 +520,46 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
     case "GoalRejected":
       state.rejectedCommands.add(event.value.commandId);
       return state;
+    case "ResourceRequested": {
+      const e = event.value;
+      if (!e.goalId) return state;
+      const goal = goalOf(state, e.goalId, e.envelope.tenantId, e.envelope.occurredAt);
+      if (goal.allocations.has(e.requestId)) return state;
+      const allocation: Allocation = {
+        requestId: e.requestId,
+        taskId: e.taskId,
+        requesterId: e.requesterId,
+        kind: e.kind,
+        amount: e.amount,
+        status: "REQUESTED",
+        granted: null,
+        reasons: [],
+        requestedAt: e.envelope.occurredAt,
+      };
+      goal.allocations.set(e.requestId, allocation);
+      const task = e.taskId ? state.tasks.get(taskKey(e.goalId, e.taskId)) : undefined;
+      if (task && !task.allocation) task.allocation = allocation;
+      return state;
+    }
+    case "ResourceAllocated":
+    case "ResourceDenied": {
+      const e = event.value;
+      const allocation = e.goalId ? state.goals.get(e.goalId)?.allocations.get(e.requestId) : undefined;
+      if (!allocation || allocation.status !== "REQUESTED") return state;
+      if (event.type === "ResourceAllocated") {
+        allocation.status = "ALLOCATED";
+        allocation.granted = event.value.grantedAmount;
+      } else {
+        allocation.status = "DENIED";
+        allocation.reasons = event.value.reasons;
+      }
+      return state;
+    }
+    case "PerformanceAlert": {
+      const e = event.value;
+      if (e.goalId) state.goals.get(e.goalId)?.alerts.add(e.alertId);
+      return state;
+    }
     case "PhaseTransitionRejected": {
       const goal = state.goals.get(event.value.goalId);
       // A request for a goal that does not exist is remembered with the rejected commands.
@@ -498,6 +576,12 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
     default:
       return state;
   }
+}
+
+function goalOf(state: HierarchyState, goalId: string, tenantId: string, at: Date): GoalState {
+  let goal = state.goals.get(goalId);
+  if (!goal) state.goals.set(goalId, (goal = newGoal(goalId, tenantId, "GOAL", at)));
+  return goal;
 }
 
 function agentHealth(state: HierarchyState, agentId: string, tier: Tier): AgentHealth {

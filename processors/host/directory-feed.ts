@@ -12,6 +12,7 @@ import type { Codec } from "../../schemas/codec.js";
 import { DecodeError } from "../../schemas/codec.js";
 import type { PolityEvent } from "../../schemas/reader.js";
 import { AgentDirectory } from "../domain/directory.js";
+import { MONITOR_ID } from "../domain/health.js";
 import type { AgentSpec } from "../topology.js";
 import type { AgentEventSource } from "./tier-host.js";
 
@@ -23,10 +24,15 @@ export class DirectoryFeed implements AgentEventSource {
   private readonly waiters: { done: () => boolean; resolve: () => void }[] = [];
   /** The AgentFailed fact of each agent failed now. */
   private readonly failures = new Map<string, PolityEvent>();
+  /** The AgentTerminated fact of each terminated agent: its dispatcher hands its tasks back. */
+  private readonly terminations = new Map<string, PolityEvent>();
   private readonly listeners = new Set<(event: PolityEvent) => void>();
+  /** Next offset to read, per partition. */
+  private readonly position = new Map<number, bigint>();
 
+  /** The facts of agents failed now, and of terminated ones (a dispatcher treats both alike). */
   failed(): PolityEvent[] {
-    return [...this.failures.values()];
+    return [...this.failures.values(), ...this.terminations.values()];
   }
 
   onStatusChange(listener: (event: PolityEvent) => void): () => void {
@@ -36,10 +42,15 @@ export class DirectoryFeed implements AgentEventSource {
 
   private applied(event: PolityEvent): void {
     if (event.type === "AgentFailed") this.failures.set(event.value.agentId, event);
-    else if (event.type === "AgentRecovered" || event.type === "AgentTerminated")
+    else if (event.type === "AgentRecovered") this.failures.delete(event.value.agentId);
+    else if (event.type === "AgentTerminated") {
       this.failures.delete(event.value.agentId);
-    else return;
-    if (event.type === "AgentTerminated") return;
+      this.terminations.set(event.value.agentId, event);
+    } else if (event.type === "AgentRegistered" && event.value.tier === "WORKER") {
+      // A worker registered at run time (the scaler's): its dispatcher may hand it work.
+      this.terminations.delete(event.value.agentId);
+      if (!this.caughtUpOnce) return;
+    } else return;
     for (const listener of this.listeners) listener(event);
   }
 
@@ -56,7 +67,8 @@ export class DirectoryFeed implements AgentEventSource {
     await admin.connect();
     const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
     const target = new Map(ends.map((o) => [o.partition, BigInt(o.high)]));
-    const position = new Map(ends.map((o) => [o.partition, BigInt(o.low)]));
+    const position = this.position;
+    for (const o of ends) position.set(o.partition, BigInt(o.low));
     const caughtUp = () => [...target].every(([p, end]) => (position.get(p) ?? 0n) >= end);
 
     const consumer = this.kafka.consumer({
@@ -77,9 +89,16 @@ export class DirectoryFeed implements AgentEventSource {
       autoCommit: false,
       eachBatch: async ({ batch }) => {
         for (const message of batch.messages) {
-          // Heartbeats are most of this topic and change nothing here: skipped unread.
+          // Heartbeats are most of this topic; the directory keeps only each agent's latest load
+          // (the autoscaler's input), so the monitor's own ticks are skipped unread.
+          const key = message.key?.toString() ?? "";
           const type = message.headers?.[HEADER.type];
-          if (type !== undefined && String(Array.isArray(type) ? type[0] : type) === "AgentHeartbeat") continue;
+          if (
+            type !== undefined &&
+            String(Array.isArray(type) ? type[0] : type) === "AgentHeartbeat" &&
+            key.startsWith(MONITOR_ID)
+          )
+            continue;
           try {
             const decoded = await this.codec.decode(message.value);
             const event = { type: decoded.type, value: decoded.value } as unknown as PolityEvent;
@@ -94,6 +113,27 @@ export class DirectoryFeed implements AgentEventSource {
       },
     });
     await this.until(caughtUp, 60_000, "reading the agent directory (polity.agents.events)");
+    this.caughtUpOnce = true;
+  }
+
+  private caughtUpOnce = false;
+
+  /**
+   * Resolves once everything written to the topic before the call has been read: a processor that
+   * decides from the directory (the scaler) waits for it before it takes over a partition, so it
+   * sees what the partition's previous owner wrote.
+   */
+  async caughtUp(): Promise<void> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    const ends = await admin
+      .fetchTopicOffsets(physicalTopic(AGENTS_TOPIC, this.topicPrefix))
+      .finally(() => admin.disconnect());
+    await this.until(
+      () => ends.every((o) => (this.position.get(o.partition) ?? 0n) >= BigInt(o.high)),
+      60_000,
+      "catching up with the agent directory",
+    );
   }
 
   /** Announces every configured agent the directory does not know yet, then waits to read them back. */

@@ -69,6 +69,17 @@ export interface TierHostOptions {
    */
   ticks?: { intervalMs: number };
   /**
+   * Awaited before a partition goes live, once its state is restored: the scaler, which decides
+   * from the process's directory, waits there for the directory to catch up with the log.
+   */
+  beforeLive?: () => Promise<void>;
+  /**
+   * A periodic sample (the autoscaler): every `intervalMs`, the host that owns partition 0 of its
+   * inputs writes what `decide` returns for the time now, through that partition's transactions.
+   * It is written as a command and decided on like any input, so the decision is in the log.
+   */
+  sample?: { intervalMs: number; decide: (now: Date) => Decision[] };
+  /**
    * Agent lifecycle facts seen by the process's directory (AgentFailed, AgentRecovered): the facts
    * of agents failed now, and a listener for new ones. A tier whose decider reads these types
    * decides on them in every live partition, and on the current failures whenever a partition goes live.
@@ -148,6 +159,7 @@ export class TierHost {
   /** Hosted agents made to hang (tests): no heartbeats, no executions started or reported. */
   private readonly silenced = new Set<string>();
   private beatTimer?: NodeJS.Timeout;
+  private sampleTimer?: NodeJS.Timeout;
   /** Per hosted agent: heartbeats sent since this host started, and when the last went out. */
   private readonly beats = new Map<string, { sequence: number; lastAt: number }>();
   private unsubscribe?: () => void;
@@ -192,6 +204,7 @@ export class TierHost {
     });
     this.unsubscribe = this.options.agentEvents?.onStatusChange((e) => this.onAgentEvent(e));
     this.startBeating();
+    this.startSampling();
   }
 
   /**
@@ -210,6 +223,7 @@ export class TierHost {
   async stop(): Promise<void> {
     this.stopping = true;
     clearInterval(this.beatTimer);
+    clearInterval(this.sampleTimer);
     this.unsubscribe?.();
     // Leave with every consumed offset committed, so a successor has nothing to decide again.
     await Promise.all(
@@ -290,6 +304,7 @@ export class TierHost {
       slot.cursors.set(topic, { committed: committedAt, end: BigInt(end.high), next: low });
       this.consumer!.seek({ topic, partition: slot.partition, offset: low.toString() });
     }
+    await this.options.beforeLive?.();
     await this.goLiveIfRestored(slot);
   }
 
@@ -320,7 +335,9 @@ export class TierHost {
   }
 
   private async goLiveIfRestored(slot: Slot): Promise<void> {
-    if (slot.live || slot.closed || slot.cursors.size === 0 || !this.restored(slot)) return;
+    // A tier without state topics (the scaler) is restored as soon as its partition is open.
+    if (slot.live || slot.closed || !slot.writer || (slot.cursors.size === 0 && this.stateTopics.size > 0)) return;
+    if (!this.restored(slot)) return;
     slot.live = true;
     for (const [topic, c] of slot.cursors) slot.uncommitted.set(topic, c.next.toString());
     const tail = slot.tail.sort((a, b) => a.timestamp - b.timestamp || Number(a.offset - b.offset));
@@ -672,6 +689,26 @@ export class TierHost {
       if (heartbeats) this.heartbeat(hosted(), period);
     }, period);
     this.beatTimer.unref?.();
+  }
+
+  private startSampling(): void {
+    const sample = this.options.sample;
+    if (!sample) return;
+    this.sampleTimer = setInterval(() => {
+      const slot = this.slots.get(0);
+      if (this.stopping || !slot?.live || slot.closed) return;
+      let decisions: Decision[];
+      try {
+        decisions = sample.decide(new Date());
+      } catch (e) {
+        this.log(`${this.role}: sample failed: ${(e as Error).message}`);
+        return;
+      }
+      if (decisions.length === 0) return;
+      slot.pending.out.push(...decisions.map((d) => this.outgoing(slot, d, null)));
+      void this.flush(slot);
+    }, sample.intervalMs);
+    this.sampleTimer.unref?.();
   }
 
   private liveSlots(): Slot[] {

@@ -16,6 +16,8 @@ import { health } from "../../processors/domain/health.js";
 import { mayor } from "../../processors/domain/mayor.js";
 import { policy } from "../../processors/domain/policy.js";
 import { president } from "../../processors/domain/president.js";
+import { resources } from "../../processors/domain/resources.js";
+import { scaler } from "../../processors/domain/scaler.js";
 import { evolve, initialState, taskKey, type HierarchyState } from "../../processors/domain/state.js";
 import { runningOn, worker } from "../../processors/domain/worker.js";
 import { asEvent, context, DIRECTORY } from "./decider-spec.js";
@@ -27,10 +29,12 @@ const ROLE_TIERS: Record<Role, readonly Tier[]> = {
   worker: ["WORKER"],
   policy: ["SYSTEM"],
   health: ["SYSTEM"],
+  resources: ["SYSTEM"],
+  scaler: ["SYSTEM"],
 };
 
 // The run has no policy or health host (their inputs are not part of a run); the entries keep Role complete.
-const DECIDERS: Record<Role, TierDecider> = { president, governor, mayor, worker, policy, health };
+const DECIDERS: Record<Role, TierDecider> = { president, governor, mayor, worker, policy, health, resources, scaler };
 
 export interface Attempt {
   goalId: string;
