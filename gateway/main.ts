@@ -11,6 +11,7 @@ import { kafkaClient } from "../lib/kafka.js";
 import { EventWriter } from "../producers/writer.js";
 import { Codec } from "../schemas/codec.js";
 import { Auth } from "./auth.js";
+import { readModelTargets } from "../projections/run.js";
 import { ReadSide } from "./read-side.js";
 import { createGateway, type Gateway, type GatewayOptions } from "./server.js";
 
@@ -50,9 +51,10 @@ export async function startGateway(options: {
   try {
     await mongo.connect();
     writer = await EventWriter.connect(kafka, codec, { topicPrefix: options.topicPrefix });
+    const targets = readModelTargets(options.topicPrefix);
     const read = new ReadSide(options.mongoDb ? mongo.db(options.mongoDb) : mongo.db(), pool, {
-      analyticsSchema: options.analyticsSchema,
-      collectionPrefix: options.collectionPrefix,
+      analyticsSchema: options.analyticsSchema ?? targets.analyticsSchema,
+      collectionPrefix: options.collectionPrefix ?? targets.collectionPrefix,
     });
     const auth = Auth.fromEnv(options.home);
     gateway = await createGateway({

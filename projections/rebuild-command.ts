@@ -10,7 +10,7 @@ import { loadConfig } from "../lib/config.js";
 import { kafkaClient } from "../lib/kafka.js";
 import { Codec } from "../schemas/codec.js";
 import { rebuild } from "./rebuild.js";
-import { readModelsFromEnv } from "./run.js";
+import { readModelsFromEnv, readModelTargets } from "./run.js";
 
 export async function runRebuild(urls: InfraUrls, args: string[]): Promise<number> {
   const m = args.indexOf("--models");
@@ -29,6 +29,8 @@ export async function runRebuild(urls: InfraUrls, args: string[]): Promise<numbe
       pool,
       db: models.includes("state") ? mongo.db() : undefined,
       topicPrefix: config.topicPrefix,
+      liveSchema: readModelTargets(config.topicPrefix).analyticsSchema,
+      liveCollectionPrefix: readModelTargets(config.topicPrefix).collectionPrefix,
       swap,
       keep,
       log: (line) => console.log(`[rebuild] ${line}`),

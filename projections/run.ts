@@ -30,6 +30,21 @@ export interface RunningProjections {
 
 export type ReadModel = keyof typeof PROJECTED_TOPICS;
 
+/**
+ * Where a deployment's read models live. The default deployment uses schema `analytics` and the
+ * unprefixed collections; a deployment with a topic prefix (POLITY_TOPIC_PREFIX) gets a schema and
+ * collections of its own, or it would share checkpoints and rows with the default one.
+ */
+export function readModelTargets(topicPrefix = ""): { analyticsSchema: string; collectionPrefix: string } {
+  if (!topicPrefix) return { analyticsSchema: "analytics", collectionPrefix: "" };
+  const tag = topicPrefix
+    .toLowerCase()
+    .replace(/[^a-z0-9_]+/g, "_")
+    .replace(/^_+|_+$/g, "")
+    .slice(0, 24);
+  return { analyticsSchema: `analytics_${tag}`, collectionPrefix: `${tag}_` };
+}
+
 export function readModelsFromEnv(value = process.env.POLITY_READ_MODELS): ReadModel[] {
   const names = (value ?? "analytics,state")
     .split(",")
@@ -59,19 +74,24 @@ export async function startProjections(options: {
     await mongo.close().catch(() => undefined);
   };
   try {
+    const targets = readModelTargets(options.topicPrefix);
     const common = { kafka: options.kafka, codec: options.codec, topicPrefix: options.topicPrefix ?? "", log };
     if (options.models.includes("analytics")) {
-      const migrated = await migrate(pool, "analytics", { log });
+      const migrated = await migrate(pool, targets.analyticsSchema, { log });
       log(
         `analytics schema: ${migrated.applied.length} migration(s) applied, ${migrated.alreadyApplied.length} already`,
       );
       hosts.push(
-        new ProjectionHost({ ...common, store: new AnalyticsStore(pool), topics: [...PROJECTED_TOPICS.analytics] }),
+        new ProjectionHost({
+          ...common,
+          store: new AnalyticsStore(pool, { schema: targets.analyticsSchema }),
+          topics: [...PROJECTED_TOPICS.analytics],
+        }),
       );
     }
     if (options.models.includes("state")) {
       await mongo.connect();
-      const state = new StateStore(mongo.db());
+      const state = new StateStore(mongo.db(), { collectionPrefix: targets.collectionPrefix });
       await state.ensureIndexes();
       hosts.push(new ProjectionHost({ ...common, store: state, topics: [...PROJECTED_TOPICS.state] }));
     }
