@@ -30,6 +30,16 @@ export const MIDDLE_TIER_READS: ReadonlySet<MessageTypeName> = new Set([
   // A worker the scaler retired hands its open attempts back the same way; one it added gets work.
   "AgentTerminated",
   "AgentRegistered",
+  // The conversation about a task (context.ts): a worker's claims on an attempt (a second worker
+  // claiming one raises a conflict), context requests and peer queries, and their answers.
+  "TaskAccepted",
+  "TaskStarted",
+  "ConflictRaised",
+  "ConflictResolved",
+  "ContextRequested",
+  "ContextProvided",
+  "QueryAsked",
+  "QueryAnswered",
 ]);
 
 /** The candidate with the lowest load; ties go to the smaller agent id, so every replay picks the same. */

@@ -8,6 +8,7 @@ import type { EscalationRaised, MessageTypeName, ResourceDenied } from "../../sc
 import type { AgentInfo } from "./directory.js";
 import { decision, type Decision, type DecisionContext, type TierDecider, type TierInput } from "./decider.js";
 import { afterHeldTaskEvent, dispatchToWorkers, leastLoaded, MIDDLE_TIER_READS, waitingAt } from "./dispatch.js";
+import { answerContext, answerQuery, duplicateClaim } from "./context.js";
 import { afterRecovery, reassignFromFailed } from "./reassign.js";
 import { deliveryOf, retryLimitsFor } from "./limits.js";
 import { budgetRequestFor } from "./resources.js";
@@ -33,9 +34,26 @@ export const governor: TierDecider = {
         const me = hosted(input.value.assigneeId, ctx);
         return me ? allocate(state, me, ctx) : [];
       }
+      // A sub-master holds its workers' attempts: it rules on a second worker's claim (context.ts).
+      case "TaskAccepted":
+      case "TaskStarted":
+        return duplicateClaim(input, state, ctx, (t) => t.governorId, hostedSubMaster);
+      case "ContextRequested":
+        return answerContext(input, state, ctx, hosted);
+      case "QueryAsked":
+        return answerQuery(input, state, ctx, hosted);
       case "TaskCompleted":
+      case "TaskFailed": {
+        const claim = duplicateClaim(input, state, ctx, (t) => t.governorId, hostedSubMaster);
+        if (claim.length > 0) return claim;
+        return afterHeldTaskEvent(input, state, ctx, {
+          holder: (t) => t.governorId,
+          hosted,
+          dispatches: (me) => me.tier === "SUB_MASTER",
+          handOut: allocate,
+        });
+      }
       case "TaskCancelled":
-      case "TaskFailed":
       case "TaskRetried":
         return afterHeldTaskEvent(input, state, ctx, {
           holder: (t) => t.governorId,

@@ -4,6 +4,7 @@
  * up when its part of a goal or phase is done.
  */
 import type { AgentInfo } from "./directory.js";
+import { answerContext, answerQuery, duplicateClaim } from "./context.js";
 import type { Decision, DecisionContext, TierDecider, TierInput } from "./decider.js";
 import { afterHeldTaskEvent, dispatchToWorkers, MIDDLE_TIER_READS } from "./dispatch.js";
 import { afterRecovery, reassignFromFailed } from "./reassign.js";
@@ -18,9 +19,26 @@ export const mayor: TierDecider = {
         const me = hosted(input.value.assigneeId, ctx);
         return me ? dispatchToWorkers(state, me, ctx) : [];
       }
+      // A second worker claiming an attempt: a conflict, ruled for the assignee (context.ts).
+      case "TaskAccepted":
+      case "TaskStarted":
+        return duplicateClaim(input, state, ctx, (t) => t.mayorId, hosted);
+      case "ContextRequested":
+        return answerContext(input, state, ctx, hosted);
+      case "QueryAsked":
+        return answerQuery(input, state, ctx, hosted);
       case "TaskCompleted":
+      case "TaskFailed": {
+        const claim = duplicateClaim(input, state, ctx, (t) => t.mayorId, hosted);
+        if (claim.length > 0) return claim;
+        return afterHeldTaskEvent(input, state, ctx, {
+          holder: (t) => t.mayorId,
+          hosted,
+          dispatches: () => true,
+          handOut: dispatchToWorkers,
+        });
+      }
       case "TaskCancelled":
-      case "TaskFailed":
       case "TaskRetried":
         return afterHeldTaskEvent(input, state, ctx, {
           holder: (t) => t.mayorId,

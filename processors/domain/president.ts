@@ -15,6 +15,7 @@ import type {
 } from "../../schemas/generated/types.js";
 import type { AgentInfo } from "./directory.js";
 import { decision, type Decision, type DecisionContext, type TierDecider, type TierInput } from "./decider.js";
+import { answerContext } from "./context.js";
 import { checkConstitution } from "./constitution.js";
 import { DEFAULT_RETRY_LIMITS, retryLimitsFor } from "./limits.js";
 import { nextPhase, taskGraphProblems } from "./planner.js";
@@ -71,6 +72,9 @@ export const president: TierDecider = {
     "TaskCancelled",
     "EscalationRaised",
     "EscalationResolved",
+    // Context requests addressed to the top (goal title, constraints), answered once (context.ts).
+    "ContextRequested",
+    "ContextProvided",
   ]),
   decide(input: TierInput, state: HierarchyState, ctx: DecisionContext): Decision[] {
     switch (input.type) {
@@ -85,6 +89,11 @@ export const president: TierDecider = {
         return reconcile(input.value.goalId, state, ctx);
       case "EscalationRaised":
         return escalated(input.value, state, ctx);
+      case "ContextRequested":
+        return answerContext(input, state, ctx, (id, c) => {
+          const agent = c.directory.get(id);
+          return agent && (agent.tier === "PRESIDENT" || agent.tier === "MASTER") && c.hosts(id) ? agent : null;
+        });
       default:
         return [];
     }
@@ -199,6 +208,9 @@ function submit(cmd: SubmitGoal, state: HierarchyState, ctx: DecisionContext): D
     budget: cmd.budget,
     allocations: new Map(),
     alerts: new Set(),
+    contextAnswered: new Set(),
+    queriesAnswered: new Set(),
+    conflicts: new Set(),
     taskIds: [],
     openEscalations: new Set(),
     escalations: new Set(),

@@ -108,6 +108,12 @@ export interface GoalState {
   allocations: Map<string, Allocation>;
   /** PerformanceAlerts already written for the goal, by alertId. */
   alerts: Set<string>;
+  /** ContextRequested already answered (ContextProvided), by requestId (context.ts). */
+  contextAnswered: Set<string>;
+  /** QueryAsked already answered (QueryAnswered), by queryId. */
+  queriesAnswered: Set<string>;
+  /** Conflicts raised or resolved for the goal, by conflictId. */
+  conflicts: Set<string>;
 }
 
 export interface HierarchyState {
@@ -173,6 +179,9 @@ function newGoal(goalId: string, tenantId: string, kind: GoalKind, at: Date): Go
     budget: null,
     allocations: new Map(),
     alerts: new Set(),
+    contextAnswered: new Set(),
+    queriesAnswered: new Set(),
+    conflicts: new Set(),
   };
 }
 
@@ -408,14 +417,20 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
       return state;
     }
     case "TaskAccepted":
-      return step(state, event.value.goalId, event.value.taskId, event.value.attempt, "ACCEPTED");
     case "TaskStarted":
-      return step(state, event.value.goalId, event.value.taskId, event.value.attempt, "RUNNING");
+      if (claimedByAnother(state, event.value)) return state;
+      return step(
+        state,
+        event.value.goalId,
+        event.value.taskId,
+        event.value.attempt,
+        event.type === "TaskAccepted" ? "ACCEPTED" : "RUNNING",
+      );
     case "TaskCompleted": {
       const e = event.value;
       const key = taskKey(e.goalId, e.taskId);
       const task = state.tasks.get(key);
-      if (!task || !advance(task, e.attempt, "COMPLETED")) return state;
+      if (!task || claimedByAnother(state, e) || !advance(task, e.attempt, "COMPLETED")) return state;
       task.result = e.result;
       task.outputs = e.outputs;
       task.cost = addCost(task.cost, e.cost);
@@ -427,7 +442,7 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
       const e = event.value;
       const key = taskKey(e.goalId, e.taskId);
       const task = state.tasks.get(key);
-      if (!task || !advance(task, e.attempt, "FAILED")) return state;
+      if (!task || claimedByAnother(state, e) || !advance(task, e.attempt, "FAILED")) return state;
       task.lastFailure = { reason: e.reason, retryable: e.retryable };
       task.failures.push({ attempt: e.attempt, agentId: e.agentId, reason: e.reason });
       if (!task.failedOn.includes(e.agentId)) task.failedOn.push(e.agentId);
@@ -555,6 +570,16 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
       }
       return state;
     }
+    case "ContextProvided":
+      state.goals.get(event.value.goalId)?.contextAnswered.add(event.value.requestId);
+      return state;
+    case "QueryAnswered":
+      state.goals.get(event.value.goalId)?.queriesAnswered.add(event.value.queryId);
+      return state;
+    case "ConflictRaised":
+    case "ConflictResolved":
+      state.goals.get(event.value.goalId)?.conflicts.add(event.value.conflictId);
+      return state;
     case "PerformanceAlert": {
       const e = event.value;
       if (e.goalId) state.goals.get(e.goalId)?.alerts.add(e.alertId);
@@ -601,6 +626,18 @@ function agentHealth(state: HierarchyState, agentId: string, tier: Tier): AgentH
     state.agents.set(agentId, known);
   }
   return known;
+}
+
+/**
+ * A report on the current attempt by a worker other than its assignee (a second worker claiming
+ * the task): ignored, so it never moves the assignee's attempt; the dispatcher raises the conflict.
+ */
+function claimedByAnother(
+  state: HierarchyState,
+  e: { goalId: string; taskId: string; agentId: string; attempt: number },
+): boolean {
+  const task = state.tasks.get(taskKey(e.goalId, e.taskId));
+  return !!task && task.workerId !== null && task.attempt === e.attempt && task.workerId !== e.agentId;
 }
 
 function step(state: HierarchyState, goalId: string, taskId: string, attempt: number, status: TaskStatus) {

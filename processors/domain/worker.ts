@@ -12,6 +12,7 @@ import {
   type TierDecider,
   type TierInput,
 } from "./decider.js";
+import { answerQuery } from "./context.js";
 import { taskKey, type HierarchyState, type TaskState } from "./state.js";
 
 export const worker: TierDecider = {
@@ -25,6 +26,9 @@ export const worker: TierDecider = {
     "TaskRetried",
     "TaskReassigned",
     "TaskCancelled",
+    // A peer's question, answered from what this worker did (context.ts), once.
+    "QueryAsked",
+    "QueryAnswered",
   ]),
   decide(input: TierInput, state: HierarchyState, ctx: DecisionContext): Decision[] {
     switch (input.type) {
@@ -60,6 +64,8 @@ export const worker: TierDecider = {
       }
       case "ExecutionFinished":
         return finished(input, state, ctx);
+      case "QueryAsked":
+        return answerQuery(input, state, ctx, hosted);
       default:
         return [];
     }

@@ -4,7 +4,7 @@
  * program in any language that speaks Kafka and the schema registry. This one is TypeScript:
  *
  *   node --import tsx processors/examples/external-agent.ts --agent <id> --superior <mayorId> \
- *     --domain <d> --specialization <s> [--topology aamas] [--capacity 1]
+ *     --domain <d> --specialization <s> [--topology aamas] [--capacity 1] [--request-context]
  *
  * It reads KAFKA_BROKERS, SCHEMA_REGISTRY_URL and POLITY_TOPIC_PREFIX from the environment, and
  * stops cleanly on SIGINT/SIGTERM.
@@ -19,6 +19,11 @@
  *   stops after reporting but before committing its offset reads the assignment again. So it
  *   decides from the log itself: before acting on a partition it reads that partition to the end,
  *   where it finds its own earlier reports.
+ * - With `requestContext` it asks its superior for context before working on an attempt: a
+ *   ContextRequested (requestId `ctx-<taskId>-<attempt>-<agentId>`, so a restart finds its earlier
+ *   request and answer in the log and asks once) answered by a ContextProvided carrying the task's
+ *   inputs and its dependencies' results and outputs (processors/domain/context.ts). The answer, or
+ *   null when none came in time, is the work function's third argument.
  */
 import { parseArgs } from "node:util";
 import { logLine, runIfMain, stopOnSignal } from "../../lib/process.js";
@@ -29,7 +34,7 @@ import { HEADER, type MessageContext } from "../../producers/envelope.js";
 import { EventWriter, type OutgoingMessage } from "../../producers/writer.js";
 import { physicalTopic } from "../../schemas/catalog.js";
 import { Codec, DecodeError, ValidationError } from "../../schemas/codec.js";
-import type { TaskAssigned, TaskSpec, Topology } from "../../schemas/generated/types.js";
+import type { ContextProvided, TaskAssigned, TaskSpec, Topology } from "../../schemas/generated/types.js";
 import type { PolityEvent } from "../../schemas/reader.js";
 import { DirectoryFeed } from "../host/directory-feed.js";
 
@@ -44,6 +49,8 @@ const READS = new Set([
   "TaskTimedOut",
   "TaskRetried",
   "TaskReassigned",
+  "ContextRequested",
+  "ContextProvided",
 ]);
 /** How long to wait before trying a report again when Kafka or the registry refused it. */
 const RETRY_MS = 1_000;
@@ -56,8 +63,12 @@ export interface WorkResult {
   cost: string;
 }
 
-/** The agent's actual work. A throw becomes TaskFailed; the signal aborts when the attempt is void. */
-export type Work = (task: TaskSpec, signal: AbortSignal) => Promise<WorkResult>;
+/**
+ * The agent's actual work. A throw becomes TaskFailed; the signal aborts when the attempt is void.
+ * `context` is its superior's answer to the agent's context request (`requestContext`), null when
+ * it asked for none or no answer came in time.
+ */
+export type Work = (task: TaskSpec, signal: AbortSignal, context: ContextProvided | null) => Promise<WorkResult>;
 
 /** The default "work": the task's `text` input (or its title) reversed and upper-cased. */
 export const reverseTitle: Work = async (task) => {
@@ -80,6 +91,13 @@ export interface ExternalAgentOptions {
   /** The deployment's POLITY_TOPIC_PREFIX. */
   topicPrefix?: string;
   work?: Work;
+  /**
+   * Ask the superior for context before working on each attempt: true for everything it has, or
+   * what is needed and which items (keys: output names, `<taskId>.<output>`, input or constraint keys).
+   */
+  requestContext?: boolean | { need: string; keys?: string[] };
+  /** How long to wait for the ContextProvided before working without it. Default 30 s. */
+  contextTimeoutMs?: number;
   log?: (line: string) => void;
 }
 
@@ -119,6 +137,10 @@ export async function startExternalAgent(options: ExternalAgentOptions): Promise
   /** Attempts reported or made void; a late copy of their TaskAssigned is ignored. */
   const closed = new Set<string>();
   const running = new Map<string, { abort: AbortController; done: Promise<void> }>();
+  /** This agent's context requests seen in the log, their answers, and who waits for one. */
+  const asked = new Set<string>();
+  const answers = new Map<string, ContextProvided>();
+  const awaiting = new Map<string, (answer: ContextProvided) => void>();
   /** Per partition: the next offset to read, where it ended at start, and the offset last committed. */
   const position = new Map<number, bigint>();
   const end = new Map<number, bigint>();
@@ -193,6 +215,15 @@ export async function startExternalAgent(options: ExternalAgentOptions): Promise
       case "TaskCancelled":
         supersede(event.value.goalId, event.value.taskId, Infinity);
         return;
+      case "ContextRequested":
+        if (event.value.requesterId === agentId) asked.add(event.value.requestId);
+        return;
+      case "ContextProvided":
+        if (event.value.requesterId === agentId && !answers.has(event.value.requestId)) {
+          answers.set(event.value.requestId, event.value);
+          awaiting.get(event.value.requestId)?.(event.value);
+        }
+        return;
       default:
         return;
     }
@@ -224,6 +255,53 @@ export async function startExternalAgent(options: ExternalAgentOptions): Promise
     }
   };
 
+  /** The superior's answer to this attempt's context request; asks once, null on timeout or abort. */
+  const askContext = async (
+    a: TaskAssigned,
+    context: MessageContext,
+    signal: AbortSignal,
+  ): Promise<ContextProvided | null> => {
+    const wanted = options.requestContext;
+    if (!wanted) return null;
+    const requestId = `ctx-${a.taskId}-${a.attempt}-${agentId}`;
+    const known = answers.get(requestId);
+    if (known) return known;
+    const answered = new Promise<ContextProvided | null>((resolve) => {
+      const timer = setTimeout(() => resolve(null), options.contextTimeoutMs ?? 30_000);
+      timer.unref();
+      signal.addEventListener("abort", () => resolve(null), { once: true });
+      awaiting.set(requestId, (answer) => {
+        clearTimeout(timer);
+        resolve(answer);
+      });
+    });
+    try {
+      if (!asked.has(requestId)) {
+        const { need, keys } = wanted === true ? { need: "everything known about the task", keys: [] } : wanted;
+        await writer.send([
+          {
+            type: "ContextRequested",
+            context,
+            payload: {
+              requestId,
+              goalId: a.goalId,
+              taskId: a.taskId,
+              requesterId: agentId,
+              requesterTier: "WORKER",
+              targetAgentId: null,
+              need,
+              keys: keys ?? [],
+            },
+          },
+        ]);
+        asked.add(requestId);
+      }
+      return await answered;
+    } finally {
+      awaiting.delete(requestId);
+    }
+  };
+
   const perform = async (key: string, o: Open, signal: AbortSignal) => {
     const a = o.assigned;
     const context: MessageContext = {
@@ -242,10 +320,11 @@ export async function startExternalAgent(options: ExternalAgentOptions): Promise
         ]);
         o.started = true;
       }
+      const provided = await askContext(a, context, signal);
       const began = Date.now();
       let outcome: WorkResult | Error;
       try {
-        outcome = await work(a.task, signal);
+        outcome = await work(a.task, signal, provided);
       } catch (e) {
         outcome = e instanceof Error ? e : new Error(String(e));
       }
@@ -431,12 +510,13 @@ async function main(): Promise<void> {
       specialization: { type: "string" },
       topology: { type: "string", default: "aamas" },
       capacity: { type: "string", default: "1" },
+      "request-context": { type: "boolean", default: false },
     },
   });
   const { agent, superior, domain, specialization } = values;
   if (!agent || !superior || !domain || !specialization)
     throw new Error(
-      "usage: external-agent.ts --agent <id> --superior <mayorId> --domain <d> --specialization <s> [--topology aamas|dgm] [--capacity n]",
+      "usage: external-agent.ts --agent <id> --superior <mayorId> --domain <d> --specialization <s> [--topology aamas|dgm] [--capacity n] [--request-context]",
     );
   if (values.topology !== "aamas" && values.topology !== "dgm") throw new Error("--topology is aamas or dgm");
   const capacity = Number(values.capacity);
@@ -457,6 +537,7 @@ async function main(): Promise<void> {
     topology: values.topology,
     capacity,
     topicPrefix: config.topicPrefix,
+    requestContext: values["request-context"],
     log,
   });
   stopOnSignal(() => running.stop());
