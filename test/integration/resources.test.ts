@@ -120,10 +120,15 @@ describe("resource allocation and performance SLAs on Kafka", () => {
       "the allocations",
       () => governance.of(goalId).filter((e) => e.type === "ResourceAllocated").length >= 2,
     );
-    const warned = governance
-      .of(goalId)
-      .filter((e) => e.type === "PolicyEvaluated" && e.value.category === "PERFORMANCE" && e.value.decision === "WARN");
-    assert.equal(warned.length, alerts.length);
+    // Each alert's evaluation follows it in the same transaction; the watcher may not have read it yet.
+    const warnings = () =>
+      governance
+        .of(goalId)
+        .filter(
+          (e) => e.type === "PolicyEvaluated" && e.value.category === "PERFORMANCE" && e.value.decision === "WARN",
+        );
+    await governance.until("an evaluation for each alert", () => warnings().length >= alerts.length);
+    assert.equal(warnings().length, alerts.length);
     const allocated = governance.of(goalId).filter((e) => e.type === "ResourceAllocated");
     assert.equal(allocated.length, 2);
   });
