@@ -16,7 +16,8 @@ import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { Kafka, logLevel } from "kafkajs";
-import type { Admin, IHeaders, logCreator, Producer, ProducerConfig, Transaction } from "kafkajs";
+import { quietLog } from "../lib/kafka.js";
+import type { Admin, IHeaders, Producer, ProducerConfig, Transaction } from "kafkajs";
 import { repoRoot, type InfraUrls } from "../lib/config.js";
 import { ROLES, startHierarchy } from "../processors/hierarchy.js";
 import type { TopologyConfig } from "../processors/topology.js";
@@ -122,16 +123,6 @@ async function waitFor(done: () => boolean, timeoutMs: number, what: string): Pr
     await new Promise((r) => setTimeout(r, 20));
   }
 }
-
-/** Answers that kafkajs or the caller retry; lib/kafka.ts keeps the same out of the log. */
-const RETRIED =
-  /CONCURRENT_TRANSACTIONS|concurrent operation|coordinator is loading|COORDINATOR_LOAD_IN_PROGRESS|rebalancing|REBALANCE_IN_PROGRESS|NOT_COORDINATOR|not the correct coordinator/i;
-const quietLog: logCreator =
-  () =>
-  ({ label, log }) => {
-    const error = log.error === undefined ? "" : `: ${String(log.error)}`;
-    if (!RETRIED.test(`${log.message}${error}`)) console.error(`[kafkajs ${label}] ${log.message}${error}`);
-  };
 
 /**
  * Counts the requests of every transactional producer by owner (tier or baseline round) and API.

@@ -23,7 +23,8 @@ import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { Kafka, logLevel } from "kafkajs";
-import type { Admin, Consumer, ConsumerConfig, logCreator } from "kafkajs";
+import { quietLog } from "../lib/kafka.js";
+import type { Admin, Consumer, ConsumerConfig } from "kafkajs";
 import { MongoClient, type AnyBulkWriteOperation, type Db, type Document } from "mongodb";
 import pg from "pg";
 import { repoRoot, urlsToEnv, type InfraUrls } from "../lib/config.js";
@@ -120,16 +121,6 @@ async function waitFor(done: () => boolean, timeoutMs: number, what: string): Pr
     await sleep(20);
   }
 }
-
-/** Answers that kafkajs or the caller retry; lib/kafka.ts keeps the same out of the log. */
-const RETRIED =
-  /CONCURRENT_TRANSACTIONS|concurrent operation|coordinator is loading|COORDINATOR_LOAD_IN_PROGRESS|rebalancing|REBALANCE_IN_PROGRESS|NOT_COORDINATOR|not the correct coordinator/i;
-const quietLog: logCreator =
-  () =>
-  ({ label, log }) => {
-    const error = log.error === undefined ? "" : `: ${String(log.error)}`;
-    if (!RETRIED.test(`${log.message}${error}`)) console.error(`[kafkajs ${label}] ${log.message}${error}`);
-  };
 
 /** Notes when each consumer group first joins: a projection's clock starts there, not at connect. */
 class BenchKafka extends Kafka {

@@ -17,6 +17,20 @@ import { findEach } from "../projections/mongo/find-each.js";
 import { DEFAULT_SCHEMA, schemaIdent } from "../projections/pg/migrate.js";
 import { invalid } from "./errors.js";
 
+/** One event of a goal as the analytics event table holds it. */
+export interface TrailEvent {
+  type: string;
+  occurredAt: Date;
+  actorId: string;
+  actorTier: string;
+  eventId: string;
+  causationId: string | null;
+  topic: string;
+  partition: number;
+  offset: string;
+  payload: unknown;
+}
+
 export interface Page<T> {
   items: T[];
   /** Cursor of the last item, for `after`. */
@@ -262,7 +276,7 @@ export class ReadSide {
    * (events are appended in commit order, not in the order their producers stamped them), so each
    * event is placed at the latest occurred_at up to it in its partition.
    */
-  async eventTrail(tenantId: string, goalId: string, limit = 1000): Promise<Record<string, unknown>[]> {
+  async eventTrail(tenantId: string, goalId: string, limit = 1000): Promise<TrailEvent[]> {
     const { rows } = await this.pool.query(
       `SELECT topic, partition, "offset", event_id, type, occurred_at, actor_id, actor_tier, causation_id, payload
        FROM (
@@ -272,7 +286,18 @@ export class ReadSide {
        ORDER BY log_time, topic, partition, "offset" LIMIT $3`,
       [goalId, tenantId, limit],
     );
-    return rows;
+    return rows.map((r) => ({
+      type: r.type,
+      occurredAt: r.occurred_at,
+      actorId: r.actor_id,
+      actorTier: r.actor_tier,
+      eventId: r.event_id,
+      causationId: r.causation_id,
+      topic: r.topic,
+      partition: r.partition,
+      offset: String(r.offset),
+      payload: r.payload,
+    }));
   }
 
   // --- batching ---------------------------------------------------------------------------------

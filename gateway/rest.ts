@@ -180,21 +180,6 @@ function escalationView(e: EscalationDoc) {
 
 const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 
-function trailView(r: Record<string, unknown>) {
-  return {
-    type: r.type,
-    occurredAt: r.occurred_at,
-    actorId: r.actor_id,
-    actorTier: r.actor_tier,
-    eventId: r.event_id,
-    causationId: r.causation_id,
-    topic: r.topic,
-    partition: r.partition,
-    offset: String(r.offset),
-    payload: r.payload,
-  };
-}
-
 function workloadView(r: Record<string, unknown> | null) {
   if (!r) return null;
   return {
@@ -299,7 +284,7 @@ export function restRouter(deps: RestDeps): express.Router {
       const limit = intQuery(req, "limit") ?? 1000;
       if (limit < 1 || limit > 10_000) throw invalid("limit", "must be from 1 to 10000");
       if (!(await visibleGoal(read, p, id))) throw notFound(`goal "${id}"`);
-      return { items: (await read.eventTrail(p.tenantId, id, limit)).map(trailView) };
+      return { items: await read.eventTrail(p.tenantId, id, limit) };
     }),
   );
   router.post(

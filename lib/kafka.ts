@@ -8,7 +8,8 @@ import { Kafka, logLevel, type logCreator } from "kafkajs";
 const RETRIED_BY_CALLER =
   /CONCURRENT_TRANSACTIONS|concurrent operation on the same transaction|coordinator is loading|COORDINATOR_LOAD_IN_PROGRESS|The group is rebalancing|REBALANCE_IN_PROGRESS|NOT_COORDINATOR|This is not the correct coordinator/i;
 
-const quietLog: logCreator =
+/** kafkajs log lines, minus the answers it (or its caller) retries; for clients built elsewhere (benchmarks). */
+export const quietLog: logCreator =
   () =>
   ({ label, log }) => {
     const error = (log as { error?: unknown }).error;

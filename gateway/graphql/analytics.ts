@@ -115,26 +115,11 @@ function progress(r: Row | null) {
   };
 }
 
-function trail(r: Row) {
-  return {
-    type: r.type,
-    occurredAt: r.occurred_at,
-    actorId: r.actor_id,
-    actorTier: r.actor_tier,
-    eventId: r.event_id,
-    causationId: r.causation_id,
-    topic: r.topic,
-    partition: r.partition,
-    offset: String(r.offset),
-    payload: r.payload,
-  };
-}
-
 async function goalTrail(ctx: GatewayContext, goalId: string, limit: number) {
   if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw invalid("limit", "must be from 1 to 10000");
   const p = caller(ctx, "read");
   if (!(await visibleGoal(ctx, goalId))) return [];
-  return (await ctx.read.eventTrail(p.tenantId, goalId, limit)).map(trail);
+  return await ctx.read.eventTrail(p.tenantId, goalId, limit);
 }
 
 export const resolvers = {

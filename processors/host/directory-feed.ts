@@ -15,13 +15,14 @@ import { AgentDirectory } from "../domain/directory.js";
 import { MONITOR_ID } from "../domain/health.js";
 import type { AgentSpec } from "../topology.js";
 import type { AgentEventSource } from "./tier-host.js";
+import { Waiters } from "./waiters.js";
 
 const AGENTS_TOPIC = "polity.agents.events";
 
 export class DirectoryFeed implements AgentEventSource {
   readonly directory = new AgentDirectory();
   private consumer?: Consumer;
-  private readonly waiters: { done: () => boolean; resolve: () => void }[] = [];
+  private readonly waiters = new Waiters();
   /** The AgentFailed fact of each agent failed now. */
   private readonly failures = new Map<string, PolityEvent>();
   /** The AgentTerminated fact of each terminated agent: its dispatcher hands its tasks back. */
@@ -80,7 +81,7 @@ export class DirectoryFeed implements AgentEventSource {
     const advance = (partition: number, lastOffset: string) => {
       const next = BigInt(lastOffset) + 1n;
       if (next > (position.get(partition) ?? 0n)) position.set(partition, next);
-      this.wake();
+      this.waiters.wake();
     };
     consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => advance(payload.partition, payload.lastOffset));
     await consumer.connect();
@@ -112,7 +113,7 @@ export class DirectoryFeed implements AgentEventSource {
         advance(batch.partition, batch.lastOffset());
       },
     });
-    await this.until(caughtUp, 60_000, "reading the agent directory (polity.agents.events)");
+    await this.waiters.until(caughtUp, 60_000, "reading the agent directory (polity.agents.events)");
     this.caughtUpOnce = true;
   }
 
@@ -129,7 +130,7 @@ export class DirectoryFeed implements AgentEventSource {
     const ends = await admin
       .fetchTopicOffsets(physicalTopic(AGENTS_TOPIC, this.topicPrefix))
       .finally(() => admin.disconnect());
-    await this.until(
+    await this.waiters.until(
       () => ends.every((o) => (this.position.get(o.partition) ?? 0n) >= BigInt(o.high)),
       60_000,
       "catching up with the agent directory",
@@ -162,32 +163,12 @@ export class DirectoryFeed implements AgentEventSource {
       }
       log(`registered ${missing.length} agent(s)`);
     }
-    await this.until(
+    await this.waiters.until(
       () => agents.every((a) => this.directory.get(a.agentId)),
       30_000,
       "reading back the registered agents",
     );
     return missing.length;
-  }
-
-  private wake(): void {
-    for (const w of [...this.waiters]) {
-      if (w.done()) {
-        this.waiters.splice(this.waiters.indexOf(w), 1);
-        w.resolve();
-      }
-    }
-  }
-
-  private until(done: () => boolean, timeoutMs: number, what: string): Promise<void> {
-    if (done()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`timed out after ${timeoutMs} ms ${what}; is Kafka reachable?`)),
-        timeoutMs,
-      );
-      this.waiters.push({ done, resolve: () => (clearTimeout(timer), resolve()) });
-    });
   }
 
   async stop(): Promise<void> {

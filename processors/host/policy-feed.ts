@@ -15,13 +15,14 @@ import type { Codec } from "../../schemas/codec.js";
 import { DecodeError } from "../../schemas/codec.js";
 import type { PolityEvent } from "../../schemas/reader.js";
 import { PolicyBook } from "../domain/policies.js";
+import { Waiters } from "./waiters.js";
 
 const POLICIES_TOPIC = "polity.policies.events";
 
 export class PolicyFeed {
   readonly book = new PolicyBook();
   private consumer?: Consumer;
-  private readonly waiters: { done: () => boolean; resolve: () => void }[] = [];
+  private readonly waiters = new Waiters();
 
   constructor(
     private readonly kafka: Kafka,
@@ -48,7 +49,7 @@ export class PolicyFeed {
     const advance = (partition: number, lastOffset: string) => {
       const next = BigInt(lastOffset) + 1n;
       if (next > (position.get(partition) ?? 0n)) position.set(partition, next);
-      this.wake();
+      this.waiters.wake();
     };
     consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => advance(payload.partition, payload.lastOffset));
     await consumer.connect();
@@ -68,36 +69,16 @@ export class PolicyFeed {
         advance(batch.partition, batch.lastOffset());
       },
     });
-    await this.until(caughtUp, 60_000, "reading the policies (polity.policies.events)");
+    await this.waiters.until(caughtUp, 60_000, "reading the policies (polity.policies.events)");
   }
 
   /** Resolves once the book holds `version` of `policyId` (or a later one). */
   known(policyId: string, version: number, timeoutMs = 30_000): Promise<void> {
-    return this.until(
+    return this.waiters.until(
       () => (this.book.latest(policyId)?.version ?? 0) >= version,
       timeoutMs,
       `reading version ${version} of policy ${policyId}`,
     );
-  }
-
-  private wake(): void {
-    for (const w of [...this.waiters]) {
-      if (w.done()) {
-        this.waiters.splice(this.waiters.indexOf(w), 1);
-        w.resolve();
-      }
-    }
-  }
-
-  private until(done: () => boolean, timeoutMs: number, what: string): Promise<void> {
-    if (done()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`timed out after ${timeoutMs} ms ${what}; is Kafka reachable?`)),
-        timeoutMs,
-      );
-      this.waiters.push({ done, resolve: () => (clearTimeout(timer), resolve()) });
-    });
   }
 
   async stop(): Promise<void> {

@@ -18,9 +18,10 @@
  */
 import type pg from "pg";
 import { checkpointKey, type Checkpoints, type LoggedEvent, type ProjectionStore } from "../host.js";
-import type { Envelope, Severity } from "../../schemas/generated/types.js";
+import type { Envelope, GoalStatus, Severity, TaskStatus } from "../../schemas/generated/types.js";
 import type { PolityEvent } from "../../schemas/reader.js";
 import { sumCosts } from "../../processors/domain/state.js";
+import { GOAL_RANK, TASK_RANK } from "../../processors/domain/status.js";
 import { DEFAULT_SCHEMA, schemaIdent } from "./migrate.js";
 
 export interface AnalyticsStoreOptions {
@@ -627,30 +628,9 @@ const AGENT_EVENTS: ReadonlySet<string> = new Set([
   "AgentTerminated",
 ]);
 
-/** Lifecycle ranks, as goal_status_rank() and task_status_rank() in 002_dgm_schema.sql. */
-const GOAL_RANK: Record<string, number> = {
-  SUBMITTED: 0,
-  VALIDATED: 1,
-  DECOMPOSED: 2,
-  RUNNING: 3,
-  COMPLETED: 4,
-  FAILED: 4,
-  STOPPED: 4,
-  REJECTED: 4,
-};
-const TASK_RANK: Record<string, number> = {
-  PENDING: 0,
-  READY: 1,
-  ASSIGNED: 2,
-  ACCEPTED: 3,
-  RUNNING: 4,
-  TIMED_OUT: 5,
-  FAILED: 5,
-  COMPLETED: 6,
-  CANCELLED: 6,
-};
-const goalRank = (status: Value | undefined) => GOAL_RANK[status as string] ?? -1;
-const taskRank = (status: Value | undefined) => TASK_RANK[status as string] ?? -1;
+/** Lifecycle ranks of processors/domain/status.ts, as goal_status_rank() and task_status_rank() in 002_dgm_schema.sql. */
+const goalRank = (status: Value | undefined) => GOAL_RANK[status as GoalStatus] ?? -1;
+const taskRank = (status: Value | undefined) => TASK_RANK[status as TaskStatus] ?? -1;
 
 /**
  * Applies one new event to the batch's rows in memory; status rules mirror processors/domain/state.ts.
