@@ -22,6 +22,8 @@ import { parseConstitution } from "./constitution.js";
 import { decision, type Decision, type DecisionContext, type TierDecider, type TierInput } from "./decider.js";
 import { refOf, type PolicyVersion } from "./policies.js";
 import { resourceRulesProblems } from "./resources.js";
+import { accessRulesProblems } from "./security.js";
+import { escalationRulesProblems } from "./escalation-policy.js";
 import type { HierarchyState } from "./state.js";
 
 export const POLICY_ENGINE: Actor = { id: "policy-engine", tier: "SYSTEM" };
@@ -41,11 +43,24 @@ export const policy: TierDecider = {
   },
 };
 
-/** Problems with a policy's rules, for its category. Every category takes a JSON object. */
+/** Problems with a policy's rules, for its category: each category's module parses its own rules. */
 export function rulesProblems(category: PolicyCategory, rules: string): string[] {
-  if (category === "CONSTITUTIONAL") return parseConstitution(rules).problems;
-  const resourceProblems = resourceRulesProblems(category, rules);
-  if (resourceProblems) return resourceProblems;
+  switch (category) {
+    case "CONSTITUTIONAL":
+      return parseConstitution(rules).problems;
+    case "RESOURCE_ALLOCATION":
+    case "PERFORMANCE":
+      return resourceRulesProblems(category, rules) ?? [];
+    case "SECURITY":
+    case "COMMUNICATION":
+      return accessRulesProblems(category, rules);
+    case "ESCALATION":
+      return escalationRulesProblems(rules);
+  }
+}
+
+/** Problems of rules that must be a JSON object (the common shape of every category's rules). */
+export function jsonObjectProblems(rules: string): string[] {
   try {
     const parsed = JSON.parse(rules) as unknown;
     if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) return ["rules must be a JSON object"];
