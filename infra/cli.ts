@@ -27,6 +27,9 @@ const USAGE = `usage:
                                      print a development bearer token for the gateway
   npm run rebuild [-- --models analytics,state] [--swap] [--keep]
                                      rebuild read models from offset 0, compare with the live ones
+  npm run audit -- goal <id> [--from ISO] [--json] | state --at ISO [--goal id] | verify | rebuild
+                                     replay the log: a goal's causal timeline, state as of a time,
+                                     the hash chain checked, read models rebuilt and compared
   npm run bench:gateway              gateway goal query vs a bare express route; subscription latency
   npm run bench:codec                codec and writer throughput next to raw avsc and bare kafkajs
   npm run bench:flow [-- --goals N --tasks M]
@@ -203,6 +206,10 @@ async function main(argv: string[]): Promise<number> {
   if (command === "rebuild") {
     const { runRebuild } = await import("../projections/rebuild-command.js");
     return withInfra(config, (infra) => runRebuild(infra.urls, rest));
+  }
+  if (command === "audit") {
+    const { runAudit } = await import("../projections/audit/command.js");
+    return withInfra(config, (infra) => runAudit(infra.urls, rest));
   }
   if (command === "bench" && rest[0] === "codec") {
     const { runCodecBench } = await import("../bench/codec.js");

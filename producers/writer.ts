@@ -9,6 +9,7 @@ import { DEAD_LETTER_TOPIC, physicalTopic, topicFor } from "../schemas/catalog.j
 import type { DeadLetter, MessageTypeName, Payload } from "../schemas/generated/types.js";
 import { deadLetterMessage } from "../schemas/reader.js";
 import type { Codec } from "../schemas/codec.js";
+import { aggregateLabel, CHAIN_HEADER, HashChain, recordHash } from "./chain.js";
 import { buildEnvelope, buildHeaders, keyFor, type Envelope, type MessageContext } from "./envelope.js";
 
 /** A message to write; with a literal `type`, its payload is checked against the generated type. */
@@ -33,9 +34,18 @@ export interface SentMessage {
 interface Prepared extends SentMessage {
   value: Buffer;
   headers: ReturnType<typeof buildHeaders>;
+  /** The message's stream and hash, for the writer's HashChain once it is durably written. */
+  aggregate: string;
+  hash: string;
 }
 
+/** Stream heads of messages prepared but not yet written (a transaction's, until it commits). */
+type Links = Map<string, { topic: string; aggregate: string; hash: string }>;
+
 export class EventWriter {
+  /** The latest hash of each stream this writer knows (producers/chain.ts); hosts feed it what they read. */
+  readonly chain = new HashChain();
+
   private constructor(
     private readonly producer: Producer,
     private readonly codec: Codec,
@@ -67,14 +77,14 @@ export class EventWriter {
   }
 
   /** Validates and encodes every message; throws before anything is sent when one is invalid. */
-  private async prepare(messages: OutgoingMessage[]): Promise<Prepared[]> {
+  private async prepare(messages: OutgoingMessage[], links: Links): Promise<Prepared[]> {
     const built = messages.map((m) => {
       const envelope = m.envelope ?? buildEnvelope(m.type, m.context);
       const value = { envelope, ...m.payload };
       this.codec.validate(m.type, value);
       return { m, envelope, value };
     });
-    return Promise.all(
+    const encoded = await Promise.all(
       built.map(async ({ m, envelope, value }) => {
         const topic = topicFor(m.type);
         const id = await this.codec.schemaId(m.type);
@@ -88,6 +98,23 @@ export class EventWriter {
         };
       }),
     );
+    // Chained in order, so that messages of one stream in one call link to each other.
+    return encoded.map((p) => {
+      const aggregate = aggregateLabel(p.envelope.aggregate);
+      const stream = `${p.topic}|${aggregate}`;
+      const prev = links.get(stream)?.hash ?? this.chain.head(p.topic, aggregate) ?? "";
+      const hash = recordHash(prev, p.key, p.value);
+      links.set(stream, { topic: p.topic, aggregate, hash });
+      p.headers[CHAIN_HEADER.aggregate] = aggregate;
+      if (prev) p.headers[CHAIN_HEADER.prev] = prev;
+      p.headers[CHAIN_HEADER.hash] = hash;
+      return { ...p, aggregate, hash };
+    });
+  }
+
+  /** Makes written messages the heads of their streams. */
+  private advance(links: Links): void {
+    for (const { topic, aggregate, hash } of links.values()) this.chain.advance(topic, aggregate, hash);
   }
 
   private async write(target: Producer | Transaction, prepared: Prepared[]): Promise<void> {
@@ -108,8 +135,10 @@ export class EventWriter {
   /** Sends messages with the idempotent producer (no transaction). */
   async send(messages: OutgoingMessage[]): Promise<SentMessage[]> {
     if (this.transactional) throw new Error("this writer is transactional: send inside writer.transaction(...)");
-    const prepared = await this.prepare(messages);
+    const links: Links = new Map();
+    const prepared = await this.prepare(messages, links);
     await this.write(this.producer, prepared);
+    this.advance(links);
     return this.strip(prepared);
   }
 
@@ -120,9 +149,10 @@ export class EventWriter {
   async transaction<T>(work: (tx: WriterTransaction) => Promise<T>): Promise<T> {
     if (!this.transactional) throw new Error("connect the writer with a transactionalId to use transactions");
     const tx = await this.producer.transaction();
+    const links: Links = new Map();
     const wrapped: WriterTransaction = {
       send: async (messages) => {
-        const prepared = await this.prepare(messages);
+        const prepared = await this.prepare(messages, links);
         await this.write(tx, prepared);
         return this.strip(prepared);
       },
@@ -138,6 +168,7 @@ export class EventWriter {
     try {
       const result = await work(wrapped);
       await tx.commit();
+      this.advance(links);
       return result;
     } catch (e) {
       await tx.abort().catch(() => undefined);

@@ -403,6 +403,7 @@ export class TierHost {
       for (const message of batch.messages) {
         const offset = BigInt(message.offset);
         if (offset < cursor.next) continue;
+        slot.writer?.chain.observe(topic, message.headers);
         const input = await this.read(topic, batch.partition, message, letters);
         if (input === SKIP) continue;
         slot.state = evolve(slot.state, input);
@@ -420,6 +421,7 @@ export class TierHost {
     const inputs: TierInput[] = [];
     const letters: DeadLetter[] = [];
     for (const message of batch.messages) {
+      slot.writer?.chain.observe(topic, message.headers);
       const input = await this.read(topic, batch.partition, message, letters);
       if (input !== SKIP) inputs.push(input);
     }

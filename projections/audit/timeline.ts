@@ -1,0 +1,247 @@
+/**
+ * A goal's causal timeline, replayed from the log: every event of the goal (on every goal-keyed
+ * topic, read from the one partition that holds the goal), in log order, with who did it, what
+ * caused it and what it caused, and the policy decisions with the versions that made them. The
+ * versions of the policies the goal consulted, defined or amended while it ran, are shown too.
+ */
+import type { Kafka } from "kafkajs";
+import type { Codec } from "../../schemas/codec.js";
+import type { PolicyAmended, PolicyDefined, PolicyEvaluated } from "../../schemas/generated/types.js";
+import type { ScanProgress } from "./log.js";
+import { GOAL_TOPICS, inLogOrder, replay, type ReplayedEvent, type UnreadableRecord } from "./replay.js";
+
+export interface PolicyDecision {
+  category: string;
+  decision: string;
+  /** The deciding policy as `id@vN`. */
+  decidedBy: string;
+  consulted: string[];
+  reasons: string[];
+}
+
+export interface TimelineEntry {
+  seq: number;
+  occurredAt: string;
+  topic: string;
+  partition: number;
+  offset: string;
+  eventId: string;
+  type: string;
+  actor: string;
+  actorTier: string;
+  causationId: string | null;
+  /** seq of the entry that caused this one; null when the cause is outside the goal (or none). */
+  causedBy: number | null;
+  /** seq of the entries this one caused. */
+  caused: number[];
+  summary: string;
+  /** On PolicyEvaluated: the decision. */
+  policy: PolicyDecision | null;
+  /**
+   * On other events: the policy versions consulted by the evaluation made for the same cause (the
+   * evaluation written with this decision), as `id@vN`.
+   */
+  decidedUnder: string[];
+}
+
+export interface Timeline {
+  goalId: string;
+  entries: TimelineEntry[];
+  unreadable: UnreadableRecord[];
+  /** Records read and decoded to find the goal's events. */
+  scanned: number;
+}
+
+const SUMMARY_FIELDS = [
+  "title",
+  "taskId",
+  "phase",
+  "from",
+  "to",
+  "attempt",
+  "assigneeId",
+  "agentId",
+  "workerId",
+  "kind",
+  "status",
+  "outcome",
+  "decision",
+  "amount",
+  "grantedAmount",
+  "reason",
+  "reasons",
+  "result",
+  "tasksCompleted",
+  "taskCount",
+  "message",
+];
+
+function short(v: unknown): string {
+  const text = Array.isArray(v) ? v.join("; ") : v instanceof Date ? v.toISOString() : String(v);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/** A line of the payload's telling fields, in a fixed order. */
+export function summarise(value: Record<string, unknown>): string {
+  const parts: string[] = [];
+  for (const f of SUMMARY_FIELDS) {
+    const v = value[f];
+    if (v === null || v === undefined || v === "" || (Array.isArray(v) && v.length === 0)) continue;
+    if (typeof v === "object" && !Array.isArray(v) && !(v instanceof Date)) continue;
+    parts.push(`${f}=${short(v)}`);
+  }
+  return parts.join(" ");
+}
+
+const ref = (id: string, version: number) => `${id}@v${version}`;
+
+/** Builds the timeline of events already replayed (exported for tests of the shaping alone). */
+export function timelineOf(
+  goalId: string,
+  goalEvents: ReplayedEvent[],
+  policyEvents: ReplayedEvent[],
+): TimelineEntry[] {
+  const ordered = inLogOrder(goalEvents);
+  // Policy versions the goal consulted, defined or amended between its first and last event.
+  const consulted = new Set<string>();
+  for (const e of ordered)
+    if (e.event.type === "PolicyEvaluated")
+      for (const p of (e.event.value as PolicyEvaluated).consultedPolicies) consulted.add(p.policyId);
+  const first = ordered[0]?.envelope.occurredAt.getTime() ?? 0;
+  const last = ordered.at(-1)?.envelope.occurredAt.getTime() ?? 0;
+  const changes = policyEvents.filter((e) => {
+    const v = e.event.value as PolicyDefined | PolicyAmended;
+    const t = e.envelope.occurredAt.getTime();
+    return consulted.has(v.policyId) && t >= first && t <= last;
+  });
+  const all = inLogOrder([...ordered, ...changes]);
+
+  const seqOf = new Map<string, number>();
+  all.forEach((e, i) => seqOf.set(e.envelope.eventId, i + 1));
+  const evaluationsByCause = new Map<string, string[]>();
+  for (const e of all) {
+    if (e.event.type !== "PolicyEvaluated" || !e.envelope.causationId) continue;
+    const v = e.event.value as PolicyEvaluated;
+    const list = evaluationsByCause.get(e.envelope.causationId) ?? [];
+    for (const p of v.consultedPolicies)
+      if (!list.includes(ref(p.policyId, p.version))) list.push(ref(p.policyId, p.version));
+    evaluationsByCause.set(e.envelope.causationId, list);
+  }
+  const entries: TimelineEntry[] = all.map((e, i) => {
+    const value = e.event.value as unknown as Record<string, unknown>;
+    let policy: PolicyDecision | null = null;
+    if (e.event.type === "PolicyEvaluated") {
+      const v = e.event.value as PolicyEvaluated;
+      policy = {
+        category: v.category,
+        decision: v.decision,
+        decidedBy: ref(v.policyId, v.policyVersion),
+        consulted: v.consultedPolicies.map((p) => ref(p.policyId, p.version)),
+        reasons: v.reasons,
+      };
+    }
+    let summary = summarise(value);
+    if (e.event.type === "PolicyDefined" || e.event.type === "PolicyAmended") {
+      const v = e.event.value as PolicyDefined | PolicyAmended;
+      summary = `${ref(v.policyId, v.version)} ${v.category} rules=${short(v.rules)}`;
+    }
+    return {
+      seq: i + 1,
+      occurredAt: e.envelope.occurredAt.toISOString(),
+      topic: e.topic,
+      partition: e.partition,
+      offset: e.offset,
+      eventId: e.envelope.eventId,
+      type: e.event.type,
+      actor: e.envelope.actor.id,
+      actorTier: e.envelope.actor.tier,
+      causationId: e.envelope.causationId ?? null,
+      causedBy: e.envelope.causationId ? (seqOf.get(e.envelope.causationId) ?? null) : null,
+      caused: [],
+      summary,
+      policy,
+      decidedUnder:
+        e.event.type === "PolicyEvaluated" || !e.envelope.causationId
+          ? []
+          : (evaluationsByCause.get(e.envelope.causationId) ?? []),
+    };
+  });
+  for (const entry of entries) if (entry.causedBy !== null) entries[entry.causedBy - 1]!.caused.push(entry.seq);
+  return entries;
+}
+
+export interface TimelineOptions {
+  kafka: Kafka;
+  codec: Codec;
+  goalId: string;
+  topicPrefix?: string;
+  /** Start at this time (offsets-for-times) instead of the start of the log. */
+  from?: Date;
+  onProgress?: (p: ScanProgress & { phase: string }) => void;
+}
+
+export async function goalTimeline(options: TimelineOptions): Promise<Timeline> {
+  const { kafka, codec, goalId } = options;
+  const common = { kafka, codec, ...(options.topicPrefix ? { topicPrefix: options.topicPrefix } : {}) };
+  const goal = await replay({
+    ...common,
+    topics: GOAL_TOPICS,
+    key: goalId,
+    ...(options.from ? { from: options.from } : {}),
+    filter: (e) => e.envelope.correlationId === goalId,
+    ...(options.onProgress ? { onProgress: (p: ScanProgress) => options.onProgress!({ ...p, phase: "goal" }) } : {}),
+  });
+  const policies = await replay({
+    ...common,
+    topics: ["polity.policies.events"],
+    filter: (e) => e.event.type === "PolicyDefined" || e.event.type === "PolicyAmended",
+    ...(options.onProgress
+      ? { onProgress: (p: ScanProgress) => options.onProgress!({ ...p, phase: "policies" }) }
+      : {}),
+  });
+  return {
+    goalId,
+    entries: timelineOf(goalId, goal.events, policies.events),
+    unreadable: [...goal.unreadable, ...policies.unreadable],
+    scanned: goal.decoded + policies.decoded,
+  };
+}
+
+/** The timeline as a fixed-width table, one line per event, policy decisions on their own lines. */
+export function timelineTable(timeline: Timeline): string {
+  const rows = timeline.entries.map((e) => [
+    String(e.seq),
+    e.occurredAt.replace("T", " ").replace("Z", ""),
+    `${e.actor} (${e.actorTier})`,
+    e.type,
+    e.causedBy === null ? "" : `#${e.causedBy}`,
+    e.caused.length ? e.caused.map((s) => `#${s}`).join(",") : "",
+    e.summary,
+  ]);
+  const head = ["#", "when (UTC)", "who", "event", "cause", "caused", "details"];
+  const widths = head.map((h, i) => Math.min(i === 6 ? 200 : 48, Math.max(h.length, ...rows.map((r) => r[i]!.length))));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join("  ")
+      .trimEnd();
+  const out = [`Timeline of goal ${timeline.goalId}: ${timeline.entries.length} event(s)`, line(head)];
+  timeline.entries.forEach((e, i) => {
+    out.push(line(rows[i]!));
+    const pad = " ".repeat(widths[0]! + 2);
+    if (e.policy)
+      out.push(
+        `${pad}policy ${e.policy.category} ${e.policy.decision} by ${e.policy.decidedBy}; consulted ${e.policy.consulted.join(", ") || "none"}`,
+        ...e.policy.reasons.map((r) => `${pad}  reason: ${r}`),
+      );
+    else if (e.decidedUnder.length) out.push(`${pad}decided under ${e.decidedUnder.join(", ")}`);
+  });
+  for (const u of timeline.unreadable)
+    out.push(`unreadable record ${u.topic}[${u.partition}]@${u.offset}: ${u.reason}`);
+  return out.join("\n");
+}
+
+/** The timeline as JSON lines: one object per event. */
+export function timelineJsonLines(timeline: Timeline): string {
+  return timeline.entries.map((e) => JSON.stringify({ goalId: timeline.goalId, ...e })).join("\n");
+}
