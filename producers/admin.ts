@@ -14,7 +14,28 @@ import type { Compatibility } from "../schemas/registry-client.js";
  */
 export const COMPATIBILITY: Compatibility = "BACKWARD_TRANSITIVE";
 
+/**
+ * Creates the catalog's missing topics (with the prefix) and returns their names. Tried again when
+ * the broker answers UNKNOWN_TOPIC_OR_PARTITION while topics are being created next to ours (kafkajs's
+ * createTopics waits out only LEADER_NOT_AVAILABLE): a retry finds what already exists and goes on.
+ */
 export async function ensureTopics(kafka: Kafka, prefix = ""): Promise<string[]> {
+  const created: string[] = [];
+  for (let attempt = 1; ; attempt++) {
+    try {
+      created.push(...(await createMissingTopics(kafka, prefix)));
+      return created;
+    } catch (e) {
+      const transient = /UNKNOWN_TOPIC_OR_PARTITION|does not host this topic-partition|LEADER_NOT_AVAILABLE/i.test(
+        `${(e as { type?: string }).type ?? ""} ${(e as Error).message}`,
+      );
+      if (!transient || attempt >= 10) throw e;
+      await new Promise((r) => setTimeout(r, 200 * attempt));
+    }
+  }
+}
+
+async function createMissingTopics(kafka: Kafka, prefix: string): Promise<string[]> {
   const admin = kafka.admin();
   await admin.connect();
   try {

@@ -21,10 +21,16 @@
  *
  * Each answer is written once: the state remembers answered requests, answered queries and raised
  * conflicts, so a redelivered input decides nothing again.
+ *
+ * COMMUNICATION policies (security.ts) say which edges of the hierarchy a request or a query may
+ * travel, judged by the versions in effect when it was asked. The agent asked checks before it
+ * answers: a refused one gets a PolicyEvaluated DENY and no answer; an allowed one its ALLOW (when
+ * a policy has a rule about it) and the answer as before.
  */
 import type { Actor } from "../../schemas/generated/types.js";
 import type { AgentInfo } from "./directory.js";
 import { decision, type Decision, type DecisionContext, type TierInput } from "./decider.js";
+import { checkConversation } from "./security.js";
 import { taskKey, type HierarchyState } from "./state.js";
 
 type Hosted = (agentId: string, ctx: DecisionContext) => AgentInfo | null;
@@ -95,6 +101,22 @@ export function answerContext(
   const me = target ? hosted(target, ctx) : null;
   if (!me || state.goals.get(e.goalId)?.contextAnswered.has(e.requestId)) return [];
   const task = state.tasks.get(taskKey(e.goalId, e.taskId));
+  const comms = checkConversation(
+    {
+      kind: "ContextRequested",
+      id: e.requestId,
+      goalId: e.goalId,
+      taskId: e.taskId,
+      taskDomain: task?.spec.domain ?? null,
+      askerId: e.requesterId,
+      askerTier: e.requesterTier,
+      asked: me,
+      occurredAt: e.envelope.occurredAt,
+    },
+    ctx.directory,
+    ctx.policies,
+  );
+  if (comms.verdict === "DENY") return comms.decisions;
   const { context, missing } = pick(contextOf(state, e.goalId, e.taskId), e.keys, task?.spec.dependsOn ?? []);
   const notes: string[] = [];
   if (!task) notes.push(`${me.name} knows no task ${e.taskId} of ${e.goalId}`);
@@ -104,6 +126,7 @@ export function answerContext(
   }
   if (missing.length > 0) notes.push(`${me.name} has no ${missing.join(", ")}`);
   return [
+    ...comms.decisions,
     decision(
       "ContextProvided",
       {
@@ -134,6 +157,22 @@ export function answerQuery(
   let answer: string;
   let attachments: Record<string, string> = {};
   const task = e.taskId ? state.tasks.get(taskKey(e.goalId, e.taskId)) : undefined;
+  const comms = checkConversation(
+    {
+      kind: "QueryAsked",
+      id: e.queryId,
+      goalId: e.goalId,
+      taskId: e.taskId,
+      taskDomain: task?.spec.domain ?? null,
+      askerId: e.fromAgentId,
+      askerTier: e.fromTier,
+      asked: me,
+      occurredAt: e.envelope.occurredAt,
+    },
+    ctx.directory,
+    ctx.policies,
+  );
+  if (comms.verdict === "DENY") return comms.decisions;
   if (!e.taskId) answer = `${me.name} answers only about tasks`;
   else if (!task) answer = `${me.name} knows no task ${e.taskId}`;
   else {
@@ -145,6 +184,7 @@ export function answerQuery(
       answer = `task ${e.taskId} is ${task.status} (attempt ${task.attempt})${mine ? "" : `, not held by ${me.name}`}`;
   }
   return [
+    ...comms.decisions,
     decision(
       "QueryAnswered",
       {

@@ -3,12 +3,19 @@
  * hand tasks to workers: waiting tasks go out in priority order (then first come, first served),
  * each to the least-loaded fitting worker that has free capacity; a task waits when every fitting
  * worker is full. Failed attempts are retried elsewhere up to the task's limit, then escalated.
+ *
+ * SECURITY policies may restrict which tiers a dispatcher hands tasks to (`assignTo`, security.ts).
+ * Each assignment a policy has a rule about is recorded with its PolicyEvaluated; one the policies
+ * refuse is not made: the dispatcher escalates the task to its superior (POLICY_VIOLATION), once
+ * per attempt, and leaves it waiting (the superior, unable to hand it elsewhere, passes it up and
+ * the top fails the goal).
  */
 import type { Actor, MessageTypeName } from "../../schemas/generated/types.js";
 import type { AgentInfo } from "./directory.js";
 import { decision, type Decision, type DecisionContext, type TierInput } from "./decider.js";
 import { attemptInDelivery, deliveryOf, retryLimitsFor } from "./limits.js";
 import { reportIfDone } from "./reports.js";
+import { checkAssignment, type AccessCheck } from "./security.js";
 import { loadOf, taskKey, type HierarchyState, type TaskState } from "./state.js";
 
 /** What the two middle tiers (governor, mayor) read: their tasks' lifecycle and the messages about them. */
@@ -106,13 +113,16 @@ export function byPriority(a: TaskState, b: TaskState): number {
 
 /**
  * Assigns waiting tasks of `dispatcher` to workers with free capacity; `ready` (a sub-master's
- * budget check, see governor.ts) may hold a task back.
+ * budget check, see governor.ts) may hold a task back. `at` is the time of the input the dispatch
+ * follows from, for the SECURITY policies consulted; callers that do not pass it get the decision
+ * time, which is never before it.
  */
 export function dispatchToWorkers(
   state: HierarchyState,
   dispatcher: AgentInfo,
   ctx: DecisionContext,
   ready: (t: TaskState) => boolean = (t) => !t.allocation || t.allocation.status === "ALLOCATED",
+  at: Date = ctx.now,
 ): Decision[] {
   const waiting = waitingAt(state, dispatcher, (t) => t.workerId).filter(ready);
   if (waiting.length === 0) return [];
@@ -128,12 +138,31 @@ export function dispatchToWorkers(
   const actor: Actor = { id: dispatcher.agentId, tier: dispatcher.tier };
   const out: Decision[] = [];
   for (const task of waiting) {
+    // Refused once already: it waits for its superior's answer, and is not judged again.
+    if (state.goals.get(task.goalId)?.escalations.has(policyEscalationId(task, dispatcher))) continue;
     const fitting = workersOf(task.spec.specialization).filter((w) => loadOfWorker(w) < w.capacity);
     if (fitting.length === 0) continue; // waits for a slot
     const fresh = fitting.filter((w) => !task.failedOn.includes(w.agentId));
     const worker = leastLoaded(fresh.length > 0 ? fresh : fitting, loadOfWorker);
+    const security = checkAssignment(
+      {
+        assigner: dispatcher,
+        assigneeTier: worker.tier,
+        assigneeId: worker.agentId,
+        goalId: task.goalId,
+        taskId: task.spec.id,
+        domain: task.spec.domain,
+        at,
+      },
+      ctx.policies,
+    );
+    if (security.verdict === "DENY") {
+      out.push(...refusedAssignment(task, dispatcher, security, ctx));
+      continue;
+    }
     load.set(worker.agentId, loadOfWorker(worker) + 1);
     out.push(
+      ...security.decisions,
       decision(
         "TaskAssigned",
         {
@@ -153,6 +182,41 @@ export function dispatchToWorkers(
     );
   }
   return out;
+}
+
+const policyEscalationId = (task: TaskState, dispatcher: AgentInfo) =>
+  `esc-policy-${task.goalId}-${task.spec.id}-${task.attempt}-${dispatcher.agentId}`;
+
+/** A refused assignment: its DENY evaluation, and the task escalated to the dispatcher's superior. */
+function refusedAssignment(
+  task: TaskState,
+  dispatcher: AgentInfo,
+  security: AccessCheck,
+  ctx: DecisionContext,
+): Decision[] {
+  const superior = dispatcher.superiorId ? ctx.directory.get(dispatcher.superiorId) : undefined;
+  return [
+    ...security.decisions,
+    decision(
+      "EscalationRaised",
+      {
+        escalationId: policyEscalationId(task, dispatcher),
+        goalId: task.goalId,
+        taskId: task.spec.id,
+        kind: "POLICY_VIOLATION",
+        severity: "CRITICAL",
+        fromAgentId: dispatcher.agentId,
+        fromTier: dispatcher.tier,
+        toAgentId: superior?.agentId ?? null,
+        toTier: superior?.tier ?? "SYSTEM",
+        reason: `${dispatcher.name} may not hand task ${task.spec.id} to a worker: ${security.reasons.join("; ")}`,
+        reasonChain: [],
+        previousEscalationId: null,
+      },
+      { id: dispatcher.agentId, tier: dispatcher.tier },
+      taskRef(task.spec.id),
+    ),
+  ];
 }
 
 /**

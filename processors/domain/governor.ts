@@ -4,14 +4,43 @@
  * needed specialization; a sub-master has no mayors and dispatches straight to workers. Both report
  * finished work up and pass escalations they cannot settle to the top.
  */
-import type { EscalationRaised, MessageTypeName, ResourceDenied } from "../../schemas/generated/types.js";
+import type {
+  EscalationRaised,
+  MessageTypeName,
+  PolicyRef,
+  ResourceDenied,
+  TaskFailed,
+} from "../../schemas/generated/types.js";
 import type { AgentInfo } from "./directory.js";
 import { decision, type Decision, type DecisionContext, type TierDecider, type TierInput } from "./decider.js";
-import { afterHeldTaskEvent, dispatchToWorkers, leastLoaded, MIDDLE_TIER_READS, waitingAt } from "./dispatch.js";
+import {
+  afterHeldTaskEvent,
+  dispatchToWorkers,
+  leastLoaded,
+  MIDDLE_TIER_READS,
+  waitingAt,
+  type HolderRules,
+} from "./dispatch.js";
 import { answerContext, answerQuery, duplicateClaim } from "./context.js";
 import { afterRecovery, reassignFromFailed } from "./reassign.js";
 import { deliveryOf, retryLimitsFor } from "./limits.js";
-import { budgetRequestFor } from "./resources.js";
+import {
+  cite,
+  completeSplit,
+  DEFAULT_SPLIT_INTO,
+  escalationEvaluated,
+  escalationPolicyAt,
+  isSplit,
+  limitsUnder,
+  splitDecisions,
+  splitParentOf,
+  splitSpecs,
+  withAttemptsPerDelivery,
+  type EscalationPolicy,
+  type Resolution,
+} from "./escalation-policy.js";
+import { refOf } from "./policies.js";
+import { resourceRequestsFor } from "./resources.js";
 import { loadOf, taskKey, type HierarchyState, type TaskState } from "./state.js";
 
 /**
@@ -46,25 +75,19 @@ export const governor: TierDecider = {
       case "TaskFailed": {
         const claim = duplicateClaim(input, state, ctx, (t) => t.governorId, hostedSubMaster);
         if (claim.length > 0) return claim;
-        return afterHeldTaskEvent(input, state, ctx, {
-          holder: (t) => t.governorId,
-          hosted,
-          dispatches: (me) => me.tier === "SUB_MASTER",
-          handOut: allocate,
-        });
+        if (input.type === "TaskFailed") {
+          const underPolicy = subMasterFailure(input, state, ctx);
+          if (underPolicy) return underPolicy;
+        }
+        const done = input.type === "TaskCompleted" ? partCompleted(input.value, state, ctx) : [];
+        return [...done, ...afterHeldTaskEvent(input, state, ctx, HOLDER_RULES)];
       }
       case "TaskCancelled":
       case "TaskRetried":
-        return afterHeldTaskEvent(input, state, ctx, {
-          holder: (t) => t.governorId,
-          hosted,
-          // A sub-master dispatches to workers itself, so retries are its call.
-          dispatches: (me) => me.tier === "SUB_MASTER",
-          handOut: allocate,
-        });
+        return afterHeldTaskEvent(input, state, ctx, HOLDER_RULES);
       case "EscalationRaised": {
         const me = input.value.toAgentId ? hosted(input.value.toAgentId, ctx) : null;
-        return me ? (redeliver(input.value, state, me, ctx) ?? passUp(input.value, state, me, ctx)) : [];
+        return me ? resolveEscalation(input.value, state, me, ctx) : [];
       }
       // Only a sub-master dispatches to workers, so only it moves a failed worker's tasks.
       case "AgentFailed":
@@ -88,6 +111,14 @@ export const governor: TierDecider = {
   },
 };
 
+const HOLDER_RULES: HolderRules = {
+  holder: (t) => t.governorId,
+  hosted,
+  // A sub-master dispatches to workers itself, so retries are its call.
+  dispatches: (me) => me.tier === "SUB_MASTER",
+  handOut: allocate,
+};
+
 function hosted(agentId: string, ctx: DecisionContext): AgentInfo | null {
   const agent = ctx.directory.get(agentId);
   return agent && (agent.tier === "GOVERNOR" || agent.tier === "SUB_MASTER") && ctx.hosts(agentId) ? agent : null;
@@ -99,21 +130,33 @@ function hostedSubMaster(agentId: string, ctx: DecisionContext): AgentInfo | nul
 }
 
 /**
- * Whether a waiting task may be handed down: yes when its budget is allocated or none is needed.
- * A task with no request yet gets one (into `requests`) when a RESOURCE_ALLOCATION policy applies,
- * and waits for the answer; a denied task waits for the goal's end (resourceDenied escalated it).
+ * Whether a waiting task may be handed down: yes when every resource it needs (its budget, and the
+ * computational units and capacity a policy sets quotas for, resources.ts) is allocated, or none is
+ * needed. A resource not asked for yet is asked for (into `requests`) and the task waits for the
+ * answers; a denied task waits for the goal's end (resourceDenied escalated it). A task that was
+ * split is never handed down: its parts are (escalation-policy.ts).
  */
-function budgeted(task: TaskState, me: AgentInfo, ctx: DecisionContext, requests: Decision[]): boolean {
-  if (task.allocation) return task.allocation.status === "ALLOCATED";
-  const request = budgetRequestFor(task, me, ctx.policies);
-  if (!request) return true;
-  requests.push(request);
-  return false;
+function budgeted(
+  task: TaskState,
+  me: AgentInfo,
+  state: HierarchyState,
+  ctx: DecisionContext,
+  requests: Decision[],
+): boolean {
+  if (isSplit(state, task)) return false;
+  const goal = state.goals.get(task.goalId);
+  let ready = true;
+  for (const request of resourceRequestsFor(task, me, ctx.policies)) {
+    const known = goal?.allocations.get((request.payload as { requestId: string }).requestId);
+    if (!known) requests.push(request);
+    if (known?.status !== "ALLOCATED") ready = false;
+  }
+  return ready;
 }
 
 function allocate(state: HierarchyState, me: AgentInfo, ctx: DecisionContext): Decision[] {
   const requests: Decision[] = [];
-  const ready = (t: TaskState) => budgeted(t, me, ctx, requests);
+  const ready = (t: TaskState) => budgeted(t, me, state, ctx, requests);
   if (me.tier === "SUB_MASTER") {
     const dispatched = dispatchToWorkers(state, me, ctx, ready);
     return [...requests, ...dispatched];
@@ -192,27 +235,180 @@ function resourceDenied(e: ResourceDenied, state: HierarchyState, me: AgentInfo,
 }
 
 /**
- * A governor's answer to its mayor running out of attempts: while the topology's `retries.domain`
- * allows another delivery of the task in the domain, it dispatches the task again as a new attempt,
+ * An escalation that reached this governor (from a mayor). Without an ESCALATION policy: deliver
+ * the task again in the domain while the topology allows (redeliver), else pass it to the top
+ * (passUp). Under a policy (escalation-policy.ts), its route and limits decide, and a
+ * PolicyEvaluated records the decision with the policy version in effect when it was raised.
+ */
+function resolveEscalation(
+  e: EscalationRaised,
+  state: HierarchyState,
+  me: AgentInfo,
+  ctx: DecisionContext,
+): Decision[] {
+  const goal = state.goals.get(e.goalId);
+  if (!goal?.openEscalations.has(e.escalationId)) return [];
+  const task = e.taskId ? state.tasks.get(taskKey(e.goalId, e.taskId)) : undefined;
+  const at = e.envelope.occurredAt;
+  const policy = escalationPolicyAt(ctx.policies, at, me.tier, task?.spec.domain ?? me.domain);
+  if (!policy) return redeliver(e, state, me, ctx, defaultTerms(task, me, ctx)) ?? passUp(e, state, me, ctx);
+  const route = policy.route(e.kind);
+  const resolution: Resolution | null = route?.value ?? (e.kind === "RETRIES_EXHAUSTED" ? "RETRY_ELSEWHERE" : null);
+  const domain = limitsUnder(policy, ctx, me.topology).domain;
+  // Deliveries are counted in the mayors' attempts per delivery, as the mayors' policy sets them.
+  const mayorPolicy = escalationPolicyAt(ctx.policies, at, "MAYOR", task?.spec.domain ?? me.domain);
+  const perDelivery = mayorPolicy?.workerRetries?.value ?? task?.maxAttempts ?? 1;
+  const consulted = policy.policies.map(refOf);
+  const actor = { id: me.agentId, tier: me.tier };
+  const subject = { type: "EscalationRaised", id: e.escalationId, agentId: e.fromAgentId };
+  const routeReason = route
+    ? `${cite(route.policy, "resolution")}: ${e.kind} is resolved by ${route.value}`
+    : `no route for ${e.kind}: the built-in ${resolution ?? "escalation to the top"}`;
+  const evaluated = (
+    reasons: string[],
+    deciding = route?.policy ?? policy.domainRetries?.policy ?? policy.policies[0]!,
+  ) => escalationEvaluated(e.goalId, subject, deciding, policy, reasons, actor);
+
+  if (resolution === "SPLIT" && task) {
+    const refusal = splitRefusal(task, me);
+    if (!refusal) {
+      const parts = splitSpecs(task, policy.splitInto?.value ?? DEFAULT_SPLIT_INTO);
+      return [
+        decision(
+          "EscalationResolved",
+          {
+            escalationId: e.escalationId,
+            goalId: e.goalId,
+            taskId: e.taskId,
+            outcome: "SPLIT",
+            decision: `${me.name} splits task ${task.spec.id} into ${parts.length} parts (${parts.map((p) => p.id).join(", ")}) and runs them in ${me.domain}`,
+            reassignedTo: null,
+            newTaskIds: parts.map((p) => p.id),
+            consultedPolicies: consulted,
+            openForMs: Math.max(0, ctx.now.getTime() - at.getTime()),
+          },
+          actor,
+          { type: "TASK", id: task.spec.id },
+        ),
+        evaluated([
+          routeReason,
+          `task ${task.spec.id} is split into ${parts.length} parts${policy.splitInto ? ` (${cite(policy.splitInto.policy, "splitInto")})` : ""}`,
+        ]),
+        ...splitDecisions(task, parts, me, perDelivery),
+      ];
+    }
+    return [
+      ...passUp(e, state, me, ctx, { why: `: ${refusal}`, consulted }),
+      evaluated([routeReason, `task ${task.spec.id} cannot be split: ${refusal}; the escalation goes to the top`]),
+    ];
+  }
+  if (resolution === "RETRY_ELSEWHERE" || resolution === "REASSIGN") {
+    const terms: DeliveryTerms = {
+      deliveries: domain,
+      perDelivery,
+      othersOnly: resolution === "REASSIGN",
+      anyFailure: route !== null,
+      consulted,
+    };
+    const again = redeliver(e, state, me, ctx, terms);
+    const limit = policy.domainRetries
+      ? `${cite(policy.domainRetries.policy, "domainRetries")}: ${domain} deliveries in ${me.domain}`
+      : `the topology's ${domain} deliveries in ${me.domain}`;
+    if (again)
+      return again.length === 0
+        ? []
+        : [
+            ...again,
+            evaluated([routeReason, limit, `delivery ${deliveryOf(task!.attempt, perDelivery) + 1} is allowed`]),
+          ];
+    return [
+      ...passUp(e, state, me, ctx, { consulted, perDelivery, deliveries: domain }),
+      evaluated(
+        [routeReason, limit, "no delivery is left (or no mayor fits): the escalation goes to the top"],
+        policy.domainRetries?.policy ?? route?.policy,
+      ),
+    ];
+  }
+  // FAIL_GOAL, or a kind the policy does not route and the governor cannot settle: to the top.
+  return [
+    ...passUp(e, state, me, ctx, {
+      consulted,
+      why: resolution === "FAIL_GOAL" ? `: ${cite(route!.policy, "resolution")} asks that the goal fail` : undefined,
+    }),
+    evaluated([
+      routeReason,
+      resolution === "FAIL_GOAL"
+        ? "no further delivery: the top is asked to fail the goal"
+        : "the escalation goes to the top",
+    ]),
+  ];
+}
+
+/** Why `task` cannot be split by `me`, or null when it can. */
+function splitRefusal(task: TaskState, me: AgentInfo): string | null {
+  if (splitParentOf(task.spec))
+    return `it is a part of task ${splitParentOf(task.spec)}, and a part is not split again`;
+  if (task.governorId !== me.agentId) return `${me.name} does not hold it`;
+  if (task.status !== "FAILED") return `it is ${task.status.toLowerCase()}`;
+  return null;
+}
+
+/** How the governor may deliver a task again. */
+interface DeliveryTerms {
+  deliveries: number;
+  perDelivery: number;
+  /** Only to a mayor other than the one that escalated (REASSIGN). */
+  othersOnly: boolean;
+  /** A failure that cannot be retried is delivered again too (a policy routed it). */
+  anyFailure: boolean;
+  consulted: PolicyRef[];
+}
+
+function defaultTerms(task: TaskState | undefined, me: AgentInfo, ctx: DecisionContext): DeliveryTerms {
+  return {
+    deliveries: retryLimitsFor(ctx, me.topology).domain,
+    perDelivery: task?.maxAttempts ?? 1,
+    othersOnly: false,
+    anyFailure: false,
+    consulted: [],
+  };
+}
+
+/**
+ * A governor's answer to its mayor running out of attempts: while the deliveries allowed in the
+ * domain (the topology's `retries.domain`, or an ESCALATION policy's `domainRetries`) allow another
+ * delivery of the task, it dispatches the task again as the first attempt of the next delivery,
  * to another mayor with fitting workers when it has one, and closes the escalation with that
  * decision. Null when it cannot: the escalation then goes up (passUp). A failure that cannot be
- * retried, a task no longer failed (cancelled by a stop) and a sub-master's escalation go up.
+ * retried (unless a policy routes it here), a task no longer failed (cancelled by a stop) and a
+ * sub-master's escalation go up.
  */
-function redeliver(e: EscalationRaised, state: HierarchyState, me: AgentInfo, ctx: DecisionContext): Decision[] | null {
-  if (me.tier !== "GOVERNOR" || e.kind !== "RETRIES_EXHAUSTED" || !e.taskId) return null;
+function redeliver(
+  e: EscalationRaised,
+  state: HierarchyState,
+  me: AgentInfo,
+  ctx: DecisionContext,
+  terms: DeliveryTerms,
+): Decision[] | null {
+  if (me.tier !== "GOVERNOR" || !e.taskId) return null;
+  if (e.kind !== "RETRIES_EXHAUSTED" && !(terms.anyFailure && e.kind === "TASK_FAILURE")) return null;
   const goal = state.goals.get(e.goalId);
   if (!goal?.openEscalations.has(e.escalationId)) return [];
   const task = state.tasks.get(taskKey(e.goalId, e.taskId));
-  if (!task || task.status !== "FAILED" || !task.lastFailure?.retryable || task.governorId !== me.agentId) return null;
-  const deliveries = retryLimitsFor(ctx, me.topology).domain;
-  const delivery = deliveryOf(task.attempt, task.maxAttempts);
+  if (!task || task.status !== "FAILED" || !task.lastFailure || task.governorId !== me.agentId) return null;
+  if (!task.lastFailure.retryable && !terms.anyFailure) return null;
+  const deliveries = terms.deliveries;
+  const delivery = deliveryOf(task.attempt, terms.perDelivery);
   if (delivery >= deliveries) return null;
   const mayors = ctx.directory
     .subordinates(me.agentId)
     .filter((m) => m.tier === "MAYOR" && ctx.directory.workersUnder(m.agentId, task.spec.specialization).length > 0);
-  if (mayors.length === 0) return null;
   const others = mayors.filter((m) => m.agentId !== e.fromAgentId);
-  const mayor = leastLoaded(others.length > 0 ? others : mayors, (m) => loadOf(state, m.agentId));
+  const candidates = others.length > 0 || terms.othersOnly ? others : mayors;
+  if (candidates.length === 0) return null;
+  const mayor = leastLoaded(candidates, (m) => loadOf(state, m.agentId));
+  // The first attempt of the next delivery (after a failure that ended a delivery early too).
+  const attempt = Math.max(task.attempt, delivery * terms.perDelivery) + 1;
   const actor = { id: me.agentId, tier: me.tier };
   const ref = { type: "TASK" as const, id: e.taskId };
   return [
@@ -223,10 +419,10 @@ function redeliver(e: EscalationRaised, state: HierarchyState, me: AgentInfo, ct
         goalId: e.goalId,
         taskId: e.taskId,
         outcome: mayor.agentId === e.fromAgentId ? "RETRY_ELSEWHERE" : "REASSIGN",
-        decision: `delivery ${delivery + 1} of ${deliveries} in ${me.domain}: ${me.name} dispatches the task again to ${mayor.name} as attempt ${task.attempt + 1}`,
+        decision: `delivery ${delivery + 1} of ${deliveries} in ${me.domain}: ${me.name} dispatches the task again to ${mayor.name} as attempt ${attempt}`,
         reassignedTo: mayor.agentId,
         newTaskIds: [],
-        consultedPolicies: [],
+        consultedPolicies: terms.consulted,
         openForMs: Math.max(0, ctx.now.getTime() - e.envelope.occurredAt.getTime()),
       },
       actor,
@@ -240,7 +436,7 @@ function redeliver(e: EscalationRaised, state: HierarchyState, me: AgentInfo, ct
         assigneeId: mayor.agentId,
         assigneeTier: "MAYOR",
         assignedBy: me.agentId,
-        attempt: task.attempt + 1,
+        attempt,
         task: task.spec,
         priority: task.priority,
         timeoutMs: null,
@@ -251,20 +447,35 @@ function redeliver(e: EscalationRaised, state: HierarchyState, me: AgentInfo, ct
   ];
 }
 
-/** Until the policy engine gives governors a say, an escalation goes on to the top unchanged. */
-function passUp(e: EscalationRaised, state: HierarchyState, me: AgentInfo, ctx: DecisionContext): Decision[] {
+/** What passUp says, when a policy decided it. */
+interface PassUpNote {
+  why?: string;
+  consulted?: PolicyRef[];
+  perDelivery?: number;
+  deliveries?: number;
+}
+
+/** An escalation the governor (or sub-master) does not settle goes on to the top. */
+function passUp(
+  e: EscalationRaised,
+  state: HierarchyState,
+  me: AgentInfo,
+  ctx: DecisionContext,
+  note: PassUpNote = {},
+): Decision[] {
   const goal = state.goals.get(e.goalId);
   if (!goal?.openEscalations.has(e.escalationId)) return [];
   const top = ctx.directory.top(me.topology);
   const task = e.taskId ? state.tasks.get(taskKey(e.goalId, e.taskId)) : undefined;
   const why =
-    task?.status === "CANCELLED"
+    note.why ??
+    (task?.status === "CANCELLED"
       ? ": the task was cancelled"
       : task?.status !== "FAILED"
         ? ""
         : task.lastFailure?.retryable
-          ? `: ${deliveryOf(task.attempt, task.maxAttempts)} of ${retryLimitsFor(ctx, me.topology).domain} deliveries in ${me.domain} failed`
-          : ": the failure cannot be retried";
+          ? `: ${deliveryOf(task.attempt, note.perDelivery ?? task.maxAttempts)} of ${note.deliveries ?? retryLimitsFor(ctx, me.topology).domain} deliveries in ${me.domain} failed`
+          : ": the failure cannot be retried");
   const forwardedId = `${e.escalationId}>${me.agentId}`;
   const actor = { id: me.agentId, tier: me.tier };
   return [
@@ -294,11 +505,94 @@ function passUp(e: EscalationRaised, state: HierarchyState, me: AgentInfo, ctx: 
         decision: `passed to ${top?.agentId ?? "the platform"} as ${forwardedId}`,
         reassignedTo: null,
         newTaskIds: [],
-        consultedPolicies: [],
+        consultedPolicies: note.consulted ?? [],
         openForMs: Math.max(0, ctx.now.getTime() - e.envelope.occurredAt.getTime()),
       },
       actor,
       { type: "TASK", id: e.taskId ?? e.goalId },
     ),
   ];
+}
+
+// ---- the sub-master under an ESCALATION policy, and splits ------------------------------------
+
+/**
+ * A worker's failed attempt at a sub-master (dgm), under an ESCALATION policy: its `workerRetries`
+ * and `domainRetries` replace the task's and the topology's limits; when the sub-master would
+ * escalate to the master, a SPLIT route splits the task instead and a FAIL_GOAL route leaves out
+ * further deliveries. Null without a policy (or when this host is no sub-master holding the task):
+ * the shared handling applies unchanged.
+ */
+function subMasterFailure(
+  input: { type: "TaskFailed"; value: TaskFailed },
+  state: HierarchyState,
+  ctx: DecisionContext,
+): Decision[] | null {
+  const e = input.value;
+  const task = state.tasks.get(taskKey(e.goalId, e.taskId));
+  const me = task?.governorId ? hostedSubMaster(task.governorId, ctx) : null;
+  if (!task || !me || task.status !== "FAILED" || !task.lastFailure) return null;
+  const policy = escalationPolicyAt(ctx.policies, e.envelope.occurredAt, me.tier, task.spec.domain);
+  if (!policy) return null;
+  const kind = task.lastFailure.retryable ? "RETRIES_EXHAUSTED" : "TASK_FAILURE";
+  const route = policy.route(kind);
+  const limits = limitsUnder(policy, ctx, me.topology);
+  const perDelivery = policy.workerRetries?.value ?? task.maxAttempts;
+  // FAIL_GOAL: no delivery after the current one.
+  const deliveries = route?.value === "FAIL_GOAL" ? 1 : limits.domain;
+  const view = withAttemptsPerDelivery(state, task, perDelivery);
+  const decisions = afterHeldTaskEvent(
+    input,
+    view,
+    { ...ctx, retryLimits: () => ({ ...limits, domain: deliveries }) },
+    HOLDER_RULES,
+  );
+  const raised = decisions.findIndex((d) => d.type === "EscalationRaised");
+  if (raised < 0) return decisions;
+  const actor = { id: me.agentId, tier: me.tier };
+  const subject = { type: "TaskFailed", id: `${e.goalId}/${e.taskId}#${e.attempt}`, agentId: e.agentId };
+  const reasons = limitReasons(policy, perDelivery, deliveries, me);
+  if (route?.value === "SPLIT" && !splitParentOf(task.spec)) {
+    const parts = splitSpecs(task, policy.splitInto?.value ?? DEFAULT_SPLIT_INTO);
+    return [
+      ...decisions.slice(0, raised),
+      escalationEvaluated(
+        e.goalId,
+        subject,
+        route.policy,
+        policy,
+        [
+          `${cite(route.policy, "resolution")}: ${kind} is resolved by SPLIT`,
+          ...reasons,
+          `task ${task.spec.id} is split into ${parts.length} parts (${parts.map((p) => p.id).join(", ")}) instead of escalating to the master`,
+        ],
+        actor,
+      ),
+      ...splitDecisions(task, parts, me, perDelivery),
+      ...decisions.slice(raised + 1),
+    ];
+  }
+  const deciding = route?.policy ?? policy.domainRetries?.policy ?? policy.workerRetries?.policy ?? policy.policies[0]!;
+  const routeReason = route
+    ? `${cite(route.policy, "resolution")}: ${kind} is resolved by ${route.value}${route.value === "SPLIT" ? ", but a part is not split again" : ""}`
+    : `no route for ${kind}: escalation to the master`;
+  return [...decisions, escalationEvaluated(e.goalId, subject, deciding, policy, [routeReason, ...reasons], actor)];
+}
+
+function limitReasons(policy: EscalationPolicy, perDelivery: number, deliveries: number, me: AgentInfo): string[] {
+  const out: string[] = [];
+  if (policy.workerRetries)
+    out.push(`${cite(policy.workerRetries.policy, "workerRetries")}: ${perDelivery} attempts per delivery`);
+  if (policy.domainRetries)
+    out.push(`${cite(policy.domainRetries.policy, "domainRetries")}: ${deliveries} deliveries in ${me.domain}`);
+  return out;
+}
+
+/** A part of a split completed: its holder may complete the split task (escalation-policy.ts). */
+function partCompleted(e: { goalId: string; taskId: string }, state: HierarchyState, ctx: DecisionContext): Decision[] {
+  const part = state.tasks.get(taskKey(e.goalId, e.taskId));
+  const parentId = part ? splitParentOf(part.spec) : null;
+  const parent = parentId ? state.tasks.get(taskKey(e.goalId, parentId)) : undefined;
+  const me = parent?.governorId ? hosted(parent.governorId, ctx) : null;
+  return me ? completeSplit(state, me, e.goalId, e.taskId) : [];
 }

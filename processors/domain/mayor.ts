@@ -6,9 +6,17 @@
 import type { AgentInfo } from "./directory.js";
 import { answerContext, answerQuery, duplicateClaim } from "./context.js";
 import type { Decision, DecisionContext, TierDecider, TierInput } from "./decider.js";
-import { afterHeldTaskEvent, dispatchToWorkers, MIDDLE_TIER_READS } from "./dispatch.js";
+import { afterHeldTaskEvent, dispatchToWorkers, MIDDLE_TIER_READS, type HolderRules } from "./dispatch.js";
+import { cite, escalationEvaluated, escalationPolicyAt, withAttemptsPerDelivery } from "./escalation-policy.js";
 import { afterRecovery, reassignFromFailed } from "./reassign.js";
-import type { HierarchyState } from "./state.js";
+import { taskKey, type HierarchyState } from "./state.js";
+
+const RULES: HolderRules = {
+  holder: (t) => t.mayorId,
+  hosted,
+  dispatches: () => true,
+  handOut: dispatchToWorkers,
+};
 
 export const mayor: TierDecider = {
   role: "mayor",
@@ -31,21 +39,12 @@ export const mayor: TierDecider = {
       case "TaskFailed": {
         const claim = duplicateClaim(input, state, ctx, (t) => t.mayorId, hosted);
         if (claim.length > 0) return claim;
-        return afterHeldTaskEvent(input, state, ctx, {
-          holder: (t) => t.mayorId,
-          hosted,
-          dispatches: () => true,
-          handOut: dispatchToWorkers,
-        });
+        if (input.type === "TaskFailed") return failedUnderPolicy(input, state, ctx);
+        return afterHeldTaskEvent(input, state, ctx, RULES);
       }
       case "TaskCancelled":
       case "TaskRetried":
-        return afterHeldTaskEvent(input, state, ctx, {
-          holder: (t) => t.mayorId,
-          hosted,
-          dispatches: () => true,
-          handOut: dispatchToWorkers,
-        });
+        return afterHeldTaskEvent(input, state, ctx, RULES);
       case "AgentFailed":
       case "AgentTerminated":
         return reassignFromFailed(state, input.value.agentId, ctx, (t) => t.mayorId, hosted);
@@ -63,4 +62,37 @@ export const mayor: TierDecider = {
 function hosted(agentId: string, ctx: DecisionContext): AgentInfo | null {
   const agent = ctx.directory.get(agentId);
   return agent?.tier === "MAYOR" && ctx.hosts(agentId) ? agent : null;
+}
+
+/**
+ * A failed attempt: retried or escalated as the task's maxAttempts allow, or, under an ESCALATION
+ * policy applying to mayors in the task's domain (in effect when the attempt failed), as its
+ * `workerRetries` allows; an escalation the policy's limit decided is recorded (PolicyEvaluated).
+ */
+function failedUnderPolicy(
+  input: Extract<TierInput, { type: "TaskFailed" }>,
+  state: HierarchyState,
+  ctx: DecisionContext,
+): Decision[] {
+  const e = input.value;
+  const task = state.tasks.get(taskKey(e.goalId, e.taskId));
+  const me = task?.mayorId ? hosted(task.mayorId, ctx) : null;
+  const policy = task && me ? escalationPolicyAt(ctx.policies, e.envelope.occurredAt, me.tier, task.spec.domain) : null;
+  const limit = policy?.workerRetries;
+  if (!task || !me || !limit) return afterHeldTaskEvent(input, state, ctx, RULES);
+  const decisions = afterHeldTaskEvent(input, withAttemptsPerDelivery(state, task, limit.value), ctx, RULES);
+  if (!decisions.some((d) => d.type === "EscalationRaised")) return decisions;
+  return [
+    ...decisions,
+    escalationEvaluated(
+      e.goalId,
+      { type: "TaskFailed", id: `${e.goalId}/${e.taskId}#${e.attempt}`, agentId: e.agentId },
+      limit.policy,
+      policy,
+      [
+        `${cite(limit.policy, "workerRetries")}: ${limit.value} attempts per delivery; ${me.name} escalates to its governor`,
+      ],
+      { id: me.agentId, tier: me.tier },
+    ),
+  ];
 }

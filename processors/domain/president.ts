@@ -2,21 +2,30 @@
  * The president (aamas) or master (dgm): accepts or rejects goals, decomposes them, releases each
  * task to its domain's governor once every dependency completed, walks projects through the eight
  * phases behind their gates, and completes or fails the goal with the aggregated result.
+ *
+ * Commands to it (SubmitGoal, StopGoal, RequestPhaseTransition) are first judged by the SECURITY
+ * policies in effect when they were issued (security.ts): a refused one is answered with the DENY
+ * evaluation and its rejection (GoalRejected POLICY_DENIED, PhaseTransitionRejected; a StopGoal has
+ * none, the evaluation alone records it). Every outcome of a goal (completed, failed, stopped,
+ * rejected) is announced to its hierarchy with a NotificationBroadcast, written last with it.
  */
 import type {
   Actor,
   GoalRejectionCode,
+  Payload,
   Phase,
   PolicyRef,
   SubmitGoal,
   RequestPhaseTransition,
   StopGoal,
   TaskSpec,
+  Topology,
 } from "../../schemas/generated/types.js";
-import type { AgentInfo } from "./directory.js";
+import { TIERS_OF, type AgentInfo } from "./directory.js";
 import { decision, type Decision, type DecisionContext, type TierDecider, type TierInput } from "./decider.js";
 import { answerContext } from "./context.js";
 import { checkConstitution } from "./constitution.js";
+import { checkCommand, type AccessCheck, type GovernedCommand } from "./security.js";
 import { DEFAULT_RETRY_LIMITS, retryLimitsFor } from "./limits.js";
 import { nextPhase, taskGraphProblems } from "./planner.js";
 import { GOAL_FINAL } from "./status.js";
@@ -114,8 +123,12 @@ function submit(cmd: SubmitGoal, state: HierarchyState, ctx: DecisionContext): D
   const top = ctx.directory.top(cmd.topology);
   if (top && !ctx.hosts(top.agentId)) return [];
   const actor: Actor = top ? actorOf(top) : { id: "president", tier: "SYSTEM" };
-  const reject = (code: Parameters<typeof rejection>[1], reasons: string[]) => [rejection(cmd, code, reasons, actor)];
+  const reject = (code: GoalRejectionCode, reasons: string[]) => rejection(cmd, code, reasons, actor, ctx);
 
+  // Who may submit: the SECURITY policies in effect when the command was issued.
+  const security = checkIssuer("SubmitGoal", cmd, cmd.topology, goalDomains(cmd, ctx), actor, ctx);
+  if (security.verdict === "DENY")
+    return [...security.decisions, ...rejection(cmd, "POLICY_DENIED", security.reasons, actor, ctx, security.denying)];
   if (existing) return reject("DUPLICATE_GOAL", [`goal id "${cmd.goalId}" is already taken; submit with a new goalId`]);
   if (!top)
     return reject("UNKNOWN_TOPOLOGY", [
@@ -152,12 +165,14 @@ function submit(cmd: SubmitGoal, state: HierarchyState, ctx: DecisionContext): D
   const constitution = checkConstitution(cmd, goalDomains(cmd, ctx), actor, ctx.policies);
   if (constitution.blocking.length > 0)
     return [
+      ...security.decisions,
       ...constitution.decisions,
-      rejection(
+      ...rejection(
         cmd,
         "CONSTITUTIONAL_VIOLATION",
         constitution.blocking.flatMap((f) => f.reasons),
         actor,
+        ctx,
         constitution.blocking.map((f) => ({ policyId: f.policy.policyId, version: f.policy.version })),
       ),
     ];
@@ -183,7 +198,11 @@ function submit(cmd: SubmitGoal, state: HierarchyState, ctx: DecisionContext): D
   );
   const validated = decision(
     "GoalValidated",
-    { goalId: cmd.goalId, consultedPolicies: constitution.consulted, warnings: constitution.warnings },
+    {
+      goalId: cmd.goalId,
+      consultedPolicies: [...security.consulted, ...constitution.consulted],
+      warnings: [...(security.verdict === "WARN" ? security.reasons : []), ...constitution.warnings],
+    },
     actor,
     goalRef({ goalId: cmd.goalId }, 2),
   );
@@ -222,21 +241,117 @@ function submit(cmd: SubmitGoal, state: HierarchyState, ctx: DecisionContext): D
     cmd.kind === "PROJECT"
       ? enterPhase(goal, "INITIATION", null, state, ctx, top, cmd.tasks)
       : decompose(goal, null, state, ctx, top, cmd.tasks);
-  return [...constitution.decisions, submitted, validated, ...rest];
+  return [...security.decisions, ...constitution.decisions, submitted, validated, ...rest];
 }
 
+/** GoalRejected, announced to the hierarchy the goal named. */
 function rejection(
   cmd: SubmitGoal,
   code: GoalRejectionCode,
   reasons: string[],
   actor: Actor,
+  ctx: DecisionContext,
   violatedPolicies: PolicyRef[] = [],
+): Decision[] {
+  const commandId = cmd.envelope.eventId;
+  return [
+    decision("GoalRejected", { goalId: cmd.goalId, commandId, code, reasons, violatedPolicies }, actor, {
+      type: "GOAL",
+      id: cmd.goalId,
+    }),
+    outcomeNotice(
+      {
+        goalId: cmd.goalId,
+        title: cmd.title,
+        topology: cmd.topology,
+        tenantId: cmd.envelope.tenantId,
+        domains: goalDomains(cmd, ctx),
+      },
+      "REJECTED",
+      `${code}: ${reasons.join("; ")}`,
+      {
+        commandId,
+        code,
+        submittedBy: cmd.envelope.actor.id,
+        violatedPolicies: violatedPolicies.map((p) => `${p.policyId}@${p.version}`).join(","),
+      },
+      actor,
+      `goal-rejected-${commandId}`,
+    ),
+  ];
+}
+
+/**
+ * The SECURITY check of a command to the top: whether its issuer may issue it, by the versions in
+ * effect when it was issued. Its PolicyEvaluated (when a policy applied) is written whatever the verdict.
+ */
+function checkIssuer(
+  command: GovernedCommand,
+  cmd: SubmitGoal | StopGoal | RequestPhaseTransition,
+  topology: Topology,
+  domains: string[],
+  actor: Actor,
+  ctx: DecisionContext,
+): AccessCheck {
+  return checkCommand(
+    {
+      command,
+      issuer: cmd.envelope.actor,
+      occurredAt: cmd.envelope.occurredAt,
+      goalId: cmd.goalId,
+      domains,
+      decider: actor,
+      tier: TIERS_OF[topology][0]!,
+    },
+    ctx.policies,
+  );
+}
+
+// ---- notifications ----------------------------------------------------------------------------
+
+type Outcome = "COMPLETED" | "FAILED" | "STOPPED" | "REJECTED";
+
+const NOTICE_SEVERITY: Record<Outcome, Payload<"NotificationBroadcast">["severity"]> = {
+  COMPLETED: "INFO",
+  FAILED: "CRITICAL",
+  STOPPED: "WARNING",
+  REJECTED: "WARNING",
+};
+
+/** The domains a goal in the state reaches: its tasks' and its hints, sorted. */
+function domainsReached(goal: GoalState, state: HierarchyState): string[] {
+  return [...new Set([...goal.domainHints, ...tasksOf(state, goal).map((t) => t.spec.domain)])].sort();
+}
+
+/**
+ * NotificationBroadcast of a goal's outcome, addressed to the hierarchy that ran it (or would
+ * have): every tier of its topology, the domains it reached (empty, so all, when it reached none).
+ * Written with the outcome it announces, so it is decided once with it.
+ */
+function outcomeNotice(
+  goal: { goalId: string; title: string; topology: Topology; tenantId: string; domains: string[] },
+  outcome: Outcome,
+  summary: string,
+  data: Record<string, string>,
+  actor: Actor,
+  notificationId = `goal-${outcome.toLowerCase()}-${goal.goalId}`,
 ): Decision {
+  const named = goal.title.trim() ? `"${goal.title}" (${goal.goalId})` : goal.goalId;
   return decision(
-    "GoalRejected",
-    { goalId: cmd.goalId, commandId: cmd.envelope.eventId, code, reasons, violatedPolicies },
+    "NotificationBroadcast",
+    {
+      notificationId,
+      subject: `goal-${outcome.toLowerCase()}`,
+      message: `Goal ${named} ${outcome.toLowerCase()}: ${summary}`,
+      severity: NOTICE_SEVERITY[outcome],
+      audienceTiers: [...TIERS_OF[goal.topology]],
+      audienceDomains: goal.domains,
+      goalId: goal.goalId,
+      expiresAt: null,
+      data: { goalId: goal.goalId, outcome, ...data },
+    },
     actor,
-    { type: "GOAL", id: cmd.goalId },
+    { type: "SYSTEM", id: goal.tenantId },
   );
 }
 
@@ -466,7 +581,15 @@ function completion(
     goalRef(goal, bump),
   );
   const final = { ...goal, status: "COMPLETED" as const, version: goal.version + bump };
-  return [completed, snapshot(final, state, top)];
+  const { tasksCompleted, durationMs, totalCost } = completed.payload as Payload<"GoalCompleted">;
+  const notice = outcomeNotice(
+    { ...goal, domains: domainsReached(goal, state) },
+    "COMPLETED",
+    `${tasksCompleted} task(s) completed${phases} in ${durationMs} ms, cost ${totalCost}`,
+    { tasksCompleted: String(tasksCompleted), durationMs: String(durationMs), totalCost },
+    actorOf(top),
+  );
+  return [completed, snapshot(final, state, top), notice];
 }
 
 /**
@@ -525,10 +648,16 @@ function requestTransition(cmd: RequestPhaseTransition, state: HierarchyState, c
   if (goal?.answeredCommands.has(requestId) || state.rejectedCommands.has(requestId)) return [];
   const top = goal ? topOf(goal, ctx) : null;
   if (goal && !top) return [];
+  const actor: Actor = top ? actorOf(top) : { id: "president", tier: "SYSTEM" };
+  // Who may move a project on; an unknown project is refused below whoever asks.
+  const security = goal
+    ? checkIssuer("RequestPhaseTransition", cmd, goal.topology, domainsReached(goal, state), actor, ctx)
+    : null;
   const reasons: string[] = [];
   let pending: string[] = [];
   let open: string[] = [];
-  if (!goal) reasons.push(`no project with id "${cmd.goalId}"`);
+  if (security?.verdict === "DENY") reasons.push(...security.reasons);
+  else if (!goal) reasons.push(`no project with id "${cmd.goalId}"`);
   else if (goal.kind !== "PROJECT") reasons.push(`"${goal.goalId}" is a plain goal: only projects have phases`);
   else if (GOAL_FINAL.has(goal.status)) reasons.push(`the project is already ${goal.status.toLowerCase()}`);
   else if (goal.phase !== cmd.fromPhase)
@@ -546,9 +675,10 @@ function requestTransition(cmd: RequestPhaseTransition, state: HierarchyState, c
       reasons.push(`${pending.length} task(s) of ${goal.phase} are not done: ${pending.join(", ")}`);
     if (open.length > 0) reasons.push(`${open.length} escalation(s) are still open: ${open.join(", ")}`);
   }
-  const actor: Actor = top ? actorOf(top) : { id: "president", tier: "SYSTEM" };
+  const evaluated = security?.decisions ?? [];
   if (reasons.length > 0 || !goal || !top) {
     return [
+      ...evaluated,
       decision(
         "PhaseTransitionRejected",
         {
@@ -565,7 +695,7 @@ function requestTransition(cmd: RequestPhaseTransition, state: HierarchyState, c
       ),
     ];
   }
-  return advance(goal, goal.phase!, requestId, state, ctx, top);
+  return [...evaluated, ...advance(goal, goal.phase!, requestId, state, ctx, top)];
 }
 
 // ---- emergency stop ---------------------------------------------------------------------------
@@ -585,8 +715,12 @@ function stop(cmd: StopGoal, state: HierarchyState, ctx: DecisionContext): Decis
   const top = topOf(goal, ctx);
   if (!top) return [];
   const actor = actorOf(top);
+  // Who may stop it: a refusal is the DENY evaluation alone (the schemas have no StopRejected).
+  const security = checkIssuer("StopGoal", cmd, goal.topology, domainsReached(goal, state), actor, ctx);
+  if (security.verdict === "DENY") return security.decisions;
   const open = tasksOf(state, goal).filter(isOpen);
   const out: Decision[] = [
+    ...security.decisions,
     decision(
       "GoalStopped",
       {
@@ -616,6 +750,19 @@ function stop(cmd: StopGoal, state: HierarchyState, ctx: DecisionContext): Decis
       ),
     );
   }
+  out.push(
+    outcomeNotice(
+      { ...goal, domains: domainsReached(goal, state) },
+      "STOPPED",
+      `emergency stop by ${cmd.envelope.actor.id}: ${cmd.reason}; ${open.length} open task(s) cancelled`,
+      {
+        requestedBy: cmd.envelope.actor.id,
+        reason: cmd.reason,
+        cancelledTaskIds: open.map((t) => t.spec.id).join(","),
+      },
+      actor,
+    ),
+  );
   return out;
 }
 
@@ -641,14 +788,23 @@ function escalated(
   const verdict = GOAL_FINAL.has(goal.status)
     ? `the goal is already ${goal.status.toLowerCase()}: nothing more to decide`
     : "no policy allows another attempt: the goal fails and its open tasks are cancelled";
+  let notice: Decision | null = null;
   if (!GOAL_FINAL.has(goal.status)) {
     const failed = tasks.filter((t) => t.status === "FAILED" || t.status === "TIMED_OUT");
+    const reason = [...e.reasonChain, e.reason, `${top.name}: ${verdict}`].join(" -> ");
+    notice = outcomeNotice(
+      { ...goal, domains: domainsReached(goal, state) },
+      "FAILED",
+      reason,
+      { escalationId: e.escalationId, failedTaskIds: failed.map((t) => t.spec.id).join(",") },
+      actor,
+    );
     out.push(
       decision(
         "GoalFailed",
         {
           goalId: goal.goalId,
-          reason: [...e.reasonChain, e.reason, `${top.name}: ${verdict}`].join(" -> "),
+          reason,
           failedTaskIds: failed.map((t) => t.spec.id),
           escalationId: e.escalationId,
           tasksCompleted: tasks.filter((t) => t.status === "COMPLETED").length,
@@ -695,5 +851,6 @@ function escalated(
       taskRef(e.taskId ?? goal.goalId),
     ),
   );
+  if (notice) out.push(notice);
   return out;
 }

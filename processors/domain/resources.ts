@@ -33,8 +33,33 @@
  *     "maxTaskBudget": "5.0000",       // a BUDGET request above it is denied
  *     "defaultGoalBudget": "10.0000",  // the budget of a goal submitted without one
  *     "enforceGoalBudget": true,       // deny a BUDGET request the goal's budget cannot cover (default true)
- *     "quotas": { "API_QUOTA": "1000" } // per goal: total granted of a kind (not BUDGET) at most this
+ *     "quotas": { "API_QUOTA": "1000" }, // per goal: total granted of a kind (not BUDGET) at most this
+ *     "computePerTask": "30",          // COMPUTATIONAL units (cpu-seconds) a governor asks per task
+ *     "maxConcurrentTasks": 2          // AGENT_CAPACITY: tasks of a goal running at once (in the
+ *                                      //   policy's domains when it names some, else in all)
  *   }
+ *
+ * ## Computational units and agent capacity
+ *
+ * Where an applicable policy sets `computePerTask` or `quotas.COMPUTATIONAL`, the governor (or
+ * sub-master) also asks COMPUTATIONAL units for each task (requestId `res-<goal>-<task>-COMPUTATIONAL`,
+ * `computePerTask`, default 1, unit cpu-seconds): the goal's quota is consumed by every allocation
+ * except a cancelled task's. Where one sets `maxConcurrentTasks` or `quotas.AGENT_CAPACITY`, it asks
+ * one AGENT_CAPACITY slot per task (`res-<goal>-<task>-AGENT_CAPACITY`, unit tasks), held while the
+ * task is open and released when it completes or is cancelled. A task is handed down once all of
+ * its requests are allocated. A capacity request that does not fit now waits (no answer) and is
+ * granted when a slot is released, the most urgent first, then the earliest.
+ *
+ * ## Conflicts between governors (the resource manager rules for the president / master)
+ *
+ * - A BUDGET or COMPUTATIONAL request that the goal's limit cannot cover while another governor
+ *   (or sub-master) holds part of it: ConflictRaised (RESOURCE_CONTENTION, both parties, both
+ *   tasks, resolver the top), ConflictResolved in favour of the holder (a grant is never withdrawn:
+ *   it was the earlier request), and the request's ResourceDenied names the conflict.
+ * - Capacity freed while requests of different governors wait and not all fit: ConflictRaised and
+ *   ConflictResolved in favour of the higher priority, then the earlier request; the winner gets
+ *   ResourceAllocated, the loser waits for the next free slot (a capacity request is never denied
+ *   for contention: the slot comes back).
  *
  * Every applicable policy applies (a request must satisfy them all); the amount asked, the default
  * goal budget and enforceGoalBudget come from the applicable policy of highest precedence that sets
@@ -93,6 +118,8 @@ export interface AllocationRules {
   defaultGoalBudget?: string;
   enforceGoalBudget?: boolean;
   quotas?: Partial<Record<ResourceKind, string>>;
+  computePerTask?: string;
+  maxConcurrentTasks?: number;
 }
 
 export interface PerformanceRules {
@@ -114,6 +141,8 @@ const ALLOCATION_KEYS: Record<keyof AllocationRules, true> = {
   defaultGoalBudget: true,
   enforceGoalBudget: true,
   quotas: true,
+  computePerTask: true,
+  maxConcurrentTasks: true,
 };
 const PERFORMANCE_KEYS: Record<keyof PerformanceRules, true> = {
   maxTaskDurationMs: true,
@@ -167,6 +196,8 @@ export function parseAllocationRules(rules: string): Parsed<AllocationRules> {
       Object.entries(v).every(([k, q]) => k !== "BUDGET" && (KINDS as string[]).includes(k) && isDecimal(q)),
     "an object of COMPUTATIONAL, API_QUOTA or AGENT_CAPACITY to decimal strings",
   );
+  check("computePerTask", isDecimal, decimal);
+  check("maxConcurrentTasks", (v) => Number.isInteger(v) && (v as number) >= 1, "a whole number, at least 1");
   unknownKeys(r, ALLOCATION_KEYS, "resource allocation", problems);
   return { rules: problems.length === 0 ? (r as AllocationRules) : {}, problems };
 }
@@ -266,7 +297,83 @@ export function budgetRequestFor(
   );
 }
 
-export const requestIdOf = (goalId: string, taskId: string) => `res-${goalId}-${taskId}`;
+export const requestIdOf = (goalId: string, taskId: string, kind: ResourceKind = "BUDGET") =>
+  kind === "BUDGET" ? `res-${goalId}-${taskId}` : `res-${goalId}-${taskId}-${kind}`;
+
+export const COMPUTE_UNIT = "cpu-seconds";
+export const CAPACITY_UNIT = "tasks";
+const UNITS: Record<ResourceKind, string> = {
+  BUDGET: BUDGET_UNIT,
+  COMPUTATIONAL: COMPUTE_UNIT,
+  AGENT_CAPACITY: CAPACITY_UNIT,
+  API_QUOTA: "calls",
+};
+
+/**
+ * Every request a governor or sub-master makes for a task it holds before handing it down: its
+ * budget (budgetRequestFor), and the computational units and the capacity slot a policy applying
+ * to it sets quotas for. Empty without a RESOURCE_ALLOCATION policy.
+ */
+export function resourceRequestsFor(
+  task: TaskState,
+  requester: { agentId: string; tier: Tier },
+  book: PolicyBook,
+): Decision[] {
+  const budget = budgetRequestFor(task, requester, book);
+  if (!budget || !task.heldSince) return [];
+  const policies = applicable(
+    book,
+    "RESOURCE_ALLOCATION",
+    task.heldSince,
+    requester.tier,
+    task.spec.domain,
+    parseAllocationRules,
+  );
+  const out = [budget];
+  const compute = policies.find((p) => p.rules.computePerTask !== undefined);
+  if (compute || policies.some((p) => p.rules.quotas?.COMPUTATIONAL !== undefined))
+    out.push(
+      kindRequest(
+        task,
+        requester,
+        "COMPUTATIONAL",
+        compute ? formatCost(toUnits(compute.rules.computePerTask!)) : "1.0000",
+        compute
+          ? `the computational units per task of policy "${compute.policy.policyId}" v${compute.policy.version}`
+          : "the default computational units per task",
+      ),
+    );
+  if (policies.some((p) => p.rules.maxConcurrentTasks !== undefined || p.rules.quotas?.AGENT_CAPACITY !== undefined))
+    out.push(kindRequest(task, requester, "AGENT_CAPACITY", "1.0000", "one concurrent task"));
+  return out;
+}
+
+function kindRequest(
+  task: TaskState,
+  requester: { agentId: string; tier: Tier },
+  kind: ResourceKind,
+  amount: string,
+  why: string,
+): Decision {
+  return decision(
+    "ResourceRequested",
+    {
+      requestId: requestIdOf(task.goalId, task.spec.id, kind),
+      goalId: task.goalId,
+      taskId: task.spec.id,
+      requesterId: requester.agentId,
+      requesterTier: requester.tier,
+      kind,
+      amount,
+      unit: UNITS[kind],
+      durationMs: null,
+      priority: task.priority,
+      justification: `task ${task.spec.id} (${task.spec.title}): ${why}`,
+    },
+    { id: requester.agentId, tier: requester.tier },
+    { type: "GOAL", id: task.goalId },
+  );
+}
 
 // ---- the resource manager's decider -----------------------------------------------------------
 
@@ -291,8 +398,11 @@ export const resources: TierDecider = {
   decide(input: TierInput, state: HierarchyState, ctx: DecisionContext): Decision[] {
     switch (input.type) {
       case "ResourceRequested":
-        return answer(input.value, state, ctx);
+        return answer(requestOf(input.value), state, ctx);
       case "TaskCompleted":
+        return [...checkPerformance(input, state, ctx), ...grantWaiting(input.value.goalId, state, ctx)];
+      case "TaskCancelled":
+        return grantWaiting(input.value.goalId, state, ctx);
       case "TaskFailed":
         return checkPerformance(input, state, ctx);
       default:
@@ -301,33 +411,80 @@ export const resources: TierDecider = {
   },
 };
 
-/** What an allocation holds of the goal's budget now (see the module's point 3). */
+/**
+ * What an allocation holds of its goal's limit now: BUDGET as in the module's point 3, a completed
+ * task's COMPUTATIONAL (and API_QUOTA) units stay consumed, its AGENT_CAPACITY slot is released;
+ * a cancelled task holds nothing.
+ */
 function held(state: HierarchyState, goalId: string, a: Allocation): bigint {
   if (a.status !== "ALLOCATED") return 0n;
   const task = a.taskId ? state.tasks.get(taskKey(goalId, a.taskId)) : undefined;
-  if (task?.status === "COMPLETED") return toUnits(task.cost);
   if (task?.status === "CANCELLED") return 0n;
+  if (task?.status === "COMPLETED") {
+    if (a.kind === "BUDGET") return toUnits(task.cost);
+    if (a.kind === "AGENT_CAPACITY") return 0n;
+  }
   return toUnits(a.granted ?? a.amount);
 }
 
-/** The goal's budget committed to allocations of `kind`, leaving out `except`. */
-export function committed(state: HierarchyState, goal: GoalState, kind: ResourceKind, except?: string): bigint {
+/** The goal's budget committed to allocations of `kind`, leaving out `except` (and, given `domains`, other domains' tasks). */
+export function committed(
+  state: HierarchyState,
+  goal: GoalState,
+  kind: ResourceKind,
+  except?: string,
+  domains: string[] = [],
+): bigint {
   let sum = 0n;
   for (const a of goal.allocations.values())
-    if (a.kind === kind && a.requestId !== except) sum += held(state, goal.goalId, a);
+    if (a.kind === kind && a.requestId !== except && inDomains(state, goal.goalId, a, domains))
+      sum += held(state, goal.goalId, a);
   return sum;
 }
 
-function answer(e: ResourceRequested, state: HierarchyState, ctx: DecisionContext): Decision[] {
-  if (!e.goalId) return [];
-  const goal = state.goals.get(e.goalId);
-  const allocation = goal?.allocations.get(e.requestId);
-  if (!goal || !allocation || allocation.status !== "REQUESTED") return [];
-  const task = e.taskId ? state.tasks.get(taskKey(e.goalId, e.taskId)) : undefined;
+function inDomains(state: HierarchyState, goalId: string, a: Allocation, domains: string[]): boolean {
+  if (domains.length === 0) return true;
+  const task = a.taskId ? state.tasks.get(taskKey(goalId, a.taskId)) : undefined;
+  return !!task && domains.includes(task.spec.domain);
+}
+
+/** A request to answer: as written, or as folded when a waiting one is taken up again. */
+interface Request {
+  requestId: string;
+  goalId: string | null;
+  taskId: string | null;
+  requesterId: string;
+  requesterTier: Tier;
+  kind: ResourceKind;
+  amount: string;
+  unit: string;
+  at: Date;
+}
+
+function requestOf(e: ResourceRequested): Request {
+  return { ...e, at: e.envelope.occurredAt };
+}
+
+/** The allocations (of other requesters) holding part of a limit, for a conflict. */
+type Holders = Allocation[];
+
+interface Verdict {
+  reasons: string[];
+  denying: PolicyVersion[];
+  available: bigint | null;
+  policies: { policy: PolicyVersion; rules: AllocationRules; problems: string[] }[];
+  /** AGENT_CAPACITY only: the request does not fit now, but will when a slot is released. */
+  waits: boolean;
+  /** Other requesters' allocations holding part of the limit that denied the request. */
+  holders: Holders;
+}
+
+function judge(e: Request, goal: GoalState, state: HierarchyState, ctx: DecisionContext, extra = 0n): Verdict {
+  const task = e.taskId ? state.tasks.get(taskKey(goal.goalId, e.taskId)) : undefined;
   const policies = applicable(
     ctx.policies,
     "RESOURCE_ALLOCATION",
-    e.envelope.occurredAt,
+    e.at,
     e.requesterTier,
     task?.spec.domain ?? null,
     parseAllocationRules,
@@ -336,6 +493,18 @@ function answer(e: ResourceRequested, state: HierarchyState, ctx: DecisionContex
   const amount = toUnits(e.amount);
   const reasons: string[] = [];
   const denying: PolicyVersion[] = [];
+  const holders: Holders = [];
+  const othersHolding = (domains: string[] = []) => {
+    for (const a of goal.allocations.values())
+      if (
+        a.kind === e.kind &&
+        a.requesterId !== e.requesterId &&
+        held(state, goal.goalId, a) > 0n &&
+        inDomains(state, goal.goalId, a, domains) &&
+        !holders.includes(a)
+      )
+        holders.push(a);
+  };
   const deny = (p: PolicyVersion | null, reason: string) => {
     reasons.push(reason);
     if (p && !denying.includes(p)) denying.push(p);
@@ -344,6 +513,7 @@ function answer(e: ResourceRequested, state: HierarchyState, ctx: DecisionContex
   for (const { policy, problems } of policies)
     for (const problem of problems) deny(policy, cite(policy, "rules", problem));
   let available: bigint | null = null;
+  let waits = false;
   if (e.kind === "BUDGET") {
     for (const { policy, rules } of policies)
       if (rules.maxTaskBudget !== undefined && amount > toUnits(rules.maxTaskBudget))
@@ -352,7 +522,7 @@ function answer(e: ResourceRequested, state: HierarchyState, ctx: DecisionContex
     const defaulting = policies.find((p) => p.rules.defaultGoalBudget !== undefined);
     const budget = goal.budget ?? defaulting?.rules.defaultGoalBudget ?? null;
     if (budget !== null && (enforcing?.rules.enforceGoalBudget ?? true)) {
-      const used = committed(state, goal, "BUDGET", e.requestId);
+      const used = committed(state, goal, "BUDGET", e.requestId) + extra;
       available = toUnits(budget) - used;
       if (available < 0n) available = 0n;
       if (amount > available) {
@@ -364,36 +534,74 @@ function answer(e: ResourceRequested, state: HierarchyState, ctx: DecisionContex
           goal.budget !== null ? (enforcing?.policy ?? null) : defaulting!.policy,
           `budget exhausted: goal ${goal.goalId} has a budget of ${budget}${source}, ${formatCost(used)} is committed and ${formatCost(available)} left; ${what}`,
         );
+        othersHolding();
       }
     }
   } else {
     for (const { policy, rules } of policies) {
+      const capacity =
+        e.kind === "AGENT_CAPACITY" && rules.maxConcurrentTasks !== undefined
+          ? { rule: "maxConcurrentTasks", limit: `${rules.maxConcurrentTasks}` }
+          : null;
       const quota = rules.quotas?.[e.kind];
-      if (quota === undefined) continue;
-      const used = committed(state, goal, e.kind, e.requestId);
-      const left = toUnits(quota) - used;
-      available = available === null || left < available ? (left < 0n ? 0n : left) : available;
-      if (amount > left)
+      for (const limit of [
+        ...(quota !== undefined ? [{ rule: "quotas", limit: quota }] : []),
+        ...(capacity ? [capacity] : []),
+      ]) {
+        const domains = e.kind === "AGENT_CAPACITY" ? policy.domains : [];
+        const used = committed(state, goal, e.kind, e.requestId, domains) + extra;
+        const left = toUnits(limit.limit) - used;
+        available = available === null || left < available ? (left < 0n ? 0n : left) : available;
+        if (amount <= left) continue;
+        // A capacity slot comes back when a task ends: the request waits, unless it can never fit.
+        if (e.kind === "AGENT_CAPACITY" && amount <= toUnits(limit.limit)) {
+          waits = true;
+          continue;
+        }
         deny(
           policy,
           cite(
             policy,
-            "quotas",
-            `goal ${goal.goalId} may use ${quota} of ${e.kind}, ${formatCost(used)} is granted; ${what}`,
+            limit.rule,
+            `goal ${goal.goalId} may use ${limit.limit} of ${e.kind}${domains.length > 0 ? ` in ${domains.join(", ")}` : ""}, ${formatCost(used)} is granted; ${what}`,
           ),
         );
+        if (e.kind === "COMPUTATIONAL") othersHolding();
+      }
     }
   }
+  return { reasons, denying, available, policies, waits: waits && reasons.length === 0, holders };
+}
+
+function answer(e: Request, state: HierarchyState, ctx: DecisionContext, extra = 0n): Decision[] {
+  if (!e.goalId) return [];
+  const goal = state.goals.get(e.goalId);
+  const allocation = goal?.allocations.get(e.requestId);
+  if (!goal || !allocation || allocation.status !== "REQUESTED") return [];
+  const verdict = judge(e, goal, state, ctx, extra);
+  if (verdict.waits) return [];
+  return answerWith(e, goal, state, ctx, verdict);
+}
+
+function answerWith(e: Request, goal: GoalState, state: HierarchyState, ctx: DecisionContext, v: Verdict): Decision[] {
+  const goalId = goal.goalId;
+  const { reasons, denying, available, policies } = v;
+  const what = `${e.taskId ? `task ${e.taskId}` : e.requesterId} asks ${e.amount} ${e.unit} of ${e.kind}`;
   const consulted = policies.map((p) => refOf(p.policy));
-  const aggregate = { type: "GOAL" as const, id: e.goalId };
+  const aggregate = { type: "GOAL" as const, id: goalId };
   const out: Decision[] = [];
+  if (reasons.length > 0 && v.holders.length > 0) {
+    const conflict = contention(e, goal, state, ctx, v.holders, consulted);
+    out.push(...conflict.decisions);
+    reasons.push(conflict.reason);
+  }
   if (reasons.length > 0)
     out.push(
       decision(
         "ResourceDenied",
         {
           requestId: e.requestId,
-          goalId: e.goalId,
+          goalId,
           taskId: e.taskId,
           requesterId: e.requesterId,
           kind: e.kind,
@@ -414,7 +622,7 @@ function answer(e: ResourceRequested, state: HierarchyState, ctx: DecisionContex
         {
           requestId: e.requestId,
           allocationId: `alloc-${e.requestId}`,
-          goalId: e.goalId,
+          goalId,
           taskId: e.taskId,
           requesterId: e.requesterId,
           kind: e.kind,
@@ -434,7 +642,7 @@ function answer(e: ResourceRequested, state: HierarchyState, ctx: DecisionContex
       decision(
         "PolicyEvaluated",
         {
-          goalId: e.goalId,
+          goalId,
           subject: { type: "ResourceRequested", id: e.requestId, agentId: e.requesterId },
           category: "RESOURCE_ALLOCATION",
           policyId: deciding.policyId,
@@ -450,6 +658,168 @@ function answer(e: ResourceRequested, state: HierarchyState, ctx: DecisionContex
         },
         RESOURCE_MANAGER,
         aggregate,
+      ),
+    );
+  }
+  return out;
+}
+
+/** The top of a goal's topology, on whose behalf the resource manager rules on conflicts. */
+function resolverOf(goal: GoalState, ctx: DecisionContext): Actor {
+  const top = ctx.directory.top(goal.topology);
+  return top ? { id: top.agentId, tier: top.tier } : { id: RESOURCE_MANAGER.id, tier: "PRESIDENT" };
+}
+
+const conflictIdOf = (loser: string, winner: string) => `conflict-${loser}-vs-${winner}`;
+
+function conflictDecisions(
+  goal: GoalState,
+  ctx: DecisionContext,
+  conflictId: string,
+  kind: ResourceKind,
+  winner: { requesterId: string; taskId: string | null; requestId: string },
+  losers: { requesterId: string; taskId: string | null; requestId: string }[],
+  description: string,
+  resolution: string,
+  actions: string[],
+  consulted: ReturnType<typeof refOf>[],
+): Decision[] {
+  const resolver = resolverOf(goal, ctx);
+  const parties = [...new Set([winner.requesterId, ...losers.map((l) => l.requesterId)])];
+  const taskIds = [winner, ...losers].map((r) => r.taskId).filter((t): t is string => !!t);
+  const aggregate = { type: "GOAL" as const, id: goal.goalId };
+  void kind;
+  return [
+    decision(
+      "ConflictRaised",
+      {
+        conflictId,
+        goalId: goal.goalId,
+        kind: "RESOURCE_CONTENTION",
+        partyAgentIds: parties,
+        taskIds,
+        description,
+        resolverTier: resolver.tier,
+        resolverAgentId: resolver.id,
+      },
+      RESOURCE_MANAGER,
+      aggregate,
+    ),
+    decision(
+      "ConflictResolved",
+      {
+        conflictId,
+        goalId: goal.goalId,
+        resolution,
+        winnerAgentId: winner.requesterId,
+        actions,
+        consultedPolicies: consulted,
+      },
+      resolver,
+      aggregate,
+    ),
+  ];
+}
+
+/**
+ * A request another governor's grant stands in the way of: the president's ruling (made by the
+ * resource manager on its behalf) keeps the grant, which came first and is never withdrawn.
+ */
+function contention(
+  e: Request,
+  goal: GoalState,
+  state: HierarchyState,
+  ctx: DecisionContext,
+  holders: Holders,
+  consulted: ReturnType<typeof refOf>[],
+): { decisions: Decision[]; reason: string } {
+  const first = [...holders].sort((a, b) => a.requestedAt.getTime() - b.requestedAt.getTime())[0]!;
+  const conflictId = conflictIdOf(e.requestId, first.requestId);
+  const claims = holders
+    .map((a) => `${a.requesterId} holds ${formatCost(held(state, goal.goalId, a))} for task ${a.taskId ?? "-"}`)
+    .join(", ");
+  const reason = `conflict ${conflictId} (RESOURCE_CONTENTION over the goal's ${e.kind}) resolved for ${first.requesterId}: ${claims}; granted claims are kept, the later request loses`;
+  if (goal.conflicts.has(conflictId)) return { decisions: [], reason };
+  return {
+    reason,
+    decisions: conflictDecisions(
+      goal,
+      ctx,
+      conflictId,
+      e.kind,
+      first,
+      [e],
+      `${e.requesterId} asks ${e.amount} ${e.unit} of ${e.kind} for task ${e.taskId ?? "-"}, which goal ${goal.goalId}'s limit cannot cover while ${claims}`,
+      `for ${first.requesterId}: its claim was granted first (${first.requestedAt.toISOString()}) and is kept; ${e.requesterId}'s request is denied`,
+      [`deny ${e.requestId}`, `keep ${holders.map((a) => a.requestId).join(", ")}`],
+      consulted,
+    ),
+  };
+}
+
+/**
+ * Capacity was released (a task completed or was cancelled): the waiting capacity requests of the
+ * goal are taken up again, most urgent first, then the earliest. When the freed slots cannot take
+ * every waiting request and they come from different governors, the conflict is raised and ruled
+ * (for the president) in favour of the request served; the others keep waiting.
+ */
+function grantWaiting(goalId: string, state: HierarchyState, ctx: DecisionContext): Decision[] {
+  const goal = state.goals.get(goalId);
+  if (!goal) return [];
+  const priorityOf = (a: Allocation) => (a.taskId ? (state.tasks.get(taskKey(goalId, a.taskId))?.priority ?? 0) : 0);
+  const waiting = [...goal.allocations.values()]
+    .filter((a) => a.kind === "AGENT_CAPACITY" && a.status === "REQUESTED")
+    .filter((a) => {
+      const t = a.taskId ? state.tasks.get(taskKey(goalId, a.taskId)) : undefined;
+      return !t || (t.status !== "COMPLETED" && t.status !== "CANCELLED");
+    })
+    .sort((a, b) => priorityOf(b) - priorityOf(a) || a.requestedAt.getTime() - b.requestedAt.getTime());
+  if (waiting.length === 0) return [];
+  const out: Decision[] = [];
+  let extra = 0n;
+  const served: Allocation[] = [];
+  for (const a of waiting) {
+    const request: Request = {
+      requestId: a.requestId,
+      goalId,
+      taskId: a.taskId,
+      requesterId: a.requesterId,
+      requesterTier: ctx.directory.get(a.requesterId)?.tier ?? "GOVERNOR",
+      kind: a.kind,
+      amount: a.amount,
+      unit: CAPACITY_UNIT,
+      at: a.requestedAt,
+    };
+    const verdict = judge(request, goal, state, ctx, extra);
+    if (!verdict.waits) {
+      out.push(...answerWith(request, goal, state, ctx, verdict));
+      if (verdict.reasons.length === 0) {
+        extra += toUnits(a.amount);
+        served.push(a);
+      }
+      continue;
+    }
+    // Waits: a request of another governor took the slot it could have had.
+    const winner = served.find((w) => w.requesterId !== a.requesterId);
+    if (!winner) continue;
+    const conflictId = conflictIdOf(a.requestId, winner.requestId);
+    if (goal.conflicts.has(conflictId)) continue;
+    const why =
+      priorityOf(winner) > priorityOf(a)
+        ? `higher priority (${priorityOf(winner)} over ${priorityOf(a)})`
+        : `the same priority (${priorityOf(a)}) and the earlier request (${winner.requestedAt.toISOString()})`;
+    out.push(
+      ...conflictDecisions(
+        goal,
+        ctx,
+        conflictId,
+        a.kind,
+        winner,
+        [a],
+        `${winner.requesterId} (task ${winner.taskId ?? "-"}) and ${a.requesterId} (task ${a.taskId ?? "-"}) wait for goal ${goalId}'s capacity, and the slot released takes one of them`,
+        `for ${winner.requesterId}: ${why}; ${a.requesterId}'s task waits for the next free slot`,
+        [`allocate ${winner.requestId}`, `keep ${a.requestId} waiting`],
+        verdict.policies.map((p) => refOf(p.policy)),
       ),
     );
   }

@@ -84,12 +84,17 @@ for (const topology of TOPOLOGIES) {
       assert.equal(goals.length, 1);
       assert.equal(goals[0]!.value.tasksCompleted, 10);
       assert.equal(goals[0]!.value.totalCost, "0.1000");
-      // After the goal completed, only its final snapshot and reports of tiers may follow.
+      // After the goal completed, only its final snapshot, its announcement and reports of tiers may follow.
+      const after = result.log.slice(goals[0]!.index + 1);
       assert.deepStrictEqual(
-        [...new Set(result.log.slice(goals[0]!.index + 1).map((e) => e.type))].filter(
-          (t) => t !== "ReportSubmitted" && t !== "GoalSnapshotTaken",
+        [...new Set(after.map((e) => e.type))].filter(
+          (t) => t !== "ReportSubmitted" && t !== "GoalSnapshotTaken" && t !== "NotificationBroadcast",
         ),
         [],
+      );
+      assert.deepStrictEqual(
+        after.flatMap((e) => (e.type === "NotificationBroadcast" ? [e.value.subject] : [])),
+        ["goal-completed"],
       );
       assert.equal(entries(result.log, "GoalSnapshotTaken").at(-1)!.value.status, "COMPLETED");
       assert.deepStrictEqual(completionsPerTask(result.log), once);

@@ -128,11 +128,15 @@ describe("policy engine: defining and amending", () => {
     spec(policy)
       .when(define({ rules: "[1]" }))
       .thenTypes(["PolicyEvaluated"]);
-    // Categories without a rule language of their own take any JSON object; PERFORMANCE and
-    // RESOURCE_ALLOCATION have theirs (domain/resources.ts, specified in resources.test.ts).
+    // Every category parses its own rules: PERFORMANCE and RESOURCE_ALLOCATION in
+    // domain/resources.ts (resources.test.ts), SECURITY and COMMUNICATION in domain/security.ts
+    // (security.test.ts), where an unknown rule is refused as here.
+    spec(policy)
+      .when(define({ policyId: "comms", category: "COMMUNICATION", rules: '{"contextEdges": ["SUPERIOR"]}' }))
+      .thenTypes(["PolicyDefined"]);
     spec(policy)
       .when(define({ policyId: "comms", category: "COMMUNICATION", rules: '{"anything": 500}' }))
-      .thenTypes(["PolicyDefined"]);
+      .thenTypes(["PolicyEvaluated"]);
   });
 
   it("amends the version it is based on into the next one, keeping what the amendment leaves null", () => {
@@ -307,6 +311,13 @@ describe("president: the constitution at submission", () => {
           reasons: ['policy "no-weapons" v1 (forbiddenTerms): title mentions forbidden term "weapon"'],
           violatedPolicies: [{ policyId: "no-weapons", version: 1 }],
         },
+        {
+          type: "NotificationBroadcast",
+          subject: "goal-rejected",
+          goalId: "g1",
+          message:
+            'Goal "Build a weapon" (g1) rejected: CONSTITUTIONAL_VIOLATION: policy "no-weapons" v1 (forbiddenTerms): title mentions forbidden term "weapon"',
+        },
       ]);
     assert.deepStrictEqual(decisions[0]!.aggregate, { type: "GOAL", id: "g1", version: -1 });
   });
@@ -353,7 +364,7 @@ describe("president: the constitution at submission", () => {
     const early = withBook(amended, at(40)).when(before).decisions;
     assert.deepStrictEqual(
       early.map((d) => d.type),
-      ["PolicyEvaluated", "ConstitutionalViolationDetected", "GoalRejected"],
+      ["PolicyEvaluated", "ConstitutionalViolationDetected", "GoalRejected", "NotificationBroadcast"],
     );
     assert.equal(ofType(early, "PolicyEvaluated")[0]!.policyVersion, 1);
     const late = withBook(amended, at(40)).when(after).decisions;

@@ -140,6 +140,17 @@ describe("president: submission", () => {
           code: "DUPLICATE_GOAL",
           reasons: ['goal id "g1" is already taken; submit with a new goalId'],
         },
+        // Announced to the hierarchy the submission named: every aamas tier, the goal's domains.
+        {
+          type: "NotificationBroadcast",
+          subject: "goal-rejected",
+          severity: "WARNING",
+          goalId: "g1",
+          audienceTiers: ["PRESIDENT", "GOVERNOR", "MAYOR", "WORKER"],
+          audienceDomains: ["backend", "frontend", "testing"],
+          message:
+            'Goal "Build the shop" (g1) rejected: DUPLICATE_GOAL: goal id "g1" is already taken; submit with a new goalId',
+        },
       ]);
   });
 
@@ -148,6 +159,7 @@ describe("president: submission", () => {
       .when(submitGoal({ priority: 0 }))
       .then([
         { type: "GoalRejected", code: "INVALID_REQUEST", reasons: ["priority must be an integer from 1 to 10, got 0"] },
+        { type: "NotificationBroadcast", subject: "goal-rejected", goalId: "g1" },
       ]);
   });
 
@@ -167,19 +179,31 @@ describe("president: submission", () => {
           code: "INVALID_REQUEST",
           reasons: ["deadline 2030-01-01T11:59:59.999Z is already past", "title is empty"],
         },
+        // An empty title: the notice names the goal by its id.
+        {
+          type: "NotificationBroadcast",
+          message:
+            "Goal g1 rejected: INVALID_REQUEST: deadline 2030-01-01T11:59:59.999Z is already past; title is empty",
+        },
       ]);
   });
 
   it("rejects a task graph with a cycle as INVALID_TASK_GRAPH, with the reason", () => {
     spec(president)
       .when(submitGoal({ tasks: [task("a", "backend", "api", ["b"]), task("b", "backend", "api", ["a"])] }))
-      .then([{ type: "GoalRejected", code: "INVALID_TASK_GRAPH", reasons: ["the tasks form a cycle: a -> b -> a"] }]);
+      .then([
+        { type: "GoalRejected", code: "INVALID_TASK_GRAPH", reasons: ["the tasks form a cycle: a -> b -> a"] },
+        { type: "NotificationBroadcast", subject: "goal-rejected", goalId: "g1" },
+      ]);
   });
 
   it("rejects a project task without a phase", () => {
     spec(president)
       .when(submitGoal({ kind: "PROJECT", tasks: [task("a", "backend", "api")] }))
-      .then([{ type: "GoalRejected", code: "INVALID_TASK_GRAPH", reasons: ['project task "a" has no phase'] }]);
+      .then([
+        { type: "GoalRejected", code: "INVALID_TASK_GRAPH", reasons: ['project task "a" has no phase'] },
+        { type: "NotificationBroadcast", subject: "goal-rejected", goalId: "g1" },
+      ]);
   });
 
   it("rejects an unknown domain hint as UNKNOWN_DOMAIN", () => {
@@ -191,6 +215,7 @@ describe("president: submission", () => {
           code: "UNKNOWN_DOMAIN",
           reasons: ['domain hint "ops" has no governor in aamas; known domains: backend, frontend, testing'],
         },
+        { type: "NotificationBroadcast", subject: "goal-rejected", audienceDomains: ["backend", "ops"] },
       ]);
   });
 
@@ -206,6 +231,7 @@ describe("president: submission", () => {
             'task "b": no worker of backend has specialization "react"',
           ],
         },
+        { type: "NotificationBroadcast", subject: "goal-rejected", audienceDomains: ["backend", "ops"] },
       ]);
   });
 
@@ -300,6 +326,19 @@ describe("president: release and completion", () => {
         result: "4 task(s) completed: api: result of api; db: result of db; ui: result of ui; e2e: result of e2e",
       },
       { type: "GoalSnapshotTaken", goalId: "g1", status: "COMPLETED", tasksCompleted: 4, tasksTotal: 4, progress: 1 },
+      // The outcome, announced to every tier of the hierarchy in the domains the goal reached.
+      {
+        type: "NotificationBroadcast",
+        notificationId: "goal-completed-g1",
+        subject: "goal-completed",
+        message: 'Goal "Build the shop" (g1) completed: 4 task(s) completed in 0 ms, cost 3.7501',
+        severity: "INFO",
+        audienceTiers: ["PRESIDENT", "GOVERNOR", "MAYOR", "WORKER"],
+        audienceDomains: ["backend", "frontend", "testing"],
+        goalId: "g1",
+        expiresAt: null,
+        data: { goalId: "g1", outcome: "COMPLETED", tasksCompleted: "4", durationMs: "0", totalCost: "3.7501" },
+      },
     ]);
     // A repeat of the last completion after GoalCompleted is folded changes nothing.
     spec(president)
@@ -386,6 +425,12 @@ describe("president: projects", () => {
           result: "2 task(s) completed across 8 phases: charter: done charter; golive: live",
         },
         { type: "GoalSnapshotTaken", status: "COMPLETED", currentPhase: "LAUNCH", tasksCompleted: 2 },
+        {
+          type: "NotificationBroadcast",
+          subject: "goal-completed",
+          message: 'Goal "Build the shop" (g1) completed: 2 task(s) completed across 8 phases in 0 ms, cost 0.0000',
+          audienceDomains: ["backend", "frontend"],
+        },
       ]);
   });
   it("completes a project at once when its only tasks are in INITIATION, counting every phase", () => {
@@ -406,8 +451,8 @@ describe("president: projects", () => {
       },
     ]);
     assert.deepStrictEqual(
-      decisions.slice(-2).map((d) => d.type),
-      ["GoalCompleted", "GoalSnapshotTaken"],
+      decisions.slice(-3).map((d) => d.type),
+      ["GoalCompleted", "GoalSnapshotTaken", "NotificationBroadcast"],
     );
   });
 });
@@ -539,6 +584,7 @@ describe("president: manual phase gate", () => {
       .then([
         { type: "GoalCompleted", tasksCompleted: 4 },
         { type: "GoalSnapshotTaken", status: "COMPLETED" },
+        { type: "NotificationBroadcast", subject: "goal-completed", goalId: "g1" },
       ]);
   });
 
@@ -565,6 +611,7 @@ describe("president: manual phase gate", () => {
         { type: "GoalDecomposed", phase: "LAUNCH", tasks: [] },
         { type: "GoalCompleted", tasksCompleted: 1 },
         { type: "GoalSnapshotTaken", status: "COMPLETED" },
+        { type: "NotificationBroadcast", subject: "goal-completed", goalId: "g1" },
       ]);
   });
 });
@@ -605,6 +652,16 @@ describe("president: escalations", () => {
         { type: "TaskCancelled", taskId: "ui", cause: "GOAL_FAILED", previousStatus: "FAILED" },
         { type: "TaskCancelled", taskId: "e2e", cause: "GOAL_FAILED", previousStatus: "PENDING" },
         { type: "EscalationResolved", escalationId: "esc-ui>gov", outcome: "FAIL_GOAL", taskId: "ui" },
+        // Announced last, after every fact it sums up.
+        {
+          type: "NotificationBroadcast",
+          notificationId: "goal-failed-g1",
+          subject: "goal-failed",
+          severity: "CRITICAL",
+          message:
+            'Goal "Build the shop" (g1) failed: task ui failed -> Governor of frontend cannot settle it -> President: no policy allows another attempt: the goal fails and its open tasks are cancelled',
+          data: { goalId: "g1", outcome: "FAILED", escalationId: "esc-ui>gov", failedTaskIds: "ui" },
+        },
       ]);
     // Decided again once its answer is folded: nothing more.
     spec(president)

@@ -480,7 +480,7 @@ describe("policy engine: resource and performance rules", () => {
       .thenTypes(["PolicyEvaluated"]);
     assert.deepEqual((refusal!.payload as Payload<"PolicyEvaluated">).reasons, [
       'policy "p" not defined: rule "maxTaskBudget" must be a decimal string such as "5.0000", got 5',
-      'policy "p" not defined: unknown rule "budgetz"; resource allocation rules are taskBudget, costPerEffortHour, maxTaskBudget, defaultGoalBudget, enforceGoalBudget, quotas',
+      'policy "p" not defined: unknown rule "budgetz"; resource allocation rules are taskBudget, costPerEffortHour, maxTaskBudget, defaultGoalBudget, enforceGoalBudget, quotas, computePerTask, maxConcurrentTasks',
     ]);
     spec(policy)
       .when(define("PERFORMANCE", { minSuccessRate: 2 }))

@@ -89,6 +89,17 @@ describe("emergency stop: the president", () => {
         },
         { type: "TaskCancelled", taskId: "db", cause: "GOAL_STOPPED", previousStatus: "PENDING", agentId: null },
         { type: "TaskCancelled", taskId: "e2e", cause: "GOAL_STOPPED", previousStatus: "PENDING", agentId: null },
+        {
+          type: "NotificationBroadcast",
+          notificationId: "goal-stopped-g1",
+          subject: "goal-stopped",
+          severity: "WARNING",
+          message:
+            'Goal "Build the shop" (g1) stopped: emergency stop by operator-1: runaway costs; 3 open task(s) cancelled',
+          audienceTiers: ["PRESIDENT", "GOVERNOR", "MAYOR", "WORKER"],
+          audienceDomains: ["backend", "frontend", "testing"],
+          goalId: "g1",
+        },
       ]);
     assert.deepStrictEqual(decisions[0]!.actor, { id: "aamas-president", tier: "PRESIDENT" });
     assert.equal(decisions[0]!.aggregate.type, "GOAL");
@@ -131,6 +142,7 @@ describe("emergency stop: the president", () => {
         { type: "TaskCancelled", taskId: "api", previousStatus: "FAILED" },
         { type: "TaskCancelled", taskId: "db" },
         { type: "TaskCancelled", taskId: "e2e" },
+        { type: "NotificationBroadcast", subject: "goal-stopped", goalId: "g1" },
       ]);
   });
 
@@ -385,6 +397,7 @@ describe("escalation limits", () => {
         { type: "GoalFailed", failedTaskIds: ["api"] },
         { type: "TaskCancelled", taskId: "api", cause: "GOAL_FAILED" },
         { type: "EscalationResolved", outcome: "FAIL_GOAL" },
+        { type: "NotificationBroadcast", subject: "goal-failed", goalId: "g1" },
       ]);
     assert.equal(
       ofType(failedGoal, "GoalFailed")[0]!.reason,
