@@ -51,7 +51,7 @@ export interface Decoded<T = Record<string, unknown>> {
 
 export class Codec {
   private readonly ids = new Map<string, number>();
-  private readonly readers = new Map<number, { type: string; resolver: avsc.Resolver; local: avsc.Type }>();
+  private readonly readers = new Map<number, { type: string; resolver: avsc.Resolver | undefined; local: avsc.Type }>();
 
   constructor(
     readonly registry: RegistryClient,
@@ -131,9 +131,10 @@ export class Codec {
         `schema id ${schemaId} is record "${writer.name}", not a Polity message type`,
       );
     }
-    let resolver: avsc.Resolver;
+    // The same schema (canonical form) needs no resolution: decoding without a resolver is twice as fast.
+    let resolver: avsc.Resolver | undefined;
     try {
-      resolver = local.type.createResolver(writer);
+      resolver = writer.equals(local.type) ? undefined : local.type.createResolver(writer);
     } catch (e) {
       throw new DecodeError(
         "SCHEMA_MISMATCH",

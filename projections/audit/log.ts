@@ -52,6 +52,9 @@ export function partitionOfKey(key: string, partitions: number): number {
   return Partitioners.DefaultPartitioner()({ topic: "", partitionMetadata, message: { key, value: null } });
 }
 
+/** Records fetched but not yet handed to onBatch, past which fetching waits. */
+const MAX_QUEUED = 50_000;
+
 interface Range {
   next: bigint;
   end: bigint;
@@ -90,7 +93,13 @@ export async function scanLog(kafka: Kafka, options: ScanOptions): Promise<numbe
     return 0;
   }
 
-  const consumer = kafka.consumer({ groupId, readUncommitted: false, maxBytes: 16 * 1024 * 1024 });
+  // Everything asked for is already in the log: no long polls, so the end is seen at once.
+  const consumer = kafka.consumer({
+    groupId,
+    readUncommitted: false,
+    maxBytes: 16 * 1024 * 1024,
+    maxWaitTimeInMs: 100,
+  });
   let read = 0;
   let handed = 0;
   const progress = () => options.onProgress?.({ read, total: Number(total) });
@@ -102,6 +111,15 @@ export async function scanLog(kafka: Kafka, options: ScanOptions): Promise<numbe
     fail = reject;
   });
   const open = new Set(ranges.keys());
+  // Batches are processed in order, one after the other, behind the fetching.
+  let pipeline: Promise<void> = Promise.resolve();
+  let queued = 0;
+  const later = (work: () => void | Promise<void>) => {
+    pipeline = pipeline.then(work).catch((e: unknown) => {
+      fail(e);
+      return new Promise<void>(() => undefined);
+    });
+  };
   const reached = (topic: string, partition: number, after: bigint) => {
     const r = ranges.get(rangeKey(topic, partition));
     if (!r) return;
@@ -115,7 +133,8 @@ export async function scanLog(kafka: Kafka, options: ScanOptions): Promise<numbe
     await consumer.connect();
     // Batches made only of transaction markers never reach eachBatch; they are reported here.
     consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-      if (payload.batchSize === 0) reached(payload.topic, payload.partition, BigInt(payload.lastOffset) + 1n);
+      if (payload.batchSize === 0)
+        later(() => reached(payload.topic, payload.partition, BigInt(payload.lastOffset) + 1n));
     });
     for (const topic of options.topics) await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
@@ -137,15 +156,18 @@ export async function scanLog(kafka: Kafka, options: ScanOptions): Promise<numbe
             headers: m.headers,
           });
         }
-        try {
+        const after = BigInt(batch.lastOffset()) + 1n;
+        queued += records.length;
+        later(async () => {
           if (records.length > 0) await options.onBatch(records);
-        } catch (e) {
-          fail(e);
-          return;
-        }
-        handed += records.length;
+          queued -= records.length;
+          handed += records.length;
+          reached(batch.topic, batch.partition, after);
+        });
+        // The batch is handed over in the background so the next fetch overlaps its processing;
+        // past MAX_QUEUED records the fetching waits.
+        if (queued > MAX_QUEUED) await pipeline;
         await heartbeat();
-        reached(batch.topic, batch.partition, BigInt(batch.lastOffset()) + 1n);
       },
     });
     for (const key of ranges.keys()) {
