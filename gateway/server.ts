@@ -21,6 +21,7 @@ import { Auth, type Principal } from "./auth.js";
 import { Commands } from "./commands.js";
 import { GatewayError } from "./errors.js";
 import type { GatewayContext } from "./graphql/context.js";
+import { auditLog, type AuditContext } from "./graphql/goals.js";
 import { limitsRule } from "./graphql/limits.js";
 import { gatewaySchema } from "./graphql/schema.js";
 import { HealthChecks } from "./health.js";
@@ -124,7 +125,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const context = (principal: Principal | null): GatewayContext => {
     let loaders: ReturnType<ReadSide["loaders"]> | undefined;
     let viewer: Viewer | undefined;
-    const ctx: GatewayContext = {
+    const ctx: AuditContext = {
       principal,
       read,
       writer: options.writer,
@@ -138,6 +139,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         return (viewer ??= new Viewer(read, principal, ctx.loaders()));
       },
       subtree: () => (principal ? ctx.viewer().subtree() : Promise.resolve(new Set<string>())),
+      // The log read back for audit (auditTrail, asOf); what it reads is cached for the request.
+      audit: auditLog({ kafka: options.kafka, codec: options.codec, topicPrefix: options.topicPrefix }),
     };
     return ctx;
   };

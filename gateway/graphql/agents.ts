@@ -2,6 +2,7 @@ import type { AgentDoc } from "../../projections/mongo/state-store.js";
 import { forbidden } from "../errors.js";
 import { caller, guarded, type GatewayContext } from "./context.js";
 import { entries } from "./common.js";
+import { agentsAt, audit, tasksAt, timeArg, type AsOf } from "./goals.js";
 
 export const typeDefs = /* GraphQL */ `
   enum Tier {
@@ -72,10 +73,15 @@ export const typeDefs = /* GraphQL */ `
   }
 
   extend type Query {
-    agent(id: ID!): Agent
+    """
+    An agent. With asOf, the agent as it stood at that time, replayed from the log: its status,
+    superior, subordinates and current tasks as of then (performance and heartbeat times are not
+    kept by the replay: zero and null).
+    """
+    agent(id: ID!, asOf: DateTime): Agent
     agents(filter: AgentFilter): [Agent!]!
-    "The hierarchy of a topology as a tree, from its top agent down."
-    hierarchy(topology: Topology = aamas): [HierarchyNode!]!
+    "The hierarchy of a topology as a tree, from its top agent down; with asOf, as it stood then."
+    hierarchy(topology: Topology = aamas, asOf: DateTime): [HierarchyNode!]!
   }
 
   extend type Mutation {
@@ -110,18 +116,32 @@ function tree(all: AgentDoc[], roots: AgentDoc[], depth = 0): unknown[] {
   }));
 }
 
+/** Every agent as of `at` (the whole log replayed up to then), by id. */
+async function agentsAsOfTime(ctx: GatewayContext, asOf: unknown): Promise<Map<string, AsOf<AgentDoc>> | null> {
+  caller(ctx, "read");
+  const at = timeArg("asOf", asOf, { past: true });
+  return at ? agentsAt(await audit(ctx).snapshot(at)) : null;
+}
+
 export const resolvers = {
   Query: {
-    agent: (_: unknown, { id }: { id: string }, ctx: GatewayContext) =>
+    agent: (_: unknown, { id, asOf }: { id: string; asOf?: unknown }, ctx: GatewayContext) =>
       guarded(async () => {
-        const a = await ctx.loaders().agent.load(id);
+        const then = await agentsAsOfTime(ctx, asOf);
+        const a = then ? (then.get(id) ?? null) : await ctx.loaders().agent.load(id);
         return a?.tier ? ((await visible(ctx, [a]))[0] ?? null) : null;
       }),
     agents: (_: unknown, { filter }: { filter?: Record<string, string> }, ctx: GatewayContext) =>
       guarded(async () => visible(ctx, await ctx.read.agents(filter ?? {}))),
-    hierarchy: (_: unknown, { topology }: { topology: string }, ctx: GatewayContext) =>
+    hierarchy: (_: unknown, { topology, asOf }: { topology: string; asOf?: unknown }, ctx: GatewayContext) =>
       guarded(async () => {
-        const all = await visible(ctx, await ctx.read.agents({ topology }));
+        const then = await agentsAsOfTime(ctx, asOf);
+        const all = await visible(
+          ctx,
+          then
+            ? [...then.values()].filter((a) => a.topology === topology).sort((x, y) => (x._id < y._id ? -1 : 1))
+            : await ctx.read.agents({ topology }),
+        );
         const ids = new Set(all.map((a) => a._id));
         return tree(
           all,
@@ -138,17 +158,37 @@ export const resolvers = {
   Agent: {
     id: (a: AgentDoc) => a._id,
     labels: (a: AgentDoc) => entries(a.labels),
-    superior: async (a: AgentDoc, _: unknown, ctx: GatewayContext) => {
+    superior: async (a: AsOf<AgentDoc>, _: unknown, ctx: GatewayContext) => {
       if (!a.superiorId) return null;
-      const s = await ctx.loaders().agent.load(a.superiorId);
+      const s = a._asOf ? (agentsAt(a._asOf).get(a.superiorId) ?? null) : await ctx.loaders().agent.load(a.superiorId);
       return s ? ((await visible(ctx, [s]))[0] ?? null) : null;
     },
-    subordinates: async (a: AgentDoc, _: unknown, ctx: GatewayContext) =>
-      visible(ctx, await ctx.loaders().subordinates.load(a._id)),
-    currentTasks: async (a: AgentDoc, _: unknown, ctx: GatewayContext) => {
+    subordinates: async (a: AsOf<AgentDoc>, _: unknown, ctx: GatewayContext) =>
+      visible(
+        ctx,
+        a._asOf
+          ? [...agentsAt(a._asOf).values()]
+              .filter((s) => s.superiorId === a._id)
+              .sort((x, y) => (x._id < y._id ? -1 : 1))
+          : await ctx.loaders().subordinates.load(a._id),
+      ),
+    currentTasks: async (a: AsOf<AgentDoc>, _: unknown, ctx: GatewayContext) => {
       const p = caller(ctx, "read");
       if (p.role === "agent" && !(await ctx.subtree()).has(a._id))
         throw forbidden("an agent token reads the tasks of its own subtree only");
+      const snapshot = a._asOf;
+      if (snapshot) {
+        // As of a time: the tasks it held then, as they were then, of the caller's tenant only.
+        const then = [];
+        for (const key of [...(a.currentTasks ?? [])].sort()) {
+          const slash = key.indexOf("/");
+          const goalId = key.slice(0, slash);
+          if (snapshot.state.goals.get(goalId)?.tenantId !== p.tenantId) continue;
+          const task = tasksAt(snapshot, goalId).find((t) => t.taskId === key.slice(slash + 1));
+          if (task) then.push(task);
+        }
+        return then;
+      }
       const out = [];
       for (const key of a.currentTasks ?? []) {
         const slash = key.indexOf("/");

@@ -1,6 +1,10 @@
-/** Analytics from PostgreSQL, and the event trail of a goal (the events table). */
+/**
+ * Analytics from PostgreSQL, and the audit trail of a goal: its causal timeline, replayed from the
+ * log (projections/audit/timeline.ts), not read from the analytics event table.
+ */
+import type { TimelineEntry } from "../../projections/audit/timeline.js";
 import { caller, guarded, type GatewayContext } from "./context.js";
-import { visibleGoal } from "./goals.js";
+import { audit, timeArg, visibleGoal, type AsOf } from "./goals.js";
 import { invalid } from "../errors.js";
 
 export const typeDefs = /* GraphQL */ `
@@ -47,8 +51,25 @@ export const typeDefs = /* GraphQL */ `
     utilization: Float
   }
 
-  "One event of a goal as the log holds it."
+  "A policy decision, as the PolicyEvaluated event recorded it."
+  type PolicyDecision {
+    category: String!
+    decision: String!
+    "The deciding policy, as id@vN."
+    decidedBy: String!
+    "Every policy version consulted, as id@vN."
+    consulted: [String!]!
+    reasons: [String!]!
+  }
+
+  """
+  One event of a goal's causal timeline, replayed from the log: who did what, what caused it and
+  what it caused. Policy versions defined or amended while the goal ran, of policies it consulted,
+  are in the timeline too (topic polity.policies.events).
+  """
   type TrailEvent {
+    "Position in the timeline, from 1, in log order; causedBy and caused refer to it."
+    seq: Int!
     type: String!
     occurredAt: DateTime!
     actorId: String!
@@ -58,6 +79,17 @@ export const typeDefs = /* GraphQL */ `
     topic: String!
     partition: Int!
     offset: String!
+    "seq of the event that caused this one; null when the cause is outside the timeline (or none)."
+    causedBy: Int
+    "seq of the events this one caused."
+    caused: [Int!]!
+    "The event's telling fields on one line."
+    summary: String!
+    "On PolicyEvaluated: the decision."
+    policy: PolicyDecision
+    "On other events: the policy versions (id@vN) consulted by the evaluation made for the same cause."
+    decidedUnder: [String!]!
+    "The event's fields other than the envelope, as decoded from the log."
     payload: JSON!
   }
 
@@ -66,8 +98,11 @@ export const typeDefs = /* GraphQL */ `
   }
   extend type Goal {
     analytics: GoalProgress
-    "The goal's events in log order, from the analytics event table."
-    auditTrail(limit: Int = 1000): [TrailEvent!]!
+    """
+    The goal's causal timeline, replayed from the log, in log order: from the start, or from the
+    first record at or after 'from'. On a goal asked for with asOf, the events up to that time.
+    """
+    auditTrail(limit: Int = 1000, from: DateTime): [TrailEvent!]!
   }
 
   extend type Query {
@@ -75,7 +110,8 @@ export const typeDefs = /* GraphQL */ `
     goalProgress(goalId: ID!): GoalProgress
     throughput(hours: Int = 24): [ThroughputHour!]!
     utilization: [AgentUtilization!]!
-    auditTrail(goalId: ID!, limit: Int = 1000): [TrailEvent!]!
+    "The goal's causal timeline, replayed from the log (see Goal.auditTrail)."
+    auditTrail(goalId: ID!, limit: Int = 1000, from: DateTime): [TrailEvent!]!
   }
 `;
 
@@ -115,11 +151,42 @@ function progress(r: Row | null) {
   };
 }
 
-async function goalTrail(ctx: GatewayContext, goalId: string, limit: number) {
+function trailEvent(e: TimelineEntry) {
+  return {
+    seq: e.seq,
+    type: e.type,
+    occurredAt: e.occurredAt,
+    actorId: e.actor,
+    actorTier: e.actorTier,
+    eventId: e.eventId,
+    causationId: e.causationId,
+    topic: e.topic,
+    partition: e.partition,
+    offset: e.offset,
+    causedBy: e.causedBy,
+    caused: e.caused,
+    summary: e.summary,
+    policy: e.policy,
+    decidedUnder: e.decidedUnder,
+    payload: e.payload,
+  };
+}
+
+/**
+ * The goal's timeline from the log. `until` (a goal read as of a time, already found visible then)
+ * keeps the events that occurred up to it; otherwise the goal must be visible now.
+ */
+async function goalTrail(ctx: GatewayContext, goalId: string, args: { limit: number; from?: unknown }, until?: Date) {
+  const { limit } = args;
   if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw invalid("limit", "must be from 1 to 10000");
   const p = caller(ctx, "read");
-  if (!(await visibleGoal(ctx, goalId))) return [];
-  return await ctx.read.eventTrail(p.tenantId, goalId, limit);
+  const from = timeArg("from", args.from);
+  if (!until && !(await visibleGoal(ctx, goalId))) return [];
+  const timeline = await audit(ctx).timeline(goalId, p.tenantId, from);
+  const entries = until
+    ? timeline.entries.filter((e) => Date.parse(e.occurredAt) <= until.getTime())
+    : timeline.entries;
+  return entries.slice(0, limit).map(trailEvent);
 }
 
 export const resolvers = {
@@ -157,8 +224,11 @@ export const resolvers = {
           utilization: num(r.utilization),
         }));
       }),
-    auditTrail: (_: unknown, { goalId, limit }: { goalId: string; limit: number }, ctx: GatewayContext) =>
-      guarded(() => goalTrail(ctx, goalId, limit)),
+    auditTrail: (
+      _: unknown,
+      { goalId, ...args }: { goalId: string; limit: number; from?: unknown },
+      ctx: GatewayContext,
+    ) => guarded(() => goalTrail(ctx, goalId, args)),
   },
   Agent: {
     workload: async (a: { _id: string }, _: unknown, ctx: GatewayContext) =>
@@ -167,7 +237,7 @@ export const resolvers = {
   Goal: {
     analytics: async (g: { _id: string; tenantId: string }, _: unknown, ctx: GatewayContext) =>
       progress(await ctx.read.goalProgress(g.tenantId, g._id)),
-    auditTrail: (g: { _id: string }, { limit }: { limit: number }, ctx: GatewayContext) =>
-      guarded(() => goalTrail(ctx, g._id, limit)),
+    auditTrail: (g: AsOf<{ _id: string }>, args: { limit: number; from?: unknown }, ctx: GatewayContext) =>
+      guarded(() => goalTrail(ctx, g._id, args, g._asOf?.asOf)),
   },
 };

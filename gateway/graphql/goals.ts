@@ -1,7 +1,11 @@
-import type { GoalDoc } from "../../projections/mongo/state-store.js";
+import type { Kafka } from "kafkajs";
+import { agentsAsOf, goalAsOf, snapshotAsOf, tasksAsOf, type Snapshot } from "../../projections/audit/as-of.js";
+import { goalTimeline, type Timeline } from "../../projections/audit/timeline.js";
+import type { AgentDoc, GoalDoc, TaskDoc } from "../../projections/mongo/state-store.js";
+import type { Codec } from "../../schemas/codec.js";
 import { caller, guarded, type GatewayContext } from "./context.js";
 import { entries } from "./common.js";
-import { forbidden } from "../errors.js";
+import { forbidden, GatewayError, invalid } from "../errors.js";
 import { goalCursor } from "../read-side.js";
 
 export const typeDefs = /* GraphQL */ `
@@ -132,9 +136,14 @@ export const typeDefs = /* GraphQL */ `
   }
 
   extend type Query {
-    goal(id: ID!): Goal
+    """
+    A goal of the caller's tenant. With asOf, the goal as it stood at that time, replayed from the
+    log (its tasks, their dependencies and assignees as of then too); null if not submitted yet.
+    """
+    goal(id: ID!, asOf: DateTime): Goal
     goals(filter: GoalFilter, first: Int = 20, after: String): GoalConnection!
-    project(id: ID!): Goal
+    "A project (a goal of kind PROJECT); asOf as for goal."
+    project(id: ID!, asOf: DateTime): Goal
     projects(filter: GoalFilter, first: Int = 20, after: String): GoalConnection!
   }
 
@@ -154,6 +163,146 @@ export const typeDefs = /* GraphQL */ `
 `;
 
 type Args = Record<string, unknown>;
+
+// --- the log, read back for audit: time travel (asOf) and the causal trail ----------------------
+
+/** Reads the log for audit, once per request for each distinct question. */
+export interface AuditLog {
+  /** The deciders' state as of `at`: of one goal (its partition only), or of everything. */
+  snapshot(at: Date, goalId?: string): Promise<Snapshot>;
+  /**
+   * The goal's causal timeline, from the start of the log or from a time; topics by their catalog
+   * names (the deployment's topic prefix taken off), as the rest of the API names them.
+   */
+  timeline(goalId: string, tenantId: string, from?: Date): Promise<Timeline>;
+}
+
+export interface AuditSource {
+  kafka: Kafka;
+  codec: Codec;
+  topicPrefix?: string;
+}
+
+/** A per-request AuditLog over the gateway's Kafka client and codec. */
+export function auditLog(source: AuditSource): AuditLog {
+  const prefix = source.topicPrefix ? { topicPrefix: source.topicPrefix } : {};
+  const snapshots = new Map<string, Promise<Snapshot>>();
+  const timelines = new Map<string, Promise<Timeline>>();
+  const cached = <T>(map: Map<string, Promise<T>>, key: string, make: () => Promise<T>): Promise<T> => {
+    let p = map.get(key);
+    if (!p) {
+      p = make();
+      map.set(key, p);
+      // A failed read is not kept: the next resolver asking tries again.
+      p.catch(() => map.delete(key));
+    }
+    return p;
+  };
+  return {
+    snapshot(at, goalId) {
+      const whole = `${at.toISOString()}|*`;
+      // A snapshot of everything answers for any one goal too.
+      if (goalId !== undefined && snapshots.has(whole)) return snapshots.get(whole)!;
+      return cached(snapshots, goalId === undefined ? whole : `${at.toISOString()}|${goalId}`, () =>
+        snapshotAsOf({
+          kafka: source.kafka,
+          codec: source.codec,
+          at,
+          ...prefix,
+          ...(goalId !== undefined ? { goalId } : {}),
+        }),
+      );
+    },
+    timeline(goalId, tenantId, from) {
+      const logical = (topic: string) =>
+        source.topicPrefix && topic.startsWith(source.topicPrefix) ? topic.slice(source.topicPrefix.length) : topic;
+      return cached(timelines, `${tenantId}|${goalId}|${from?.toISOString() ?? ""}`, async () => {
+        const t = await goalTimeline({
+          kafka: source.kafka,
+          codec: source.codec,
+          goalId,
+          tenantId,
+          ...prefix,
+          ...(from ? { from } : {}),
+        });
+        return { ...t, entries: t.entries.map((e) => ({ ...e, topic: logical(e.topic) })) };
+      });
+    },
+  };
+}
+
+/** The resolvers' context with the audit reader (gateway/server.ts adds it to every request). */
+export type AuditContext = GatewayContext & { audit: AuditLog };
+
+export function audit(ctx: GatewayContext): AuditLog {
+  const log = (ctx as Partial<AuditContext>).audit;
+  if (!log) throw new GatewayError("UNAVAILABLE", "this gateway was started without a log reader for audit");
+  return log;
+}
+
+/**
+ * A read-model document computed as of a time: the snapshot it came from rides along, hidden, so
+ * the nested resolvers (a goal's tasks, a task's dependencies, an agent's superior, subordinates
+ * and current tasks) answer from the same moment instead of from the live read model.
+ */
+export type AsOf<T> = T & { _asOf?: Snapshot };
+
+export function stamp<T extends object>(doc: T, snapshot: Snapshot): AsOf<T> {
+  // Not enumerable: it never shows in anything serialised from the document.
+  return Object.defineProperty({ ...doc }, "_asOf", { value: snapshot, enumerable: false }) as AsOf<T>;
+}
+
+/** A DateTime argument checked: a real time, and for asOf not in the future. */
+export function timeArg(field: string, value: unknown, { past = false } = {}): Date | undefined {
+  if (value === undefined || value === null) return undefined;
+  const at = value instanceof Date ? value : new Date(String(value));
+  if (Number.isNaN(at.getTime())) throw invalid(field, "must be an ISO-8601 date-time, e.g. 2025-01-31T12:00:00Z");
+  if (past && at.getTime() > Date.now())
+    throw invalid(field, `${at.toISOString()} is in the future; ask for a time up to now`);
+  return at;
+}
+
+const tasksCache = new WeakMap<Snapshot, Map<string, TaskDoc[]>>();
+/** The goal's tasks as of the snapshot (computed once per snapshot and goal), stamped. */
+export function tasksAt(snapshot: Snapshot, goalId: string): AsOf<TaskDoc>[] {
+  let byGoal = tasksCache.get(snapshot);
+  if (!byGoal) tasksCache.set(snapshot, (byGoal = new Map()));
+  let tasks = byGoal.get(goalId);
+  if (!tasks) byGoal.set(goalId, (tasks = tasksAsOf(snapshot, goalId).map((t) => stamp(t, snapshot))));
+  return tasks;
+}
+
+const agentsCache = new WeakMap<Snapshot, Map<string, AsOf<AgentDoc>>>();
+/**
+ * The agents as of the snapshot by id, stamped. Empty for a snapshot of one goal (it reads no
+ * agent events): callers fall back to the live read model for agents then.
+ */
+export function agentsAt(snapshot: Snapshot): Map<string, AsOf<AgentDoc>> {
+  let agents = agentsCache.get(snapshot);
+  if (!agents)
+    agentsCache.set(snapshot, (agents = new Map(agentsAsOf(snapshot).map((a) => [a._id, stamp(a, snapshot)]))));
+  return agents;
+}
+
+/** The goal as of `at`, under the same tenant and agent-token rules as the live one. */
+export async function visibleGoalAsOf(ctx: GatewayContext, id: string, at: Date): Promise<AsOf<GoalDoc> | null> {
+  const p = caller(ctx, "read");
+  const snapshot = await audit(ctx).snapshot(at, id);
+  const goal = goalAsOf(snapshot, id);
+  if (!goal || goal.tenantId !== p.tenantId) return null;
+  if (p.role === "agent") {
+    const subtree = await ctx.subtree();
+    if (!tasksAt(snapshot, id).some((t) => t.holders.some((h) => subtree.has(h)))) return null;
+  }
+  return stamp(goal, snapshot);
+}
+
+/** goal(id) and project(id): live, or as of a time. */
+async function goalOrAsOf(ctx: GatewayContext, id: string, asOf: unknown): Promise<AsOf<GoalDoc> | null> {
+  caller(ctx, "read");
+  const at = timeArg("asOf", asOf, { past: true });
+  return at ? visibleGoalAsOf(ctx, id, at) : visibleGoal(ctx, id);
+}
 
 /** A goal of the caller's tenant; for an agent token, only one its subtree holds a task of. */
 export async function visibleGoal(ctx: GatewayContext, id: string): Promise<GoalDoc | null> {
@@ -182,10 +331,11 @@ async function connection(ctx: GatewayContext, kind: "GOAL" | "PROJECT", args: A
 
 export const resolvers = {
   Query: {
-    goal: (_: unknown, { id }: { id: string }, ctx: GatewayContext) => guarded(() => visibleGoal(ctx, id)),
-    project: (_: unknown, { id }: { id: string }, ctx: GatewayContext) =>
+    goal: (_: unknown, { id, asOf }: { id: string; asOf?: unknown }, ctx: GatewayContext) =>
+      guarded(() => goalOrAsOf(ctx, id, asOf)),
+    project: (_: unknown, { id, asOf }: { id: string; asOf?: unknown }, ctx: GatewayContext) =>
       guarded(async () => {
-        const g = await visibleGoal(ctx, id);
+        const g = await goalOrAsOf(ctx, id, asOf);
         return g?.kind === "PROJECT" ? g : null;
       }),
     goals: (_: unknown, args: Args, ctx: GatewayContext) => guarded(() => connection(ctx, "GOAL", args)),

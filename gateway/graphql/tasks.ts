@@ -1,7 +1,7 @@
 import type { GoalDoc, TaskDoc } from "../../projections/mongo/state-store.js";
 import { caller, guarded, type GatewayContext } from "./context.js";
 import { entries } from "./common.js";
-import { visibleGoal } from "./goals.js";
+import { agentsAt, tasksAt, visibleGoal, type AsOf } from "./goals.js";
 
 export const typeDefs = /* GraphQL */ `
   enum TaskStatus {
@@ -85,6 +85,7 @@ export const typeDefs = /* GraphQL */ `
   }
 
   extend type Goal {
+    "The goal's tasks (as of the goal's asOf, when it was asked for with one)."
     tasks(status: TaskStatus): [Task!]!
   }
 
@@ -112,23 +113,27 @@ export const resolvers = {
       guarded(() => ctx.commands.reportTaskResult(ctx.principal, input)),
   },
   Goal: {
-    tasks: (g: GoalDoc, { status }: { status?: string }, ctx: GatewayContext) =>
+    tasks: (g: AsOf<GoalDoc>, { status }: { status?: string }, ctx: GatewayContext) =>
       guarded(async () => {
         caller(ctx, "read");
-        const tasks = await ctx.loaders().tasksByGoal.load(g._id);
+        const tasks = g._asOf ? tasksAt(g._asOf, g._id) : await ctx.loaders().tasksByGoal.load(g._id);
         return status ? tasks.filter((t) => t.status === status) : tasks;
       }),
   },
   Task: {
     id: (t: TaskDoc) => t._id,
     dependsOn: (t: TaskDoc) => t.dependsOn ?? [],
-    dependencies: async (t: TaskDoc, _: unknown, ctx: GatewayContext) => {
-      const all = await ctx.loaders().tasksByGoal.load(t.goalId);
+    dependencies: async (t: AsOf<TaskDoc>, _: unknown, ctx: GatewayContext) => {
+      // As of a time, among the tasks as they were then.
+      const all = t._asOf ? tasksAt(t._asOf, t.goalId) : await ctx.loaders().tasksByGoal.load(t.goalId);
       return all.filter((x) => (t.dependsOn ?? []).includes(x.taskId));
     },
-    assignees: (t: TaskDoc, _: unknown, ctx: GatewayContext) => {
+    assignees: (t: AsOf<TaskDoc>, _: unknown, ctx: GatewayContext) => {
       const a = t.assignees ?? {};
-      const load = (id: string | undefined) => (id ? ctx.loaders().agent.load(id) : null);
+      // As of a time: the agent as it was then when the snapshot holds agents (one of the whole
+      // log); a snapshot of one goal holds none, and the agent comes from the read model.
+      const then = t._asOf ? agentsAt(t._asOf) : null;
+      const load = (id: string | undefined) => (id ? (then?.get(id) ?? ctx.loaders().agent.load(id)) : null);
       return {
         governor: load(a.GOVERNOR ?? a.SUB_MASTER),
         mayor: load(a.MAYOR),

@@ -147,8 +147,8 @@ export function inLogOrder(events: ReplayedEvent[]): ReplayedEvent[] {
     .sort(
       (a, b) =>
         a.at - b.at ||
-        a.e.envelope.occurredAt.getTime() - b.e.envelope.occurredAt.getTime() ||
         a.e.topic.localeCompare(b.e.topic) ||
+        a.e.partition - b.e.partition ||
         Number(BigInt(a.e.offset) - BigInt(b.e.offset)),
     )
     .map((p) => p.e);

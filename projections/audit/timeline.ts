@@ -35,6 +35,8 @@ export interface TimelineEntry {
   /** seq of the entries this one caused. */
   caused: number[];
   summary: string;
+  /** The event's fields other than the envelope, as decoded. */
+  payload: Record<string, unknown>;
   /** On PolicyEvaluated: the decision. */
   policy: PolicyDecision | null;
   /**
@@ -94,6 +96,11 @@ export function summarise(value: Record<string, unknown>): string {
 }
 
 const ref = (id: string, version: number) => `${id}@v${version}`;
+
+function withoutEnvelope(value: Record<string, unknown>): Record<string, unknown> {
+  const { envelope: _envelope, ...rest } = value;
+  return rest;
+}
 
 /** Builds the timeline of events already replayed (exported for tests of the shaping alone). */
 export function timelineOf(
@@ -159,6 +166,7 @@ export function timelineOf(
       causedBy: e.envelope.causationId ? (seqOf.get(e.envelope.causationId) ?? null) : null,
       caused: [],
       summary,
+      payload: withoutEnvelope(value),
       policy,
       decidedUnder:
         e.event.type === "PolicyEvaluated" || !e.envelope.causationId
@@ -177,28 +185,35 @@ export interface TimelineOptions {
   topicPrefix?: string;
   /** Start at this time (offsets-for-times) instead of the start of the log. */
   from?: Date;
+  /** Only events of this tenant (a goal id is unique per tenant, not across tenants). */
+  tenantId?: string;
   onProgress?: (p: ScanProgress & { phase: string }) => void;
 }
 
 export async function goalTimeline(options: TimelineOptions): Promise<Timeline> {
   const { kafka, codec, goalId } = options;
   const common = { kafka, codec, ...(options.topicPrefix ? { topicPrefix: options.topicPrefix } : {}) };
-  const goal = await replay({
-    ...common,
-    topics: GOAL_TOPICS,
-    key: goalId,
-    ...(options.from ? { from: options.from } : {}),
-    filter: (e) => e.envelope.correlationId === goalId,
-    ...(options.onProgress ? { onProgress: (p: ScanProgress) => options.onProgress!({ ...p, phase: "goal" }) } : {}),
-  });
-  const policies = await replay({
-    ...common,
-    topics: ["polity.policies.events"],
-    filter: (e) => e.event.type === "PolicyDefined" || e.event.type === "PolicyAmended",
-    ...(options.onProgress
-      ? { onProgress: (p: ScanProgress) => options.onProgress!({ ...p, phase: "policies" }) }
-      : {}),
-  });
+  // The goal's partitions and the policy versions are read at once, each in its own group.
+  const [goal, policies] = await Promise.all([
+    replay({
+      ...common,
+      topics: GOAL_TOPICS,
+      key: goalId,
+      ...(options.from ? { from: options.from } : {}),
+      filter: (e) =>
+        e.envelope.correlationId === goalId &&
+        (options.tenantId === undefined || e.envelope.tenantId === options.tenantId),
+      ...(options.onProgress ? { onProgress: (p: ScanProgress) => options.onProgress!({ ...p, phase: "goal" }) } : {}),
+    }),
+    replay({
+      ...common,
+      topics: ["polity.policies.events"],
+      filter: (e) => e.event.type === "PolicyDefined" || e.event.type === "PolicyAmended",
+      ...(options.onProgress
+        ? { onProgress: (p: ScanProgress) => options.onProgress!({ ...p, phase: "policies" }) }
+        : {}),
+    }),
+  ]);
   return {
     goalId,
     entries: timelineOf(goalId, goal.events, policies.events),
