@@ -3,6 +3,7 @@
  * writer next to a bare kafkajs producer sending the same bytes, measured in the same run on the
  * same broker. Each figure is the median of several rounds; ratios are what to read (the machines
  * are shared and noisy). Results go to stdout and bench/results/codec-<timestamp>.json.
+ * `-- --rounds R --ops N --messages M` (defaults 5, 50000, 20000) size it.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -14,9 +15,6 @@ import { EventWriter, type OutgoingMessage } from "../producers/writer.js";
 import { Codec } from "../schemas/codec.js";
 import { sampleValue } from "../test/support/samples.js";
 
-const ROUNDS = 5;
-const CODEC_OPS = 50_000;
-const PRODUCE_MESSAGES = 20_000;
 const BATCH = 500;
 const TYPE = "TaskCompleted";
 
@@ -45,7 +43,27 @@ async function rate(rounds: number, ops: number, body: () => void | Promise<void
   return summary(rates);
 }
 
-export async function runCodecBench(urls: InfraUrls): Promise<number> {
+/** `--rounds R --ops N --messages M` (defaults 5, 50000, 20000; M is rounded up to whole batches). */
+function options(args: string[]) {
+  const whole = (name: string, fallback: number): number => {
+    const i = args.indexOf(`--${name}`);
+    const v = i >= 0 ? Number(args[i + 1]) : fallback;
+    if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a whole number >= 1`);
+    return v;
+  };
+  return { rounds: whole("rounds", 5), ops: whole("ops", 50_000), messages: whole("messages", 20_000) };
+}
+
+export async function runCodecBench(urls: InfraUrls, args: string[] = []): Promise<number> {
+  return (await codecBench(urls, args)).code;
+}
+
+export type CodecResult = Awaited<ReturnType<typeof codecBench>>["result"];
+
+/** Prints the table and returns the result; writes bench/results/codec-<at>.json unless `write` is false. */
+export async function codecBench(urls: InfraUrls, args: string[] = [], { write = true } = {}) {
+  const { rounds: ROUNDS, ops: CODEC_OPS, messages: asked } = options(args);
+  const PRODUCE_MESSAGES = Math.ceil(asked / BATCH) * BATCH;
   const codec = Codec.forUrl(urls.schemaRegistryUrl);
   const kafka = new Kafka({ clientId: "polity-bench", brokers: urls.kafkaBrokers, logLevel: logLevel.NOTHING });
   await ensureTopics(kafka);
@@ -133,10 +151,12 @@ export async function runCodecBench(urls: InfraUrls): Promise<number> {
     `${Math.round(x.median).toLocaleString("en")} (${Math.round(x.min).toLocaleString("en")}-${Math.round(x.max).toLocaleString("en")})`;
   for (const r of result.rows)
     console.log(`| ${r.name} | ${fmt(r.ours)} | ${r.baseline} | ${fmt(r.base)} | ${r.ratio.toFixed(2)} |`);
-  const dir = path.join(repoRoot, "bench/results");
-  fs.mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `codec-${result.at.replace(/[:.]/g, "-")}.json`);
-  fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
-  console.log(`wrote ${path.relative(repoRoot, file)}`);
-  return 0;
+  if (write) {
+    const dir = path.join(repoRoot, "bench/results");
+    fs.mkdirSync(dir, { recursive: true });
+    const file = path.join(dir, `codec-${result.at.replace(/[:.]/g, "-")}.json`);
+    fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(`wrote ${path.relative(repoRoot, file)}`);
+  }
+  return { code: 0, result };
 }

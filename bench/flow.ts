@@ -19,7 +19,8 @@ import { Kafka, logLevel } from "kafkajs";
 import { quietLog } from "../lib/kafka.js";
 import type { Admin, IHeaders, Producer, ProducerConfig, Transaction } from "kafkajs";
 import { repoRoot, type InfraUrls } from "../lib/config.js";
-import { ROLES, startHierarchy } from "../processors/hierarchy.js";
+import type { Role } from "../processors/domain/directory.js";
+import { startHierarchy, TIER_TOPICS } from "../processors/hierarchy.js";
 import type { TopologyConfig } from "../processors/topology.js";
 import { submitGoal } from "../producers/commands.js";
 import { HEADER } from "../producers/envelope.js";
@@ -31,6 +32,9 @@ import { sampleValue } from "../test/support/samples.js";
 
 const EVENT_TOPICS = ["polity.goals.events", "polity.tasks.events"];
 const PARTITIONS = TOPICS.find((t) => t.name === "polity.tasks.events")!.partitions;
+/** The slots (partition numbers across its inputs) a role's host has once fully live. */
+export const slotsOf = (role: Role): number =>
+  Math.max(...TIER_TOPICS[role].inputs.map((name) => TOPICS.find((t) => t.name === name)!.partitions));
 /** processors/host/tier-host.ts's consumer settings, so that the baseline fetches as the hosts do. */
 const HOST_CONSUMER = { sessionTimeout: 10_000, heartbeatInterval: 1_000, maxWaitTimeInMs: 200 };
 /** Exactly what producers/writer.ts gives the hosts' transactional producers. */
@@ -43,7 +47,7 @@ type VariantKey = keyof typeof VARIANTS;
 /** A round lasts about a second, and one slow retry can swing it several-fold. */
 const BASELINE_ROUNDS = 3;
 /** aamas: domain -> [mayors, workers per specialization]. */
-const DOMAINS: Record<string, [number, Record<string, number>]> = {
+export const DOMAINS: Record<string, [number, Record<string, number>]> = {
   frontend: [1, { react: 2, css: 1 }],
   backend: [2, { api: 2, database: 2 }],
   testing: [1, { "unit-test": 1, "e2e-test": 1 }],
@@ -69,21 +73,21 @@ function options(args: string[], env: NodeJS.ProcessEnv = process.env) {
 }
 
 /** Workers with room for every task at once, so that the bench times the hierarchy, not a queue. */
-function benchTopology(capacity: number): TopologyConfig {
+export function benchTopology(capacity: number, meanDurationMs = 0): TopologyConfig {
   const domains = Object.fromEntries(
     Object.entries(DOMAINS).map(([domain, [mayors, specs]]) => {
       const workers = Object.entries(specs).map(([spec, count]) => [spec, { count, capacity }]);
       return [domain, { mayors, workers: Object.fromEntries(workers) }];
     }),
   );
-  return { simulated: { seed: 7, meanDurationMs: 0, failureRate: 0 }, topologies: { aamas: { domains } } };
+  return { simulated: { seed: 7, meanDurationMs, failureRate: 0 }, topologies: { aamas: { domains } } };
 }
 
 /**
  * M tasks in layers of 3, one per domain: each depends on its domain's task one layer up, the first
  * of a layer also on the last of the layer before, so that work keeps crossing domains and tiers.
  */
-function taskGraph(m: number): TaskSpec[] {
+export function taskGraph(m: number): TaskSpec[] {
   const none = { description: null, phase: null, estimatedEffortMs: null, priority: null, inputs: {} };
   const domains = Object.entries(DOMAINS).map(([domain, [, specs]]) => ({ domain, specs: Object.keys(specs) }));
   return Array.from({ length: m }, (_, i) => {
@@ -97,10 +101,10 @@ function taskGraph(m: number): TaskSpec[] {
 const r1 = (x: number) => Math.round(x * 10) / 10;
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
-const percentile = (sorted: number[], p: number) => sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)] ?? NaN;
+export const percentile = (sorted: number[], p: number) => sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)] ?? NaN;
 
 /** Whether the machine or this process was the limit: a low rate on a busy machine says little. */
-function cpuWindow() {
+export function cpuWindow() {
   const idle = () => sum(os.cpus().map((c) => c.times.idle));
   const all = () => sum(os.cpus().flatMap((c) => Object.values(c.times)));
   const [idle0, all0, p0, t0] = [idle(), all(), process.cpuUsage(), performance.now()];
@@ -116,7 +120,7 @@ function cpuWindow() {
 }
 
 /** Polls; the instants that are measured are taken where they happen, so polling costs no accuracy. */
-async function waitFor(done: () => boolean, timeoutMs: number, what: string): Promise<void> {
+export async function waitFor(done: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (!done()) {
     if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
@@ -150,7 +154,7 @@ class CountingKafka extends Kafka {
   }
 }
 
-async function withAdmin<T>(kafka: Kafka, work: (admin: Admin) => Promise<T>): Promise<T> {
+export async function withAdmin<T>(kafka: Kafka, work: (admin: Admin) => Promise<T>): Promise<T> {
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -161,7 +165,7 @@ async function withAdmin<T>(kafka: Kafka, work: (admin: Admin) => Promise<T>): P
 }
 
 /** Decodes every type of the flow once, as a process that has run a while has done. */
-async function warmCodec(codec: Codec): Promise<void> {
+export async function warmCodec(codec: Codec): Promise<void> {
   const topics = TOPICS.filter((t) => t.name === "polity.goals.commands" || EVENT_TOPICS.includes(t.name));
   for (const type of topics.flatMap((t) => t.messages)) {
     const id = await codec.schemaId(type);
@@ -184,9 +188,10 @@ async function runFlow(kafka: CountingKafka, codec: Codec, prefix: string, opts:
   try {
     writer = await EventWriter.connect(kafka, codec, { topicPrefix: prefix });
     // Submitting before every partition is live would time the restore too.
-    const live = () => hierarchy.hosts.reduce((n, h) => n + h.livePartitions, 0);
-    await waitFor(() => live() >= ROLES.length * PARTITIONS, 60_000, "the tiers to restore");
-    say(`flow: ${ROLES.length} tiers live on ${PARTITIONS} partitions each`);
+    // Every host on every partition of its inputs (3 for the policy engine and the scaler, 6 elsewhere).
+    const live = () => hierarchy.hosts.every((h) => h.livePartitions >= slotsOf(h.role as Role));
+    await waitFor(live, 60_000, "the tiers to restore");
+    say(`flow: ${hierarchy.hosts.length} tiers live on every partition of their inputs`);
     reader.on(reader.events.GROUP_JOIN, () => (joined = true));
     await reader.connect();
     await reader.subscribe({ topics: EVENT_TOPICS.map((t) => physicalTopic(t, prefix)), fromBeginning: true });
@@ -229,7 +234,10 @@ async function runFlow(kafka: CountingKafka, codec: Codec, prefix: string, opts:
     const [cpuFigures, window, windowMs] = [cpu(), end!, end!.at - t0];
     say(`flow: ${opts.goals} goals completed in ${(windowMs / 1000).toFixed(2)} s; letting the last events settle`);
     // Reports may follow the last GoalCompleted; the tier table should count what the reader saw.
-    const decisions = () => sum(hierarchy.hosts.map((h) => h.stats.decisions));
+    const onRead = new Set<string>(TOPICS.filter((t) => EVENT_TOPICS.includes(t.name)).flatMap((t) => t.messages));
+    const written = (h: (typeof hierarchy.hosts)[number]) => [...h.written].filter(([type]) => onRead.has(type));
+    // Only what goes to the topics the reader reads (not the workers' heartbeats, for instance).
+    const decisions = () => sum(hierarchy.hosts.flatMap((h) => written(h).map(([, count]) => count)));
     await waitFor(() => seen.length >= decisions(), 10_000, "the last events").catch(() => undefined);
 
     const latencies = (at: (s: Seen) => number) =>
@@ -330,6 +338,16 @@ async function baselineRound(kafka: CountingKafka, prefix: string, label: string
 }
 
 export async function runFlowBench(urls: InfraUrls, args: string[] = []): Promise<number> {
+  return (await flowBench(urls, args)).code;
+}
+
+export type FlowResult = Awaited<ReturnType<typeof flowBench>>["result"];
+
+/**
+ * The flow bench: prints its tables and returns its result; writes bench/results/flow-<at>.json
+ * unless `write` is false (`npm run bench` keeps every result in its own file).
+ */
+export async function flowBench(urls: InfraUrls, args: string[] = [], { write = true } = {}) {
   const opts = options(args);
   const started = performance.now();
   const say: Say = (line) =>
@@ -431,9 +449,11 @@ export async function runFlowBench(urls: InfraUrls, args: string[] = []): Promis
   out.push("", `flow CPU: ${machine}, this process ${cores} cores, event loop ${Math.round(loop * 100)}% utilized`);
   for (const line of out) console.log(line);
 
-  const file = path.join(repoRoot, "bench/results", `flow-${at.replace(/[:.]/g, "-")}.json`);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
-  console.log(`wrote ${path.relative(repoRoot, file)}`);
-  return 0;
+  if (write) {
+    const file = path.join(repoRoot, "bench/results", `flow-${at.replace(/[:.]/g, "-")}.json`);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(`wrote ${path.relative(repoRoot, file)}`);
+  }
+  return { code: 0, result };
 }

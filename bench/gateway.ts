@@ -143,6 +143,13 @@ async function subscriptionLatencies(rig: GatewayRig, token: string, goalId: str
 const frameDone = (buffer: string) => buffer.includes("event: complete");
 
 export async function runGatewayBench(urls: InfraUrls, args: string[] = []): Promise<number> {
+  return (await gatewayBench(urls, args)).code;
+}
+
+export type GatewayResult = Awaited<ReturnType<typeof gatewayBench>>["result"];
+
+/** Prints the table and returns the result; writes bench/results/gateway-<at>.json unless `write` is false. */
+export async function gatewayBench(urls: InfraUrls, args: string[] = [], { write = true } = {}) {
   const seconds = option(args, "seconds", 10);
   const connections = option(args, "connections", 10);
   const rounds = option(args, "rounds", 3);
@@ -264,10 +271,6 @@ export async function runGatewayBench(urls: InfraUrls, args: string[] = []): Pro
         maxMs: latencies.length ? Math.max(...latencies) : null,
       },
     };
-    const dir = path.join(repoRoot, "bench", "results");
-    fs.mkdirSync(dir, { recursive: true });
-    const file = path.join(dir, `gateway-${at.replace(/[:.]/g, "-")}.json`);
-    fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
     const n = (x: number) => Math.round(x).toLocaleString("en");
     console.log(
       [
@@ -282,8 +285,14 @@ export async function runGatewayBench(urls: InfraUrls, args: string[] = []): Pro
         `| subscription delivery, broker append to client: p50 / p99 (${latencies.length} events) | ${result.subscription.p50Ms} / ${result.subscription.p99Ms} ms |`,
       ].join("\n"),
     );
-    console.log(`\nwritten to ${path.relative(repoRoot, file)}`);
-    return 0;
+    if (write) {
+      const dir = path.join(repoRoot, "bench", "results");
+      fs.mkdirSync(dir, { recursive: true });
+      const file = path.join(dir, `gateway-${at.replace(/[:.]/g, "-")}.json`);
+      fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+      console.log(`\nwritten to ${path.relative(repoRoot, file)}`);
+    }
+    return { code: 0, result };
   } finally {
     await bare.close();
     await rig.stop();

@@ -636,6 +636,13 @@ function summarize(runs: { projection: { eventsPerSecond: number }; bare: { even
 }
 
 export async function runProjectionsBench(urls: InfraUrls, args: string[] = []): Promise<number> {
+  return (await projectionsBench(urls, args)).code;
+}
+
+export type ProjectionsResult = Awaited<ReturnType<typeof projectionsBench>>["result"];
+
+/** Prints the tables and returns the result; writes bench/results/projections-<at>.json unless `write` is false. */
+export async function projectionsBench(urls: InfraUrls, args: string[] = [], { write = true } = {}) {
   const opts = options(args);
   const started = performance.now();
   const say: Say = (line) =>
@@ -843,9 +850,11 @@ export async function runProjectionsBench(urls: InfraUrls, args: string[] = []):
   for (const f of failures) out.push(`FAILED ${f}`);
   for (const line of out) console.log(line);
 
-  const file = path.join(repoRoot, "bench/results", `projections-${at.replace(/[:.]/g, "-")}.json`);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
-  console.log(`wrote ${path.relative(repoRoot, file)}`);
-  return failures.length === 0 ? 0 : 1;
+  if (write) {
+    const file = path.join(repoRoot, "bench/results", `projections-${at.replace(/[:.]/g, "-")}.json`);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(`wrote ${path.relative(repoRoot, file)}`);
+  }
+  return { code: failures.length === 0 ? 0 : 1, result };
 }

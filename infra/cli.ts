@@ -16,6 +16,8 @@ const USAGE = `usage:
   npm start [-- --tiers a,b]         resolve the infrastructure and run the hierarchy (all tiers)
   npm run demo [-- --attach] [--dgm] submit a sample project and follow it to the end
   npm test [-- file.test.ts ...]     typecheck, resolve the infrastructure, run the tests
+  npm run test:faults [-- file.test.ts ...] [--keep-stack]
+                                     fault-injection suite on a stack of its own (.polity/faults-stack)
   npm run stack -- up [server...]    install and start the native stack (idempotent)
   npm run stack -- down [server...]  stop it
   npm run stack -- status            each server: state, port, version, data dir
@@ -30,6 +32,11 @@ const USAGE = `usage:
   npm run audit -- goal <id> [--from ISO] [--json] | state --at ISO [--goal id] | verify | rebuild
                                      replay the log: a goal's causal timeline, state as of a time,
                                      the hash chain checked, read models rebuilt and compared
+  npm run bench [-- --quick] [--only flow,scaling] [--reps R] [--help]
+                                     every benchmark beside its baseline, the scaling and goal-size
+                                     curves; bench/results/<date>.json, .md, .svg (about 30 min)
+  npm run bench:replay [-- --goals G --copies K --reps R]
+                                     audit replay (decode + evolve) next to a bare kafkajs consume
   npm run bench:gateway              gateway goal query vs a bare express route; subscription latency
   npm run bench:codec                codec and writer throughput next to raw avsc and bare kafkajs
   npm run bench:flow [-- --goals N --tasks M]
@@ -211,9 +218,25 @@ async function main(argv: string[]): Promise<number> {
     const { runAudit } = await import("../projections/audit/command.js");
     return withInfra(config, (infra) => runAudit(infra.urls, rest));
   }
+  if (command === "bench" && (rest[0] === undefined || rest[0] === "all" || rest[0].startsWith("--"))) {
+    const { runAllBenches } = await import("../bench/all.js");
+    const args = rest[0] === "all" ? rest.slice(1) : rest;
+    return withInfra(config, async (infra) => {
+      const native = Object.values(infra.sources).includes("native");
+      const servers = native ? await stackStatus(config).catch(() => []) : [];
+      return runAllBenches(infra.urls, args, {
+        sources: infra.sources,
+        servers: servers.map((s) => ({ name: s.name, state: s.state, version: s.title, detail: s.detail })),
+      });
+    });
+  }
+  if (command === "bench" && rest[0] === "replay") {
+    const { runReplayBench } = await import("../bench/replay.js");
+    return withInfra(config, (infra) => runReplayBench(infra.urls, rest.slice(1)));
+  }
   if (command === "bench" && rest[0] === "codec") {
     const { runCodecBench } = await import("../bench/codec.js");
-    return withInfra(config, (infra) => runCodecBench(infra.urls));
+    return withInfra(config, (infra) => runCodecBench(infra.urls, rest.slice(1)));
   }
   if (command === "bench" && rest[0] === "gateway") {
     const { runGatewayBench } = await import("../bench/gateway.js");
@@ -226,6 +249,10 @@ async function main(argv: string[]): Promise<number> {
   if (command === "bench" && rest[0] === "projections") {
     const { runProjectionsBench } = await import("../bench/projections.js");
     return withInfra(config, (infra) => runProjectionsBench(infra.urls, rest.slice(1)));
+  }
+  if (command === "faults") {
+    const { runFaults } = await import("./faults.js");
+    return runFaults(rest);
   }
   if (command === "stack") {
     const [sub, ...names] = rest;
