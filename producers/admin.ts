@@ -3,8 +3,8 @@
  * and registers every message schema under its TopicRecordNameStrategy subject with its
  * compatibility level. Running it twice changes nothing.
  */
-import type { Kafka } from "kafkajs";
-import { TOPICS, physicalTopic, topicFor } from "../schemas/catalog.js";
+import { ConfigResourceTypes, type Kafka } from "kafkajs";
+import { TOPICS, physicalTopic, topicFor, type TopicSpec } from "../schemas/catalog.js";
 import type { Codec } from "../schemas/codec.js";
 import type { Compatibility } from "../schemas/registry-client.js";
 
@@ -35,24 +35,37 @@ export async function ensureTopics(kafka: Kafka, prefix = ""): Promise<string[]>
   }
 }
 
+/** The topic configuration the catalog asks for. */
+function topicConfig(t: TopicSpec): { name: string; value: string }[] {
+  return [
+    { name: "cleanup.policy", value: t.cleanupPolicy },
+    { name: "retention.ms", value: String(t.retentionMs) },
+    ...(t.maxMessageBytes ? [{ name: "max.message.bytes", value: String(t.maxMessageBytes) }] : []),
+  ];
+}
+
 async function createMissingTopics(kafka: Kafka, prefix: string): Promise<string[]> {
   const admin = kafka.admin();
   await admin.connect();
   try {
     const existing = new Set(await admin.listTopics());
-    const missing = TOPICS.map((t) => ({ ...t, name: physicalTopic(t.name, prefix) })).filter(
-      (t) => !existing.has(t.name),
-    );
+    const all: TopicSpec[] = TOPICS.map((t) => ({ ...t, name: physicalTopic(t.name, prefix) }));
+    const missing = all.filter((t) => !existing.has(t.name));
     if (missing.length > 0) {
       await admin.createTopics({
         waitForLeaders: true,
-        topics: missing.map((t) => ({
-          topic: t.name,
-          numPartitions: t.partitions,
-          configEntries: [
-            { name: "cleanup.policy", value: t.cleanupPolicy },
-            { name: "retention.ms", value: String(t.retentionMs) },
-          ],
+        topics: missing.map((t) => ({ topic: t.name, numPartitions: t.partitions, configEntries: topicConfig(t) })),
+      });
+    }
+    // Topics made before a setting joined the catalog get it now (setting a value again changes nothing).
+    const older = all.filter((t) => existing.has(t.name) && t.maxMessageBytes);
+    if (older.length > 0) {
+      await admin.alterConfigs({
+        validateOnly: false,
+        resources: older.map((t) => ({
+          type: ConfigResourceTypes.TOPIC,
+          name: t.name,
+          configEntries: topicConfig(t),
         })),
       });
     }

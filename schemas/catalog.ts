@@ -15,6 +15,11 @@ export interface TopicSpec {
   /** "delete" with retentionMs -1 keeps the log forever (the system of record); "compact" keeps the latest per key. */
   cleanupPolicy: "delete" | "compact";
   retentionMs: number;
+  /**
+   * Largest record batch the topic accepts (max.message.bytes); the broker default (1 MiB) when
+   * absent. A goal's snapshot holds all its tasks, and a transaction may carry several.
+   */
+  maxMessageBytes?: number;
   /** Record names (without namespace) of the messages this topic carries. */
   messages: readonly string[];
 }
@@ -43,6 +48,7 @@ export const TOPICS = [
     partitions: 6,
     cleanupPolicy: "delete",
     retentionMs: FOREVER,
+    maxMessageBytes: 16 * 1024 * 1024,
     messages: [
       "GoalSubmitted",
       "GoalValidated",
