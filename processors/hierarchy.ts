@@ -37,19 +37,31 @@ export const ROLES: readonly Role[] = [
 
 const DECIDERS: Record<Role, TierDecider> = { president, governor, mayor, worker, policy, health, resources, scaler };
 
-/** Topics per tier: the top reads commands and both event topics; the others only need tasks. */
+/**
+ * Topics per tier: the top reads commands and the event topics; the others the tasks topic. Every
+ * tier that answers something a policy may refuse (a command, a context request, a query) also
+ * folds polity.governance.events, for its own refusals (PolicyEvaluated DENY, state.ts `refused`),
+ * so a refused input decided again after a restart is refused no second time. Every one of these
+ * topics is keyed by goalId with 6 partitions: co-partitioned, one goal's events in one slot.
+ */
 export const TIER_TOPICS: Record<Role, TierTopics> = {
   president: {
-    inputs: ["polity.goals.commands", "polity.goals.events", "polity.tasks.events"],
-    state: ["polity.goals.events", "polity.tasks.events"],
+    inputs: ["polity.goals.commands", "polity.goals.events", "polity.tasks.events", "polity.governance.events"],
+    state: ["polity.goals.events", "polity.tasks.events", "polity.governance.events"],
   },
   // A governor also reads the answers to its budget requests (domain/resources.ts), co-partitioned by goal.
   governor: {
     inputs: ["polity.tasks.events", "polity.governance.events"],
     state: ["polity.tasks.events", "polity.governance.events"],
   },
-  mayor: { inputs: ["polity.tasks.events"], state: ["polity.tasks.events"] },
-  worker: { inputs: ["polity.tasks.events"], state: ["polity.tasks.events"] },
+  mayor: {
+    inputs: ["polity.tasks.events", "polity.governance.events"],
+    state: ["polity.tasks.events", "polity.governance.events"],
+  },
+  worker: {
+    inputs: ["polity.tasks.events", "polity.governance.events"],
+    state: ["polity.tasks.events", "polity.governance.events"],
+  },
   // The policy engine answers policy commands from the versions it wrote (its refusals go to
   // polity.governance.events); every host reads all versions through its process's PolicyFeed.
   policy: { inputs: ["polity.policies.commands", "polity.policies.events"], state: ["polity.policies.events"] },

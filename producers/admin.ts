@@ -3,7 +3,7 @@
  * and registers every message schema under its TopicRecordNameStrategy subject with its
  * compatibility level. Running it twice changes nothing.
  */
-import { ConfigResourceTypes, type Kafka } from "kafkajs";
+import kafkajs, { type Kafka } from "kafkajs";
 import { TOPICS, physicalTopic, topicFor, type TopicSpec } from "../schemas/catalog.js";
 import type { Codec } from "../schemas/codec.js";
 import type { Compatibility } from "../schemas/registry-client.js";
@@ -63,7 +63,7 @@ async function createMissingTopics(kafka: Kafka, prefix: string): Promise<string
       await admin.alterConfigs({
         validateOnly: false,
         resources: older.map((t) => ({
-          type: ConfigResourceTypes.TOPIC,
+          type: kafkajs.ConfigResourceTypes.TOPIC,
           name: t.name,
           configEntries: topicConfig(t),
         })),

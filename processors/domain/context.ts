@@ -25,13 +25,15 @@
  * COMMUNICATION policies (security.ts) say which edges of the hierarchy a request or a query may
  * travel, judged by the versions in effect when it was asked. The agent asked checks before it
  * answers: a refused one gets a PolicyEvaluated DENY and no answer; an allowed one its ALLOW (when
- * a policy has a rule about it) and the answer as before.
+ * a policy has a rule about it) and the answer as before. A refusal is written once too: the state
+ * remembers the DENY (state.ts `refused`, by the request's event and its requestId or queryId), so
+ * the request decided again, or sent again with the same id, writes nothing new.
  */
 import type { Actor } from "../../schemas/generated/types.js";
 import type { AgentInfo } from "./directory.js";
 import { decision, type Decision, type DecisionContext, type TierInput } from "./decider.js";
 import { checkConversation } from "./security.js";
-import { taskKey, type HierarchyState } from "./state.js";
+import { taskKey, wasRefused, type HierarchyState } from "./state.js";
 
 type Hosted = (agentId: string, ctx: DecisionContext) => AgentInfo | null;
 
@@ -100,6 +102,7 @@ export function answerContext(
   const target = contextTarget(e, ctx);
   const me = target ? hosted(target, ctx) : null;
   if (!me || state.goals.get(e.goalId)?.contextAnswered.has(e.requestId)) return [];
+  if (wasRefused(state, e.envelope.eventId, { type: "ContextRequested", id: e.requestId })) return [];
   const task = state.tasks.get(taskKey(e.goalId, e.taskId));
   const comms = checkConversation(
     {
@@ -154,6 +157,7 @@ export function answerQuery(
   const e = input.value;
   const me = hosted(e.toAgentId, ctx);
   if (!me || state.goals.get(e.goalId)?.queriesAnswered.has(e.queryId)) return [];
+  if (wasRefused(state, e.envelope.eventId, { type: "QueryAsked", id: e.queryId })) return [];
   let answer: string;
   let attachments: Record<string, string> = {};
   const task = e.taskId ? state.tasks.get(taskKey(e.goalId, e.taskId)) : undefined;

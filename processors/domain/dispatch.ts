@@ -47,6 +47,9 @@ export const MIDDLE_TIER_READS: ReadonlySet<MessageTypeName> = new Set([
   "ContextProvided",
   "QueryAsked",
   "QueryAnswered",
+  // Refusals (a DENY), so a request refused is refused once (state.ts `refused`); on
+  // polity.governance.events, which these tiers read too (hierarchy.ts).
+  "PolicyEvaluated",
 ]);
 
 /** The candidate with the lowest load; ties go to the smaller agent id, so every replay picks the same. */
@@ -65,28 +68,50 @@ export interface HolderRules {
   hosted: (agentId: string, ctx: DecisionContext) => AgentInfo | null;
   /** Whether this agent hands tasks to workers itself, and so decides retries. */
   dispatches: (me: AgentInfo) => boolean;
-  /** Hands out what is waiting, now that a slot may be free. */
-  handOut: (state: HierarchyState, me: AgentInfo, ctx: DecisionContext) => Decision[];
+  /**
+   * Hands out what is waiting, now that a slot may be free; `at` is the time of the input it
+   * follows from (the SECURITY policies in effect then are consulted).
+   */
+  handOut: (state: HierarchyState, me: AgentInfo, ctx: DecisionContext, at: Date) => Decision[];
+}
+
+/**
+ * The limits a failed attempt is judged by (handleFailure): attempts per delivery, and deliveries
+ * of the task in its domain (only a sub-master, its own domain tier, delivers again itself).
+ */
+export interface DeliveryLimits {
+  perDelivery: number;
+  deliveries: number;
+}
+
+/** The limits without a policy: the task's maxAttempts, the topology's `retries.domain`. */
+export function defaultDeliveryLimits(task: TaskState, dispatcher: AgentInfo, ctx: DecisionContext): DeliveryLimits {
+  return { perDelivery: task.maxAttempts, deliveries: retryLimitsFor(ctx, dispatcher.topology).domain };
 }
 
 type HeldTaskEvent = Extract<TierInput, { type: "TaskCompleted" | "TaskCancelled" | "TaskFailed" | "TaskRetried" }>;
 
-/** After an attempt of a held task ended or was retried: retry or escalate, report, hand out more. */
+/**
+ * After an attempt of a held task ended or was retried: retry or escalate (by `limits`, an
+ * ESCALATION policy's, else the defaults), report, hand out more.
+ */
 export function afterHeldTaskEvent(
   input: HeldTaskEvent,
   state: HierarchyState,
   ctx: DecisionContext,
   rules: HolderRules,
+  limits?: DeliveryLimits,
 ): Decision[] {
   const { goalId, taskId } = input.value;
   const task = state.tasks.get(taskKey(goalId, taskId));
   const heldBy = task ? rules.holder(task) : null;
   const me = heldBy ? rules.hosted(heldBy, ctx) : null;
-  if (!me) return [];
+  if (!task || !me) return [];
   const out: Decision[] = [];
-  if (input.type === "TaskFailed" && rules.dispatches(me)) out.push(...handleFailure(state, me, goalId, taskId, ctx));
+  if (input.type === "TaskFailed" && rules.dispatches(me))
+    out.push(...handleFailure(state, me, goalId, taskId, ctx, limits ?? defaultDeliveryLimits(task, me, ctx)));
   if (input.type === "TaskCompleted") out.push(...reportIfDone(state, me, goalId, taskId, rules.holder, ctx));
-  return [...out, ...rules.handOut(state, me, ctx)];
+  return [...out, ...rules.handOut(state, me, ctx, input.value.envelope.occurredAt)];
 }
 
 const taskRef = (taskId: string) => ({ type: "TASK" as const, id: taskId });
@@ -184,11 +209,15 @@ export function dispatchToWorkers(
   return out;
 }
 
-const policyEscalationId = (task: TaskState, dispatcher: AgentInfo) =>
+/** The escalation of a refused assignment of `task`'s current attempt by `dispatcher`: raised once. */
+export const policyEscalationId = (task: TaskState, dispatcher: AgentInfo) =>
   `esc-policy-${task.goalId}-${task.spec.id}-${task.attempt}-${dispatcher.agentId}`;
 
-/** A refused assignment: its DENY evaluation, and the task escalated to the dispatcher's superior. */
-function refusedAssignment(
+/**
+ * A refused assignment: its DENY evaluation, and the task escalated to the dispatcher's superior
+ * (POLICY_VIOLATION). Shared by every tier that hands tasks down (mayor, sub-master, governor).
+ */
+export function refusedAssignment(
   task: TaskState,
   dispatcher: AgentInfo,
   security: AccessCheck,
@@ -209,7 +238,7 @@ function refusedAssignment(
         fromTier: dispatcher.tier,
         toAgentId: superior?.agentId ?? null,
         toTier: superior?.tier ?? "SYSTEM",
-        reason: `${dispatcher.name} may not hand task ${task.spec.id} to a worker: ${security.reasons.join("; ")}`,
+        reason: `${dispatcher.name} may not hand task ${task.spec.id} to a ${dispatcher.tier === "GOVERNOR" ? "mayor" : "worker"}: ${security.reasons.join("; ")}`,
         reasonChain: [],
         previousEscalationId: null,
       },
@@ -220,11 +249,12 @@ function refusedAssignment(
 }
 
 /**
- * After a failed attempt: retry elsewhere while the delivery has attempts left (the task's
- * maxAttempts, the topology's `retries.worker`), else escalate to the superior. A sub-master is its
- * domain's tier too: when a delivery's attempts run out it delivers the task again itself, up to
- * `retries.domain` deliveries, before it escalates to the master (a mayor leaves that to its
- * governor). The escalation carries the delivery's worker failures as its reason chain.
+ * After a failed attempt: retry elsewhere while the delivery has attempts left (`limits.perDelivery`:
+ * the task's maxAttempts, from the topology's `retries.worker`, unless an ESCALATION policy sets
+ * `workerRetries`), else escalate to the superior. A sub-master is its domain's tier too: when a
+ * delivery's attempts run out it delivers the task again itself, up to `limits.deliveries`
+ * (`retries.domain` or the policy's `domainRetries`), before it escalates to the master (a mayor
+ * leaves that to its governor). The escalation carries the delivery's worker failures as its reason chain.
  */
 export function handleFailure(
   state: HierarchyState,
@@ -232,15 +262,15 @@ export function handleFailure(
   goalId: string,
   taskId: string,
   ctx: DecisionContext,
+  limits: DeliveryLimits,
 ): Decision[] {
   const task = state.tasks.get(taskKey(goalId, taskId));
   const goal = state.goals.get(goalId);
   if (!task || task.status !== "FAILED" || !task.lastFailure) return [];
   const actor: Actor = { id: dispatcher.agentId, tier: dispatcher.tier };
-  const perDelivery = task.maxAttempts;
+  const { perDelivery, deliveries } = limits;
   const inDelivery = attemptInDelivery(task.attempt, perDelivery);
   const delivery = deliveryOf(task.attempt, perDelivery);
-  const deliveries = retryLimitsFor(ctx, dispatcher.topology).domain;
   const retryable = task.lastFailure.retryable;
   const redeliver = dispatcher.tier === "SUB_MASTER" && inDelivery >= perDelivery && delivery < deliveries;
   if (retryable && (inDelivery < perDelivery || redeliver)) {
@@ -251,7 +281,7 @@ export function handleFailure(
           goalId,
           taskId,
           attempt: task.attempt + 1,
-          maxAttempts: task.maxAttempts,
+          maxAttempts: perDelivery,
           reason: redeliver
             ? `delivery ${delivery + 1} of ${deliveries} in ${dispatcher.name}'s domain after ${perDelivery} failed attempts, last: ${task.lastFailure.reason}`
             : task.lastFailure.reason,

@@ -23,7 +23,9 @@
  * - REASSIGN: the same, but only to another mayor; with none, pass it up.
  * - SPLIT: replace the task by `splitInto` smaller tasks (TaskCreated with parentTaskId), which the
  *   domain tier runs itself; when every part completed it completes the task (a part is never
- *   split again: its escalation goes up).
+ *   split again: its escalation goes up). A policy applying to the top (PRESIDENT, MASTER) splits
+ *   an escalation that reached it the same way, for the domain tier holding the task (president.ts).
+ * - At the top every other route fails the goal (the domain's tiers already delivered what they could).
  * - FAIL_GOAL: no more deliveries: pass it to the top at once, which fails the goal.
  *
  * Scope as for every policy: appliesToTiers empty or naming the deciding tier, domains empty or
@@ -217,31 +219,33 @@ export function escalationEvaluated(
   );
 }
 
-/**
- * A view of the state in which `task` has `maxAttempts` attempts per delivery, for the shared
- * failure handling (dispatch.ts), which reads a task's limit from the state. Only `tasks.get`
- * differs from the state; nothing is copied or changed.
- */
-export function withAttemptsPerDelivery(state: HierarchyState, task: TaskState, maxAttempts: number): HierarchyState {
-  if (task.maxAttempts === maxAttempts) return state;
-  const key = taskKey(task.goalId, task.spec.id);
-  const view: TaskState = { ...task, maxAttempts };
-  const tasks = Object.create(state.tasks) as Map<string, TaskState>;
-  tasks.get = (k: string) => (k === key ? view : state.tasks.get(k));
-  return { ...state, tasks };
-}
-
 // ---- SPLIT ------------------------------------------------------------------------------------
 
-/** Inputs marking a part of a split: the task it was split from, and "i/n". */
+/**
+ * Inputs a part of a split carries, for whoever runs it (a shell worker reads them as
+ * POLITY_INPUT_SPLIT_OF and POLITY_INPUT_SPLIT_PART): the task it was split from, and "i/n". The
+ * hierarchy recognises a part by its TaskCreated's parentTaskId (TaskState.parentTaskId), never by these.
+ */
 export const SPLIT_OF = "split.of";
 export const SPLIT_PART = "split.part";
 
 export const partIdOf = (parentId: string, part: number) => `${parentId}.part${part}`;
 
-/** The task `t` is a part of, or null. */
-export function splitParentOf(t: TaskSpec): string | null {
-  return t.inputs[SPLIT_OF] ?? null;
+/** The task `t` is a part of (its TaskCreated's parentTaskId), or null. */
+export function splitParentOf(t: TaskState): string | null {
+  return t.parentTaskId;
+}
+
+/** The parts `parent` was split into, in creation order (the tasks whose parentTaskId it is). */
+export function partsOf(state: HierarchyState, parent: TaskState): TaskState[] {
+  const goal = state.goals.get(parent.goalId);
+  if (!goal) return [];
+  const out: TaskState[] = [];
+  for (const id of goal.taskIds) {
+    const t = state.tasks.get(taskKey(parent.goalId, id));
+    if (t?.parentTaskId === parent.spec.id) out.push(t);
+  }
+  return out;
 }
 
 /** The parts `task` was split into, as specs (deterministic: the same task always splits the same). */
@@ -261,15 +265,17 @@ export function splitSpecs(task: TaskState, parts: number): TaskSpec[] {
  * The parts of a split, as TaskCreated (parentTaskId the split task) and a TaskAssigned of each to
  * `me`, the domain tier, which runs them like any task it receives. `me` takes the split task back
  * as a new attempt (its mayor and worker let go of it) and holds it, never handing it down
- * (isSplit), until completeSplit closes it.
+ * (isSplit), until completeSplit closes it. `by` decides the split when it is not `me` (the top,
+ * splitting a task its governor or sub-master passed up): the same events, written by `by`.
  */
 export function splitDecisions(
   task: TaskState,
   parts: TaskSpec[],
   me: { agentId: string; tier: Tier },
   maxAttempts: number,
+  by: { agentId: string; tier: Tier } = me,
 ): Decision[] {
-  const actor: Actor = { id: me.agentId, tier: me.tier };
+  const actor: Actor = { id: by.agentId, tier: by.tier };
   const out: Decision[] = [];
   for (const part of parts)
     out.push(
@@ -295,7 +301,7 @@ export function splitDecisions(
         taskId: task.spec.id,
         assigneeId: me.agentId,
         assigneeTier: me.tier,
-        assignedBy: me.agentId,
+        assignedBy: by.agentId,
         attempt: task.attempt + 1,
         task: task.spec,
         priority: task.priority,
@@ -314,7 +320,7 @@ export function splitDecisions(
           taskId: part.id,
           assigneeId: me.agentId,
           assigneeTier: me.tier,
-          assignedBy: me.agentId,
+          assignedBy: by.agentId,
           attempt: 1,
           task: part,
           priority: task.priority,
@@ -330,7 +336,7 @@ export function splitDecisions(
 /** Whether `task` was split (its parts exist): its holder never hands it down. */
 export function isSplit(state: HierarchyState, task: TaskState): boolean {
   const first = state.tasks.get(taskKey(task.goalId, partIdOf(task.spec.id, 1)));
-  return !!first && splitParentOf(first.spec) === task.spec.id;
+  return !!first && first.parentTaskId === task.spec.id;
 }
 
 /**
@@ -345,16 +351,12 @@ export function completeSplit(
   completedId: string,
 ): Decision[] {
   const part = state.tasks.get(taskKey(goalId, completedId));
-  const parentId = part ? splitParentOf(part.spec) : null;
-  const count = Number(part?.spec.inputs[SPLIT_PART]?.split("/")[1] ?? 0);
+  const parentId = part ? splitParentOf(part) : null;
   const parent = parentId ? state.tasks.get(taskKey(goalId, parentId)) : undefined;
   if (!parent || parent.governorId !== me.agentId || parent.status !== "ASSIGNED") return [];
-  const parts: TaskState[] = [];
-  for (let i = 1; i <= count; i++) {
-    const p = state.tasks.get(taskKey(goalId, partIdOf(parent.spec.id, i)));
-    if (!p || p.status !== "COMPLETED") return [];
-    parts.push(p);
-  }
+  const parts = partsOf(state, parent);
+  const count = parts.length;
+  if (count === 0 || parts.some((p) => p.status !== "COMPLETED")) return [];
   const outputs: Record<string, string> = {};
   for (const p of parts) {
     outputs[p.spec.id] = p.result ?? "";

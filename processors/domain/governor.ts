@@ -18,6 +18,8 @@ import {
   dispatchToWorkers,
   leastLoaded,
   MIDDLE_TIER_READS,
+  policyEscalationId,
+  refusedAssignment,
   waitingAt,
   type HolderRules,
 } from "./dispatch.js";
@@ -35,12 +37,12 @@ import {
   splitDecisions,
   splitParentOf,
   splitSpecs,
-  withAttemptsPerDelivery,
   type EscalationPolicy,
   type Resolution,
 } from "./escalation-policy.js";
 import { refOf } from "./policies.js";
 import { resourceRequestsFor } from "./resources.js";
+import { checkAssignment, type AccessCheck } from "./security.js";
 import { loadOf, taskKey, type HierarchyState, type TaskState } from "./state.js";
 
 /**
@@ -61,7 +63,7 @@ export const governor: TierDecider = {
     switch (input.type) {
       case "TaskAssigned": {
         const me = hosted(input.value.assigneeId, ctx);
-        return me ? allocate(state, me, ctx) : [];
+        return me ? allocate(state, me, ctx, input.value.envelope.occurredAt) : [];
       }
       // A sub-master holds its workers' attempts: it rules on a second worker's claim (context.ts).
       case "TaskAccepted":
@@ -92,14 +94,23 @@ export const governor: TierDecider = {
       // Only a sub-master dispatches to workers, so only it moves a failed worker's tasks.
       case "AgentFailed":
       case "AgentTerminated":
-        return reassignFromFailed(state, input.value.agentId, ctx, (t) => t.governorId, hostedSubMaster);
+        return reassignFromFailed(
+          state,
+          input.value.agentId,
+          ctx,
+          (t) => t.governorId,
+          hostedSubMaster,
+          input.value.envelope.occurredAt,
+        );
       case "AgentRecovered":
-        return afterRecovery(state, input.value.agentId, ctx, hostedSubMaster);
+        return afterRecovery(state, input.value.agentId, ctx, hostedSubMaster, input.value.envelope.occurredAt);
       case "AgentRegistered":
-        return input.value.tier === "WORKER" ? afterRecovery(state, input.value.agentId, ctx, hostedSubMaster) : [];
+        return input.value.tier === "WORKER"
+          ? afterRecovery(state, input.value.agentId, ctx, hostedSubMaster, input.value.envelope.occurredAt)
+          : [];
       case "ResourceAllocated": {
         const me = hosted(input.value.requesterId, ctx);
-        return me ? allocate(state, me, ctx) : [];
+        return me ? allocate(state, me, ctx, input.value.envelope.occurredAt) : [];
       }
       case "ResourceDenied": {
         const me = hosted(input.value.requesterId, ctx);
@@ -154,11 +165,33 @@ function budgeted(
   return ready;
 }
 
-function allocate(state: HierarchyState, me: AgentInfo, ctx: DecisionContext): Decision[] {
+/** The SECURITY check of the governor handing `task` to `mayor` (assignTo), by the versions in effect at `at`. */
+function checkToMayor(task: TaskState, me: AgentInfo, mayor: AgentInfo, at: Date, ctx: DecisionContext): AccessCheck {
+  return checkAssignment(
+    {
+      assigner: me,
+      assigneeTier: mayor.tier,
+      assigneeId: mayor.agentId,
+      goalId: task.goalId,
+      taskId: task.spec.id,
+      domain: task.spec.domain,
+      at,
+    },
+    ctx.policies,
+  );
+}
+
+/**
+ * Hands out what waits: a sub-master to its workers (dispatch.ts), a governor to its mayors. `at`
+ * is the time of the input this follows from: the SECURITY policies in effect then judge each
+ * assignment (assignTo); one they refuse is not made, the task is escalated to the top
+ * (POLICY_VIOLATION) once per attempt and waits, as a refused dispatch to a worker does.
+ */
+function allocate(state: HierarchyState, me: AgentInfo, ctx: DecisionContext, at: Date = ctx.now): Decision[] {
   const requests: Decision[] = [];
   const ready = (t: TaskState) => budgeted(t, me, state, ctx, requests);
   if (me.tier === "SUB_MASTER") {
-    const dispatched = dispatchToWorkers(state, me, ctx, ready);
+    const dispatched = dispatchToWorkers(state, me, ctx, ready, at);
     return [...requests, ...dispatched];
   }
   const mayors = ctx.directory.subordinates(me.agentId).filter((a) => a.tier === "MAYOR");
@@ -172,12 +205,20 @@ function allocate(state: HierarchyState, me: AgentInfo, ctx: DecisionContext): D
   };
   const out: Decision[] = [];
   for (const task of waitingAt(state, me, (t) => t.mayorId)) {
+    // Refused once already: it waits for the top's answer, and is not judged again.
+    if (state.goals.get(task.goalId)?.escalations.has(policyEscalationId(task, me))) continue;
     if (!ready(task)) continue;
     const fitting = mayorsOf(task.spec.specialization);
     if (fitting.length === 0) continue;
     const mayor = leastLoaded(fitting, (m) => load.get(m.agentId)!);
+    const security = checkToMayor(task, me, mayor, at, ctx);
+    if (security.verdict === "DENY") {
+      out.push(...refusedAssignment(task, me, security, ctx));
+      continue;
+    }
     load.set(mayor.agentId, load.get(mayor.agentId)! + 1);
     out.push(
+      ...security.decisions,
       decision(
         "TaskAssigned",
         {
@@ -314,9 +355,10 @@ function resolveEscalation(
     const limit = policy.domainRetries
       ? `${cite(policy.domainRetries.policy, "domainRetries")}: ${domain} deliveries in ${me.domain}`
       : `the topology's ${domain} deliveries in ${me.domain}`;
+    // Redelivered, or (a SECURITY policy refused the mayor) passed up with that refusal.
     if (again)
-      return again.length === 0
-        ? []
+      return again.length === 0 || again.some((d) => d.type === "EscalationRaised")
+        ? again
         : [
             ...again,
             evaluated([routeReason, limit, `delivery ${deliveryOf(task!.attempt, perDelivery) + 1} is allowed`]),
@@ -346,8 +388,7 @@ function resolveEscalation(
 
 /** Why `task` cannot be split by `me`, or null when it can. */
 function splitRefusal(task: TaskState, me: AgentInfo): string | null {
-  if (splitParentOf(task.spec))
-    return `it is a part of task ${splitParentOf(task.spec)}, and a part is not split again`;
+  if (splitParentOf(task)) return `it is a part of task ${splitParentOf(task)}, and a part is not split again`;
   if (task.governorId !== me.agentId) return `${me.name} does not hold it`;
   if (task.status !== "FAILED") return `it is ${task.status.toLowerCase()}`;
   return null;
@@ -407,11 +448,23 @@ function redeliver(
   const candidates = others.length > 0 || terms.othersOnly ? others : mayors;
   if (candidates.length === 0) return null;
   const mayor = leastLoaded(candidates, (m) => loadOf(state, m.agentId));
+  // Handing it to a mayor again is an assignment like the first: a SECURITY policy may refuse it
+  // (by the versions in effect when the escalation was raised); then the escalation goes up.
+  const security = checkToMayor(task, me, mayor, e.envelope.occurredAt, ctx);
+  if (security.verdict === "DENY")
+    return [
+      ...security.decisions,
+      ...passUp(e, state, me, ctx, {
+        why: `: ${me.name} may not hand it to a mayor again: ${security.reasons.join("; ")}`,
+        consulted: terms.consulted,
+      }),
+    ];
   // The first attempt of the next delivery (after a failure that ended a delivery early too).
   const attempt = Math.max(task.attempt, delivery * terms.perDelivery) + 1;
   const actor = { id: me.agentId, tier: me.tier };
   const ref = { type: "TASK" as const, id: e.taskId };
   return [
+    ...security.decisions,
     decision(
       "EscalationResolved",
       {
@@ -540,19 +593,13 @@ function subMasterFailure(
   const perDelivery = policy.workerRetries?.value ?? task.maxAttempts;
   // FAIL_GOAL: no delivery after the current one.
   const deliveries = route?.value === "FAIL_GOAL" ? 1 : limits.domain;
-  const view = withAttemptsPerDelivery(state, task, perDelivery);
-  const decisions = afterHeldTaskEvent(
-    input,
-    view,
-    { ...ctx, retryLimits: () => ({ ...limits, domain: deliveries }) },
-    HOLDER_RULES,
-  );
+  const decisions = afterHeldTaskEvent(input, state, ctx, HOLDER_RULES, { perDelivery, deliveries });
   const raised = decisions.findIndex((d) => d.type === "EscalationRaised");
   if (raised < 0) return decisions;
   const actor = { id: me.agentId, tier: me.tier };
   const subject = { type: "TaskFailed", id: `${e.goalId}/${e.taskId}#${e.attempt}`, agentId: e.agentId };
   const reasons = limitReasons(policy, perDelivery, deliveries, me);
-  if (route?.value === "SPLIT" && !splitParentOf(task.spec)) {
+  if (route?.value === "SPLIT" && !splitParentOf(task)) {
     const parts = splitSpecs(task, policy.splitInto?.value ?? DEFAULT_SPLIT_INTO);
     return [
       ...decisions.slice(0, raised),
@@ -591,7 +638,7 @@ function limitReasons(policy: EscalationPolicy, perDelivery: number, deliveries:
 /** A part of a split completed: its holder may complete the split task (escalation-policy.ts). */
 function partCompleted(e: { goalId: string; taskId: string }, state: HierarchyState, ctx: DecisionContext): Decision[] {
   const part = state.tasks.get(taskKey(e.goalId, e.taskId));
-  const parentId = part ? splitParentOf(part.spec) : null;
+  const parentId = part ? splitParentOf(part) : null;
   const parent = parentId ? state.tasks.get(taskKey(e.goalId, parentId)) : undefined;
   const me = parent?.governorId ? hosted(parent.governorId, ctx) : null;
   return me ? completeSplit(state, me, e.goalId, e.taskId) : [];

@@ -7,7 +7,8 @@ import type { AgentInfo } from "./directory.js";
 import { answerContext, answerQuery, duplicateClaim } from "./context.js";
 import type { Decision, DecisionContext, TierDecider, TierInput } from "./decider.js";
 import { afterHeldTaskEvent, dispatchToWorkers, MIDDLE_TIER_READS, type HolderRules } from "./dispatch.js";
-import { cite, escalationEvaluated, escalationPolicyAt, withAttemptsPerDelivery } from "./escalation-policy.js";
+import { cite, escalationEvaluated, escalationPolicyAt } from "./escalation-policy.js";
+import { retryLimitsFor } from "./limits.js";
 import { afterRecovery, reassignFromFailed } from "./reassign.js";
 import { taskKey, type HierarchyState } from "./state.js";
 
@@ -15,7 +16,7 @@ const RULES: HolderRules = {
   holder: (t) => t.mayorId,
   hosted,
   dispatches: () => true,
-  handOut: dispatchToWorkers,
+  handOut: (state, me, ctx, at) => dispatchToWorkers(state, me, ctx, undefined, at),
 };
 
 export const mayor: TierDecider = {
@@ -25,7 +26,7 @@ export const mayor: TierDecider = {
     switch (input.type) {
       case "TaskAssigned": {
         const me = hosted(input.value.assigneeId, ctx);
-        return me ? dispatchToWorkers(state, me, ctx) : [];
+        return me ? dispatchToWorkers(state, me, ctx, undefined, input.value.envelope.occurredAt) : [];
       }
       // A second worker claiming an attempt: a conflict, ruled for the assignee (context.ts).
       case "TaskAccepted":
@@ -47,12 +48,21 @@ export const mayor: TierDecider = {
         return afterHeldTaskEvent(input, state, ctx, RULES);
       case "AgentFailed":
       case "AgentTerminated":
-        return reassignFromFailed(state, input.value.agentId, ctx, (t) => t.mayorId, hosted);
+        return reassignFromFailed(
+          state,
+          input.value.agentId,
+          ctx,
+          (t) => t.mayorId,
+          hosted,
+          input.value.envelope.occurredAt,
+        );
       case "AgentRecovered":
-        return afterRecovery(state, input.value.agentId, ctx, hosted);
+        return afterRecovery(state, input.value.agentId, ctx, hosted, input.value.envelope.occurredAt);
       // A worker registered at run time (the scaler's): its mayor may hand it what waits.
       case "AgentRegistered":
-        return input.value.tier === "WORKER" ? afterRecovery(state, input.value.agentId, ctx, hosted) : [];
+        return input.value.tier === "WORKER"
+          ? afterRecovery(state, input.value.agentId, ctx, hosted, input.value.envelope.occurredAt)
+          : [];
       default:
         return [];
     }
@@ -80,7 +90,11 @@ function failedUnderPolicy(
   const policy = task && me ? escalationPolicyAt(ctx.policies, e.envelope.occurredAt, me.tier, task.spec.domain) : null;
   const limit = policy?.workerRetries;
   if (!task || !me || !limit) return afterHeldTaskEvent(input, state, ctx, RULES);
-  const decisions = afterHeldTaskEvent(input, withAttemptsPerDelivery(state, task, limit.value), ctx, RULES);
+  // A mayor never delivers again itself (its governor does), so only the attempts per delivery matter.
+  const decisions = afterHeldTaskEvent(input, state, ctx, RULES, {
+    perDelivery: limit.value,
+    deliveries: retryLimitsFor(ctx, me.topology).domain,
+  });
   if (!decisions.some((d) => d.type === "EscalationRaised")) return decisions;
   return [
     ...decisions,

@@ -8,6 +8,15 @@
  * evaluation and its rejection (GoalRejected POLICY_DENIED, PhaseTransitionRejected; a StopGoal has
  * none, the evaluation alone records it). Every outcome of a goal (completed, failed, stopped,
  * rejected) is announced to its hierarchy with a NotificationBroadcast, written last with it.
+ * A refused StopGoal is remembered (state.ts `refused`, from its DENY on polity.governance.events,
+ * which the top folds), so the command decided again writes no second DENY.
+ *
+ * An escalation that reaches the top is decided under the ESCALATION policies in effect when it
+ * was raised that apply to the top's tier and the task's domain (escalation-policy.ts): a SPLIT
+ * route splits the task (unless it is a part, or not failed), as a governor would, into parts its
+ * domain tier runs; every other route (the domain's tiers already redelivered what they could)
+ * fails the goal. The policy versions consulted are named in the EscalationResolved, and a
+ * PolicyEvaluated records the decision.
  */
 import type {
   Actor,
@@ -26,6 +35,17 @@ import { decision, type Decision, type DecisionContext, type TierDecider, type T
 import { answerContext } from "./context.js";
 import { checkConstitution } from "./constitution.js";
 import { checkCommand, type AccessCheck, type GovernedCommand } from "./security.js";
+import {
+  cite,
+  DEFAULT_SPLIT_INTO,
+  escalationEvaluated,
+  escalationPolicyAt,
+  splitDecisions,
+  splitParentOf,
+  splitSpecs,
+  type EscalationPolicy,
+} from "./escalation-policy.js";
+import { refOf } from "./policies.js";
 import { DEFAULT_RETRY_LIMITS, retryLimitsFor } from "./limits.js";
 import { nextPhase, taskGraphProblems } from "./planner.js";
 import { GOAL_FINAL } from "./status.js";
@@ -81,6 +101,8 @@ export const president: TierDecider = {
     "TaskCancelled",
     "EscalationRaised",
     "EscalationResolved",
+    // Its own refusals (a DENY on polity.governance.events), so each is written once.
+    "PolicyEvaluated",
     // Context requests addressed to the top (goal title, constraints), answered once (context.ts).
     "ContextRequested",
     "ContextProvided",
@@ -712,6 +734,8 @@ function stop(cmd: StopGoal, state: HierarchyState, ctx: DecisionContext): Decis
   const commandId = cmd.envelope.eventId;
   const goal = state.goals.get(cmd.goalId);
   if (!goal || goal.partial || goal.answeredCommands.has(commandId) || GOAL_FINAL.has(goal.status)) return [];
+  // Refused already (its DENY is in the state): refused once.
+  if (state.refused.has(commandId)) return [];
   const top = topOf(goal, ctx);
   if (!top) return [];
   const actor = actorOf(top);
@@ -769,9 +793,11 @@ function stop(cmd: StopGoal, state: HierarchyState, ctx: DecisionContext): Decis
 // ---- failure ----------------------------------------------------------------------------------
 
 /**
- * An escalation that reached the top. Until the policy engine decides otherwise, the goal fails;
- * GoalFailed's reason is the whole chain, earliest first: the workers' failures, each tier's
- * escalation, then this decision. An escalation of a goal already final is only closed.
+ * An escalation that reached the top. Without an ESCALATION policy routing it to SPLIT the goal
+ * fails; GoalFailed's reason is the whole chain, earliest first: the workers' failures, each tier's
+ * escalation, then this decision. An escalation of a goal already final is only closed. Under an
+ * ESCALATION policy applying to the top (in effect when the escalation was raised), the consulted
+ * versions are named in the EscalationResolved and a PolicyEvaluated records why.
  */
 function escalated(
   e: Extract<TierInput, { type: "EscalationRaised" }>["value"],
@@ -785,11 +811,37 @@ function escalated(
   const actor = actorOf(top);
   const out: Decision[] = [];
   const tasks = tasksOf(state, goal);
-  const verdict = GOAL_FINAL.has(goal.status)
+  const task = e.taskId ? state.tasks.get(taskKey(goal.goalId, e.taskId)) : undefined;
+  const final = GOAL_FINAL.has(goal.status);
+  // The policies in effect when the escalation was raised, for the top's tier and the task's domain.
+  const policy = final
+    ? null
+    : escalationPolicyAt(ctx.policies, e.envelope.occurredAt, top.tier, task?.spec.domain ?? null);
+  const route = policy?.route(e.kind) ?? null;
+  const routeReason = route
+    ? `${cite(route.policy, "resolution")}: ${e.kind} is resolved by ${route.value}`
+    : `no route for ${e.kind} at the top`;
+  let refusal: string | null = null;
+  if (policy && route?.value === "SPLIT") {
+    const holder = task?.governorId ? ctx.directory.get(task.governorId) : undefined;
+    refusal = !task
+      ? "the escalation names no task"
+      : splitParentOf(task)
+        ? `task ${task.spec.id} is a part of task ${splitParentOf(task)}, and a part is not split again`
+        : task.status !== "FAILED"
+          ? `task ${task.spec.id} is ${task.status.toLowerCase()}`
+          : !holder
+            ? `no governor or sub-master holds task ${task.spec.id}`
+            : null;
+    if (!refusal && task && holder) return splitAtTop(e, task, holder, policy, route.policy, routeReason, top, ctx);
+  }
+  const verdict = final
     ? `the goal is already ${goal.status.toLowerCase()}: nothing more to decide`
-    : "no policy allows another attempt: the goal fails and its open tasks are cancelled";
+    : refusal
+      ? `the task cannot be split (${refusal}): the goal fails and its open tasks are cancelled`
+      : "no policy allows another attempt: the goal fails and its open tasks are cancelled";
   let notice: Decision | null = null;
-  if (!GOAL_FINAL.has(goal.status)) {
+  if (!final) {
     const failed = tasks.filter((t) => t.status === "FAILED" || t.status === "TIMED_OUT");
     const reason = [...e.reasonChain, e.reason, `${top.name}: ${verdict}`].join(" -> ");
     notice = outcomeNotice(
@@ -844,13 +896,82 @@ function escalated(
         decision: verdict,
         reassignedTo: null,
         newTaskIds: [],
-        consultedPolicies: [],
+        consultedPolicies: policy ? policy.policies.map(refOf) : [],
         openForMs: Math.max(0, ctx.now.getTime() - e.envelope.occurredAt.getTime()),
       },
       actor,
       taskRef(e.taskId ?? goal.goalId),
     ),
   );
+  if (policy)
+    out.push(
+      escalationEvaluated(
+        goal.goalId,
+        { type: "EscalationRaised", id: e.escalationId, agentId: e.fromAgentId },
+        route?.policy ?? policy.policies[0]!,
+        policy,
+        [
+          routeReason,
+          refusal
+            ? `task ${e.taskId} cannot be split: ${refusal}; the goal fails`
+            : route?.value === "FAIL_GOAL"
+              ? "the goal fails"
+              : `the top cannot deliver the task again (its domain's tiers do): the goal fails`,
+        ],
+        actor,
+      ),
+    );
   if (notice) out.push(notice);
   return out;
+}
+
+/**
+ * SPLIT at the top: the same split a governor makes (escalation-policy.ts), decided by the top for
+ * the domain tier holding the task (`holder`, a governor or sub-master): the parts are created and
+ * assigned to it with the task taken back as a new attempt, so the holder hands the parts down,
+ * never the task, and completes the task once every part completed. The goal goes on.
+ */
+function splitAtTop(
+  e: Extract<TierInput, { type: "EscalationRaised" }>["value"],
+  task: TaskState,
+  holder: AgentInfo,
+  policy: EscalationPolicy,
+  deciding: EscalationPolicy["policies"][number],
+  routeReason: string,
+  top: AgentInfo,
+  ctx: DecisionContext,
+): Decision[] {
+  const actor = actorOf(top);
+  const parts = splitSpecs(task, policy.splitInto?.value ?? DEFAULT_SPLIT_INTO);
+  const ids = parts.map((p) => p.id);
+  return [
+    decision(
+      "EscalationResolved",
+      {
+        escalationId: e.escalationId,
+        goalId: e.goalId,
+        taskId: e.taskId,
+        outcome: "SPLIT",
+        decision: `${top.name} splits task ${task.spec.id} into ${parts.length} parts (${ids.join(", ")}), run by ${holder.name}`,
+        reassignedTo: null,
+        newTaskIds: ids,
+        consultedPolicies: policy.policies.map(refOf),
+        openForMs: Math.max(0, ctx.now.getTime() - e.envelope.occurredAt.getTime()),
+      },
+      actor,
+      taskRef(task.spec.id),
+    ),
+    escalationEvaluated(
+      e.goalId,
+      { type: "EscalationRaised", id: e.escalationId, agentId: e.fromAgentId },
+      deciding,
+      policy,
+      [
+        routeReason,
+        `task ${task.spec.id} is split into ${parts.length} parts${policy.splitInto ? ` (${cite(policy.splitInto.policy, "splitInto")})` : ""}, run by ${holder.name}`,
+      ],
+      actor,
+    ),
+    ...splitDecisions(task, parts, holder, task.maxAttempts, top),
+  ];
 }

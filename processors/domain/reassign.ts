@@ -11,11 +11,17 @@
  *
  * A worker the scaler retired (AgentTerminated, domain/scaler.ts) is handed the same way, with
  * cause AGENT_TERMINATED: it gets no new work, and what it held goes to the others.
+ *
+ * The assignment to the new worker is judged by the SECURITY policies in effect at `at` (the time
+ * of the AgentFailed, AgentTerminated or AgentRecovered it follows from), as any dispatch is
+ * (dispatch.ts): an assignment a policy refuses is not made; the task goes back to its dispatcher's
+ * queue and is escalated to the dispatcher's superior (POLICY_VIOLATION), once.
  */
 import type { Actor } from "../../schemas/generated/types.js";
 import type { AgentInfo } from "./directory.js";
 import { decision, type Decision, type DecisionContext } from "./decider.js";
-import { byPriority, dispatchToWorkers, leastLoaded } from "./dispatch.js";
+import { byPriority, dispatchToWorkers, leastLoaded, refusedAssignment } from "./dispatch.js";
+import { checkAssignment, type AccessCheck } from "./security.js";
 import { loadOf, type HierarchyState, type TaskState } from "./state.js";
 
 const HELD: ReadonlySet<string> = new Set(["ASSIGNED", "ACCEPTED", "RUNNING"]);
@@ -30,6 +36,7 @@ export function reassignFromFailed(
   ctx: DecisionContext,
   holder: (t: TaskState) => string | null,
   hosted: (agentId: string, ctx: DecisionContext) => AgentInfo | null,
+  at: Date = ctx.now,
 ): Decision[] {
   const failed = ctx.directory.get(failedId);
   if (!failed || (failed.status !== "FAILED" && failed.status !== "TERMINATED")) return [];
@@ -54,7 +61,22 @@ export function reassignFromFailed(
     const fitting = ctx.directory
       .workersUnder(me.agentId, task.spec.specialization)
       .filter((w) => w.agentId !== failedId && loadOfWorker(w) < w.capacity);
-    const worker = fitting.length > 0 ? leastLoaded(fitting, loadOfWorker) : null;
+    const candidate = fitting.length > 0 ? leastLoaded(fitting, loadOfWorker) : null;
+    const security: AccessCheck | null = candidate
+      ? checkAssignment(
+          {
+            assigner: me,
+            assigneeTier: candidate.tier,
+            assigneeId: candidate.agentId,
+            goalId: task.goalId,
+            taskId: task.spec.id,
+            domain: task.spec.domain,
+            at,
+          },
+          ctx.policies,
+        )
+      : null;
+    const worker = security?.verdict === "DENY" ? null : candidate;
     if (worker) load.set(worker.agentId, loadOfWorker(worker) + 1);
     out.push(
       decision(
@@ -76,8 +98,11 @@ export function reassignFromFailed(
         ref,
       ),
     );
+    // The refusal is about the next attempt, which waits at the dispatcher for its superior's answer.
+    if (security?.verdict === "DENY") out.push(...refusedAssignment({ ...task, attempt }, me, security, ctx));
     if (worker)
       out.push(
+        ...(security?.decisions ?? []),
         decision(
           "TaskAssigned",
           {
@@ -105,8 +130,9 @@ export function afterRecovery(
   recoveredId: string,
   ctx: DecisionContext,
   hosted: (agentId: string, ctx: DecisionContext) => AgentInfo | null,
+  at: Date = ctx.now,
 ): Decision[] {
   const agent = ctx.directory.get(recoveredId);
   const me = agent?.superiorId ? hosted(agent.superiorId, ctx) : null;
-  return me ? dispatchToWorkers(state, me, ctx) : [];
+  return me ? dispatchToWorkers(state, me, ctx, undefined, at) : [];
 }

@@ -52,6 +52,8 @@ export interface TaskState {
   heldSince: Date | null;
   /** The task's budget request (resources.ts), one per task; null when none was made. */
   allocation: Allocation | null;
+  /** The task this one is a part of (TaskCreated's parentTaskId: a SPLIT, escalation-policy.ts); null otherwise. */
+  parentTaskId: string | null;
 }
 
 /** A resource request and its answer, as folded from ResourceRequested/Allocated/Denied. */
@@ -125,6 +127,14 @@ export interface HierarchyState {
   /** Commands rejected for a goal that does not exist (SubmitGoal, RequestPhaseTransition), so they are answered once. */
   rejectedCommands: Set<string>;
   /**
+   * Inputs a policy refused (a PolicyEvaluated DENY), so a refusal is written once: the id of the
+   * event refused (the evaluation's causationId: a StopGoal, a ContextRequested, a QueryAsked, ...),
+   * and for a context request or a query also `ContextRequested/<requestId>` or `QueryAsked/<queryId>`
+   * (refusedKey), so the same request sent again is not judged again either. Folded by the tiers
+   * that read polity.governance.events (president, governor, mayor, worker).
+   */
+  refused: Set<string>;
+  /**
    * The policy versions among the events folded (polity.policies.events, read by the policy role
    * only); other deciders consult the global view in `ctx.policies`.
    */
@@ -191,6 +201,7 @@ export function initialState(): HierarchyState {
     tasks: new Map(),
     activeByAgent: new Map(),
     rejectedCommands: new Set(),
+    refused: new Set(),
     policies: new PolicyBook(),
     scaling: new ScalingLog(),
     agents: new Map(),
@@ -199,6 +210,18 @@ export function initialState(): HierarchyState {
 
 export function taskKey(goalId: string, taskId: string): string {
   return `${goalId}/${taskId}`;
+}
+
+/** The key under which a refused context request or query is remembered (HierarchyState.refused). */
+export const refusedKey = (type: "ContextRequested" | "QueryAsked", id: string) => `${type}/${id}`;
+
+/** Whether a policy already refused `input` (its event id) or, for a request or query, its id. */
+export function wasRefused(
+  state: HierarchyState,
+  eventId: string,
+  request?: { type: "ContextRequested" | "QueryAsked"; id: string },
+): boolean {
+  return state.refused.has(eventId) || (!!request && state.refused.has(refusedKey(request.type, request.id)));
 }
 
 export function isOpen(task: TaskState): boolean {
@@ -371,6 +394,7 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
         failures: [],
         heldSince: null,
         allocation: null,
+        parentTaskId: e.parentTaskId,
       });
       return state;
     }
@@ -535,6 +559,14 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
     case "GoalRejected":
       state.rejectedCommands.add(event.value.commandId);
       return state;
+    case "PolicyEvaluated": {
+      const e = event.value;
+      if (e.decision !== "DENY") return state;
+      if (e.envelope.causationId) state.refused.add(e.envelope.causationId);
+      if (e.subject.type === "ContextRequested" || e.subject.type === "QueryAsked")
+        state.refused.add(refusedKey(e.subject.type, e.subject.id));
+      return state;
+    }
     case "ResourceRequested": {
       const e = event.value;
       if (!e.goalId) return state;

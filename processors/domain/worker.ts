@@ -29,6 +29,8 @@ export const worker: TierDecider = {
     // A peer's question, answered from what this worker did (context.ts), once.
     "QueryAsked",
     "QueryAnswered",
+    // A query this worker refused (COMMUNICATION, a DENY) is refused once (state.ts `refused`).
+    "PolicyEvaluated",
   ]),
   decide(input: TierInput, state: HierarchyState, ctx: DecisionContext): Decision[] {
     switch (input.type) {

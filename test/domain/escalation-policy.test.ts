@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import type { Payload, PolicyCategory } from "../../schemas/generated/types.js";
 import type { PolityEvent } from "../../schemas/reader.js";
 import type { Decision } from "../../processors/domain/decider.js";
-import { escalationRulesProblems } from "../../processors/domain/escalation-policy.js";
+import { handleFailure } from "../../processors/domain/dispatch.js";
+import { escalationRulesProblems, isSplit } from "../../processors/domain/escalation-policy.js";
 import { governor } from "../../processors/domain/governor.js";
 import { mayor } from "../../processors/domain/mayor.js";
 import { PolicyBook } from "../../processors/domain/policies.js";
@@ -25,8 +26,10 @@ import {
   ofType,
   retried,
   spec,
+  stateOf,
   submitGoal,
   task,
+  DIRECTORY,
   type Given,
 } from "../support/decider-spec.js";
 
@@ -439,5 +442,200 @@ describe("escalation policy: the dgm sub-master", () => {
         { type: "EscalationRaised", fromAgentId: SUB, toAgentId: "dgm-master" },
         { type: "PolicyEvaluated", policyId: "dgm" },
       ]);
+  });
+});
+
+describe("escalation policy: explicit delivery limits", () => {
+  it("handleFailure judges a failed attempt by the limits it is given, not the task's maxAttempts", () => {
+    const { history, last } = failures(2, 5);
+    const state = stateOf([...history, last]);
+    const mayorOne = DIRECTORY.get(M1)!;
+    const ctx = context();
+    // The task allows 5 attempts per delivery; limits of 2 escalate after the second.
+    assert.deepEqual(
+      handleFailure(state, mayorOne, "g1", "api", ctx, { perDelivery: 5, deliveries: 3 }).map((d) => d.type),
+      ["TaskRetried"],
+    );
+    const [raised] = ofType(
+      handleFailure(state, mayorOne, "g1", "api", ctx, { perDelivery: 2, deliveries: 3 }),
+      "EscalationRaised",
+    );
+    assert.match(raised!.reason, /failed 2 of 2 attempts/);
+    // The state is not touched: its task keeps its own maxAttempts.
+    assert.equal(state.tasks.get("g1/api")!.maxAttempts, 5);
+    // A retry under a limit names that limit.
+    const [retry] = ofType(
+      handleFailure(stateOf(failures(1, 5).history.concat(failures(1, 5).last)), mayorOne, "g1", "api", ctx, {
+        perDelivery: 3,
+        deliveries: 1,
+      }),
+      "TaskRetried",
+    );
+    assert.equal(retry!.maxAttempts, 3);
+  });
+});
+
+describe("escalation policy: parts of a split in the state", () => {
+  it("a part is known by its TaskCreated's parentTaskId, not by its inputs", () => {
+    const parent = task("api", "backend", "api");
+    // A task whose inputs merely look like a part's is no part.
+    const lookalike = task("api.part1", "backend", "api", [], { inputs: { "split.of": "api", "split.part": "1/2" } });
+    const unsplit = stateOf([created("g1", parent), created("g1", lookalike)]);
+    assert.equal(unsplit.tasks.get("g1/api.part1")!.parentTaskId, null);
+    assert.equal(isSplit(unsplit, unsplit.tasks.get("g1/api")!), false);
+    // A part with no split inputs at all is a part.
+    const part = task("api.part1", "backend", "api");
+    const split = stateOf([created("g1", parent), created("g1", part, { parentTaskId: "api" })]);
+    assert.equal(split.tasks.get("g1/api.part1")!.parentTaskId, "api");
+    assert.equal(isSplit(split, split.tasks.get("g1/api")!), true);
+  });
+});
+
+describe("escalation policy: at the top", () => {
+  const PRES = "aamas-president";
+  /** The governor passes the mayor's escalation up at once (one delivery); `top` rules apply to the president only. */
+  function atTop(top: object) {
+    const book = bookOf(
+      defined("one-delivery", { domainRetries: 1 }, { appliesToTiers: ["GOVERNOR"] }),
+      defined("top", top, { appliesToTiers: ["PRESIDENT"] }),
+    );
+    const ctx = context({ policies: book });
+    const goal = spec(president).when(submitGoal({ tasks: [API] })).decisions;
+    const { history, raised } = mayorEscalation(5, book);
+    const given: Given[] = [...goal, ...history.slice(1), raised];
+    const passed = spec(governor, ctx).given(given).when(asInput(raised)).decisions;
+    const forwarded = passed.find((d) => d.type === "EscalationRaised")!;
+    assert.equal((forwarded.payload as Payload<"EscalationRaised">).toAgentId, PRES);
+    return { book, ctx, given: [...given, ...passed.filter((d) => d !== forwarded)], forwarded };
+  }
+
+  it("without a policy for the top, the goal fails and the resolution consults nothing (as before)", () => {
+    const { given, forwarded } = atTop({ splitInto: 3 });
+    // The top's policy sets no route: it is consulted, and says so.
+    const ds = spec(president, context({ policies: bookOf() }))
+      .given(given)
+      .when(asInput(forwarded)).decisions;
+    assert.deepEqual(ofType(ds, "EscalationResolved")[0]!.consultedPolicies, []);
+    assert.deepEqual(ofType(ds, "PolicyEvaluated"), []);
+  });
+
+  it("a policy without a SPLIT route fails the goal, naming the versions consulted and why", () => {
+    const { ctx, given, forwarded } = atTop({ resolution: { RETRIES_EXHAUSTED: "FAIL_GOAL" } });
+    const ds = spec(president, ctx).given(given).when(asInput(forwarded)).decisions;
+    assert.deepEqual(
+      ds.map((d) => d.type),
+      ["GoalFailed", "TaskCancelled", "EscalationResolved", "PolicyEvaluated", "NotificationBroadcast"],
+    );
+    const [resolved] = ofType(ds, "EscalationResolved");
+    assert.equal(resolved!.outcome, "FAIL_GOAL");
+    assert.deepEqual(resolved!.consultedPolicies, [{ policyId: "top", version: 1 }]);
+    const [evaluated] = ofType(ds, "PolicyEvaluated");
+    assert.deepEqual(
+      [evaluated!.category, evaluated!.policyId, evaluated!.policyVersion, evaluated!.decision],
+      ["ESCALATION", "top", 1, "ALLOW"],
+    );
+    assert.deepEqual(evaluated!.subject, {
+      type: "EscalationRaised",
+      id: forwarded.payload.escalationId,
+      agentId: GOV,
+    });
+    assert.deepEqual(evaluated!.reasons, [
+      'policy "top" v1 (resolution): RETRIES_EXHAUSTED is resolved by FAIL_GOAL',
+      "the goal fails",
+    ]);
+  });
+
+  it("SPLIT at the top: the parts go to the task's governor, which runs them and completes the task; the goal completes", () => {
+    const { ctx, given, forwarded } = atTop({ resolution: "SPLIT", splitInto: 2 });
+    const split = spec(president, ctx).given(given).when(asInput(forwarded)).decisions;
+    assert.deepEqual(
+      split.map((d) => d.type),
+      [
+        "EscalationResolved",
+        "PolicyEvaluated",
+        "TaskCreated",
+        "TaskCreated",
+        "TaskAssigned",
+        "TaskAssigned",
+        "TaskAssigned",
+      ],
+    );
+    const [resolved] = ofType(split, "EscalationResolved");
+    assert.deepEqual(
+      [resolved!.outcome, resolved!.newTaskIds, resolved!.consultedPolicies],
+      ["SPLIT", ["api.part1", "api.part2"], [{ policyId: "top", version: 1 }]],
+    );
+    assert.deepEqual(ofType(split, "PolicyEvaluated")[0]!.reasons, [
+      'policy "top" v1 (resolution): RETRIES_EXHAUSTED is resolved by SPLIT',
+      'task api is split into 2 parts (policy "top" v1 (splitInto)), run by Governor of backend',
+    ]);
+    assert.deepEqual(
+      ofType(split, "TaskCreated").map((c) => [c.task.id, c.parentTaskId]),
+      [
+        ["api.part1", "api"],
+        ["api.part2", "api"],
+      ],
+    );
+    // Written by the president, for the governor holding the task: it takes the task back.
+    assert.deepEqual(
+      ofType(split, "TaskAssigned").map((a) => [a.taskId, a.assigneeId, a.assignedBy, a.attempt]),
+      [
+        ["api", GOV, PRES, 6],
+        ["api.part1", GOV, PRES, 1],
+        ["api.part2", GOV, PRES, 1],
+      ],
+    );
+    assert.ok(split.every((d) => d.actor.id === PRES));
+
+    // The governor hands the parts to mayors, never the split task.
+    const all = [...given, forwarded, ...split];
+    spec(governor, ctx)
+      .given(all.slice(0, -1))
+      .when(asInput(split.at(-1)!))
+      .thenMatches((ds) =>
+        assert.deepEqual(
+          ofType(ds, "TaskAssigned").map((a) => [a.taskId, a.assigneeTier]),
+          [
+            ["api.part1", "MAYOR"],
+            ["api.part2", "MAYOR"],
+          ],
+        ),
+      );
+    // Both parts complete: the governor completes the task, then the president the goal (the task once).
+    const done1 = completed("g1", "api.part1", API1, { result: "half" });
+    const done2 = completed("g1", "api.part2", API2, { result: "other half" });
+    const [parent] = spec(governor, ctx)
+      .given([...all, done1])
+      .when(done2)
+      .decisions.filter((d) => d.type === "TaskCompleted");
+    assert.deepEqual([parent!.payload.taskId, parent!.actor.id], ["api", GOV]);
+    const end = spec(president, ctx)
+      .given([...all, done1, done2])
+      .when(asInput(parent!)).decisions;
+    const [goalDone] = ofType(end, "GoalCompleted");
+    assert.equal(goalDone!.tasksCompleted, 3);
+  });
+
+  it("a part is not split again at the top either: the goal fails, and the evaluation says why", () => {
+    const { ctx, given, forwarded } = atTop({ resolution: "SPLIT" });
+    const split = spec(president, ctx).given(given).when(asInput(forwarded)).decisions;
+    const part = ofType(split, "TaskCreated")[0]!.task;
+    const history: Given[] = [...given, forwarded, ...split, assigned("g1", part, M1), assigned("g1", part, API1)];
+    const fail = failed("g1", "api.part1", API1, { retryable: false, reason: "bad" });
+    const [raised] = spec(mayor, ctx).given(history).when(fail).decisions;
+    const up = spec(governor, ctx)
+      .given([...history, fail])
+      .when(asInput(raised!)).decisions;
+    const again = up.find((d) => d.type === "EscalationRaised")!;
+    const ds = spec(president, ctx)
+      .given([...history, fail, raised!, ...up.filter((d) => d !== again)])
+      .when(asInput(again)).decisions;
+    assert.equal(ofType(ds, "GoalFailed").length, 1);
+    assert.equal(ofType(ds, "TaskCreated").length, 0);
+    assert.match(
+      ofType(ds, "PolicyEvaluated")[0]!.reasons.join(" | "),
+      /TASK_FAILURE is resolved by SPLIT \| task api.part1 cannot be split: task api.part1 is a part of task api, and a part is not split again; the goal fails/,
+    );
+    assert.match(ofType(ds, "GoalFailed")[0]!.reason, /the task cannot be split/);
   });
 });

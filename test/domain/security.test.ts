@@ -3,6 +3,8 @@ import assert from "node:assert/strict";
 import type { Actor, Payload } from "../../schemas/generated/types.js";
 import type { PolityEvent } from "../../schemas/reader.js";
 import { dispatchToWorkers } from "../../processors/domain/dispatch.js";
+import { governor } from "../../processors/domain/governor.js";
+import { reassignFromFailed } from "../../processors/domain/reassign.js";
 import { mayor } from "../../processors/domain/mayor.js";
 import { PolicyBook } from "../../processors/domain/policies.js";
 import { policy } from "../../processors/domain/policy.js";
@@ -16,6 +18,7 @@ import {
   context,
   created,
   DIRECTORY,
+  directoryOf,
   ev,
   NOW,
   ofType,
@@ -101,6 +104,14 @@ function book(...commands: { cmd: PolityEvent; now: Date }[]): PolicyBook {
   for (const e of events) out.apply(e);
   return out;
 }
+
+/** `e` as if it had occurred at `when` (the time policies are consulted at), decided whenever. */
+const occurring = (e: PolityEvent, when: Date): PolityEvent => {
+  const value = e.value as unknown as { envelope: object };
+  return { ...e, value: { ...value, envelope: { ...value.envelope, occurredAt: when } } } as unknown as PolityEvent;
+};
+
+const eventIdOf = (e: PolityEvent) => (e.value as unknown as { envelope: { eventId: string } }).envelope.eventId;
 
 const withPolicies = (decider: typeof president, policies: PolicyBook, now = at(1)) =>
   spec(decider, context({ now, policies }));
@@ -533,21 +544,22 @@ describe("security: which tier may assign to which", () => {
     );
   });
 
-  it("an amendment mid-goal governs only dispatches decided after it takes effect", () => {
+  it("an amendment mid-goal governs only dispatches following from inputs after it takes effect, whenever decided", () => {
     const policies = book(
       { cmd: define("chain", "SECURITY", { assignTo: { MAYOR: ["WORKER"] } }), now: NOW },
       { cmd: amend("chain", 1, { assignTo: { MAYOR: [] } }, at(30)), now: at(10) },
     );
-    withPolicies(mayor, policies, at(20))
+    // Decided after the amendment took effect (a late or redelivered input), on an input from before it.
+    withPolicies(mayor, policies, at(31))
       .given(atMayor)
-      .when(assigned("g1", API, M1))
+      .when(occurring(assigned("g1", API, M1), at(20)))
       .then([
         { type: "PolicyEvaluated", decision: "ALLOW", policyVersion: 1 },
         { type: "TaskAssigned", assigneeId: API1 },
       ]);
     withPolicies(mayor, policies, at(31))
       .given(atMayor)
-      .when(assigned("g1", API, M1))
+      .when(occurring(assigned("g1", API, M1), at(31)))
       .then([
         { type: "PolicyEvaluated", decision: "DENY", policyVersion: 2 },
         { type: "EscalationRaised", kind: "POLICY_VIOLATION" },
@@ -706,5 +718,274 @@ describe("communication: which edges may carry requests and queries", () => {
       .given(done)
       .when(queryAsked({ fromAgentId: REACT1 }))
       .then([{ type: "QueryAnswered" }]);
+  });
+});
+
+// ---- refusals are written once ---------------------------------------------------------------
+
+/** A decision as its host writes it in answer to `input`: caused by it. */
+const causedBy = (input: PolityEvent, ds: readonly Given[]): PolityEvent[] =>
+  ds.map((d) => ("payload" in d ? asEvent(d, { causationId: eventIdOf(input) }) : d));
+
+describe("refusals: a refused input decided again writes nothing new", () => {
+  const stopOnlyBySystem = book({
+    cmd: define("stop-by-system", "SECURITY", { commandTiers: { StopGoal: ["SYSTEM"] } }),
+    now: NOW,
+  });
+
+  it("the state remembers a DENY by the event refused and, for a request or query, by its id; not an ALLOW", () => {
+    const stop = stopGoal(OPERATOR);
+    const [deny] = withPolicies(president, stopOnlyBySystem).given(runningGoal()).when(stop).decisions;
+    const state = stateOf(causedBy(stop, [deny!]));
+    assert.deepStrictEqual([...state.refused], [eventIdOf(stop)]);
+    const q = queryAsked({ fromAgentId: REACT1 });
+    const evaluated = (decision: "ALLOW" | "DENY", causationId: string) =>
+      ev(
+        "PolicyEvaluated",
+        {
+          goalId: "g1",
+          subject: { type: "QueryAsked", id: decision === "DENY" ? "q-1" : "q-2", agentId: REACT1 },
+          category: "COMMUNICATION",
+          policyId: "p",
+          policyVersion: 1,
+          decision,
+          consultedPolicies: [],
+          reasons: [],
+        },
+        { causationId },
+      );
+    assert.deepStrictEqual(
+      [...stateOf([evaluated("DENY", eventIdOf(q)), evaluated("ALLOW", "an-allowed-one")]).refused].sort(),
+      [eventIdOf(q), "QueryAsked/q-1"].sort(),
+    );
+  });
+
+  it("a refused StopGoal decided again (redelivered) writes no second DENY; another StopGoal is judged anew", () => {
+    const stop = stopGoal(OPERATOR);
+    const first = withPolicies(president, stopOnlyBySystem)
+      .given(runningGoal())
+      .when(stop)
+      .thenTypes(["PolicyEvaluated"]);
+    withPolicies(president, stopOnlyBySystem)
+      .given([...runningGoal(), stop, ...causedBy(stop, first)])
+      .when(stop)
+      .then([]);
+    // Without the refusal in the state (before this change), the same input was refused again.
+    withPolicies(president, stopOnlyBySystem)
+      .given([...runningGoal(), stop])
+      .when(stop)
+      .thenTypes(["PolicyEvaluated"]);
+    // A later StopGoal by the platform is a new command: allowed, and the goal stops.
+    withPolicies(president, stopOnlyBySystem)
+      .given([...runningGoal(), stop, ...causedBy(stop, first)])
+      .when(stopGoal(AUTOSTOP, at(2)))
+      .thenMatches((ds) => ds[0]!.type === "PolicyEvaluated" && ds[1]!.type === "GoalStopped");
+  });
+
+  it("a refused context request is refused once: decided again, or sent again with the same requestId", () => {
+    const upOnly = book({ cmd: define("up", "COMMUNICATION", { contextEdges: ["SUPERIOR"] }), now: NOW });
+    const goal = [...spec(president).when(submitGoal({ tasks: [API] })).decisions, assigned("g1", API, M1)];
+    const ask = contextRequested({ targetAgentId: PRESIDENT });
+    const denied = withPolicies(president, upOnly)
+      .given([...goal, assigned("g1", API, API1)])
+      .when(ask)
+      .then([{ type: "PolicyEvaluated", decision: "DENY" }]);
+    const after = [...goal, assigned("g1", API, API1), ask, ...causedBy(ask, denied)];
+    withPolicies(president, upOnly).given(after).when(ask).then([]);
+    withPolicies(president, upOnly)
+      .given(after)
+      .when(contextRequested({ targetAgentId: PRESIDENT }))
+      .then([]);
+    // Another request is judged.
+    withPolicies(president, upOnly)
+      .given(after)
+      .when(contextRequested({ targetAgentId: PRESIDENT, requestId: "req-2" }))
+      .then([{ type: "PolicyEvaluated", decision: "DENY" }]);
+  });
+
+  it("a refused query is refused once, by the worker asked and by a mayor asked", () => {
+    const teamOnly = book({ cmd: define("team", "COMMUNICATION", { queryEdges: ["TEAM"] }), now: NOW });
+    const done: Given[] = [
+      created("g1", API),
+      assigned("g1", API, GOV),
+      assigned("g1", API, M1),
+      assigned("g1", API, API1),
+      started("g1", "api", API1),
+      completed("g1", "api", API1),
+    ];
+    const q = queryAsked({ fromAgentId: REACT1 });
+    const denied = withPolicies(worker, teamOnly)
+      .given(done)
+      .when(q)
+      .then([{ type: "PolicyEvaluated", decision: "DENY" }]);
+    withPolicies(worker, teamOnly)
+      .given([...done, q, ...causedBy(q, denied)])
+      .when(q)
+      .then([]);
+    withPolicies(worker, teamOnly)
+      .given([...done, q, ...causedBy(q, denied)])
+      .when(queryAsked({ fromAgentId: REACT1 }))
+      .then([]);
+    const toMayor = queryAsked({ fromAgentId: REACT1, toAgentId: M1, toTier: "MAYOR", queryId: "q-m" });
+    const mayorDenied = withPolicies(mayor, teamOnly)
+      .given(done)
+      .when(toMayor)
+      .then([{ type: "PolicyEvaluated", decision: "DENY" }]);
+    withPolicies(mayor, teamOnly)
+      .given([...done, toMayor, ...causedBy(toMayor, mayorDenied)])
+      .when(toMayor)
+      .then([]);
+  });
+});
+
+// ---- SECURITY: the governor's and the reassigning dispatcher's assignments --------------------
+
+describe("security: governors hand tasks to mayors, and reassignments, under assignTo", () => {
+  const noMayors = book({
+    cmd: define("governors-hold", "SECURITY", { principle: "Governors keep it", assignTo: { GOVERNOR: [] } }),
+    now: NOW,
+  });
+  const toMayors = book({
+    cmd: define("governors-delegate", "SECURITY", { assignTo: { GOVERNOR: ["MAYOR"] } }),
+    now: NOW,
+  });
+
+  it("the governor records the ALLOW of a hand-down to a mayor, then assigns", () => {
+    withPolicies(governor, toMayors)
+      .given([created("g1", API)])
+      .when(assigned("g1", API, GOV))
+      .then([
+        {
+          type: "PolicyEvaluated",
+          subject: { type: "TaskAssigned", id: "api", agentId: GOV },
+          decision: "ALLOW",
+          consultedPolicies: [{ policyId: "governors-delegate", version: 1 }],
+        },
+        { type: "TaskAssigned", assigneeTier: "MAYOR" },
+      ]);
+  });
+
+  it("a refused hand-down is not made: DENY, the task escalated to the top once, and not judged again", () => {
+    const handed = assigned("g1", API, GOV);
+    const decisions = withPolicies(governor, noMayors)
+      .given([created("g1", API)])
+      .when(handed)
+      .then([
+        {
+          type: "PolicyEvaluated",
+          decision: "DENY",
+          reasons: [
+            `policy "governors-hold" v1 (assignTo): ${GOV} (GOVERNOR) assigning task api to aamas-mayor-backend-1 MAYOR is not allowed; GOVERNOR may assign to no tier [Governors keep it]`,
+          ],
+        },
+        {
+          type: "EscalationRaised",
+          escalationId: `esc-policy-g1-api-1-${GOV}`,
+          kind: "POLICY_VIOLATION",
+          fromAgentId: GOV,
+          toAgentId: PRESIDENT,
+        },
+      ]);
+    assert.match(ofType(decisions, "EscalationRaised")[0]!.reason, /may not hand task api to a mayor/);
+    // Any later input that makes the governor hand out again does not judge it again.
+    withPolicies(governor, noMayors)
+      .given([created("g1", API), handed, ...decisions, created("g1", DB)])
+      .when(assigned("g1", DB, GOV))
+      .then([
+        { type: "PolicyEvaluated", decision: "DENY" },
+        { type: "EscalationRaised", taskId: "db" },
+      ]);
+  });
+
+  it("is judged by the versions in effect when the input occurred, not when decided", () => {
+    const policies = book(
+      { cmd: define("gov", "SECURITY", { assignTo: { GOVERNOR: ["MAYOR"] } }), now: NOW },
+      { cmd: amend("gov", 1, { assignTo: { GOVERNOR: [] } }, at(30)), now: at(10) },
+    );
+    withPolicies(governor, policies, at(40))
+      .given([created("g1", API)])
+      .when(occurring(assigned("g1", API, GOV), at(20)))
+      .then([{ type: "PolicyEvaluated", decision: "ALLOW", policyVersion: 1 }, { type: "TaskAssigned" }]);
+    withPolicies(governor, policies, at(40))
+      .given([created("g1", API)])
+      .when(occurring(assigned("g1", API, GOV), at(31)))
+      .then([
+        { type: "PolicyEvaluated", decision: "DENY", policyVersion: 2 },
+        { type: "EscalationRaised", kind: "POLICY_VIOLATION" },
+      ]);
+  });
+
+  it("a failed worker's task is not reassigned along a refused edge: it waits, escalated once", () => {
+    const noWorkers = book({ cmd: define("mayors-hold", "SECURITY", { assignTo: { MAYOR: [] } }), now: NOW });
+    const UI = task("ui", "frontend", "react");
+    const GOV_FE = "aamas-governor-frontend";
+    const M_FE = "aamas-mayor-frontend-1";
+    const failure = ev("AgentFailed", {
+      agentId: REACT1,
+      tier: "WORKER",
+      superiorId: M_FE,
+      reason: "no heartbeat",
+      missedHeartbeats: 3,
+      lastHeartbeatAt: NOW,
+      inFlightTasks: [],
+    });
+    const directory = directoryOf();
+    directory.apply(failure);
+    const running = stateOf([
+      created("g1", UI),
+      assigned("g1", UI, GOV_FE),
+      assigned("g1", UI, M_FE),
+      assigned("g1", UI, REACT1),
+      started("g1", "ui", REACT1),
+    ]);
+    const held = (agentId: string | null) => agentId === M_FE;
+    const allowed = reassignFromFailed(
+      running,
+      REACT1,
+      context({
+        directory,
+        policies: book({ cmd: define("ok", "SECURITY", { assignTo: { MAYOR: ["WORKER"] } }), now: NOW }),
+      }),
+      (t) => t.mayorId,
+      (id, c) => (held(id) ? c.directory.get(id)! : null),
+      NOW,
+    );
+    assert.deepStrictEqual(
+      allowed.map((d) => d.type),
+      ["TaskReassigned", "PolicyEvaluated", "TaskAssigned"],
+    );
+    const refused = reassignFromFailed(
+      running,
+      REACT1,
+      context({ directory, policies: noWorkers }),
+      (t) => t.mayorId,
+      (id, c) => (held(id) ? c.directory.get(id)! : null),
+      NOW,
+    );
+    assert.deepStrictEqual(
+      refused.map((d) => d.type),
+      ["TaskReassigned", "PolicyEvaluated", "EscalationRaised"],
+    );
+    const [moved] = ofType(refused, "TaskReassigned");
+    assert.deepStrictEqual([moved!.toAgentId, moved!.toTier, moved!.attempt], [M_FE, "MAYOR", 2]);
+    const [raised] = ofType(refused, "EscalationRaised");
+    assert.deepStrictEqual(
+      [raised!.escalationId, raised!.kind, raised!.toAgentId],
+      [`esc-policy-g1-ui-2-${M_FE}`, "POLICY_VIOLATION", GOV_FE],
+    );
+    // The task waits at the mayor; its next dispatch does not judge the refused attempt again.
+    const after = stateOf([
+      created("g1", UI),
+      assigned("g1", UI, GOV_FE),
+      assigned("g1", UI, M_FE),
+      assigned("g1", UI, REACT1),
+      started("g1", "ui", REACT1),
+      failure,
+      ...refused,
+    ]);
+    assert.deepStrictEqual(
+      dispatchToWorkers(after, DIRECTORY.get(M_FE)!, context({ directory, policies: noWorkers })),
+      [],
+    );
   });
 });
