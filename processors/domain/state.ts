@@ -50,6 +50,8 @@ export interface TaskState {
   failures: { attempt: number; agentId: string; reason: string }[];
   /** When the current holder at the governor tier received it (its TaskAssigned); null before. */
   heldSince: Date | null;
+  /** The TaskStarted of the latest attempt that started: what an executor's outcome is caused by. */
+  started: { attempt: number; eventId: string } | null;
   /** The task's budget request (resources.ts), one per task; null when none was made. */
   allocation: Allocation | null;
   /** The task this one is a part of (TaskCreated's parentTaskId: a SPLIT, escalation-policy.ts); null otherwise. */
@@ -393,6 +395,7 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
         lastFailure: null,
         failures: [],
         heldSince: null,
+        started: null,
         allocation: null,
         parentTaskId: e.parentTaskId,
       });
@@ -441,8 +444,14 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
       return state;
     }
     case "TaskAccepted":
-    case "TaskStarted":
+    case "TaskStarted": {
       if (claimedByAnother(state, event.value)) return state;
+      if (event.type === "TaskStarted") {
+        const task = state.tasks.get(taskKey(event.value.goalId, event.value.taskId));
+        // The first TaskStarted of an attempt; one delivered again changes nothing.
+        if (task && task.attempt === event.value.attempt && task.started?.attempt !== event.value.attempt)
+          task.started = { attempt: event.value.attempt, eventId: event.value.envelope.eventId };
+      }
       return step(
         state,
         event.value.goalId,
@@ -450,6 +459,7 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
         event.value.attempt,
         event.type === "TaskAccepted" ? "ACCEPTED" : "RUNNING",
       );
+    }
     case "TaskCompleted": {
       const e = event.value;
       const key = taskKey(e.goalId, e.taskId);

@@ -273,6 +273,10 @@ export class TierHost {
       flushScheduled: false,
     };
     slot.ready = this.prepare(slot);
+    // Awaited (and a failure handled) by onBatch and close; until then a failure must not count as
+    // an unhandled rejection, which ends the process (seen when the broker restarts: offsetFetch
+    // answers NOT_COORDINATOR_FOR_GROUP while the group coordinator loads).
+    slot.ready.catch(() => undefined);
     this.slots.set(partition, slot);
   }
 
@@ -605,8 +609,9 @@ export class TierHost {
     const context: MessageContext = {
       tenantId: (goalId && slot.state.goals.get(goalId)?.tenantId) || causeEnvelope?.tenantId || "default",
       correlationId: goalId ?? causeEnvelope?.correlationId ?? d.aggregate.id,
-      // An executor's outcome is caused by no event the host still holds.
-      causationId: causeEnvelope?.eventId ?? null,
+      // An executor's outcome is caused by the attempt's TaskStarted.
+      causationId:
+        causeEnvelope?.eventId ?? (cause?.type === "ExecutionFinished" ? startedBy(slot.state, cause) : null),
       actor: d.actor,
       aggregate: d.aggregate,
     };
@@ -846,6 +851,12 @@ export function monitorIdFor(partition: number, partitions: number): string {
       return key;
     }
   }
+}
+
+/** eventId of the TaskStarted of the attempt an executor finished, when the state holds it. */
+function startedBy(state: HierarchyState, e: ExecutionFinished): string | null {
+  const started = state.tasks.get(taskKey(e.goalId, e.taskId))?.started;
+  return started?.attempt === e.attempt ? started.eventId : null;
 }
 
 function sleep(ms: number): Promise<void> {

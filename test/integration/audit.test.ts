@@ -141,6 +141,9 @@ describe("audit: timeline, time travel and tamper evidence", () => {
       }
     }
     assert.equal(e[0]!.causedBy, null);
+    // An executor's outcome is caused by its attempt's TaskStarted.
+    for (const x of e.filter((x) => x.type === "TaskCompleted" || x.type === "TaskFailed"))
+      assert.equal(x.causedBy && e[x.causedBy - 1]!.type, "TaskStarted", `#${x.seq} ${x.type}`);
     const failedGoal = e.find((x) => x.type === "GoalFailed")!;
     assert.notEqual(failedGoal.causedBy, null, "GoalFailed names its cause");
 
