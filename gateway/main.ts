@@ -5,7 +5,6 @@
  */
 import path from "node:path";
 import { MongoClient } from "mongodb";
-import pg from "pg";
 import type { InfraUrls } from "../lib/config.js";
 import { kafkaClient } from "../lib/kafka.js";
 import { EventWriter } from "../producers/writer.js";
@@ -14,6 +13,7 @@ import { Auth } from "./auth.js";
 import { readModelTargets } from "../projections/run.js";
 import { ReadSide } from "./read-side.js";
 import { createGateway, type Gateway, type GatewayOptions } from "./server.js";
+import { pgPool } from "../lib/pg.js";
 
 export interface RunningGateway {
   gateway: Gateway;
@@ -38,7 +38,7 @@ export async function startGateway(options: {
   const { urls } = options;
   const kafka = kafkaClient(urls.kafkaBrokers, `${options.clientId ?? "polity"}-gateway`, true);
   const codec = Codec.forUrl(urls.schemaRegistryUrl);
-  const pool = new pg.Pool({ connectionString: urls.databaseUrl, max: 10 });
+  const pool = pgPool(urls.databaseUrl, 10);
   const mongo = new MongoClient(urls.mongoUrl);
   let writer: EventWriter | undefined;
   let gateway: Gateway | undefined;

@@ -4,13 +4,13 @@
  * Exit code 0 when every model is equal (or was swapped in), 1 otherwise.
  */
 import { MongoClient } from "mongodb";
-import pg from "pg";
 import type { InfraUrls } from "../lib/config.js";
 import { loadConfig } from "../lib/config.js";
 import { kafkaClient } from "../lib/kafka.js";
 import { Codec } from "../schemas/codec.js";
 import { rebuild } from "./rebuild.js";
 import { readModelsFromEnv, readModelTargets } from "./run.js";
+import { pgPool } from "../lib/pg.js";
 
 export async function runRebuild(urls: InfraUrls, args: string[]): Promise<number> {
   const m = args.indexOf("--models");
@@ -18,7 +18,7 @@ export async function runRebuild(urls: InfraUrls, args: string[]): Promise<numbe
   const swap = args.includes("--swap");
   const keep = args.includes("--keep");
   const config = loadConfig();
-  const pool = new pg.Pool({ connectionString: urls.databaseUrl, max: 4 });
+  const pool = pgPool(urls.databaseUrl, 4);
   const mongo = new MongoClient(urls.mongoUrl);
   try {
     if (models.includes("state")) await mongo.connect();

@@ -9,13 +9,13 @@
  */
 import type { Kafka } from "kafkajs";
 import { MongoClient } from "mongodb";
-import pg from "pg";
 import type { InfraUrls } from "../lib/config.js";
 import type { Codec } from "../schemas/codec.js";
 import { ProjectionHost } from "./host.js";
 import { StateStore } from "./mongo/state-store.js";
 import { AnalyticsStore } from "./pg/analytics-store.js";
 import { migrate } from "./pg/migrate.js";
+import { pgPool } from "../lib/pg.js";
 
 /** The topics each read model folds. */
 export const PROJECTED_TOPICS = {
@@ -65,7 +65,7 @@ export async function startProjections(options: {
   log?: (line: string) => void;
 }): Promise<RunningProjections> {
   const log = options.log ?? (() => undefined);
-  const pool = new pg.Pool({ connectionString: options.urls.databaseUrl, max: 8 });
+  const pool = pgPool(options.urls.databaseUrl, 8, (line) => log(`analytics: ${line}`));
   const mongo = new MongoClient(options.urls.mongoUrl);
   const hosts: ProjectionHost[] = [];
   const stop = async () => {
