@@ -250,6 +250,10 @@ async function main(argv: string[]): Promise<number> {
     const { runProjectionsBench } = await import("../bench/projections.js");
     return withInfra(config, (infra) => runProjectionsBench(infra.urls, rest.slice(1)));
   }
+  if (command === "soak") {
+    const { runSoak } = await import("../bench/soak.js");
+    return withInfra(config, (infra) => runSoak(infra.urls, rest));
+  }
   if (command === "faults") {
     const { runFaults } = await import("./faults.js");
     return runFaults(rest);
