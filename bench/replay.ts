@@ -192,7 +192,7 @@ async function bare(kafka: Kafka, topic: string): Promise<{ records: number; per
 
 /** The audit replay of the topic: scanLog, decode, evolve. Events/s from the first batch. */
 async function replayRun(kafka: Kafka, codec: Codec, topic: string) {
-  let state = initialState();
+  let state = initialState({ keepEnded: Infinity });
   let events = 0;
   let first = 0;
   let last = 0;

@@ -51,16 +51,16 @@ export const TIER_TOPICS: Record<Role, TierTopics> = {
   },
   // A governor also reads the answers to its budget requests (domain/resources.ts), co-partitioned by goal.
   governor: {
-    inputs: ["polity.tasks.events", "polity.governance.events"],
-    state: ["polity.tasks.events", "polity.governance.events"],
+    inputs: ["polity.goals.events", "polity.tasks.events", "polity.governance.events"],
+    state: ["polity.goals.events", "polity.tasks.events", "polity.governance.events"],
   },
   mayor: {
-    inputs: ["polity.tasks.events", "polity.governance.events"],
-    state: ["polity.tasks.events", "polity.governance.events"],
+    inputs: ["polity.goals.events", "polity.tasks.events", "polity.governance.events"],
+    state: ["polity.goals.events", "polity.tasks.events", "polity.governance.events"],
   },
   worker: {
-    inputs: ["polity.tasks.events", "polity.governance.events"],
-    state: ["polity.tasks.events", "polity.governance.events"],
+    inputs: ["polity.goals.events", "polity.tasks.events", "polity.governance.events"],
+    state: ["polity.goals.events", "polity.tasks.events", "polity.governance.events"],
   },
   // The policy engine answers policy commands from the versions it wrote (its refusals go to
   // polity.governance.events); every host reads all versions through its process's PolicyFeed.

@@ -16,10 +16,12 @@ import { decision, type Decision, type DecisionContext, type TierInput } from ".
 import { attemptInDelivery, deliveryOf, retryLimitsFor } from "./limits.js";
 import { reportIfDone } from "./reports.js";
 import { checkAssignment, type AccessCheck } from "./security.js";
-import { loadOf, taskKey, type HierarchyState, type TaskState } from "./state.js";
+import { GOAL_ENDS, loadOf, taskKey, type HierarchyState, type TaskState } from "./state.js";
 
 /** What the two middle tiers (governor, mayor) read: their tasks' lifecycle and the messages about them. */
 export const MIDDLE_TIER_READS: ReadonlySet<MessageTypeName> = new Set([
+  // A goal's end lets its tasks go (state.ts `settle`).
+  ...GOAL_ENDS,
   "TaskCreated",
   "TaskAssigned",
   "TaskCompleted",

@@ -258,6 +258,7 @@ function submit(cmd: SubmitGoal, state: HierarchyState, ctx: DecisionContext): D
     answeredCommands: new Set([commandId]),
     reported: new Set(),
     snapshotTasksCompleted: 0,
+    settled: false,
   };
   const rest =
     cmd.kind === "PROJECT"

@@ -118,6 +118,11 @@ export interface GoalState {
   queriesAnswered: Set<string>;
   /** Conflicts raised or resolved for the goal, by conflictId. */
   conflicts: Set<string>;
+  /**
+   * The goal ended (completed, failed, stopped) and its tasks were let go (see `settle`); events
+   * of its tasks read after that change nothing.
+   */
+  settled: boolean;
 }
 
 export interface HierarchyState {
@@ -145,6 +150,14 @@ export interface HierarchyState {
   scaling: ScalingLog;
   /** Liveness of the agents whose events this state folds (the health role reads polity.agents.events). */
   agents: Map<string, AgentHealth>;
+  /**
+   * How many ended goals keep their tasks, the most recently ended ones (a peer may still ask
+   * about a task just done). Older ones are settled (`settle`): a long-running host would otherwise
+   * hold every goal it ever ran. Time travel (projections/audit/as-of.ts) keeps them all.
+   */
+  keepEnded: number;
+  /** Ended goals not settled yet, oldest first. */
+  ended: string[];
 }
 
 /** What the health monitor knows of an agent: its heartbeats and whether it was declared failed. */
@@ -194,10 +207,14 @@ function newGoal(goalId: string, tenantId: string, kind: GoalKind, at: Date): Go
     contextAnswered: new Set(),
     queriesAnswered: new Set(),
     conflicts: new Set(),
+    settled: false,
   };
 }
 
-export function initialState(): HierarchyState {
+/** Ended goals whose tasks a processor keeps (per partition), unless told otherwise. */
+export const KEEP_ENDED_GOALS = 64;
+
+export function initialState(options: { keepEnded?: number } = {}): HierarchyState {
   return {
     goals: new Map(),
     tasks: new Map(),
@@ -207,6 +224,8 @@ export function initialState(): HierarchyState {
     policies: new PolicyBook(),
     scaling: new ScalingLog(),
     agents: new Map(),
+    keepEnded: options.keepEnded ?? KEEP_ENDED_GOALS,
+    ended: [],
   };
 }
 
@@ -299,7 +318,18 @@ export function sumCosts(costs: string[]): string {
 export function evolve(state: HierarchyState, event: PolityEvent): HierarchyState {
   if (POLICY_EVENTS.has(event.type)) state.policies.apply(event);
   if (SCALING_EVENTS.has(event.type)) state.scaling.apply(event);
+  // A settled goal's tasks are gone; their late or replayed events must not bring them back.
+  // Escalations still come through: the top closes every one, also after the goal ended.
+  if (TASK_TOPIC.has(event.type) && !ESCALATIONS.has(event.type)) {
+    const goalId = (event.value as { goalId?: string }).goalId;
+    if (goalId && state.goals.get(goalId)?.settled) return state;
+  }
   state = apply(state, event);
+  if (ENDS_GOAL.has(event.type)) {
+    const goalId = (event.value as { goalId: string }).goalId;
+    if (!state.ended.includes(goalId) && !state.goals.get(goalId)?.settled) state.ended.push(goalId);
+    while (state.ended.length > state.keepEnded) settle(state, state.ended.shift()!);
+  }
   // Goal events carry the goal's version; keeping the highest seen makes a repeat harmless.
   if (GOAL_TOPIC.has(event.type)) {
     const goal = state.goals.get((event.value as { goalId: string }).goalId);
@@ -310,6 +340,40 @@ export function evolve(state: HierarchyState, event: PolityEvent): HierarchyStat
 }
 
 const GOAL_TOPIC: ReadonlySet<string> = new Set(topicFor("GoalSubmitted").messages);
+const TASK_TOPIC: ReadonlySet<string> = new Set(topicFor("TaskCreated").messages);
+/** The events that end a goal; every tier reads them (polity.goals.events) to let the goal go. */
+export const GOAL_ENDS = ["GoalCompleted", "GoalFailed", "GoalStopped"] as const;
+const ENDS_GOAL: ReadonlySet<string> = new Set(GOAL_ENDS);
+const ESCALATIONS: ReadonlySet<string> = new Set(["EscalationRaised", "EscalationResolved"]);
+
+/**
+ * Lets an ended goal's tasks go: a processor keeps only what it may still decide on. What stays
+ * is the goal's status, the commands it answered (so a repeated command is answered once, as
+ * before) and its escalations (the top closes one raised late). A goal ended before anything else of it was read (a tier folding goals.events ahead of
+ * tasks.events) is kept as such a tombstone too.
+ */
+function settle(state: HierarchyState, goalId: string): void {
+  let goal = state.goals.get(goalId);
+  if (!goal) return;
+  if (goal.settled) return;
+  for (const taskId of goal.taskIds) {
+    const key = taskKey(goalId, taskId);
+    const task = state.tasks.get(key);
+    if (task) releaseAll(state, task, key, ["governor", "mayor", "worker"]);
+    state.tasks.delete(key);
+  }
+  goal = Object.assign(goal, {
+    settled: true,
+    taskIds: [],
+    explicitTasks: null,
+    reported: new Set<string>(),
+    allocations: new Map(),
+    alerts: new Set<string>(),
+    contextAnswered: new Set<string>(),
+    queriesAnswered: new Set<string>(),
+    conflicts: new Set<string>(),
+  });
+}
 
 function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
   switch (event.type) {
@@ -339,10 +403,13 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
     case "GoalDecomposed":
       return setGoalStatus(state, event.value.goalId, "RUNNING");
     case "GoalCompleted":
+      ensureGoal(state, event.value);
       return setGoalStatus(state, event.value.goalId, "COMPLETED");
     case "GoalFailed":
+      ensureGoal(state, event.value);
       return setGoalStatus(state, event.value.goalId, "FAILED");
     case "GoalStopped": {
+      ensureGoal(state, event.value);
       // Its cause is the StopGoal it answers (the host sets causationId): answered once.
       const goal = state.goals.get(event.value.goalId);
       const command = event.value.envelope.causationId;
@@ -686,6 +753,12 @@ function step(state: HierarchyState, goalId: string, taskId: string, attempt: nu
   const task = state.tasks.get(taskKey(goalId, taskId));
   if (task && !ATTEMPT_OVER.has(task.status)) advance(task, attempt, status);
   return state;
+}
+
+/** A goal's end read before anything else of it: a partial goal to hold its status (and settle). */
+function ensureGoal(state: HierarchyState, e: { goalId: string; envelope: { tenantId: string; occurredAt: Date } }) {
+  if (!state.goals.has(e.goalId))
+    state.goals.set(e.goalId, newGoal(e.goalId, e.envelope.tenantId, "GOAL", e.envelope.occurredAt));
 }
 
 function setGoalStatus(state: HierarchyState, goalId: string, status: GoalStatus): HierarchyState {

@@ -12,12 +12,15 @@ import {
   type TierDecider,
   type TierInput,
 } from "./decider.js";
+import type { MessageTypeName } from "../../schemas/generated/types.js";
 import { answerQuery } from "./context.js";
-import { taskKey, type HierarchyState, type TaskState } from "./state.js";
+import { GOAL_ENDS, taskKey, type HierarchyState, type TaskState } from "./state.js";
 
 export const worker: TierDecider = {
   role: "worker",
-  reads: new Set([
+  reads: new Set<MessageTypeName>([
+    // A goal's end lets its tasks go (state.ts `settle`); attempts still running are aborted.
+    ...GOAL_ENDS,
     "TaskCreated",
     "TaskAssigned",
     "TaskStarted",

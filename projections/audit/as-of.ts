@@ -52,7 +52,7 @@ export async function snapshotAsOf(options: AsOfOptions): Promise<Snapshot> {
     filter: (e) =>
       e.envelope.occurredAt.getTime() <= until && (goalId === undefined || e.envelope.correlationId === goalId),
   });
-  let state = initialState();
+  let state = initialState({ keepEnded: Infinity });
   for (const e of inLogOrder(goals.events)) state = evolve(state, e.event);
   const directory = new AgentDirectory();
   let agentEvents = 0;

@@ -270,3 +270,63 @@ describe("costs", () => {
     assert.equal(toUnits("12.34567"), 123456n);
   });
 });
+
+describe("settling ended goals", () => {
+  const goalEvents = (end: "GoalCompleted" | "GoalFailed") => {
+    const log = richLog();
+    const goalId = end === "GoalCompleted" ? "plain" : "doomed";
+    assert.ok(
+      log.some((e) => e.type === end && (e.value as { goalId: string }).goalId === goalId),
+      `${goalId} ends with ${end}`,
+    );
+    return { log, goalId };
+  };
+
+  const settling = (events: readonly PolityEvent[]) => events.reduce(evolve, initialState({ keepEnded: 0 }));
+  for (const end of ["GoalCompleted", "GoalFailed"] as const) {
+    it(`lets a goal's tasks go once it ends (${end}), and a late task event does not bring them back`, () => {
+      const { log, goalId } = goalEvents(end);
+      const state = settling(log);
+      const goal = state.goals.get(goalId)!;
+      assert.equal(goal.settled, true);
+      assert.equal(goal.status, end === "GoalCompleted" ? "COMPLETED" : "FAILED");
+      assert.deepEqual(
+        [...state.tasks.keys()].filter((k) => k.startsWith(`${goalId}/`)),
+        [],
+      );
+      for (const held of state.activeByAgent.values())
+        assert.ok(![...held].some((k) => k.startsWith(`${goalId}/`)), "no agent holds its tasks");
+      const late = log.find((e) => e.type === "TaskCompleted" && (e.value as { goalId: string }).goalId === goalId);
+      if (late) evolve(state, late);
+      assert.equal(state.tasks.size, settling(log).tasks.size);
+      // Goals still running keep theirs.
+      for (const g of state.goals.values())
+        if (!g.settled)
+          assert.equal(g.taskIds.length, [...state.tasks.values()].filter((t) => t.goalId === g.goalId).length);
+    });
+  }
+
+  it("keeps the tasks of the most recently ended goals (by default 64; all for time travel)", () => {
+    const log = richLog();
+    for (const kept of [fold(log), log.reduce(evolve, initialState({ keepEnded: Infinity }))]) {
+      assert.equal(kept.goals.get("plain")!.settled, false);
+      assert.equal([...kept.tasks.keys()].filter((k) => k.startsWith("plain/")).length, 4);
+    }
+    // With room for one ended goal, the first to end is settled when the second ends.
+    const one = log.reduce(evolve, initialState({ keepEnded: 1 }));
+    const ends = log.filter((e) => e.type === "GoalCompleted" || e.type === "GoalFailed").map((e) => e.value.goalId);
+    assert.ok(ends.length >= 2, ends.join(","));
+    assert.equal(one.goals.get(ends[0]!)!.settled, true);
+    assert.equal(one.goals.get(ends.at(-1)!)!.settled, false);
+  });
+
+  it("holds a goal whose end is read before anything else of it as a settled tombstone", () => {
+    const log = richLog();
+    const end = log.find((e) => e.type === "GoalCompleted" && e.value.goalId === "plain")!;
+    const state = evolve(initialState({ keepEnded: 0 }), end);
+    const rest = log.filter((e) => e !== end && (e.value as { goalId?: string }).goalId === "plain");
+    for (const e of rest) evolve(state, e);
+    assert.equal(state.goals.get("plain")?.status, "COMPLETED");
+    assert.equal([...state.tasks.keys()].filter((k) => k.startsWith("plain/")).length, 0);
+  });
+});
