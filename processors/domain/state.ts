@@ -349,20 +349,20 @@ const ESCALATIONS: ReadonlySet<string> = new Set(["EscalationRaised", "Escalatio
 /**
  * Lets an ended goal's tasks go: a processor keeps only what it may still decide on. What stays
  * is the goal's status, the commands it answered (so a repeated command is answered once, as
- * before) and its escalations (the top closes one raised late). A goal ended before anything else of it was read (a tier folding goals.events ahead of
- * tasks.events) is kept as such a tombstone too.
+ * before) and its escalations (the top closes one raised late). A goal whose end is read before
+ * anything else of it (a tier folding goals.events ahead of tasks.events) becomes such a tombstone
+ * too, once it is settled.
  */
 function settle(state: HierarchyState, goalId: string): void {
-  let goal = state.goals.get(goalId);
-  if (!goal) return;
-  if (goal.settled) return;
+  const goal = state.goals.get(goalId);
+  if (!goal || goal.settled) return;
   for (const taskId of goal.taskIds) {
     const key = taskKey(goalId, taskId);
     const task = state.tasks.get(key);
     if (task) releaseAll(state, task, key, ["governor", "mayor", "worker"]);
     state.tasks.delete(key);
   }
-  goal = Object.assign(goal, {
+  Object.assign(goal, {
     settled: true,
     taskIds: [],
     explicitTasks: null,
