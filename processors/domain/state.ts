@@ -212,7 +212,7 @@ function newGoal(goalId: string, tenantId: string, kind: GoalKind, at: Date): Go
 }
 
 /** Ended goals whose tasks a processor keeps (per partition), unless told otherwise. */
-export const KEEP_ENDED_GOALS = 64;
+export const KEEP_ENDED_GOALS = 8;
 
 export function initialState(options: { keepEnded?: number } = {}): HierarchyState {
   return {

@@ -306,7 +306,7 @@ describe("settling ended goals", () => {
     });
   }
 
-  it("keeps the tasks of the most recently ended goals (by default 64; all for time travel)", () => {
+  it("keeps the tasks of the most recently ended goals (by default 8; all for time travel)", () => {
     const log = richLog();
     for (const kept of [fold(log), log.reduce(evolve, initialState({ keepEnded: Infinity }))]) {
       assert.equal(kept.goals.get("plain")!.settled, false);
