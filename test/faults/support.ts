@@ -137,10 +137,21 @@ function spawnChild(name: ProcName, env: NodeJS.ProcessEnv, gatewayRate: number,
   });
 }
 
-/** From the first line naming an error, 1 500 characters: what a process died of, without the object dumps. */
+/**
+ * What a process died of: 1 500 characters from the last line naming an error that is not one of
+ * the client's own retry logs (kafkajs's connection errors, the pools' lost idle connections).
+ */
 const firstError = (output: string) => {
-  const at = output.search(/^.*(Error|error:|Unhandled)/m);
-  return output.slice(at < 0 ? -1_500 : at, at < 0 ? undefined : at + 1_500);
+  const lines = output.split("\n");
+  let at = -1;
+  lines.forEach((line, i) => {
+    if (/Error|Unhandled|Uncaught/.test(line) && !/^\[kafkajs|idle connection lost/.test(line)) at = i;
+  });
+  if (at < 0) return output.slice(-1_500);
+  return lines
+    .slice(Math.max(0, at - 3))
+    .join("\n")
+    .slice(0, 1_500);
 };
 
 const alive = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
