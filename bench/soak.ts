@@ -38,7 +38,7 @@
  * markdown table. Topics, groups, the analytics schema and the state collections of the prefix are
  * removed at the end unless --keep.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
@@ -48,6 +48,7 @@ import type { Admin, Kafka } from "kafkajs";
 import { MongoClient } from "mongodb";
 import pg from "pg";
 import { loadConfig, repoRoot, requireUrls, urlsToEnv, type InfraUrls } from "../lib/config.js";
+import { spawnScript } from "../lib/child.js";
 import { kafkaClient } from "../lib/kafka.js";
 import { logLine, runIfMain, stopOnSignal } from "../lib/process.js";
 import { TIER_TOPICS, ROLES } from "../processors/hierarchy.js";
@@ -127,43 +128,15 @@ interface Child {
   stop(): Promise<void>;
 }
 
-/** Spawns `node --import tsx <script> ...args`; resolves once it prints `ready`. */
+/** Starts `script` in a child process (lib/child.ts); its stop is SIGTERM, then SIGKILL after 20 s. */
 async function spawnChild(name: string, script: string, args: string[], env: NodeJS.ProcessEnv, ready: string) {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, script), ...args], {
-    cwd: repoRoot,
-    env,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  const onData = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-65_536);
-  };
-  child.stdout!.on("data", onData);
-  child.stderr!.on("data", onData);
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} not ready after 120 s:\n${output}`)), 120_000);
-    const check = () => {
-      if (output.includes(ready)) {
-        clearTimeout(timer);
-        child.stdout!.off("data", check);
-        resolve();
-      }
-    };
-    child.stdout!.on("data", check);
-    void exited.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`${name} exited with ${child.exitCode ?? child.signalCode}:\n${output}`));
-    });
-  });
+  const p = await spawnScript({ name, script, args, env, ready, timeoutMs: 120_000 });
   const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill("SIGTERM");
-    const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-    await exited;
+    const killer = setTimeout(() => p.child.kill("SIGKILL"), 20_000);
+    await p.signal("SIGTERM");
     clearTimeout(killer);
   };
-  return { name, child, output: () => output, stop } satisfies Child;
+  return { name, child: p.child, output: p.output, stop } satisfies Child;
 }
 
 /** Sum over partitions of (log end - committed) for a tier group's input topics; also the log ends. */

@@ -38,6 +38,7 @@ import type {
 import { decision, type Decision } from "./decider.js";
 import { refOf, type PolicyBook, type PolicyVersion } from "./policies.js";
 import { toUnits } from "./state.js";
+import { parseRulesObject, ruleChecker } from "./rules.js";
 
 export interface ConstitutionalRules {
   principle?: string;
@@ -61,19 +62,9 @@ const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((s)
 
 /** Parses a rules document; problems are returned, one per bad key, and the rules are then unusable. */
 export function parseConstitution(rules: string): { rules: ConstitutionalRules; problems: string[] } {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(rules);
-  } catch (e) {
-    return { rules: {}, problems: [`rules are not JSON: ${(e as Error).message}`] };
-  }
-  if (raw === null || typeof raw !== "object" || Array.isArray(raw))
-    return { rules: {}, problems: ["rules must be a JSON object"] };
-  const r = raw as Record<string, unknown>;
-  const problems: string[] = [];
-  const check = (key: string, ok: (v: unknown) => boolean, what: string) => {
-    if (key in r && !ok(r[key])) problems.push(`rule "${key}" must be ${what}, got ${JSON.stringify(r[key])}`);
-  };
+  const { raw: r, problems } = parseRulesObject(rules);
+  if (!r) return { rules: {}, problems };
+  const check = ruleChecker(r, problems);
   check("principle", (v) => typeof v === "string" && v.trim() !== "", "a non-empty string");
   check("forbiddenTerms", (v) => isStrings(v) && v.every((s) => s.trim() !== ""), "an array of non-empty strings");
   check("maxPriority", (v) => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 10, "an integer 1-10");

@@ -47,6 +47,7 @@ import type { PolicyBook, PolicyVersion } from "./policies.js";
 import { refOf } from "./policies.js";
 import { retryLimitsFor, type RetryLimits } from "./limits.js";
 import { taskKey, type HierarchyState, type TaskState } from "./state.js";
+import { parseRulesObject, ruleChecker } from "./rules.js";
 
 export type Resolution = Extract<EscalationOutcome, "RETRY_ELSEWHERE" | "REASSIGN" | "SPLIT" | "FAIL_GOAL">;
 
@@ -80,19 +81,9 @@ const MAX_SPLIT = 10;
 
 /** The rules of an ESCALATION policy and their problems (rules with problems set nothing). */
 export function parseEscalationRules(rules: string): { rules: EscalationRules; problems: string[] } {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(rules);
-  } catch (e) {
-    return { rules: {}, problems: [`rules are not JSON: ${(e as Error).message}`] };
-  }
-  if (raw === null || typeof raw !== "object" || Array.isArray(raw))
-    return { rules: {}, problems: ["rules must be a JSON object"] };
-  const r = raw as Record<string, unknown>;
-  const problems: string[] = [];
-  const check = (key: string, ok: (v: unknown) => boolean, what: string) => {
-    if (key in r && !ok(r[key])) problems.push(`rule "${key}" must be ${what}, got ${JSON.stringify(r[key])}`);
-  };
+  const { raw: r, problems } = parseRulesObject(rules);
+  if (!r) return { rules: {}, problems };
+  const check = ruleChecker(r, problems);
   const count =
     (max: number, min = 1) =>
     (v: unknown) =>

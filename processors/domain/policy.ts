@@ -59,17 +59,6 @@ export function rulesProblems(category: PolicyCategory, rules: string): string[]
   }
 }
 
-/** Problems of rules that must be a JSON object (the common shape of every category's rules). */
-export function jsonObjectProblems(rules: string): string[] {
-  try {
-    const parsed = JSON.parse(rules) as unknown;
-    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) return ["rules must be a JSON object"];
-  } catch (e) {
-    return [`rules are not JSON: ${(e as Error).message}`];
-  }
-  return [];
-}
-
 function later(...times: (Date | null | undefined)[]): Date {
   return new Date(Math.max(...times.filter((t): t is Date => !!t).map((t) => t.getTime())));
 }

@@ -103,6 +103,7 @@ import {
   type HierarchyState,
   type TaskState,
 } from "./state.js";
+import { parseRulesObject, ruleChecker } from "./rules.js";
 
 export const RESOURCE_MANAGER: Actor = { id: "resource-manager", tier: "SYSTEM" };
 /** The unit of BUDGET amounts: the tenant's billing currency, as SubmitGoal.budget. */
@@ -153,24 +154,6 @@ const PERFORMANCE_KEYS: Record<keyof PerformanceRules, true> = {
 
 type Parsed<R> = { rules: R; problems: string[] };
 
-function parseObject(rules: string): { raw: Record<string, unknown> | null; problems: string[] } {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(rules);
-  } catch (e) {
-    return { raw: null, problems: [`rules are not JSON: ${(e as Error).message}`] };
-  }
-  if (raw === null || typeof raw !== "object" || Array.isArray(raw))
-    return { raw: null, problems: ["rules must be a JSON object"] };
-  return { raw: raw as Record<string, unknown>, problems: [] };
-}
-
-function checker(r: Record<string, unknown>, problems: string[]) {
-  return (key: string, ok: (v: unknown) => boolean, what: string) => {
-    if (key in r && !ok(r[key])) problems.push(`rule "${key}" must be ${what}, got ${JSON.stringify(r[key])}`);
-  };
-}
-
 function unknownKeys(r: Record<string, unknown>, known: object, category: string, problems: string[]) {
   const names = Object.keys(known);
   for (const key of Object.keys(r))
@@ -178,9 +161,9 @@ function unknownKeys(r: Record<string, unknown>, known: object, category: string
 }
 
 export function parseAllocationRules(rules: string): Parsed<AllocationRules> {
-  const { raw: r, problems } = parseObject(rules);
+  const { raw: r, problems } = parseRulesObject(rules);
   if (!r) return { rules: {}, problems };
-  const check = checker(r, problems);
+  const check = ruleChecker(r, problems);
   const decimal = 'a decimal string such as "5.0000"';
   check("taskBudget", isDecimal, decimal);
   check("costPerEffortHour", isDecimal, decimal);
@@ -203,9 +186,9 @@ export function parseAllocationRules(rules: string): Parsed<AllocationRules> {
 }
 
 export function parsePerformanceRules(rules: string): Parsed<PerformanceRules> {
-  const { raw: r, problems } = parseObject(rules);
+  const { raw: r, problems } = parseRulesObject(rules);
   if (!r) return { rules: {}, problems };
-  const check = checker(r, problems);
+  const check = ruleChecker(r, problems);
   check("maxTaskDurationMs", (v) => Number.isInteger(v) && (v as number) >= 0, "a whole number of milliseconds");
   check("minSuccessRate", (v) => typeof v === "number" && v >= 0 && v <= 1, "a number from 0 to 1");
   check("minSamples", (v) => Number.isInteger(v) && (v as number) >= 1, "a whole number, at least 1");

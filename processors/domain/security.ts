@@ -47,6 +47,7 @@ import type { Actor, PolicyCategory, PolicyRef, PolicySubject, Tier } from "../.
 import { decision, type Decision } from "./decider.js";
 import type { AgentDirectory, AgentInfo } from "./directory.js";
 import { refOf, type PolicyBook, type PolicyVersion } from "./policies.js";
+import { parseRulesObject, ruleChecker } from "./rules.js";
 
 // ---- the rule languages ----------------------------------------------------------------------
 
@@ -101,17 +102,9 @@ export function parseAccessRules(
   category: "SECURITY" | "COMMUNICATION",
   rules: string,
 ): { rules: SecurityRules & CommunicationRules; problems: string[] } {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(rules);
-  } catch (e) {
-    return { rules: {}, problems: [`rules are not JSON: ${(e as Error).message}`] };
-  }
-  if (!isObject(raw)) return { rules: {}, problems: ["rules must be a JSON object"] };
-  const problems: string[] = [];
-  const check = (key: string, ok: (v: unknown) => boolean, what: string) => {
-    if (key in raw && !ok(raw[key])) problems.push(`rule "${key}" must be ${what}, got ${JSON.stringify(raw[key])}`);
-  };
+  const { raw, problems } = parseRulesObject(rules);
+  if (!raw) return { rules: {}, problems };
+  const check = ruleChecker(raw, problems);
   /** A map whose keys come from `keys` and whose values are arrays passing `values`. */
   const map = (
     key: string,

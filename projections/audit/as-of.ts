@@ -12,7 +12,7 @@ import type { Kafka } from "kafkajs";
 import type { Codec } from "../../schemas/codec.js";
 import type { TaskStatus, Tier } from "../../schemas/generated/types.js";
 import { AgentDirectory } from "../../processors/domain/directory.js";
-import { evolve, initialState, type HierarchyState } from "../../processors/domain/state.js";
+import { evolve, initialState, sumCosts, type HierarchyState } from "../../processors/domain/state.js";
 import type { AgentDoc, GoalDoc, TaskDoc } from "../mongo/state-store.js";
 import type { ScanProgress } from "./log.js";
 import { GOAL_TOPICS, inLogOrder, replay } from "./replay.js";
@@ -170,19 +170,6 @@ export function goalAsOf(snapshot: Snapshot, goalId: string): GoalDoc | null {
     },
     escalations: { open: g.openEscalations.size, total: g.escalations.size },
   };
-}
-
-/** Sums decimal(18,4) strings exactly. */
-function sumCosts(costs: string[]): string {
-  let units = 0n;
-  for (const c of costs) {
-    const [whole = "0", frac = ""] = c.replace("-", "").split(".");
-    const v = BigInt(whole) * 10_000n + BigInt((frac + "0000").slice(0, 4));
-    units += c.startsWith("-") ? -v : v;
-  }
-  const sign = units < 0n ? "-" : "";
-  const abs = units < 0n ? -units : units;
-  return `${sign}${abs / 10_000n}.${(abs % 10_000n).toString().padStart(4, "0")}`;
 }
 
 /** Every agent as of the snapshot, shaped like AgentDoc (open tasks from the replayed tasks). */
