@@ -26,9 +26,13 @@
  *     to the consumed topics in one sample interval (mean over the second half, at least 200), i.e.
  *     no sample found the consumers more than one interval of input behind; and no upward trend:
  *     mean of the last quarter <= 1.5 x mean of the second quarter + 20.
- *   - memory flat, per child: least-squares slope of RSS over the second half <= --mem-slope MB/min
- *     (1), and last-minute mean - minute-2..3 mean <= the same slope x the minutes between the two
- *     windows (the early window is the second quarter when the run is shorter than 6 minutes).
+ *   - memory flat, per child and for two measures: RSS, and live memory (heapUsed + external right
+ *     after a full collection, which bench/heap-probe.ts, preloaded into every child with
+ *     --expose-gc, writes when the soak sends SIGUSR2 at each sample). For each: least-squares slope
+ *     over the second half <= --mem-slope MB/min (1), and last-minute mean - minute-2..3 mean <= the
+ *     same slope x the minutes between the two windows (the early window is the second quarter when
+ *     the run is shorter than 6 minutes). Live memory is what a leak grows; RSS alone also moves
+ *     with V8's choice of when to collect, which is why the probe collects before it measures.
  *     1 MB/min is 1.4 GB a day: a process growing faster would need restarts within a day or two
  *     in a modest container, so that is called a leak; slower drift is within the GC's sawtooth
  *     over a few minutes and cannot be told apart from noise at this length.
@@ -110,6 +114,23 @@ function freePort(): Promise<number> {
   });
 }
 
+/**
+ * What a child's last heap probe (bench/heap-probe.ts) found alive after a full collection, in MB:
+ * heapUsed + external; null before its first probe or once it is gone.
+ */
+function liveMb(dir: string, pid: number | undefined): number | null {
+  if (!pid) return null;
+  try {
+    const p = JSON.parse(fs.readFileSync(path.join(dir, `${pid}.json`), "utf8")) as {
+      heapUsed: number;
+      external: number;
+    };
+    return r1((p.heapUsed + p.external) / 2 ** 20);
+  } catch {
+    return null;
+  }
+}
+
 /** VmRSS of a process in MB, or null once it is gone. */
 function rssMb(pid: number | undefined): number | null {
   if (!pid) return null;
@@ -130,7 +151,8 @@ interface Child {
 
 /** Starts `script` in a child process (lib/child.ts); its stop is SIGTERM, then SIGKILL after 20 s. */
 async function spawnChild(name: string, script: string, args: string[], env: NodeJS.ProcessEnv, ready: string) {
-  const p = await spawnScript({ name, script, args, env, ready, timeoutMs: 120_000 });
+  const nodeArgs = ["--expose-gc", "--import", path.join(repoRoot, "bench/heap-probe.ts")];
+  const p = await spawnScript({ name, script, args, env, ready, timeoutMs: 120_000, nodeArgs });
   const stop = async () => {
     const killer = setTimeout(() => p.child.kill("SIGKILL"), 20_000);
     await p.signal("SIGTERM");
@@ -201,6 +223,8 @@ interface Sample {
   projectionLag: Record<string, number> | null;
   totalLag: number;
   rssMb: Record<string, number | null>;
+  /** heapUsed + external after a full collection, from the probe asked for at the previous sample. */
+  liveMb: Record<string, number | null>;
 }
 
 export async function runSoak(urls: InfraUrls, args: string[]): Promise<number> {
@@ -217,7 +241,10 @@ export async function runSoak(urls: InfraUrls, args: string[]): Promise<number> 
 
   const topology = JSON.parse(fs.readFileSync(DEFAULT_TOPOLOGY_FILE, "utf8")) as TopologyConfig;
   topology.simulated = { ...topology.simulated, meanDurationMs: opt.taskMs };
-  const topologyFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "polity-soak-")), "topology.json");
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "polity-soak-"));
+  const topologyFile = path.join(tmp, "topology.json");
+  const probeDir = path.join(tmp, "heap");
+  fs.mkdirSync(probeDir);
   fs.writeFileSync(topologyFile, JSON.stringify(topology));
   const [metricsPort, gatewayPort] = [await freePort(), await freePort()];
   const env: NodeJS.ProcessEnv = {
@@ -228,6 +255,7 @@ export async function runSoak(urls: InfraUrls, args: string[]): Promise<number> 
     POLITY_METRICS_PORT: String(metricsPort),
     POLITY_GATEWAY_PORT: String(gatewayPort),
     POLITY_HOME: config.native.home,
+    POLITY_HEAP_PROBE_DIR: probeDir,
   };
 
   const kafka = kafkaClient(urls.kafkaBrokers, `polity-soak-${id}`, true);
@@ -358,7 +386,10 @@ export async function runSoak(urls: InfraUrls, args: string[]): Promise<number> 
         projectionLag: proj,
         totalLag,
         rssMb: Object.fromEntries(children.map((c) => [c.name, rssMb(c.child.pid)])),
+        liveMb: Object.fromEntries(children.map((c) => [c.name, liveMb(probeDir, c.child.pid)])),
       };
+      // The next sample reads what this probe finds (a full collection takes tens of ms).
+      for (const c of children) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill("SIGUSR2");
       lastAppended = appendedTotal;
       lastFinishedCount = finished;
       samples.push(s);
@@ -374,8 +405,8 @@ export async function runSoak(urls: InfraUrls, args: string[]): Promise<number> 
         `t=${s.t}s ${phase} goals ${s.submitted} sub / ${s.finished} fin / ${s.open} open` +
           `${submitFailed ? ` / ${submitFailed} failed` : ""}, lat ${s.latencyMs ?? "-"} ms | ` +
           `lag ${totalLag} (tiers ${lagText}; proj ${projText}) +${s.appended} ev | ` +
-          `rss ${Object.entries(s.rssMb)
-            .map(([k, v]) => `${k} ${v}`)
+          `rss/live ${Object.entries(s.rssMb)
+            .map(([k, v]) => `${k} ${v}/${s.liveMb[k] ?? "-"}`)
             .join(", ")} MB | load ${s.loadavg[0]}`,
       );
       for (const c of children)
@@ -444,28 +475,37 @@ export async function runSoak(urls: InfraUrls, args: string[]): Promise<number> 
     };
     const early = T >= 360 ? { from: 60, to: 180 } : { from: T / 4, to: T / 2 };
     const lastMin = { from: Math.max(T / 2, T - 60), to: T + 1 };
-    const memory: Record<string, Record<string, number | boolean | string>> = {};
-    for (const c of children) {
-      const pts = inHalf2.filter((s) => s.rssMb[c.name] != null);
+    /** Whether one child's memory, as `of` reads it from a sample, stayed flat over the load. */
+    const flatness = (of: (s: Sample) => number | null) => {
+      const pts = inHalf2.filter((s) => of(s) != null);
       const slopeMbMin = slope(
         pts.map((s) => s.t / 60),
-        pts.map((s) => s.rssMb[c.name]!),
+        pts.map((s) => of(s)!),
       );
       const win = (w: { from: number; to: number }) =>
-        mean(load.filter((s) => s.t >= w.from && s.t < w.to && s.rssMb[c.name] != null).map((s) => s.rssMb[c.name]!));
+        mean(load.filter((s) => s.t >= w.from && s.t < w.to && of(s) != null).map((s) => of(s)!));
       const earlyMean = win(early);
       const lastMean = win(lastMin);
       const minutesApart = ((lastMin.from + lastMin.to) / 2 - (early.from + early.to) / 2) / 60;
       const growthLimit = opt.memSlope * minutesApart;
-      memory[c.name] = {
+      return {
         slopeMbPerMinSecondHalf: r2(slopeMbMin),
         earlyWindow: `${Math.round(early.from)}-${Math.round(early.to)} s`,
         earlyMeanMb: r1(earlyMean),
         lastMinuteMeanMb: r1(lastMean),
         growthMb: r1(lastMean - earlyMean),
         growthLimitMb: r1(growthLimit),
-        flat: slopeMbMin <= opt.memSlope && lastMean - earlyMean <= growthLimit,
+        flat: pts.length >= 2 && slopeMbMin <= opt.memSlope && lastMean - earlyMean <= growthLimit,
       };
+    };
+    const memory: Record<
+      string,
+      { rss: ReturnType<typeof flatness>; live: ReturnType<typeof flatness>; flat: boolean }
+    > = {};
+    for (const c of children) {
+      const rss = flatness((s) => s.rssMb[c.name] ?? null);
+      const live = flatness((s) => s.liveMb[c.name] ?? null);
+      memory[c.name] = { rss, live, flat: rss.flat && live.flat };
     }
     const memoryFlat = Object.values(memory).every((m) => m.flat === true);
     const unfinished = mustFinish().filter((g) => !finalAt.has(g));
@@ -498,10 +538,12 @@ export async function runSoak(urls: InfraUrls, args: string[]): Promise<number> 
       `lag bounded: ${lag.bounded ? "yes" : "NO"} (max total lag over the second half ${maxLag2} <= ${lagLimit}; ` +
         `mean last quarter ${r1(meanQ4)} <= 1.5 x second quarter ${r1(meanQ2)} + 20 = ${r1(trendLimit)})`,
     );
+    const brief = (m: ReturnType<typeof flatness>) =>
+      `${m.slopeMbPerMinSecondHalf} MB/min, ${m.earlyMeanMb} -> ${m.lastMinuteMeanMb} MB`;
     console.log(
       `memory flat: ${memoryFlat ? "yes" : "NO"} (threshold ${opt.memSlope} MB/min: ` +
         Object.entries(memory)
-          .map(([k, m]) => `${k} ${m.slopeMbPerMinSecondHalf} MB/min, ${m.earlyMeanMb} -> ${m.lastMinuteMeanMb} MB`)
+          .map(([k, m]) => `${k} RSS ${brief(m.rss)}, live ${brief(m.live)}`)
           .join("; ") +
         ")",
     );
@@ -512,15 +554,19 @@ export async function runSoak(urls: InfraUrls, args: string[]): Promise<number> 
     );
     console.log("");
     console.log(
-      `| process | RSS ${memory[children[0]!.name]?.earlyWindow ?? ""} (MB) | RSS last min (MB) | growth (limit) MB | ` +
-        `slope 2nd half (MB/min) | flat (≤ ${opt.memSlope} MB/min) |`,
+      `| process | memory | ${children.map((c) => memory[c.name]!.rss.earlyWindow)[0] ?? ""} (MB) | last min (MB) | ` +
+        `growth (limit) MB | slope 2nd half (MB/min) | flat (≤ ${opt.memSlope} MB/min) |`,
     );
-    console.log("| --- | --- | --- | --- | --- | --- |");
+    console.log("| --- | --- | --- | --- | --- | --- | --- |");
     for (const [k, m] of Object.entries(memory))
-      console.log(
-        `| ${k} | ${m.earlyMeanMb} | ${m.lastMinuteMeanMb} | ${m.growthMb} (${m.growthLimitMb}) | ` +
-          `${m.slopeMbPerMinSecondHalf} | ${m.flat ? "yes" : "**no**"} |`,
-      );
+      for (const [what, f] of [
+        ["RSS", m.rss],
+        ["live after full GC", m.live],
+      ] as const)
+        console.log(
+          `| ${k} | ${what} | ${f.earlyMeanMb} | ${f.lastMinuteMeanMb} | ${f.growthMb} (${f.growthLimitMb}) | ` +
+            `${f.slopeMbPerMinSecondHalf} | ${f.flat ? "yes" : "**no**"} |`,
+        );
     console.log("");
     console.log("| lag (events) | max 2nd half | mean Q2 | mean Q4 | limit |");
     console.log("| --- | --- | --- | --- | --- |");

@@ -29,11 +29,13 @@ export async function spawnScript(options: {
   env: NodeJS.ProcessEnv;
   ready: string;
   timeoutMs: number;
+  /** Options for node itself, after tsx and before the script (e.g. `--expose-gc`, `--import a.ts`). */
+  nodeArgs?: string[];
 }): Promise<ScriptProcess> {
   const { name, ready, timeoutMs } = options;
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", path.join(repoRoot, options.script), ...(options.args ?? [])],
+    ["--import", "tsx", ...(options.nodeArgs ?? []), path.join(repoRoot, options.script), ...(options.args ?? [])],
     { cwd: repoRoot, env: options.env, stdio: ["ignore", "pipe", "pipe"] },
   );
   let output = "";

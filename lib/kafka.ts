@@ -4,6 +4,7 @@
  * that what remains in the log is worth reading. Failures still surface as rejected calls.
  */
 import { Kafka, logLevel, type logCreator } from "kafkajs";
+import { assertReadCommittedFilter } from "./kafka-read-committed.js";
 
 const RETRIED_BY_CALLER =
   /CONCURRENT_TRANSACTIONS|concurrent operation on the same transaction|coordinator is loading|COORDINATOR_LOAD_IN_PROGRESS|The group is rebalancing|REBALANCE_IN_PROGRESS|NOT_COORDINATOR|This is not the correct coordinator/i;
@@ -18,5 +19,6 @@ export const quietLog: logCreator =
   };
 
 export function kafkaClient(brokers: string[], clientId: string, quiet = false): Kafka {
+  assertReadCommittedFilter();
   return new Kafka({ clientId, brokers, logLevel: quiet ? logLevel.NOTHING : logLevel.ERROR, logCreator: quietLog });
 }

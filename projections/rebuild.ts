@@ -405,6 +405,17 @@ function canonical(value: unknown): string {
   return JSON.stringify(value ?? null);
 }
 
+/** The top-level fields in which two canonical documents differ, each with both values (shortened). */
+function fieldDifferences(live: string, rebuilt: string): string {
+  const a = JSON.parse(live) as Record<string, unknown>;
+  const b = JSON.parse(rebuilt) as Record<string, unknown>;
+  const show = (v: unknown) => (v === undefined ? "absent" : JSON.stringify(v).slice(0, 300));
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])]
+    .filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]))
+    .map((k) => `${k} live ${show(a[k])} vs rebuilt ${show(b[k])}`)
+    .join("; ");
+}
+
 async function compareCollections(
   db: Db,
   live: Record<string, string>,
@@ -428,7 +439,7 @@ async function compareCollections(
     if (differing.length) {
       const id = differing[0]!;
       parts.push(
-        `${differing.length} differ (${sample(differing)}); ${id} live ${a.get(id)!.slice(0, 200)} vs rebuilt ${b.get(id)!.slice(0, 200)}`,
+        `${differing.length} differ (${sample(differing)}); in ${id}: ${fieldDifferences(a.get(id)!, b.get(id)!)}`,
       );
     }
     out.push(parts.join("; "));

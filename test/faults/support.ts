@@ -329,15 +329,23 @@ export class Platform {
     for (const model of MODELS) {
       const ends = await this.logEnds(model);
       for (;;) {
+        let readError = "";
         const at = await this.liveStore(model)
           .checkpoints()
-          .catch(() => new Map() as Checkpoints);
+          .catch((e: Error) => {
+            readError = e.message;
+            return new Map() as Checkpoints;
+          });
         const behind = [...ends].filter(([k, end]) => (at.get(k) ?? 0n) < end);
         if (behind.length === 0) break;
-        if (Date.now() > deadline)
+        if (Date.now() > deadline) {
+          const proc = this.procs.get(`projection-${model}`);
           throw new Error(
-            `read model ${model} still behind the log after ${timeoutMs} ms: ${behind.map(([k, e]) => `${k} at ${at.get(k) ?? 0n} of ${e}`).join(", ")}`,
+            `read model ${model} still behind the log after ${timeoutMs} ms: ${behind.map(([k, e]) => `${k} at ${at.get(k) ?? 0n} of ${e}`).join(", ")}` +
+              (readError ? `; reading its checkpoints failed: ${readError}` : "") +
+              (proc ? `; the projection process's last output:\n${proc.output().slice(-4_000)}` : ""),
           );
+        }
         await sleep(250);
       }
     }
@@ -527,6 +535,7 @@ export async function faultRound(p: Platform, round: Round): Promise<FaultRow> {
     readModelsCaughtUp: caughtUp || "yes",
     rebuildDifferences: rebuilt,
     deadLetters: p.deadLetters().length,
+    watcherRedelivered: p.watch.redelivered,
     poisons: p.poisons.length,
     deadLetterProblems: dlqProblems,
     died,

@@ -14,6 +14,14 @@ export interface Seen {
 
 export class LogWatcher {
   readonly seen: Seen[] = [];
+  /**
+   * Offsets already seen per topic partition. The watcher's group reads at least once: after a
+   * broker restart or a rebalance it may be handed records it has already had, and counting them
+   * twice would report a doubled event that the log holds once.
+   */
+  private readonly positions = new Set<string>();
+  /** How many records were handed to the watcher again (and skipped). */
+  redelivered = 0;
   private reader?: EventReader;
   private listeners: (() => void)[] = [];
 
@@ -27,6 +35,12 @@ export class LogWatcher {
       topicPrefix: prefix,
       fromBeginning: true,
       handle: async (e: ReadEvent) => {
+        const at = `${e.topic}:${e.partition}@${e.offset}`;
+        if (w.positions.has(at)) {
+          w.redelivered++;
+          return;
+        }
+        w.positions.add(at);
         w.seen.push({ event: typed(e), topic: e.topic, partition: e.partition, offset: BigInt(e.offset) });
         for (const l of [...w.listeners]) l();
       },
