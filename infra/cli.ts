@@ -16,7 +16,7 @@ const USAGE = `usage:
   npm start [-- --tiers a,b]         resolve the infrastructure and run the hierarchy (all tiers)
   npm run demo [-- --attach] [--dgm] submit a sample project and follow it to the end
   npm test [-- file.test.ts ...]     typecheck, resolve the infrastructure, run the tests
-  npm run test:faults [-- file.test.ts ...] [--keep-stack]
+  npm run test:faults [-- file.test.ts ...] [--test-name-pattern=<regex>] [--keep-stack]
                                      fault-injection suite on a stack of its own (.polity/faults-stack)
   npm run stack -- up [server...]    install and start the native stack (idempotent)
   npm run stack -- down [server...]  stop it

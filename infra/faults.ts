@@ -1,10 +1,12 @@
 /**
- * `npm run test:faults [-- file.test.ts ...] [--keep-stack]`: the fault-injection suite.
+ * `npm run test:faults [-- file.test.ts ...] [--test-name-pattern=<regex>] [--keep-stack]`: the
+ * fault-injection suite (a pattern runs only the rounds whose names match).
  *
  * The suite stops and restarts servers, so it never touches the shared stack on the default ports:
  * it starts a native stack of its own (POLITY_HOME=.polity/faults-stack, ports below the kernel's
  * ephemeral range so an outgoing connection can never hold them), runs test/faults/*.test.ts
- * against it, writes the results to .polity/faults/results.json, prints them as a markdown table
+ * against it, writes the results to .polity/faults/results.json (and what each of its processes
+ * printed to .polity/faults/logs/<process>.log), prints them as a markdown table
  * and stops that stack again (unless --keep-stack).
  */
 import { spawn } from "node:child_process";
@@ -80,7 +82,8 @@ export function assertSeparateStack(config: PolityConfig): void {
 
 export async function runFaults(args: string[]): Promise<number> {
   const keep = args.includes("--keep-stack");
-  const named = args.filter((a) => a !== "--keep-stack");
+  const patterns = args.filter((a) => a.startsWith("--test-name-pattern="));
+  const named = args.filter((a) => a !== "--keep-stack" && !patterns.includes(a));
   const root = loadConfig().repoRoot;
   const env = faultEnv(root);
   const config = loadConfig(env);
@@ -97,6 +100,9 @@ export async function runFaults(args: string[]): Promise<number> {
   const results = resultsFile(root);
   fs.mkdirSync(path.dirname(results), { recursive: true });
   fs.writeFileSync(results, "[]\n");
+  // Each child process of the suite appends what it prints to logs/<name>.log (test/faults/support.ts).
+  const logs = path.join(path.dirname(results), "logs");
+  fs.rmSync(logs, { recursive: true, force: true });
 
   const t0 = Date.now();
   say(`fault stack: ${config.native.home}`);
@@ -107,7 +113,16 @@ export async function runFaults(args: string[]): Promise<number> {
     code = await new Promise<number>((resolve) => {
       const child = spawn(
         process.execPath,
-        ["--import", "tsx", "--test", "--test-reporter=spec", "--test-concurrency=1", "--test-force-exit", ...files],
+        [
+          "--import",
+          "tsx",
+          "--test",
+          "--test-reporter=spec",
+          "--test-concurrency=1",
+          "--test-force-exit",
+          ...patterns,
+          ...files,
+        ],
         {
           stdio: "inherit",
           cwd: root,
@@ -130,5 +145,6 @@ export async function runFaults(args: string[]): Promise<number> {
   const rows = JSON.parse(fs.readFileSync(results, "utf8")) as FaultRow[];
   console.log(`\nfault results (${results}), suite ran ${((Date.now() - t0) / 1000).toFixed(0)} s:\n`);
   console.log(markdownTable(rows));
+  if (code !== 0) console.log(`\nwhat each process printed: ${logs}/<process>.log`);
   return code;
 }

@@ -66,6 +66,8 @@ export class ProjectionHost {
   private readonly groupId: string;
   /** Next offset to apply per physical topic partition, once known from the store. */
   private readonly next = new Map<string, bigint>();
+  /** Counts assignments, so a slow checkpoint read of an older one gives way to the newer. */
+  private assignments = 0;
   /** Settles once the partitions of the latest assignment have been sought to their checkpoints. */
   private ready: Promise<void> = Promise.resolve();
   /** Checkpoint moves over transaction markers still being written, per physical topic partition. */
@@ -120,6 +122,7 @@ export class ProjectionHost {
   }
 
   async stop(): Promise<void> {
+    this.assignments++; // ends a checkpoint read still trying
     this.unwatch?.();
     await this.consumer?.disconnect().catch(() => undefined);
     await this.dlq?.disconnect().catch(() => undefined);
@@ -150,8 +153,24 @@ export class ProjectionHost {
 
   /** Seeks every assigned partition to the store's checkpoint (the start of the log when none). */
   private onAssignment(assignment: Record<string, number[]>): void {
+    const generation = ++this.assignments;
     this.ready = (async () => {
-      const stored = await this.options.store.checkpoints();
+      // The store may be down when the assignment comes (a rebalance during an outage): ask again
+      // until it answers, or until a newer assignment takes over. Batches wait for this meanwhile.
+      let stored: Checkpoints | undefined;
+      for (let attempt = 1; stored === undefined; attempt++) {
+        try {
+          stored = await this.options.store.checkpoints();
+        } catch (e) {
+          if (generation !== this.assignments) return;
+          if (attempt === 1 || attempt % 10 === 0)
+            this.options.log?.(
+              `projection ${this.options.store.name}: reading its checkpoints failed (${(e as Error).message}); trying again every second`,
+            );
+          await new Promise((r) => setTimeout(r, 1_000));
+        }
+      }
+      if (generation !== this.assignments) return;
       this.next.clear();
       for (const [topic, partitions] of Object.entries(assignment)) {
         for (const partition of partitions) {

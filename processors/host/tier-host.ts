@@ -273,10 +273,16 @@ export class TierHost {
       flushScheduled: false,
     };
     slot.ready = this.prepare(slot);
-    // Awaited (and a failure handled) by onBatch and close; until then a failure must not count as
-    // an unhandled rejection, which ends the process (seen when the broker restarts: offsetFetch
-    // answers NOT_COORDINATOR_FOR_GROUP while the group coordinator loads).
-    slot.ready.catch(() => undefined);
+    // A partition that could not open is opened again here, not when its next batch arrives: a
+    // partition whose inputs are all read gets no batch, and would stay closed until new input came
+    // (seen after a broker restart: offsetFetch answers NOT_COORDINATOR_FOR_GROUP while the group
+    // coordinator loads, and the goals of that partition waited four minutes). Handling the
+    // rejection here also keeps it from ending the process as an unhandled one.
+    slot.ready.catch((e: Error) => {
+      if (slot.closed || this.stopping) return;
+      this.log(`${this.role}: partition ${partition}: could not open (${e.message}); trying again in 0.5 s`);
+      setTimeout(() => this.restart(slot), 500);
+    });
     this.slots.set(partition, slot);
   }
 
@@ -380,11 +386,8 @@ export class TierHost {
     if (!slot || this.stopping) return;
     try {
       await slot.ready;
-    } catch (e) {
-      this.log(`${this.role}: partition ${slot.partition}: could not open (${(e as Error).message}); trying again`);
-      await sleep(500);
-      this.restart(slot);
-      return;
+    } catch {
+      return; // not resolved, so read again once open is tried again (see open)
     }
     if (isStale() || slot.closed) return;
     const topic = batch.topic;

@@ -111,8 +111,17 @@ function spawnChild(name: ProcName, env: NodeJS.ProcessEnv, gatewayRate: number,
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
+  // Everything each process prints also goes to .polity/faults/logs/<name>.log, across its restarts.
+  const logDir = path.join(repoRoot, ".polity", "faults", "logs");
+  fs.mkdirSync(logDir, { recursive: true });
+  const log = fs.createWriteStream(path.join(logDir, `${name}.log`), { flags: "a" });
+  log.write(`\n==== ${new Date().toISOString()} ${name} starts (pid ${child.pid}) ====\n`);
+  child.once("exit", (code, signal) => {
+    log.end(`==== ${new Date().toISOString()} ${name} exited ${code ?? signal} ====\n`);
+  });
   const onData = (chunk: Buffer) => {
     output = (output + chunk.toString()).slice(-65_536);
+    log.write(chunk);
   };
   child.stdout!.on("data", onData);
   child.stderr!.on("data", onData);
@@ -532,6 +541,8 @@ export async function faultRound(p: Platform, round: Round): Promise<FaultRow> {
     tasksLost,
     tasksDoubled,
     finals: goalIds.map((g) => p.finalOf(g).join("+") || "none"),
+    // For a goal that never ended: where it stopped (its last events in the log).
+    lastEventsOfOpenGoals: Object.fromEntries(goalsLost.map((g) => [g, p.watch.types(g).slice(-6)])),
     readModelsCaughtUp: caughtUp || "yes",
     rebuildDifferences: rebuilt,
     deadLetters: p.deadLetters().length,
