@@ -50,29 +50,57 @@ export function headerText(headers: IHeaders | undefined, name: string): string 
 }
 
 /**
- * The latest hash of each stream a writer knows. Bounded: the least recently touched streams are
- * forgotten past `limit`, and the next event of a forgotten stream is written without a link
- * (verify checks it for its own content only).
+ * The latest hash of each stream a writer knows, grouped by the records' key (the goal id on every
+ * goal-keyed topic), so a host can let a finished goal's streams go with `retainGroups`. Bounded
+ * as well: the least recently touched streams are forgotten past `limit`. The next event of a
+ * forgotten stream is written without a link (verify checks it for its own content only).
  */
 export class HashChain {
-  private readonly heads = new Map<string, string>();
+  private readonly heads = new Map<string, { hash: string; group: string }>();
+  private readonly groups = new Map<string, Set<string>>();
 
-  constructor(private readonly limit = 200_000) {}
+  constructor(private readonly limit = 20_000) {}
 
   private static stream(topic: string, aggregate: string): string {
     return `${topic}|${aggregate}`;
   }
 
-  head(topic: string, aggregate: string): string | undefined {
-    return this.heads.get(HashChain.stream(topic, aggregate));
+  /** Streams known, for tests and metrics. */
+  get size(): number {
+    return this.heads.size;
   }
 
-  /** Records that `hash` is now the latest event of the stream. */
-  advance(topic: string, aggregate: string, hash: string): void {
+  head(topic: string, aggregate: string): string | undefined {
+    return this.heads.get(HashChain.stream(topic, aggregate))?.hash;
+  }
+
+  /** Records that `hash` is now the latest event of the stream; `group` is the record's key. */
+  advance(topic: string, aggregate: string, hash: string, group = ""): void {
     const stream = HashChain.stream(topic, aggregate);
+    this.drop(stream);
+    this.heads.set(stream, { hash, group });
+    let members = this.groups.get(group);
+    if (!members) this.groups.set(group, (members = new Set()));
+    members.add(stream);
+    if (this.heads.size > this.limit) this.drop(this.heads.keys().next().value!);
+  }
+
+  /** Forgets the streams of every group `keep` refuses (e.g. goals their host has let go). */
+  retainGroups(keep: (group: string) => boolean): void {
+    for (const [group, members] of this.groups) {
+      if (keep(group)) continue;
+      for (const stream of members) this.heads.delete(stream);
+      this.groups.delete(group);
+    }
+  }
+
+  private drop(stream: string): void {
+    const known = this.heads.get(stream);
+    if (!known) return;
     this.heads.delete(stream);
-    this.heads.set(stream, hash);
-    if (this.heads.size > this.limit) this.heads.delete(this.heads.keys().next().value!);
+    const members = this.groups.get(known.group);
+    members?.delete(stream);
+    if (members?.size === 0) this.groups.delete(known.group);
   }
 
   /**
@@ -81,12 +109,12 @@ export class HashChain {
    * writer that had not seen the head, extend an older event and are passed over, so the head only
    * moves forward.
    */
-  observe(topic: string, headers: IHeaders | undefined): void {
+  observe(topic: string, headers: IHeaders | undefined, key: Buffer | string | null = null): void {
     const aggregate = headerText(headers, CHAIN_HEADER.aggregate);
     const hash = headerText(headers, CHAIN_HEADER.hash);
     if (!aggregate || !hash) return;
     const head = this.head(topic, aggregate);
     if (head === undefined || head === (headerText(headers, CHAIN_HEADER.prev) ?? ""))
-      this.advance(topic, aggregate, hash);
+      this.advance(topic, aggregate, hash, key === null ? "" : key.toString());
   }
 }

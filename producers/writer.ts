@@ -40,7 +40,7 @@ interface Prepared extends SentMessage {
 }
 
 /** Stream heads of messages prepared but not yet written (a transaction's, until it commits). */
-type Links = Map<string, { topic: string; aggregate: string; hash: string }>;
+type Links = Map<string, { topic: string; aggregate: string; hash: string; key: string }>;
 
 export class EventWriter {
   /** The latest hash of each stream this writer knows (producers/chain.ts); hosts feed it what they read. */
@@ -104,7 +104,7 @@ export class EventWriter {
       const stream = `${p.topic}|${aggregate}`;
       const prev = links.get(stream)?.hash ?? this.chain.head(p.topic, aggregate) ?? "";
       const hash = recordHash(prev, p.key, p.value);
-      links.set(stream, { topic: p.topic, aggregate, hash });
+      links.set(stream, { topic: p.topic, aggregate, hash, key: p.key });
       p.headers[CHAIN_HEADER.aggregate] = aggregate;
       if (prev) p.headers[CHAIN_HEADER.prev] = prev;
       p.headers[CHAIN_HEADER.hash] = hash;
@@ -114,7 +114,7 @@ export class EventWriter {
 
   /** Makes written messages the heads of their streams. */
   private advance(links: Links): void {
-    for (const { topic, aggregate, hash } of links.values()) this.chain.advance(topic, aggregate, hash);
+    for (const { topic, aggregate, hash, key } of links.values()) this.chain.advance(topic, aggregate, hash, key);
   }
 
   private async write(target: Producer | Transaction, prepared: Prepared[]): Promise<void> {

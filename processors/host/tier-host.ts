@@ -133,11 +133,14 @@ interface Slot {
   running: Map<string, AbortController>;
   finished: ExecutionFinished[];
   flushScheduled: boolean;
+  /** When the hash-chain heads of settled goals were last let go (forgetSettledChains). */
+  chainsPrunedAt: number;
   offsetTimer?: NodeJS.Timeout;
 }
 
 /** How long offsets of inputs that decided nothing may wait for a transaction to carry them. */
 const OFFSET_FLUSH_MS = 1_000;
+const CHAIN_PRUNE_MS = 5_000;
 /** Decided messages a partition may hold unwritten before it stops fetching. */
 const MAX_PENDING = 5_000;
 
@@ -271,6 +274,7 @@ export class TierHost {
       running: new Map(),
       finished: [],
       flushScheduled: false,
+      chainsPrunedAt: 0,
     };
     slot.ready = this.prepare(slot);
     // A partition that could not open is opened again here, not when its next batch arrives: a
@@ -410,7 +414,7 @@ export class TierHost {
       for (const message of batch.messages) {
         const offset = BigInt(message.offset);
         if (offset < cursor.next) continue;
-        slot.writer?.chain.observe(topic, message.headers);
+        slot.writer?.chain.observe(topic, message.headers, message.key);
         const input = await this.read(topic, batch.partition, message, letters);
         if (input === SKIP) continue;
         slot.state = evolve(slot.state, input);
@@ -428,7 +432,7 @@ export class TierHost {
     const inputs: TierInput[] = [];
     const letters: DeadLetter[] = [];
     for (const message of batch.messages) {
-      slot.writer?.chain.observe(topic, message.headers);
+      slot.writer?.chain.observe(topic, message.headers, message.key);
       const input = await this.read(topic, batch.partition, message, letters);
       if (input !== SKIP) inputs.push(input);
     }
@@ -545,6 +549,7 @@ export class TierHost {
         this.stats.deadLetters += letters.length;
         this.stats.transactions++;
         for (const m of out) this.written.set(m.type, (this.written.get(m.type) ?? 0) + 1);
+        this.forgetSettledChains(slot);
       }
       return false;
     })();
@@ -583,6 +588,18 @@ export class TierHost {
         await sleep(20 * attempt);
       }
     }
+  }
+
+  /**
+   * Lets the hash-chain heads of settled goals go (state.ts `settle`), at most every few seconds:
+   * the chain learns a head for every stream the slot reads, and would otherwise keep them all.
+   * Groups are record keys; keys that are no goal of the state (agent ids) are kept.
+   */
+  private forgetSettledChains(slot: Slot): void {
+    const now = Date.now();
+    if (!slot.writer || now - slot.chainsPrunedAt < CHAIN_PRUNE_MS) return;
+    slot.chainsPrunedAt = now;
+    slot.writer.chain.retainGroups((key) => slot.state.goals.get(key)?.settled !== true);
   }
 
   /** Commits offsets of inputs that decided nothing, at most a second after they were read. */
