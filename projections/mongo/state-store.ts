@@ -1119,7 +1119,16 @@ export class StateStore implements ProjectionStore {
           break;
       }
     }
-    const touchedAgents = agents.touched();
+    // Derived performance is recomputed for every agent whose counters this batch's outcomes
+    // change, applied now or before: a batch delivered again after the store failed between the
+    // counters and the summary (seen with FerretDB stopped mid-batch) finds its events applied,
+    // touches nothing, and would otherwise leave avgCompletionMs and successRate stale for ever.
+    const outcomeAgents = events.flatMap(({ event }) =>
+      event.type === "TaskCompleted" || event.type === "TaskFailed" || event.type === "TaskTimedOut"
+        ? [event.value.agentId]
+        : [],
+    );
+    const touchedAgents = [...new Set([...agents.touched(), ...outcomeAgents])];
     // Effects first: if the task documents were written first and a crash followed, the fold
     // would skip these events on redelivery and never decide the effects again.
     await agents.write(this.db, this.collections.agents);

@@ -242,6 +242,27 @@ describe("MongoDB state projection", () => {
     assert.deepEqual(await snapshot(db), before);
   });
 
+  it("repairs an agent's derived performance when a batch comes again after the store failed before the summary", async () => {
+    await caughtUp();
+    const before = await snapshot(db);
+    const agents = db.collection<AgentDoc>("agents");
+    const worker = (await agents.find({ "performance.tasksCompleted": { $gt: 0 } }).toArray())[0];
+    assert.ok(worker, "an agent with completed tasks");
+    // What a store that went down between the counters and the summary leaves: counters and
+    // positions written, avgCompletionMs and successRate not (seen with FerretDB stopped mid-batch).
+    await agents.updateOne(
+      { _id: worker._id },
+      { $set: { "performance.avgCompletionMs": null, "performance.successRate": null } },
+    );
+    const checkpoints = await store.checkpoints();
+    for (const [key, list] of logged()) {
+      if (!key.startsWith("polity.tasks.events:")) continue;
+      const { topic, partition } = list[0]!;
+      await store.apply(topic, partition, list, checkpoints.get(key)!);
+    }
+    assert.deepEqual(await snapshot(db), before);
+  });
+
   it("loses and doubles nothing when a host stops mid-way and a new one starts from rewound checkpoints", async () => {
     const { goalId } = await submitGoal(d.writer, who, { title: "DAG 2", topology: "dgm", tasks: TEN_TASK_DAG });
     await d.watch.until("three completions", () => {
