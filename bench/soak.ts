@@ -32,8 +32,9 @@
  *     over the second half <= --mem-slope MB/min (1), and last-minute mean - early mean <= the same
  *     slope x the minutes between the two windows. The early window is the two minutes after the
  *     first third of the run, which is warm-up (bounded buffers such as the gateway's replay buffer
- *     fill there); the second quarter when the run is shorter than 6 minutes. Live memory is what a leak grows; RSS alone also moves
- *     with V8's choice of when to collect, which is why the probe collects before it measures.
+ *     fill there); the second quarter when the run is shorter than 6 minutes. Live memory is what
+ *     a leak grows; RSS alone also moves with V8's choice of when to collect, which is why the probe
+ *     collects before it measures.
  *     1 MB/min is 1.4 GB a day: a process growing faster would need restarts within a day or two
  *     in a modest container, so that is called a leak; slower drift is within the GC's sawtooth
  *     over a few minutes and cannot be told apart from noise at this length.
@@ -479,6 +480,7 @@ export async function runSoak(urls: InfraUrls, args: string[]): Promise<number> 
     // recently ended goals per partition). Growth is judged from the end of it.
     const early = T >= 360 ? { from: T / 3, to: T / 3 + 120 } : { from: T / 4, to: T / 2 };
     const lastMin = { from: Math.max(T / 2, T - 60), to: T + 1 };
+    const earlyWindow = `${Math.round(early.from)}-${Math.round(early.to)} s`;
     /** Whether one child's memory, as `of` reads it from a sample, stayed flat over the load. */
     const flatness = (of: (s: Sample) => number | null) => {
       const pts = inHalf2.filter((s) => of(s) != null);
@@ -494,7 +496,7 @@ export async function runSoak(urls: InfraUrls, args: string[]): Promise<number> 
       const growthLimit = opt.memSlope * minutesApart;
       return {
         slopeMbPerMinSecondHalf: r2(slopeMbMin),
-        earlyWindow: `${Math.round(early.from)}-${Math.round(early.to)} s`,
+        earlyWindow,
         earlyMeanMb: r1(earlyMean),
         lastMinuteMeanMb: r1(lastMean),
         growthMb: r1(lastMean - earlyMean),
@@ -558,7 +560,7 @@ export async function runSoak(urls: InfraUrls, args: string[]): Promise<number> 
     );
     console.log("");
     console.log(
-      `| process | memory | ${children.map((c) => memory[c.name]!.rss.earlyWindow)[0] ?? ""} (MB) | last min (MB) | ` +
+      `| process | memory | ${earlyWindow} (MB) | last min (MB) | ` +
         `growth (limit) MB | slope 2nd half (MB/min) | flat (≤ ${opt.memSlope} MB/min) |`,
     );
     console.log("| --- | --- | --- | --- | --- | --- | --- |");

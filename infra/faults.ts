@@ -39,6 +39,11 @@ export function resultsFile(repoRoot: string): string {
   return path.join(repoRoot, ".polity", "faults", "results.json");
 }
 
+/** Where each process of the suite appends what it prints, as `<process>.log`. */
+export function logsDir(repoRoot: string): string {
+  return path.join(repoRoot, ".polity", "faults", "logs");
+}
+
 /** The results as the markdown table that goes in the README. */
 export function markdownTable(rows: FaultRow[]): string {
   const lines = [
@@ -100,8 +105,7 @@ export async function runFaults(args: string[]): Promise<number> {
   const results = resultsFile(root);
   fs.mkdirSync(path.dirname(results), { recursive: true });
   fs.writeFileSync(results, "[]\n");
-  // Each child process of the suite appends what it prints to logs/<name>.log (test/faults/support.ts).
-  const logs = path.join(path.dirname(results), "logs");
+  const logs = logsDir(root);
   fs.rmSync(logs, { recursive: true, force: true });
 
   const t0 = Date.now();

@@ -4,6 +4,7 @@
  * blocks on a full pipe) and kept (the last 64 kB), and it counts as started once it prints `ready`.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
 import path from "node:path";
 import { repoRoot } from "./config.js";
 
@@ -31,6 +32,8 @@ export async function spawnScript(options: {
   timeoutMs: number;
   /** Options for node itself, after tsx and before the script (e.g. `--expose-gc`, `--import a.ts`). */
   nodeArgs?: string[];
+  /** A file that also gets everything the process prints, between start and exit lines (appended). */
+  logFile?: string;
 }): Promise<ScriptProcess> {
   const { name, ready, timeoutMs } = options;
   const child = spawn(
@@ -39,8 +42,10 @@ export async function spawnScript(options: {
     { cwd: repoRoot, env: options.env, stdio: ["ignore", "pipe", "pipe"] },
   );
   let output = "";
+  const log = options.logFile ? openLog(options.logFile, name, child) : null;
   const onData = (chunk: Buffer) => {
     output = (output + chunk.toString()).slice(-65_536);
+    log?.write(chunk);
   };
   child.stdout!.on("data", onData);
   child.stderr!.on("data", onData);
@@ -68,4 +73,15 @@ export async function spawnScript(options: {
     });
   });
   return { child, output: () => output, exited, signal };
+}
+
+/** Appends to `file`, marking where each process starts and how it ended. */
+function openLog(file: string, name: string, child: ChildProcess): fs.WriteStream {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const log = fs.createWriteStream(file, { flags: "a" });
+  log.write(`\n==== ${new Date().toISOString()} ${name} starts (pid ${child.pid}) ====\n`);
+  child.once("exit", (code, signal) =>
+    log.end(`==== ${new Date().toISOString()} ${name} exited ${code ?? signal} ====\n`),
+  );
+  return log;
 }

@@ -1,8 +1,8 @@
 /**
  * The one way Polity processes open a PostgreSQL pool. When the server goes away, the pool drops
  * its idle clients and emits "error", and a client in use emits "error" itself; with no listener
- * either event ends the process. Here both are logged instead: the next query fails and its caller retries (projections) or answers 503
- * (gateway readiness) until PostgreSQL is back.
+ * either event ends the process. Here both are logged instead: the next query fails and its
+ * caller retries (projections) or answers 503 (gateway readiness) until PostgreSQL is back.
  */
 import pg from "pg";
 

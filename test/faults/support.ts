@@ -8,7 +8,7 @@
  * tests stop servers, and must never stop the shared stack on the default ports.
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
@@ -17,7 +17,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Kafka } from "kafkajs";
 import { MongoClient, type Db } from "mongodb";
 import pg from "pg";
-import { assertSeparateStack, type FaultRow } from "../../infra/faults.js";
+import { assertSeparateStack, logsDir, type FaultRow } from "../../infra/faults.js";
+import { spawnScript } from "../../lib/child.js";
 import { stackDown, stackUp } from "../../infra/native/stack.js";
 import type { ServerName } from "../../infra/native/server.js";
 import { loadConfig, repoRoot, requireUrls, urlsToEnv, type InfraUrls } from "../../lib/config.js";
@@ -92,58 +93,31 @@ export interface Proc {
   name: ProcName;
   child: ChildProcess;
   output(): string;
+  /** Sends a signal unless the process is gone already; resolves once it is gone. */
+  signal(signal: NodeJS.Signals): Promise<void>;
   /** The gateway's URL, for the gateway. */
   url?: string;
 }
 
-function spawnChild(name: ProcName, env: NodeJS.ProcessEnv, gatewayRate: number, timeoutMs = 180_000): Promise<Proc> {
-  const script =
+/** Starts one process of the platform; what it prints also goes to .polity/faults/logs/<name>.log. */
+async function spawnChild(name: ProcName, env: NodeJS.ProcessEnv, gatewayRate: number): Promise<Proc> {
+  const [script, args, ready] =
     name === "gateway"
-      ? [path.join(repoRoot, "test/faults/bin/gateway.ts"), String(gatewayRate)]
+      ? ["test/faults/bin/gateway.ts", [String(gatewayRate)], "gateway ready"]
       : name.startsWith("projection-")
-        ? [path.join(repoRoot, "test/faults/bin/projection.ts"), name.slice("projection-".length)]
-        : [path.join(repoRoot, "processors/main.ts"), "--tiers", name];
-  const ready =
-    name === "gateway" ? "gateway ready" : name.startsWith("projection-") ? "projections ready" : "processors ready";
-  const child = spawn(process.execPath, ["--import", "tsx", ...script], {
-    cwd: repoRoot,
+        ? ["test/faults/bin/projection.ts", [name.slice("projection-".length)], "projections ready"]
+        : ["processors/main.ts", ["--tiers", name], "processors ready"];
+  const p = await spawnScript({
+    name,
+    script,
+    args,
     env,
-    stdio: ["ignore", "pipe", "pipe"],
+    ready,
+    timeoutMs: 180_000,
+    logFile: path.join(logsDir(repoRoot), `${name}.log`),
   });
-  let output = "";
-  // Everything each process prints also goes to .polity/faults/logs/<name>.log, across its restarts.
-  const logDir = path.join(repoRoot, ".polity", "faults", "logs");
-  fs.mkdirSync(logDir, { recursive: true });
-  const log = fs.createWriteStream(path.join(logDir, `${name}.log`), { flags: "a" });
-  log.write(`\n==== ${new Date().toISOString()} ${name} starts (pid ${child.pid}) ====\n`);
-  child.once("exit", (code, signal) => {
-    log.end(`==== ${new Date().toISOString()} ${name} exited ${code ?? signal} ====\n`);
-  });
-  const onData = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-65_536);
-    log.write(chunk);
-  };
-  child.stdout!.on("data", onData);
-  child.stderr!.on("data", onData);
-  return new Promise<Proc>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`${name} not ready after ${timeoutMs} ms:\n${output}`));
-    }, timeoutMs);
-    const check = () => {
-      const at = output.indexOf(ready);
-      if (at < 0) return;
-      clearTimeout(timer);
-      child.stdout!.off("data", check);
-      const url = name === "gateway" ? /gateway ready (\S+)/.exec(output.slice(at))?.[1] : undefined;
-      resolve({ name, child, output: () => output, ...(url ? { url } : {}) });
-    };
-    child.stdout!.on("data", check);
-    child.once("exit", (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`${name} exited with ${code ?? signal} before it was ready:\n${output}`));
-    });
-  });
+  const url = name === "gateway" ? /gateway ready (\S+)/.exec(p.output())?.[1] : undefined;
+  return { name, child: p.child, output: p.output, signal: p.signal, ...(url ? { url } : {}) };
 }
 
 /**
@@ -164,13 +138,6 @@ const firstError = (output: string) => {
 };
 
 const alive = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
-
-async function killChild(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once("exit", r));
-  child.kill(signal);
-  await exited;
-}
 
 // ---- the platform -----------------------------------------------------------------------------
 
@@ -267,7 +234,7 @@ export class Platform {
   async kill(name: ProcName): Promise<void> {
     const proc = this.procs.get(name);
     if (!proc) throw new Error(`no process ${name}`);
-    await killChild(proc.child, "SIGKILL");
+    await proc.signal("SIGKILL");
   }
 
   /** The RSS of every live process, by name. */
@@ -385,7 +352,7 @@ export class Platform {
   }
 
   async stop(): Promise<void> {
-    for (const proc of this.procs.values()) await killChild(proc.child, "SIGTERM").catch(() => undefined);
+    for (const proc of this.procs.values()) await proc.signal("SIGTERM").catch(() => undefined);
     await this.writer.disconnect().catch(() => undefined);
     await this.watch.stop().catch(() => undefined);
     await this.dlq.stop().catch(() => undefined);
