@@ -4,7 +4,6 @@
  * tests and benchmarks that need a real gateway on a free port.
  */
 import path from "node:path";
-import { MongoClient } from "mongodb";
 import type { InfraUrls } from "../lib/config.js";
 import { kafkaClient } from "../lib/kafka.js";
 import { EventWriter } from "../producers/writer.js";
@@ -14,6 +13,7 @@ import { readModelTargets } from "../projections/run.js";
 import { ReadSide } from "./read-side.js";
 import { createGateway, type Gateway, type GatewayOptions } from "./server.js";
 import { pgPool } from "../lib/pg.js";
+import { watchedMongoClient } from "../lib/mongo.js";
 
 export interface RunningGateway {
   gateway: Gateway;
@@ -39,14 +39,15 @@ export async function startGateway(options: {
   const kafka = kafkaClient(urls.kafkaBrokers, `${options.clientId ?? "polity"}-gateway`, true);
   const codec = Codec.forUrl(urls.schemaRegistryUrl);
   const pool = pgPool(urls.databaseUrl, 10);
-  const mongo = new MongoClient(urls.mongoUrl);
+  const watched = watchedMongoClient(urls.mongoUrl, { name: "gateway", log: options.log });
+  const mongo = watched.client;
   let writer: EventWriter | undefined;
   let gateway: Gateway | undefined;
   const stop = async () => {
     await gateway?.stop().catch(() => undefined);
     await writer?.disconnect().catch(() => undefined);
     await pool.end().catch(() => undefined);
-    await mongo.close().catch(() => undefined);
+    await watched.close().catch(() => undefined);
   };
   try {
     await mongo.connect();

@@ -8,7 +8,6 @@
  * understood, the state store runs in its tests only; POLITY_READ_MODELS=analytics,state opts in.
  */
 import type { Kafka } from "kafkajs";
-import { MongoClient } from "mongodb";
 import type { InfraUrls } from "../lib/config.js";
 import type { Codec } from "../schemas/codec.js";
 import { ProjectionHost } from "./host.js";
@@ -16,6 +15,7 @@ import { StateStore } from "./mongo/state-store.js";
 import { AnalyticsStore } from "./pg/analytics-store.js";
 import { migrate } from "./pg/migrate.js";
 import { pgPool } from "../lib/pg.js";
+import { watchedMongoClient } from "../lib/mongo.js";
 
 /** The topics each read model folds. */
 export const PROJECTED_TOPICS = {
@@ -66,12 +66,13 @@ export async function startProjections(options: {
 }): Promise<RunningProjections> {
   const log = options.log ?? (() => undefined);
   const pool = pgPool(options.urls.databaseUrl, 8, (line) => log(`analytics: ${line}`));
-  const mongo = new MongoClient(options.urls.mongoUrl);
+  const watched = watchedMongoClient(options.urls.mongoUrl, { name: "state projection", log });
+  const mongo = watched.client;
   const hosts: ProjectionHost[] = [];
   const stop = async () => {
     await Promise.all(hosts.map((h) => h.stop()));
     await pool.end().catch(() => undefined);
-    await mongo.close().catch(() => undefined);
+    await watched.close().catch(() => undefined);
   };
   try {
     const targets = readModelTargets(options.topicPrefix);

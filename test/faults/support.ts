@@ -15,7 +15,8 @@ import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Kafka } from "kafkajs";
-import { MongoClient, type Db } from "mongodb";
+import type { Db } from "mongodb";
+import { watchedMongoClient, type WatchedMongo } from "../../lib/mongo.js";
 import pg from "pg";
 import { assertSeparateStack, logsDir, type FaultRow } from "../../infra/faults.js";
 import { spawnScript } from "../../lib/child.js";
@@ -174,7 +175,7 @@ export class Platform {
     readonly watch: LogWatcher,
     readonly dlq: LogWatcher,
     readonly pool: pg.Pool,
-    readonly mongo: MongoClient,
+    readonly mongo: WatchedMongo,
     private readonly env: NodeJS.ProcessEnv,
     readonly gatewayRate: number,
   ) {}
@@ -195,8 +196,9 @@ export class Platform {
     const pool = new pg.Pool({ connectionString: urls.databaseUrl, max: 4 });
     // An idle client's connection dies with the server during an outage; the pool drops it.
     pool.on("error", () => undefined);
-    const mongo = new MongoClient(urls.mongoUrl);
-    await mongo.connect();
+    // The suite's own reads of the read models outlive the FerretDB outage too.
+    const mongo = watchedMongoClient(urls.mongoUrl, { name: "fault suite" });
+    await mongo.client.connect();
     const p = new Platform(
       prefix,
       urls,
@@ -296,7 +298,7 @@ export class Platform {
   }
 
   db(): Db {
-    return this.mongo.db();
+    return this.mongo.client.db();
   }
 
   /** Resolves once both read models stand at or past the log's end as it is now. */
