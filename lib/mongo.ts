@@ -9,10 +9,12 @@
  * driver's API restarts a monitor, but closing and connecting the client builds a new topology
  * (and monitor) under the same MongoClient, so every `Db` handed out keeps working.
  *
- * The rule: when the client has seen its server as unknown for `stuckAfterMs` and a fresh
- * connection to the same URL answers (infra/probes.ts `probeMongo`), the client is stuck, not the
- * server; it is closed and connected again. While the server really is down the probe fails too
- * and nothing is done: the driver's own reconnection is left to work.
+ * The rule: when the client has seen its server as unknown for `stuckAfterMs`, its monitor has
+ * not started, passed or failed a check for as long (a live one checks at least every heartbeat,
+ * 10 s), and a new connection to the same URL answers (infra/probes.ts `probeMongo`), the client
+ * is stuck, not the server; it is closed and connected again. While the server really is down the
+ * probe fails too, and a monitor still checking will find the server itself once it is back: in
+ * both cases nothing is done.
  */
 import { MongoClient, type MongoClientOptions } from "mongodb";
 import { probeMongo } from "../infra/probes.js";
@@ -29,7 +31,7 @@ export interface WatchdogOptions {
   /** For log lines: "state projection", "gateway". */
   name: string;
   log?: (line: string) => void;
-  /** A server unknown for this long is probed (default 15 s: well past a heartbeat, 10 s). */
+  /** A server unknown, and a monitor silent, for this long is probed (default 15 s: past a heartbeat, 10 s). */
   stuckAfterMs?: number;
   /** How often the watchdog looks (default 5 s). */
   everyMs?: number;
@@ -61,7 +63,9 @@ export function watchedMongoClient(url: string, options: WatchdogOptions): Watch
   let busy = false;
   let closed = false;
   const look = async () => {
-    if (busy || closed || unknownSince === undefined || Date.now() - unknownSince < stuckAfterMs) return;
+    const now = Date.now();
+    if (busy || closed || unknownSince === undefined) return;
+    if (now - unknownSince < stuckAfterMs || now - lastHeartbeat < stuckAfterMs) return;
     busy = true;
     try {
       await probeMongo(url);
@@ -70,11 +74,13 @@ export function watchedMongoClient(url: string, options: WatchdogOptions): Watch
     } finally {
       busy = false;
     }
-    if (closed || unknownSince === undefined) return;
+    // The monitor may have come to life while the probe ran.
+    if (closed || unknownSince === undefined || Date.now() - lastHeartbeat < stuckAfterMs) return;
     const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
     log(
       `MongoDB (${options.name}): the server answers a new connection, but this client has seen it unknown for ` +
-        `${s(Date.now() - unknownSince)} ("${unknownBecause}"; last heartbeat ${s(Date.now() - lastHeartbeat)} ago); reconnecting the client`,
+        `${s(Date.now() - unknownSince)} ("${unknownBecause}") and its monitor has not checked it for ` +
+        `${s(Date.now() - lastHeartbeat)}; reconnecting the client`,
     );
     busy = true;
     try {
@@ -86,7 +92,9 @@ export function watchedMongoClient(url: string, options: WatchdogOptions): Watch
       log(`MongoDB (${options.name}): reconnected`);
     } catch (e) {
       log(`MongoDB (${options.name}): reconnecting failed (${(e as Error).message}); trying again shortly`);
-      unknownSince ??= Date.now() - stuckAfterMs; // look again at the next tick
+      // Look again at the next tick.
+      unknownSince ??= Date.now() - stuckAfterMs;
+      lastHeartbeat = Date.now() - stuckAfterMs;
     } finally {
       busy = false;
     }

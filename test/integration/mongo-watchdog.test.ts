@@ -56,13 +56,13 @@ describe("MongoDB client watchdog (lib/mongo.ts)", () => {
     proxies.push(p);
     return p;
   };
-  const newClient = (proxy: TcpProxy, stuckAfterMs: number, lines: string[] = []) => {
+  const newClient = (proxy: TcpProxy, stuckAfterMs: number, lines: string[] = [], appName = "watchdog-test") => {
     const m = watchedMongoClient(`mongodb://127.0.0.1:${proxy.port}/${database}`, {
       name: "test",
       log: (line) => lines.push(line),
       stuckAfterMs,
       everyMs: 200,
-      clientOptions: { connectTimeoutMS: 0, heartbeatFrequencyMS: 500, serverSelectionTimeoutMS: 4_000 },
+      clientOptions: { appName, connectTimeoutMS: 0, heartbeatFrequencyMS: 500, serverSelectionTimeoutMS: 4_000 },
     });
     clients.push(m);
     return m;
@@ -110,7 +110,10 @@ describe("MongoDB client watchdog (lib/mongo.ts)", () => {
     const docs = mongo.client.db(database).collection<{ _id: string; n: number }>("docs");
     await docs.updateOne({ _id: "a" }, { $set: { n: 3 } }, { upsert: true });
     assert.deepEqual(await docs.findOne({ _id: "a" }), { _id: "a", n: 3 });
-    assert.match(lines.join("\n"), /seen it unknown for \d+\.\d s \("connection \d+ to 127\.0\.0\.1:\d+ closed"/);
+    assert.match(
+      lines.join("\n"),
+      /seen it unknown for \d+\.\d s \("connection \d+ to 127\.0\.0\.1:\d+ closed"\) and its monitor has not checked it for \d+\.\d s/,
+    );
     assert.match(lines.join("\n"), /reconnected/);
   });
 
@@ -128,5 +131,25 @@ describe("MongoDB client watchdog (lib/mongo.ts)", () => {
     await assert.rejects(docs.updateOne({ _id: "b" }, { $set: { n: 2 } }), /closed|timed out/);
     await sleep(4_000); // several watchdog looks, each probe failing after its 2 s timeout
     assert.equal(mongo.reconnects(), 0, lines.join("\n"));
+  });
+
+  it("a client whose monitor is still checking is left to the driver, though a new connection answers", async () => {
+    const proxy = await newProxy();
+    const lines: string[] = [];
+    const mongo = newClient(proxy, 1_000, lines, "still-checking");
+    const docs = mongo.client.db(database).collection<{ _id: string; n: number }>("docs");
+    await mongo.client.connect();
+    await docs.updateOne({ _id: "c" }, { $set: { n: 1 } }, { upsert: true });
+    // Every connection of this client (its appName is in its handshake) is closed from now on, so
+    // its monitor fails a check every 0.5 s; the watchdog's probe (no appName) gets through.
+    proxy.refuse("still-checking");
+    proxy.cut(1);
+    proxy.cut(2);
+    await assert.rejects(docs.updateOne({ _id: "c" }, { $set: { n: 2 } }), /closed/);
+    await sleep(4_000);
+    assert.equal(mongo.reconnects(), 0, lines.join("\n"));
+    proxy.refuse(undefined);
+    await docs.updateOne({ _id: "c" }, { $set: { n: 3 } }); // the driver found the server by itself
+    assert.equal(mongo.reconnects(), 0);
   });
 });

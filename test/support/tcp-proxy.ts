@@ -1,6 +1,7 @@
 /**
  * A TCP proxy on 127.0.0.1 in front of a real server, for tests that need a connection to fail in
- * a chosen way: cut, left hanging (accepted, never answered), or cut when it next sends a request.
+ * a chosen way: cut, left hanging (accepted, never answered), cut when it next sends a request, or
+ * cut when it sends bytes that contain a marker (e.g. a MongoDB client's appName in its handshake).
  * Connections are numbered in the order the proxy accepted them, from 1.
  */
 import net from "node:net";
@@ -15,6 +16,7 @@ interface Link {
 export class TcpProxy {
   private readonly links: Link[] = [];
   private hangBudget = 0;
+  private refused: Buffer | undefined;
 
   private readonly server: net.Server;
   port = 0;
@@ -38,6 +40,11 @@ export class TcpProxy {
   /** The next `count` connections are accepted and then left hanging: no byte is forwarded. */
   hangNext(count = 1): void {
     this.hangBudget += count;
+  }
+
+  /** Every connection that sends `marker` (from now on, until `refuse(undefined)`) is closed instead of forwarded. */
+  refuse(marker: string | undefined): void {
+    this.refused = marker === undefined ? undefined : Buffer.from(marker);
   }
 
   /** Closes connection `n` (both sides). */
@@ -80,7 +87,7 @@ export class TcpProxy {
     client.on("close", () => upstream.destroy());
     upstream.on("close", () => client.destroy());
     client.on("data", (chunk) => {
-      if (link.failOnNextRequest) {
+      if (link.failOnNextRequest || (this.refused && chunk.includes(this.refused))) {
         client.destroy();
         upstream.destroy();
         return;
