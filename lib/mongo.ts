@@ -62,27 +62,30 @@ export function watchedMongoClient(url: string, options: WatchdogOptions): Watch
   let reconnects = 0;
   let busy = false;
   let closed = false;
-  const look = async () => {
+  /** Set when a reconnection failed: the next look tries again without waiting out the thresholds. */
+  let retry = false;
+  const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  /** Unknown and silent for long enough: worth a probe (asked again after it, as the monitor may wake). */
+  const looksStuck = () => {
+    if (closed) return false;
+    if (retry) return true;
     const now = Date.now();
-    if (busy || closed || unknownSince === undefined) return;
-    if (now - unknownSince < stuckAfterMs || now - lastHeartbeat < stuckAfterMs) return;
-    busy = true;
+    return unknownSince !== undefined && now - unknownSince >= stuckAfterMs && now - lastHeartbeat >= stuckAfterMs;
+  };
+
+  const reconnectIfStuck = async () => {
     try {
       await probeMongo(url);
     } catch {
       return; // the server is down for everyone: the driver reconnects by itself once it is back
-    } finally {
-      busy = false;
     }
-    // The monitor may have come to life while the probe ran.
-    if (closed || unknownSince === undefined || Date.now() - lastHeartbeat < stuckAfterMs) return;
-    const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+    if (!looksStuck()) return;
     log(
       `MongoDB (${options.name}): the server answers a new connection, but this client has seen it unknown for ` +
-        `${s(Date.now() - unknownSince)} ("${unknownBecause}") and its monitor has not checked it for ` +
+        `${s(Date.now() - (unknownSince ?? Date.now()))} ("${unknownBecause}") and its monitor has not checked it for ` +
         `${s(Date.now() - lastHeartbeat)}; reconnecting the client`,
     );
-    busy = true;
+    retry = false;
     try {
       await client.close();
       unknownSince = undefined;
@@ -92,9 +95,15 @@ export function watchedMongoClient(url: string, options: WatchdogOptions): Watch
       log(`MongoDB (${options.name}): reconnected`);
     } catch (e) {
       log(`MongoDB (${options.name}): reconnecting failed (${(e as Error).message}); trying again shortly`);
-      // Look again at the next tick.
-      unknownSince ??= Date.now() - stuckAfterMs;
-      lastHeartbeat = Date.now() - stuckAfterMs;
+      retry = true;
+    }
+  };
+
+  const look = async () => {
+    if (busy || !looksStuck()) return;
+    busy = true;
+    try {
+      await reconnectIfStuck();
     } finally {
       busy = false;
     }
