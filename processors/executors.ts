@@ -14,6 +14,7 @@ import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import type { DependencyResult } from "./domain/context.js";
 import type { ExecutionFinished } from "./domain/decider.js";
 import { formatCost } from "./domain/state.js";
 import type { TaskSpec } from "../schemas/generated/types.js";
@@ -27,6 +28,8 @@ export interface Execution {
   attempt: number;
   agentId: string;
   spec: TaskSpec;
+  /** The results and outputs of the tasks it depends on, for executors that build a prompt from them. */
+  dependencies: DependencyResult[];
 }
 
 export interface Executor {

@@ -177,11 +177,11 @@ export async function reportTaskOutcome(
   const ids = { ...task, agentId: agent.agentId };
   const [sent] = await writer.send([
     "completed" in outcome
-      ? { type: "TaskCompleted", context, payload: { ...ids, ...outcome.completed, exitCode: null } }
+      ? { type: "TaskCompleted", context, payload: { ...ids, ...outcome.completed, exitCode: null, usage: null } }
       : {
           type: "TaskFailed",
           context,
-          payload: { ...ids, ...outcome.failed, failureKind: "EXECUTION_ERROR", exitCode: null, output: null },
+          payload: { ...ids, ...outcome.failed, failureKind: "EXECUTION_ERROR", exitCode: null, output: null, usage: null },
         },
   ]);
   return sent!;

@@ -53,6 +53,8 @@ export const TOPICS = [
       "GoalSubmitted",
       "GoalValidated",
       "GoalRejected",
+      "PlanRequested",
+      "PlanProposed",
       "GoalDecomposed",
       "GoalCompleted",
       "GoalFailed",

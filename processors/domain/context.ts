@@ -33,7 +33,7 @@ import type { Actor } from "../../schemas/generated/types.js";
 import type { AgentInfo } from "./directory.js";
 import { decision, type Decision, type DecisionContext, type TierInput } from "./decider.js";
 import { checkConversation } from "./security.js";
-import { taskKey, wasRefused, type HierarchyState } from "./state.js";
+import { taskKey, wasRefused, type HierarchyState, type TaskState } from "./state.js";
 
 type Hosted = (agentId: string, ctx: DecisionContext) => AgentInfo | null;
 
@@ -60,11 +60,28 @@ export function contextOf(state: HierarchyState, goalId: string, taskId: string)
   out["task.title"] = task.spec.title;
   if (task.spec.description !== null) out["task.description"] = task.spec.description;
   for (const [k, v] of Object.entries(task.spec.inputs)) out[`input.${k}`] = v;
+  for (const d of dependencyResults(state, task)) {
+    if (d.result !== null) out[`${d.taskId}.result`] = d.result;
+    for (const [k, v] of Object.entries(d.outputs)) out[`${d.taskId}.${k}`] = v;
+  }
+  return out;
+}
+
+/** A completed dependency of a task, as an executor's context gets it (the DGM design's context retriever). */
+export interface DependencyResult {
+  taskId: string;
+  title: string;
+  result: string | null;
+  outputs: Record<string, string>;
+}
+
+/** The results and outputs of a task's completed dependencies, in dependsOn order. */
+export function dependencyResults(state: HierarchyState, task: TaskState): DependencyResult[] {
+  const out: DependencyResult[] = [];
   for (const dep of task.spec.dependsOn) {
-    const d = state.tasks.get(taskKey(goalId, dep));
+    const d = state.tasks.get(taskKey(task.goalId, dep));
     if (!d || d.status !== "COMPLETED") continue;
-    if (d.result !== null) out[`${dep}.result`] = d.result;
-    for (const [k, v] of Object.entries(d.outputs)) out[`${dep}.${k}`] = v;
+    out.push({ taskId: dep, title: d.spec.title, result: d.result, outputs: d.outputs });
   }
   return out;
 }

@@ -4,10 +4,18 @@
  * writes the answer, together with its consumer offsets, in one Kafka transaction.
  */
 import type { PolityEvent } from "../../schemas/reader.js";
-import type { Actor, AggregateType, MessageTypeName, Payload, Topology } from "../../schemas/generated/types.js";
+import type {
+  Actor,
+  AggregateType,
+  MessageTypeName,
+  ModelUsage,
+  Payload,
+  TaskSpec,
+  Topology,
+} from "../../schemas/generated/types.js";
 import type { AgentDirectory, Role } from "./directory.js";
 import type { RetryLimits } from "./limits.js";
-import type { Planner } from "./planner.js";
+import type { Planner, PlanningConfig } from "./planner.js";
 import type { PolicyBook } from "./policies.js";
 import type { HierarchyState } from "./state.js";
 
@@ -36,6 +44,8 @@ export interface ExecutionFinished {
         durationMs: number;
         cost: string;
         exitCode: number | null;
+        /** The model calls of a model-backed attempt. */
+        usage?: ModelUsage | null;
       }
     | {
         ok: false;
@@ -45,10 +55,35 @@ export interface ExecutionFinished {
         durationMs: number;
         exitCode: number | null;
         output: string | null;
+        usage?: ModelUsage | null;
       };
 }
 
-export type TierInput = PolityEvent | ExecutionFinished;
+/**
+ * A planner's answer to a PlanRequested, handed back to the president by its host (the model call
+ * ran outside the decider, as an execution does). The president records it as PlanProposed.
+ */
+export interface PlanningFinished {
+  type: "PlanningFinished";
+  goalId: string;
+  requestId: string;
+  /** The planner with its version, e.g. "model/v1". */
+  planner: string;
+  tasks: TaskSpec[];
+  usage: ModelUsage | null;
+  /** Why no plan came back; null when one did. */
+  error: string | null;
+}
+
+/** What a side effect run outside a decider (an execution, a planning) hands back to it: no event, so never folded. */
+export type SideEffectOutcome = ExecutionFinished | PlanningFinished;
+
+export type TierInput = PolityEvent | SideEffectOutcome;
+
+/** Whether an input is an event read from the log (folded into the state) rather than a side effect's outcome. */
+export function isEvent(input: TierInput): input is PolityEvent {
+  return input.type !== "ExecutionFinished" && input.type !== "PlanningFinished";
+}
 
 export interface DecisionContext {
   /** The time of the decision, passed in so deciders stay deterministic. */
@@ -57,6 +92,8 @@ export interface DecisionContext {
   planner: Planner;
   /** The agents this host speaks for; a decider only acts for those. */
   hosts: (agentId: string) => boolean;
+  /** How a topology's goals are planned (topology `planner`); the template planner when absent (planner.ts). */
+  planning?: (topology: Topology) => PlanningConfig;
   /** Retry and escalation limits of a topology, from its configuration; the defaults when absent (limits.ts). */
   retryLimits?: (topology: Topology) => RetryLimits;
   /**

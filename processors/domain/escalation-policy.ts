@@ -366,6 +366,7 @@ export function completeSplit(
         outputs,
         cost: "0.0000",
         exitCode: null,
+        usage: null,
       },
       { id: me.agentId, tier: me.tier },
       { type: "TASK", id: parent.spec.id },

@@ -31,7 +31,14 @@ import type {
   Topology,
 } from "../../schemas/generated/types.js";
 import { TIERS_OF, type AgentInfo } from "./directory.js";
-import { decision, type Decision, type DecisionContext, type TierDecider, type TierInput } from "./decider.js";
+import {
+  decision,
+  type Decision,
+  type DecisionContext,
+  type PlanningFinished,
+  type TierDecider,
+  type TierInput,
+} from "./decider.js";
 import { answerContext } from "./context.js";
 import { checkConstitution } from "./constitution.js";
 import { checkCommand, type AccessCheck, type GovernedCommand } from "./security.js";
@@ -47,9 +54,18 @@ import {
 } from "./escalation-policy.js";
 import { refOf } from "./policies.js";
 import { DEFAULT_RETRY_LIMITS, retryLimitsFor } from "./limits.js";
-import { nextPhase, taskGraphProblems } from "./planner.js";
+import { DEFAULT_PLANNING, nextPhase, planningOf, taskGraphProblems, type PlanningConfig } from "./planner.js";
 import { GOAL_FINAL } from "./status.js";
-import { isOpen, sumCosts, taskKey, tasksOf, type GoalState, type HierarchyState, type TaskState } from "./state.js";
+import {
+  isOpen,
+  newGoal,
+  sumCosts,
+  taskKey,
+  tasksOf,
+  type GoalState,
+  type HierarchyState,
+  type TaskState,
+} from "./state.js";
 
 /**
  * Attempts a task gets per delivery before its dispatcher escalates, when the topology configures
@@ -87,6 +103,8 @@ export const president: TierDecider = {
     "GoalSubmitted",
     "GoalValidated",
     "GoalDecomposed",
+    "PlanRequested",
+    "PlanProposed",
     "GoalCompleted",
     "GoalFailed",
     "GoalStopped",
@@ -118,6 +136,8 @@ export const president: TierDecider = {
       case "TaskCompleted":
       case "TaskCancelled":
         return reconcile(input.value.goalId, state, ctx);
+      case "PlanningFinished":
+        return planned(input, state, ctx);
       case "EscalationRaised":
         return escalated(input.value, state, ctx);
       case "ContextRequested":
@@ -229,37 +249,21 @@ function submit(cmd: SubmitGoal, state: HierarchyState, ctx: DecisionContext): D
     goalRef({ goalId: cmd.goalId }, 2),
   );
   // The goal as it will be once those two events are applied, so decomposition can build on it.
-  const goal: GoalState = {
-    goalId: cmd.goalId,
+  const goal: GoalState = Object.assign(newGoal(cmd.goalId, cmd.envelope.tenantId, cmd.kind, ctx.now), {
     partial: false,
-    tenantId: cmd.envelope.tenantId,
-    kind: cmd.kind,
     topology: cmd.topology,
     title: cmd.title,
+    description: cmd.description,
     priority: cmd.priority,
-    status: "VALIDATED",
+    status: "VALIDATED" as const,
     version: 2,
-    submittedAt: ctx.now,
-    phase: null,
-    phaseStartedAt: null,
-    phasesDone: [],
     domainHints: cmd.domainHints,
     constraints: cmd.constraints,
     explicitTasks: cmd.tasks,
     budget: cmd.budget,
-    allocations: new Map(),
-    alerts: new Set(),
-    contextAnswered: new Set(),
-    queriesAnswered: new Set(),
-    conflicts: new Set(),
-    taskIds: [],
-    openEscalations: new Set(),
-    escalations: new Set(),
+    submitCommandId: commandId,
     answeredCommands: new Set([commandId]),
-    reported: new Set(),
-    snapshotTasksCompleted: 0,
-    settled: false,
-  };
+  });
   const rest =
     cmd.kind === "PROJECT"
       ? enterPhase(goal, "INITIATION", null, state, ctx, top, cmd.tasks)
@@ -401,7 +405,11 @@ function domainsFor(goal: GoalState, ctx: DecisionContext): string[] {
   return goal.domainHints.length > 0 ? [...goal.domainHints] : ctx.directory.domainsOf(goal.topology);
 }
 
-/** GoalDecomposed and TaskCreated for a goal (phase null) or one phase of a project, then release. */
+/**
+ * Plans a goal (phase null) or one phase of a project: the explicit tasks given with it, the
+ * template planner's at once, or, with the model planner, a PlanRequested whose answer comes back
+ * later (`planned`).
+ */
 function decompose(
   goal: GoalState,
   phase: Phase | null,
@@ -411,24 +419,215 @@ function decompose(
   explicit: readonly TaskSpec[] | null,
   bump = 1,
 ): Decision[] {
+  if (explicit)
+    return decomposeInto(
+      goal,
+      phase,
+      explicit.filter((t) => phase === null || t.phase === phase),
+      "explicit",
+      state,
+      ctx,
+      top,
+      bump,
+    );
+  const planning = planningOf(goal.constraints, ctx.planning?.(goal.topology) ?? DEFAULT_PLANNING).config;
+  if (planning.planner === "model") return [planRequest(goal, phase, 1, [], planning, ctx, top, bump)];
+  const tasks = ctx.planner.plan({
+    goalId: goal.goalId,
+    title: goal.title,
+    description: goal.description,
+    domains: domainsFor(goal, ctx),
+    specializations: (d) => ctx.directory.specializationsOf(goal.topology, d),
+    phase,
+  });
+  return decomposeInto(goal, phase, tasks, ctx.planner.name, state, ctx, top, bump);
+}
+
+/** PlanRequested: asks the model planner for a plan of the goal (or phase); its host runs the call. */
+function planRequest(
+  goal: GoalState,
+  phase: Phase | null,
+  attempt: number,
+  feedback: string[],
+  planning: PlanningConfig,
+  ctx: DecisionContext,
+  top: AgentInfo,
+  bump: number,
+): Decision {
+  const domains = domainsFor(goal, ctx);
+  return decision(
+    "PlanRequested",
+    {
+      goalId: goal.goalId,
+      requestId: `${goal.goalId}:${phase ?? "goal"}:${attempt}`,
+      phase,
+      attempt,
+      maxAttempts: planning.maxAttempts,
+      planner: "model",
+      model: planning.model,
+      domains,
+      specializations: Object.fromEntries(
+        domains.map((d) => [d, ctx.directory.specializationsOf(goal.topology, d)] as const),
+      ),
+      feedback,
+    },
+    actorOf(top),
+    goalRef(goal, bump),
+  );
+}
+
+/**
+ * A planner's answer came back: recorded as PlanProposed with what the checks found. A valid plan
+ * is decomposed; an invalid one (or none) is asked again with its problems, and past the last
+ * attempt the goal is given up with every attempt's reasons: rejected while nothing of it ran,
+ * failed when earlier phases of a project did.
+ */
+function planned(f: PlanningFinished, state: HierarchyState, ctx: DecisionContext): Decision[] {
+  const goal = state.goals.get(f.goalId);
+  const request = goal?.planning;
+  if (!goal || !request || request.requestId !== f.requestId || GOAL_FINAL.has(goal.status)) return [];
+  const top = topOf(goal, ctx);
+  if (!top) return [];
   const actor = actorOf(top);
-  const tasks = explicit
-    ? explicit.filter((t) => phase === null || t.phase === phase)
-    : ctx.planner.plan({
-        goalId: goal.goalId,
-        title: goal.title,
-        description: goal.title,
-        domains: domainsFor(goal, ctx),
-        specializations: (d) => ctx.directory.specializationsOf(goal.topology, d),
-        phase,
-      });
-  const out: Decision[] = [
+  const problems = f.error ? [] : plannedTaskProblems(f.tasks, goal, request, state, ctx);
+  const accepted = f.error === null && problems.length === 0;
+  const proposed = decision(
+    "PlanProposed",
+    {
+      goalId: goal.goalId,
+      requestId: request.requestId,
+      phase: request.phase,
+      attempt: request.attempt,
+      planner: f.planner,
+      usage: f.usage,
+      tasks: f.tasks,
+      error: f.error,
+      accepted,
+      problems,
+    },
+    actor,
+    goalRef(goal, 1),
+  );
+  if (accepted) return [proposed, ...decomposeInto(goal, request.phase, f.tasks, f.planner, state, ctx, top, 2)];
+  const found = f.error ? [f.error] : problems;
+  if (request.attempt < request.maxAttempts) {
+    const planning = {
+      ...DEFAULT_PLANNING,
+      planner: "model" as const,
+      model: request.model,
+      maxAttempts: request.maxAttempts,
+    };
+    return [proposed, planRequest(goal, request.phase, request.attempt + 1, found, planning, ctx, top, 2)];
+  }
+  const reasons = [
+    ...goal.planProblems,
+    `${request.phase ? `${request.phase} ` : ""}plan attempt ${request.attempt}: ${found.join("; ")}`,
+    `no valid plan after ${request.maxAttempts} attempt(s)`,
+  ];
+  return [proposed, ...givenUp(goal, reasons, state, ctx, top, 2)];
+}
+
+/** What is wrong with a planner's tasks for a goal or phase: the checks an explicit DAG gets, and more. */
+function plannedTaskProblems(
+  tasks: readonly TaskSpec[],
+  goal: GoalState,
+  request: NonNullable<GoalState["planning"]>,
+  state: HierarchyState,
+  ctx: DecisionContext,
+): string[] {
+  const problems = taskGraphProblems(tasks);
+  if (tasks.length > MAX_PLANNED_TASKS)
+    problems.push(`the plan has ${tasks.length} tasks; at most ${MAX_PLANNED_TASKS} are allowed`);
+  const allowed = new Set(request.domains);
+  for (const t of tasks) {
+    if (!allowed.has(t.domain))
+      problems.push(
+        `task "${t.id}": domain "${t.domain}" is not one of the goal's domains (${request.domains.join(", ")})`,
+      );
+    if (t.phase !== request.phase)
+      problems.push(`task "${t.id}": phase ${t.phase ?? "none"} is not the phase planned (${request.phase ?? "none"})`);
+    if (state.tasks.has(taskKey(goal.goalId, t.id)))
+      problems.push(`task id "${t.id}" is already used by an earlier task of the goal`);
+  }
+  if (problems.length > 0) return problems;
+  return routingProblems(tasks, goal.topology, ctx);
+}
+
+/** At most this many tasks in one planned goal or phase (as gateway/inputs.ts limits an explicit DAG). */
+const MAX_PLANNED_TASKS = 1000;
+
+/**
+ * A goal given up because it could not be planned: GoalRejected (PLANNING_FAILED) while no task of
+ * it exists; GoalFailed when a project's earlier phases already ran tasks.
+ */
+function givenUp(
+  goal: GoalState,
+  reasons: string[],
+  state: HierarchyState,
+  ctx: DecisionContext,
+  top: AgentInfo,
+  bump: number,
+): Decision[] {
+  const actor = actorOf(top);
+  const tasks = tasksOf(state, goal);
+  const summary = `PLANNING_FAILED: ${reasons.join("; ")}`;
+  const notice = (outcome: "REJECTED" | "FAILED") =>
+    outcomeNotice(
+      { ...goal, domains: domainsReached(goal, state) },
+      outcome,
+      summary,
+      { code: "PLANNING_FAILED" },
+      actor,
+    );
+  if (tasks.length === 0 && goal.submitCommandId)
+    return [
+      decision(
+        "GoalRejected",
+        {
+          goalId: goal.goalId,
+          commandId: goal.submitCommandId,
+          code: "PLANNING_FAILED",
+          reasons,
+          violatedPolicies: [],
+        },
+        actor,
+        goalRef(goal, bump),
+      ),
+      notice("REJECTED"),
+    ];
+  return [
     decision(
-      "GoalDecomposed",
-      { goalId: goal.goalId, planner: explicit ? "explicit" : ctx.planner.name, phase, tasks },
+      "GoalFailed",
+      {
+        goalId: goal.goalId,
+        reason: summary,
+        failedTaskIds: [],
+        escalationId: null,
+        tasksCompleted: tasks.filter((t) => t.status === "COMPLETED").length,
+        tasksFailed: 0,
+        totalCost: sumCosts(tasks.map((t) => t.cost)),
+      },
       actor,
       goalRef(goal, bump),
     ),
+    notice("FAILED"),
+  ];
+}
+
+/** GoalDecomposed and TaskCreated for the tasks of a goal or phase, then release of what is ready. */
+function decomposeInto(
+  goal: GoalState,
+  phase: Phase | null,
+  tasks: readonly TaskSpec[],
+  planner: string,
+  state: HierarchyState,
+  ctx: DecisionContext,
+  top: AgentInfo,
+  bump: number,
+): Decision[] {
+  const actor = actorOf(top);
+  const out: Decision[] = [
+    decision("GoalDecomposed", { goalId: goal.goalId, planner, phase, tasks: [...tasks] }, actor, goalRef(goal, bump)),
   ];
   for (const t of tasks) {
     out.push(

@@ -12,6 +12,7 @@
  */
 import type { PolityEvent } from "../../schemas/reader.js";
 import type {
+  Payload,
   GoalKind,
   GoalStatus,
   Phase,
@@ -24,7 +25,7 @@ import type {
 import { topicFor } from "../../schemas/catalog.js";
 import { PolicyBook, POLICY_EVENTS } from "./policies.js";
 import { ScalingLog, SCALING_EVENTS } from "./scaling-log.js";
-import { ATTEMPT_OVER, goalMovesForward, TASK_RANK, TASK_TERMINAL, taskMovesForward } from "./status.js";
+import { ATTEMPT_OVER, GOAL_FINAL, goalMovesForward, TASK_RANK, TASK_TERMINAL, taskMovesForward } from "./status.js";
 
 export interface TaskState {
   goalId: string;
@@ -81,6 +82,8 @@ export interface GoalState {
   kind: GoalKind;
   topology: Topology;
   title: string;
+  /** What the submitter wants, in their words (GoalSubmitted); planners read it. */
+  description: string;
   priority: number;
   status: GoalStatus;
   /** Events on polity.goals.events applied to this goal; the president is their only writer. */
@@ -100,6 +103,8 @@ export interface GoalState {
   openEscalations: Set<string>;
   /** Every escalation ever raised for the goal, so one is never raised twice. */
   escalations: Set<string>;
+  /** The SubmitGoal that created the goal (GoalSubmitted's commandId); null while the goal is partial. */
+  submitCommandId: string | null;
   /** SubmitGoal, RequestPhaseTransition and StopGoal commands already answered (accepted or rejected). */
   answeredCommands: Set<string>;
   /** Tasks a tier already reported done upward, as `agentId/taskId`, so reports are sent once. */
@@ -118,6 +123,15 @@ export interface GoalState {
   queriesAnswered: Set<string>;
   /** Conflicts raised or resolved for the goal, by conflictId. */
   conflicts: Set<string>;
+  /**
+   * The plan asked of a planner and not answered yet (PlanRequested without its PlanProposed): what
+   * the top's host runs its planner for. Null when no plan is awaited.
+   */
+  planning: PlanRequest | null;
+  /** PlanRequested ids answered (PlanProposed), so a request is never awaited again. */
+  plansAnswered: Set<string>;
+  /** Every refused plan's problems, attempt by attempt, for the reasons of a goal given up (PLANNING_FAILED). */
+  planProblems: string[];
   /**
    * The goal ended (completed, failed, stopped) and its tasks were let go (see `settle`); events
    * of its tasks read after that change nothing.
@@ -177,7 +191,8 @@ export interface AgentHealth {
   terminated: boolean;
 }
 
-function newGoal(goalId: string, tenantId: string, kind: GoalKind, at: Date): GoalState {
+/** A goal as first known: partial until its GoalSubmitted is folded. */
+export function newGoal(goalId: string, tenantId: string, kind: GoalKind, at: Date): GoalState {
   return {
     goalId,
     partial: true,
@@ -185,6 +200,7 @@ function newGoal(goalId: string, tenantId: string, kind: GoalKind, at: Date): Go
     kind,
     topology: "aamas",
     title: goalId,
+    description: "",
     priority: 5,
     status: "RUNNING",
     version: 0,
@@ -198,6 +214,7 @@ function newGoal(goalId: string, tenantId: string, kind: GoalKind, at: Date): Go
     taskIds: [],
     openEscalations: new Set(),
     escalations: new Set(),
+    submitCommandId: null,
     answeredCommands: new Set(),
     reported: new Set(),
     snapshotTasksCompleted: 0,
@@ -207,9 +224,15 @@ function newGoal(goalId: string, tenantId: string, kind: GoalKind, at: Date): Go
     contextAnswered: new Set(),
     queriesAnswered: new Set(),
     conflicts: new Set(),
+    planning: null,
+    plansAnswered: new Set(),
+    planProblems: [],
     settled: false,
   };
 }
+
+/** A PlanRequested as the state keeps it until it is answered. */
+export type PlanRequest = Omit<Payload<"PlanRequested">, "envelope"> & { requestedAt: Date };
 
 /** Ended goals whose tasks a processor keeps (per partition), unless told otherwise. */
 export const KEEP_ENDED_GOALS = 8;
@@ -372,6 +395,8 @@ function settle(state: HierarchyState, goalId: string): void {
     contextAnswered: new Set<string>(),
     queriesAnswered: new Set<string>(),
     conflicts: new Set<string>(),
+    planning: null,
+    planProblems: [],
   });
 }
 
@@ -387,12 +412,14 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
         kind: e.kind,
         topology: e.topology,
         title: e.title,
+        description: e.description,
         priority: e.priority,
         submittedAt: e.envelope.occurredAt,
         domainHints: e.domainHints,
         constraints: e.constraints,
         explicitTasks: e.tasks,
         budget: e.budget,
+        submitCommandId: e.commandId,
       });
       goal.answeredCommands.add(e.commandId);
       state.goals.set(e.goalId, goal);
@@ -400,6 +427,27 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
     }
     case "GoalValidated":
       return setGoalStatus(state, event.value.goalId, "VALIDATED");
+    case "PlanRequested": {
+      const { envelope, ...request } = event.value;
+      const goal = state.goals.get(request.goalId);
+      // A request answered already (its PlanProposed folded first, or a repeat) is not awaited again.
+      if (!goal || goal.plansAnswered.has(request.requestId) || GOAL_FINAL.has(goal.status)) return state;
+      goal.planning = { ...request, requestedAt: envelope.occurredAt };
+      return state;
+    }
+    case "PlanProposed": {
+      const e = event.value;
+      const goal = state.goals.get(e.goalId);
+      if (!goal) return state;
+      if (goal.plansAnswered.has(e.requestId)) return state;
+      goal.plansAnswered.add(e.requestId);
+      if (goal.planning?.requestId === e.requestId) goal.planning = null;
+      if (!e.accepted)
+        goal.planProblems.push(
+          `${e.phase ? `${e.phase} ` : ""}plan attempt ${e.attempt}: ${(e.error ? [e.error] : e.problems).join("; ")}`,
+        );
+      return state;
+    }
     case "GoalDecomposed":
       return setGoalStatus(state, event.value.goalId, "RUNNING");
     case "GoalCompleted":
@@ -633,9 +681,16 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
       goal?.openEscalations.delete(event.value.escalationId);
       return state;
     }
-    case "GoalRejected":
+    case "GoalRejected": {
       state.rejectedCommands.add(event.value.commandId);
+      // A goal given up after it was accepted (no valid plan) ends here; a refused submission never began.
+      const goal = state.goals.get(event.value.goalId);
+      if (goal && !goal.partial && goal.submitCommandId === event.value.commandId) {
+        goal.planning = null;
+        return setGoalStatus(state, event.value.goalId, "REJECTED");
+      }
       return state;
+    }
     case "PolicyEvaluated": {
       const e = event.value;
       if (e.decision !== "DENY") return state;

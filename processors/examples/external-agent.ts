@@ -338,12 +338,16 @@ export async function startExternalAgent(options: ExternalAgentOptions): Promise
       ): OutgoingMessage<"TaskFailed"> => ({
         type: "TaskFailed",
         context,
-        payload: { ...ids, reason, failureKind, retryable, exitCode: null, output: null, durationMs },
+        payload: { ...ids, reason, failureKind, retryable, exitCode: null, output: null, durationMs, usage: null },
       });
       let report: OutgoingMessage =
         outcome instanceof Error
           ? failed(outcome.message, "EXECUTION_ERROR", true)
-          : { type: "TaskCompleted", context, payload: { ...ids, ...outcome, durationMs, exitCode: null } };
+          : {
+              type: "TaskCompleted",
+              context,
+              payload: { ...ids, ...outcome, durationMs, exitCode: null, usage: null },
+            };
       try {
         await writer.send([report]);
       } catch (e) {

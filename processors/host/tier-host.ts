@@ -24,12 +24,15 @@ import { DecodeError, type Codec } from "../../schemas/codec.js";
 import type { DeadLetter, MessageTypeName } from "../../schemas/generated/types.js";
 import { deadLetterFor, type PolityEvent } from "../../schemas/reader.js";
 import type { AgentDirectory, AgentInfo } from "../domain/directory.js";
+import { dependencyResults } from "../domain/context.js";
 import { MONITOR_ID } from "../domain/health.js";
 import {
   decision,
   type Decision,
   type DecisionContext,
+  isEvent,
   type ExecutionFinished,
+  type SideEffectOutcome,
   type TierDecider,
   type TierInput,
 } from "../domain/decider.js";
@@ -58,6 +61,11 @@ export interface TierHostOptions {
   hosts: (agentId: string) => boolean;
   /** Worker tier only: the executor that runs a hosted agent's tasks. */
   executorFor?: (agentId: string) => Executor | null;
+  /**
+   * Other side effects the state calls for (the president's planning): each is run once while the
+   * state keeps asking for it, aborted when it stops asking, and its outcome is decided on as an input.
+   */
+  sideEffects?: (state: HierarchyState) => SideEffect[];
   /**
    * Worker tier: write an AgentHeartbeat for every hosted agent, each at its registered interval,
    * all due beats in one transaction (through the first live partition's writer).
@@ -95,6 +103,14 @@ export interface TierHostOptions {
   log?: (line: string) => void;
 }
 
+/** A side effect the state calls for: run outside the decider, its outcome handed back to it. */
+export interface SideEffect {
+  /** Identifies the effect: one runs per key at a time, and it is aborted once the state no longer asks for its key. */
+  key: string;
+  /** Runs it; null when nothing is to be reported (an agent silenced by a test). */
+  run(signal: AbortSignal): Promise<SideEffectOutcome | null>;
+}
+
 export interface AgentEventSource {
   /** The AgentFailed facts of agents failed now. */
   failed(): PolityEvent[];
@@ -129,9 +145,9 @@ interface Slot {
   /** The transaction in flight, if any; inputs decided meanwhile wait for the next one. */
   committing: Promise<boolean> | null;
   closed: boolean;
-  /** Worker tier: attempts running here, by task key and attempt. */
+  /** Side effects running here (a worker's attempts by task key and attempt, the president's plans), by key. */
   running: Map<string, AbortController>;
-  finished: ExecutionFinished[];
+  finished: SideEffectOutcome[];
   flushScheduled: boolean;
   /** When the hash-chain heads of settled goals were last let go (forgetSettledChains). */
   chainsPrunedAt: number;
@@ -220,7 +236,7 @@ export class TierHost {
 
   unsilence(agentId: string): void {
     this.silenced.delete(agentId);
-    for (const slot of this.slots.values()) if (slot.live && !slot.closed) this.startExecutions(slot);
+    for (const slot of this.slots.values()) if (slot.live && !slot.closed) this.startSideEffects(slot);
   }
 
   async stop(): Promise<void> {
@@ -370,7 +386,7 @@ export class TierHost {
     // decision already in the log finds nothing left to do).
     const failures = (this.options.agentEvents?.failed() ?? []).filter((e) => this.options.decider.reads.has(e.type));
     if (failures.length > 0) this.decide(slot, failures, []);
-    this.startExecutions(slot);
+    this.startSideEffects(slot);
     await this.flush(slot);
   }
 
@@ -441,7 +457,7 @@ export class TierHost {
     // transaction never carries an input's offset without its output.
     slot.uncommitted.set(topic, (last + 1n).toString());
     this.decide(slot, inputs, letters);
-    this.startExecutions(slot);
+    this.startSideEffects(slot);
     resolveOffset(batch.lastOffset());
     const flushing = this.flush(slot);
     // Back-pressure: a partition whose writes fall behind stops fetching until they catch up.
@@ -493,7 +509,7 @@ export class TierHost {
   private decide(slot: Slot, inputs: TierInput[], letters: DeadLetter[]): void {
     const ctx = this.context();
     for (const input of inputs) {
-      if (input.type !== "ExecutionFinished") slot.state = evolve(slot.state, input);
+      if (isEvent(input)) slot.state = evolve(slot.state, input);
       for (const d of this.options.decider.decide(input, slot.state, ctx)) {
         const message = this.outgoing(slot, d, input);
         slot.state = evolve(slot.state, {
@@ -623,9 +639,7 @@ export class TierHost {
   private outgoing(slot: Slot, d: Decision, cause: TierInput | null): OutgoingMessage {
     const goalId = (d.payload as { goalId?: string }).goalId;
     const causeEnvelope =
-      cause === null || cause.type === "ExecutionFinished"
-        ? null
-        : (cause.value as { envelope?: PolityEventEnvelope }).envelope;
+      cause === null || !isEvent(cause) ? null : (cause.value as { envelope?: PolityEventEnvelope }).envelope;
     const context: MessageContext = {
       tenantId: (goalId && slot.state.goals.get(goalId)?.tenantId) || causeEnvelope?.tenantId || "default",
       correlationId: goalId ?? causeEnvelope?.correlationId ?? d.aggregate.id,
@@ -638,67 +652,77 @@ export class TierHost {
     return { type: d.type, payload: d.payload, context, envelope: buildEnvelope(d.type, context) } as OutgoingMessage;
   }
 
-  // ---- executors (worker tier) -----------------------------------------------------------------
+  // ---- side effects: executors (worker tier), planning (president) ----------------------------
 
-  /** Starts every attempt the state says is running here and is not running yet (also after a restart). */
-  private startExecutions(slot: Slot): void {
+  /**
+   * Starts every side effect the state asks for that is not running yet (also after a restart), and
+   * aborts those it no longer asks for: an attempt cancelled (emergency stop, failed goal), retried
+   * or reassigned elsewhere, a plan no longer awaited. An aborted effect is told through its signal
+   * (a shell command is killed, a model call cancelled), and whatever it returns is dropped, so no
+   * TaskCompleted follows a TaskCancelled from this host.
+   */
+  private startSideEffects(slot: Slot): void {
+    if (slot.closed || (!this.options.executorFor && !this.options.sideEffects)) return;
+    const effects = [...this.executions(slot), ...(this.options.sideEffects?.(slot.state) ?? [])];
+    if (slot.running.size > 0) {
+      const wanted = new Set(effects.map((e) => e.key));
+      for (const [key, abort] of slot.running) {
+        if (wanted.has(key)) continue;
+        slot.running.delete(key);
+        abort.abort();
+        this.log(`${this.role}: ${key} is no longer asked for here (cancelled or moved); it is aborted`);
+      }
+    }
+    for (const effect of effects) {
+      if (slot.running.has(effect.key)) continue;
+      const abort = new AbortController();
+      slot.running.set(effect.key, abort);
+      void effect.run(abort.signal).then((outcome) => {
+        if (slot.running.get(effect.key) === abort) slot.running.delete(effect.key);
+        if (outcome === null || abort.signal.aborted || slot.closed) return;
+        slot.finished.push(outcome);
+        this.scheduleFlush(slot);
+      });
+    }
+  }
+
+  /** The attempts the state says are running on this host's workers, as side effects. */
+  private executions(slot: Slot): SideEffect[] {
     const executorFor = this.options.executorFor;
-    if (!executorFor || slot.closed) return;
-    this.abandonExecutions(slot);
+    if (!executorFor) return [];
+    const out: SideEffect[] = [];
     for (const task of runningOn(slot.state, this.options.hosts)) {
-      const key = `${taskKey(task.goalId, task.spec.id)}#${task.attempt}`;
-      if (slot.running.has(key)) continue;
       if (this.silenced.has(task.workerId!)) continue;
       const executor = executorFor(task.workerId!);
       if (!executor) continue;
-      const abort = new AbortController();
-      slot.running.set(key, abort);
       const execution: Execution = {
         goalId: task.goalId,
         taskId: task.spec.id,
         attempt: task.attempt,
         agentId: task.workerId!,
         spec: task.spec,
+        dependencies: dependencyResults(slot.state, task),
       };
-      const started = Date.now();
-      executor
-        .run(execution, abort.signal)
-        .catch((e: Error) => ({
-          ok: false as const,
-          reason: `executor threw: ${e.message}`,
-          kind: "EXECUTION_ERROR" as const,
-          retryable: true,
-          durationMs: Date.now() - started,
-          exitCode: null,
-          output: null,
-        }))
-        .then((outcome) => {
-          slot.running.delete(key);
+      out.push({
+        key: `attempt ${taskKey(task.goalId, task.spec.id)}#${task.attempt}`,
+        run: async (signal) => {
+          const started = Date.now();
+          const outcome = await executor.run(execution, signal).catch((e: Error) => ({
+            ok: false as const,
+            reason: `executor threw: ${e.message}`,
+            kind: "EXECUTION_ERROR" as const,
+            retryable: true,
+            durationMs: Date.now() - started,
+            exitCode: null,
+            output: null,
+          }));
           // A hung (silenced) agent never reports; its attempt starts again if it resumes.
-          if (abort.signal.aborted || slot.closed || this.silenced.has(execution.agentId)) return;
-          slot.finished.push({ type: "ExecutionFinished", ...execution, outcome });
-          this.scheduleFlush(slot);
-        });
+          if (this.silenced.has(execution.agentId)) return null;
+          return { type: "ExecutionFinished", ...execution, outcome } satisfies ExecutionFinished;
+        },
+      });
     }
-  }
-
-  /**
-   * Aborts the attempts running here that the state no longer has running on their worker: the
-   * task was cancelled (emergency stop, failed goal) or the attempt was retried or reassigned
-   * elsewhere. The executor is told through its signal (a shell command is killed), and whatever it
-   * returns is dropped, so no TaskCompleted follows a TaskCancelled from this host.
-   */
-  private abandonExecutions(slot: Slot): void {
-    if (slot.running.size === 0) return;
-    const live = new Set(
-      runningOn(slot.state, this.options.hosts).map((t) => `${taskKey(t.goalId, t.spec.id)}#${t.attempt}`),
-    );
-    for (const [key, abort] of slot.running) {
-      if (live.has(key)) continue;
-      slot.running.delete(key);
-      abort.abort();
-      this.log(`${this.role}: attempt ${key} is no longer running here (cancelled or moved); its execution is aborted`);
-    }
+    return out;
   }
 
   // ---- heartbeats, ticks and agent status (health) ---------------------------------------------
@@ -837,6 +861,7 @@ export class TierHost {
       const finished = slot.finished;
       slot.finished = [];
       this.decide(slot, finished, []);
+      this.startSideEffects(slot);
       void this.flush(slot);
     });
   }

@@ -428,8 +428,8 @@ export interface EscalationResolved {
   openForMs: number;
 }
 
-/** How a worker runs tasks: simulated (seeded duration and failure rate; the default and what benchmarks use), shell (a real command with timeout, exit code and captured output), external (an agent outside the platform that consumes its assignments from Kafka and reports back). Lower case to match the configuration values. */
-export type ExecutorKind = "simulated" | "shell" | "external";
+/** How a worker runs tasks: simulated (seeded duration and failure rate; the default and what benchmarks use), shell (a real command with timeout, exit code and captured output), external (an agent outside the platform that consumes its assignments from Kafka and reports back), model (a language model answers the task, its prompt built from the worker's role, the task and its dependencies' outputs). Lower case to match the configuration values. */
+export type ExecutorKind = "simulated" | "shell" | "external" | "model";
 
 /** Fact: every task of the goal completed and the president/master aggregated their results into the goal result. Final. */
 export interface GoalCompleted {
@@ -502,8 +502,8 @@ export interface GoalRejected {
   violatedPolicies: PolicyRef[];
 }
 
-/** Why a goal was refused: INVALID_REQUEST (malformed fields, priority outside 1-10, deadline in the past), DUPLICATE_GOAL (goal id already used), INVALID_TASK_GRAPH (cycle or unknown dependency in an explicit DAG), UNKNOWN_TOPOLOGY, UNKNOWN_DOMAIN, CONSTITUTIONAL_VIOLATION, POLICY_DENIED, BUDGET_EXCEEDED. */
-export type GoalRejectionCode = "INVALID_REQUEST" | "DUPLICATE_GOAL" | "INVALID_TASK_GRAPH" | "UNKNOWN_TOPOLOGY" | "UNKNOWN_DOMAIN" | "CONSTITUTIONAL_VIOLATION" | "POLICY_DENIED" | "BUDGET_EXCEEDED";
+/** Why a goal was refused: INVALID_REQUEST (malformed fields, priority outside 1-10, deadline in the past), DUPLICATE_GOAL (goal id already used), INVALID_TASK_GRAPH (cycle or unknown dependency in an explicit DAG), UNKNOWN_TOPOLOGY, UNKNOWN_DOMAIN, CONSTITUTIONAL_VIOLATION, POLICY_DENIED, BUDGET_EXCEEDED, PLANNING_FAILED (the planner produced no valid plan within its attempts; the reasons list every attempt's problems). */
+export type GoalRejectionCode = "INVALID_REQUEST" | "DUPLICATE_GOAL" | "INVALID_TASK_GRAPH" | "UNKNOWN_TOPOLOGY" | "UNKNOWN_DOMAIN" | "CONSTITUTIONAL_VIOLATION" | "POLICY_DENIED" | "BUDGET_EXCEEDED" | "PLANNING_FAILED";
 
 /** Fact: the president/master recorded the goal's aggregate state at a version, so state can be rebuilt without replaying the goal from its start (goal_snapshots in the analytics schema). */
 export interface GoalSnapshotTaken {
@@ -592,6 +592,24 @@ export interface GoalValidated {
   consultedPolicies: PolicyRef[];
   /** Findings of WARN decisions that did not block the goal. */
   warnings: string[];
+}
+
+/** What one language-model call (or an attempt's calls together) used: which model answered, the tokens it read and wrote, and how long it took. Recorded on the event that carries the answer, so budgets, quotas and analytics count real model calls and a replay never calls the model again. */
+export interface ModelUsage {
+  /** Backend and model that answered, e.g. 'openai:gpt-4o-mini' or 'embedded:tiny.gguf'. */
+  model: string;
+  /** Prompt tokens read by the model. */
+  tokensIn: number;
+  /** Tokens the model generated. */
+  tokensOut: number;
+  /** Model calls made (retries of a 429 or 5xx inside one call count once); what the API_QUOTA resource counts. */
+  calls: number;
+  /** Wall time of the model calls, retries included, in milliseconds. */
+  latencyMs: number;
+  /** SHA-256 (hex) of the prompt sent (system prompt, user prompt and output schema), so an audit can tell which prompt produced the answer without storing it twice. */
+  promptDigest: null | string;
+  /** SHA-256 (hex) of the model's raw answer. */
+  answerDigest: null | string;
 }
 
 /** Fact: a message broadcast to every agent of a tenant (or a subset of tiers/domains): emergency stop, policy change, maintenance, phase change (AAMAS notification message). Emitted by the president/master, the policy engine or an operator. */
@@ -685,6 +703,58 @@ export interface PhaseTransitionRejected {
   pendingTaskIds: string[];
   /** Escalations still open on the project. */
   openEscalationIds: string[];
+}
+
+/** Fact: a planner answered a PlanRequested, recorded with what the president found when it checked the plan (cycles, unknown dependencies, domains, specializations). Replay, rebuild, audit and time travel read this record and never call a model again. An accepted plan is followed by GoalDecomposed; a refused one by another PlanRequested or, past the last attempt, the goal's rejection with every reason. */
+export interface PlanProposed {
+  /** Standard message metadata (eventId, occurredAt, tenant, correlation and causation ids, actor). Aggregate: the goal (GOAL, goalId); correlationId is the goal id. */
+  envelope: Envelope;
+  /** Id of the goal or project; the Kafka key of every message of this goal. */
+  goalId: string;
+  /** The PlanRequested this answers. */
+  requestId: string;
+  /** Phase planned; null for a plain goal. */
+  phase: null | Phase;
+  /** Planning attempt, counting from 1. */
+  attempt: number;
+  /** Planner that answered, with its version, e.g. 'model/v1' or 'templates/v1'. */
+  planner: string;
+  /** The model call: model, tokens in and out, latency, digests of the prompt and the answer; null for a planner that calls no model. */
+  usage: null | ModelUsage;
+  /** The task DAG proposed; empty when the planner failed to produce one. */
+  tasks: TaskSpec[];
+  /** Why the planner produced no plan (the model call failed, timed out, was refused or answered something that is not a plan); null when it produced one. */
+  error: null | string;
+  /** Whether the president accepted the plan. */
+  accepted: boolean;
+  /** What the president found wrong with the plan, each naming the task; empty when accepted. */
+  problems: string[];
+}
+
+/** Fact: the president/master asked a planner to plan a goal (or one phase of a project) into a DAG of tasks. Planning is a side effect run outside the deciders; its answer comes back as PlanProposed. A repeat after an invalid plan carries the problems found in the previous one. */
+export interface PlanRequested {
+  /** Standard message metadata (eventId, occurredAt, tenant, correlation and causation ids, actor). Aggregate: the goal (GOAL, goalId); correlationId is the goal id. */
+  envelope: Envelope;
+  /** Id of the goal or project; the Kafka key of every message of this goal. */
+  goalId: string;
+  /** Id of this request, unique within the goal: '<goalId>:<phase or goal>:<attempt>'. */
+  requestId: string;
+  /** Phase of the project to plan; null plans a plain goal. */
+  phase: null | Phase;
+  /** Planning attempt, counting from 1. */
+  attempt: number;
+  /** Attempts the planner gets before the goal is given up. */
+  maxAttempts: number;
+  /** Planner asked: 'model' (a language model) or 'template'. */
+  planner: string;
+  /** Name of the model configuration the planner uses (topology 'models'); null for the template planner. */
+  model: null | string;
+  /** Domains the plan may use, with the specializations each offers in 'specializations'. */
+  domains: string[];
+  /** Per domain, the worker specializations it has. */
+  specializations: Record<string, string[]>;
+  /** Problems the president found in the previous attempt's plan, put into the prompt so the planner can fix them; empty on the first attempt. */
+  feedback: string[];
 }
 
 /** Fact: the policy engine accepted an amendment; the new version replaces the previous one from effectiveFrom on. Carries the complete policy as amended. */
@@ -1158,6 +1228,8 @@ export interface TaskCompleted {
   cost: string;
   /** Exit code of the shell executor; null for other executors. */
   exitCode: null | number;
+  /** The model calls of a model-backed attempt (model, tokens in and out, calls, latency); null for executors that call no model. */
+  usage: null | ModelUsage;
 }
 
 /** Fact: the president/master added a task to a goal (from its decomposition or by splitting an escalated task); it waits for its dependencies before being assigned. */
@@ -1202,6 +1274,8 @@ export interface TaskFailed {
   output: null | string;
   /** Time the attempt ran before failing, in milliseconds; null when it never started. */
   durationMs: null | number;
+  /** The model calls the failed attempt made (a refused or malformed answer still used tokens); null for executors that call no model. */
+  usage: null | ModelUsage;
 }
 
 /** Category of a task failure, so policies can choose between retry, reassign and escalate: EXECUTION_ERROR (the executor threw), NONZERO_EXIT (shell command failed), AGENT_LOST (the agent died mid-task), RESOURCE_DENIED, INVALID_INPUT, INVALID_OUTPUT, DEPENDENCY_FAILED. */
@@ -1370,6 +1444,8 @@ export interface MessageMap {
   PerformanceAlert: PerformanceAlert;
   PhaseTransitionRejected: PhaseTransitionRejected;
   PhaseTransitioned: PhaseTransitioned;
+  PlanProposed: PlanProposed;
+  PlanRequested: PlanRequested;
   PolicyAmended: PolicyAmended;
   PolicyDefined: PolicyDefined;
   PolicyEvaluated: PolicyEvaluated;

@@ -224,6 +224,7 @@ describe("worker", () => {
         outputs: {},
         cost: "0.0000",
         exitCode: null,
+        usage: null,
       }),
     ]);
     assert.deepStrictEqual(

@@ -46,6 +46,7 @@ function execution(inputs: Record<string, string> = {}, attempt = 1): Execution 
     taskId: `t-${randomUUID().slice(0, 8)}`,
     attempt,
     agentId: "w1",
+    dependencies: [],
     spec: spec("t", { inputs }),
   };
 }

@@ -456,6 +456,7 @@ describe("PostgreSQL analytics projection", () => {
         outputs: {},
         cost: "1.5000",
         exitCode: null,
+        usage: null,
       }),
       assigned("t2", "w2", 1, 3),
       log.event("TaskFailed", at(6), tk("t2"), {
@@ -469,6 +470,7 @@ describe("PostgreSQL analytics projection", () => {
         exitCode: null,
         output: null,
         durationMs: 50,
+        usage: null,
       }),
       log.event("TaskRetried", at(7), tk("t2"), {
         goalId: "g1",

@@ -13,12 +13,13 @@ import { randomUUID } from "node:crypto";
 import type { Envelope, MessageTypeName, Payload, Phase, TaskSpec } from "../../schemas/generated/types.js";
 import type { PolityEvent } from "../../schemas/reader.js";
 import { topicFor } from "../../schemas/catalog.js";
-import type {
-  Decision,
-  DecisionContext,
-  ExecutionFinished,
-  TierDecider,
-  TierInput,
+import {
+  isEvent,
+  type Decision,
+  type DecisionContext,
+  type ExecutionFinished,
+  type TierDecider,
+  type TierInput,
 } from "../../processors/domain/decider.js";
 import { AgentDirectory } from "../../processors/domain/directory.js";
 import { templatePlanner } from "../../processors/domain/planner.js";
@@ -228,6 +229,7 @@ export function completed(
     outputs: {},
     cost: "0.0000",
     exitCode: null,
+    usage: null,
     ...overrides,
   });
 }
@@ -249,6 +251,7 @@ export function failed(
     exitCode: null,
     output: null,
     durationMs: 5,
+    usage: null,
     ...overrides,
   });
 }
@@ -366,7 +369,7 @@ export function spec(decider: TierDecider, ctx: DecisionContext = context()): Sp
   const run = (given: readonly Given[], input: TierInput): Outcome => {
     let state = stateOf(given);
     // A host folds each input before it decides on it; an ExecutionFinished is no event.
-    if (input.type !== "ExecutionFinished") state = evolve(state, input);
+    if (isEvent(input)) state = evolve(state, input);
     return new Outcome(decider.decide(input, state, ctx), state);
   };
   return {

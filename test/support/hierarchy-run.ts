@@ -9,7 +9,13 @@
  */
 import type { PolityEvent } from "../../schemas/reader.js";
 import type { Envelope, MessageMap, MessageTypeName, Tier } from "../../schemas/generated/types.js";
-import type { DecisionContext, ExecutionFinished, TierDecider, TierInput } from "../../processors/domain/decider.js";
+import {
+  isEvent,
+  type DecisionContext,
+  type ExecutionFinished,
+  type TierDecider,
+  type TierInput,
+} from "../../processors/domain/decider.js";
 import type { Role } from "../../processors/domain/directory.js";
 import { governor } from "../../processors/domain/governor.js";
 import { health } from "../../processors/domain/health.js";
@@ -116,8 +122,8 @@ export function runHierarchy(options: RunOptions): RunResult {
   const queued: ExecutionFinished[] = [];
 
   const decide = (host: Host, input: TierInput) => {
-    const cause = input.type === "ExecutionFinished" ? null : (input.value as { envelope: Envelope }).envelope;
-    if (input.type !== "ExecutionFinished") host.state = evolve(host.state, input);
+    const cause = isEvent(input) ? (input.value as { envelope: Envelope }).envelope : null;
+    if (isEvent(input)) host.state = evolve(host.state, input);
     for (const d of DECIDERS[host.role].decide(input, host.state, contexts[host.role])) {
       const event = asEvent(d, { causationId: cause?.eventId ?? null });
       host.state = evolve(host.state, event);

@@ -1,0 +1,18 @@
+import { getLlama, LlamaChatSession, LlamaLogLevel, LlamaCompletion } from "node-llama-cpp";
+const f = "/tmp/tg/tiny.gguf";
+const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.warn });
+const model = await llama.loadModel({ modelPath: f });
+const ctx = await model.createContext({ contextSize: 2048, sequences: Number(process.argv[2] ?? 1), threads: Number(process.argv[3] ?? 0) || undefined });
+console.log("threads", ctx.currentThreads, ctx.idealThreads);
+const seq = ctx.getSequence();
+let t = Date.now(); let n = 0;
+const c = new LlamaCompletion({ contextSequence: seq });
+const r = await c.generateCompletion("Hello world", { maxTokens: 100, onToken: (tk) => { n += tk.length; } });
+let ms = Date.now() - t;
+console.log("nogrammar", n, ms, (n / ms) * 1000);
+const g = await llama.createGrammarForJsonSchema({ type: "object", properties: { title: { type: "string", maxLength: 200 } } } as const);
+t = Date.now(); n = 0;
+await c.generateCompletion("Hello world", { maxTokens: 100, grammar: g, onToken: (tk) => { n += tk.length; } });
+ms = Date.now() - t;
+console.log("grammar", n, ms, (n / ms) * 1000);
+await ctx.dispose(); await model.dispose(); await llama.dispose();
