@@ -32,8 +32,16 @@ export interface Execution {
   dependencies: DependencyResult[];
 }
 
+/** Intermediate progress of a running attempt; the worker writes it as TaskProgressed. */
+export interface Progress {
+  percent: number;
+  message: string | null;
+  metrics: Record<string, number>;
+}
+
 export interface Executor {
-  run(execution: Execution, signal: AbortSignal): Promise<Outcome>;
+  /** Runs the attempt; `progress` may be called while it runs (at most about once a second). */
+  run(execution: Execution, signal: AbortSignal, progress?: (p: Progress) => void): Promise<Outcome>;
 }
 
 /** Two numbers in [0, 1) from the seed and the attempt's identity. */

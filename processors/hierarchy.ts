@@ -22,7 +22,18 @@ import { shellExecutor, simulatedExecutor, type Executor } from "./executors.js"
 import { DirectoryFeed } from "./host/directory-feed.js";
 import { PolicyFeed } from "./host/policy-feed.js";
 import { TierHost, type TierTopics } from "./host/tier-host.js";
-import { agentsOf, autoscaleOf, autoscales, retryLimitsOf, type TopologyConfig } from "./topology.js";
+import {
+  agentsOf,
+  autoscaleOf,
+  autoscales,
+  planningConfigOf,
+  retryLimitsOf,
+  type AgentSpec,
+  type TopologyConfig,
+} from "./topology.js";
+import { modelExecutor, type ModelWorkerConfig } from "./ai/model-executor.js";
+import { planningEffects } from "./ai/model-planner.js";
+import { ModelRegistry } from "./ai/models.js";
 
 export const ROLES: readonly Role[] = [
   "president",
@@ -140,14 +151,31 @@ export async function startHierarchy(options: HierarchyOptions): Promise<Running
   const policies = new PolicyFeed(kafka, codec, prefix);
   await policies.start();
 
+  const models = new ModelRegistry(topology.models ?? {}, repoRoot);
   const simulated = simulatedExecutor(topology.simulated);
+  /** One model executor per configured model worker group, shared by its workers (also those added at run time). */
+  const modelOfGroup = new Map<string, Executor>();
+  const modelExecutorOf = (a: AgentSpec | AgentInfo, config: ModelWorkerConfig | undefined): Executor | null => {
+    const group = groupKey(a.topology, a.domain, a.specialization);
+    const known = modelOfGroup.get(group);
+    if (known || !config) return known ?? null;
+    const model = models.get(config.model);
+    if (!model) return null;
+    const pricing = topology.models?.[config.model]?.pricing;
+    const executor = modelExecutor(model, config, { domain: a.domain, specialization: a.specialization }, pricing);
+    modelOfGroup.set(group, executor);
+    return executor;
+  };
   const workRoot = options.workRoot ?? path.join(repoRoot, ".polity", "work");
   const executors = new Map<string, Executor>();
   /** The shell executor of each configured worker group that has one, for its workers added at run time. */
   const shellOfGroup = new Map<string, Executor>();
   for (const a of agents) {
     if (a.tier !== "WORKER") continue;
-    if (a.executor === "shell" && a.shell) {
+    if (a.executor === "model") {
+      const executor = modelExecutorOf(a, a.model);
+      if (executor) executors.set(a.agentId, executor);
+    } else if (a.executor === "shell" && a.shell) {
       const shell = shellExecutor(a.shell, workRoot);
       executors.set(a.agentId, shell);
       const group = groupKey(a.topology, a.domain, a.specialization);
@@ -165,6 +193,7 @@ export async function startHierarchy(options: HierarchyOptions): Promise<Running
     const configured = executors.get(agentId);
     if (configured) return configured;
     if (a.executor === "shell") return shellOfGroup.get(groupKey(a.topology, a.domain, a.specialization)) ?? null;
+    if (a.executor === "model") return modelExecutorOf(a, undefined);
     return a.executor === "external" ? null : simulated;
   };
   const autoscaleConfig = (t: Parameters<typeof autoscaleOf>[1], d: string | null, s: string | null) =>
@@ -196,6 +225,7 @@ export async function startHierarchy(options: HierarchyOptions): Promise<Running
         directory: feed.directory,
         policies: policies.book,
         planner: templatePlanner,
+        planning: (t) => planningConfigOf(topology, t),
         // A host acts for every agent of its tiers, except external workers, which act for themselves.
         hosts: (agentId) => {
           const a = feed.directory.get(agentId);
@@ -203,6 +233,14 @@ export async function startHierarchy(options: HierarchyOptions): Promise<Running
           return role !== "worker" || executorFor(agentId) !== null;
         },
         ...(role === "worker" ? { executorFor, heartbeats } : {}),
+        ...(role === "president"
+          ? {
+              sideEffects: planningEffects(
+                (name) => models.get(name),
+                (t) => topology.topologies[t]?.planner ?? {},
+              ),
+            }
+          : {}),
         ...(role === "scaler"
           ? {
               beforeLive: () => feed.caughtUp(),
@@ -223,6 +261,7 @@ export async function startHierarchy(options: HierarchyOptions): Promise<Running
     await Promise.all(hosts.map((h) => h.stop()));
     await feed.stop();
     await policies.stop();
+    await models.close();
     throw e;
   }
   log(`hierarchy running: ${roles.join(", ")} (${agents.length} agents configured)`);
@@ -234,6 +273,7 @@ export async function startHierarchy(options: HierarchyOptions): Promise<Running
       await Promise.all(hosts.map((h) => h.stop()));
       await feed.stop();
       await policies.stop();
+      await models.close();
     },
   };
 }

@@ -10,6 +10,11 @@ import type { AgentRegistered, ExecutorKind, Tier, Topology } from "../schemas/g
 import type { Payload } from "../schemas/generated/types.js";
 import { DEFAULT_RETRY_LIMITS, type RetryLimits } from "./domain/limits.js";
 import type { AutoscaleConfig } from "./domain/scaler.js";
+import { DEFAULT_PLANNING, PLANNER_KINDS, type PlannerKind, type PlanningConfig } from "./domain/planner.js";
+import { isSchema } from "./ai/json-answer.js";
+import type { ModelWorkerConfig } from "./ai/model-executor.js";
+import type { ModelPlannerOptions } from "./ai/model-planner.js";
+import { modelConfigProblems, type ModelConfig } from "./ai/models.js";
 
 export const DEFAULT_TOPOLOGY_FILE = path.join(path.dirname(fileURLToPath(import.meta.url)), "config", "topology.json");
 
@@ -20,6 +25,8 @@ export interface WorkerGroup {
   executor?: ExecutorKind;
   /** For the shell executor: the command line (run by /bin/sh), its work dir and time limit. */
   shell?: { command: string; cwd?: string; timeoutMs?: number };
+  /** For the model executor: the model (a name in `models`), the worker's role, the answer's schema, limits. */
+  model?: ModelWorkerConfig;
   /** Autoscaling of this group (domain/scaler.ts); the topology's `autoscale` when absent; off when neither. */
   autoscale?: AutoscaleConfig;
 }
@@ -50,11 +57,71 @@ export interface TopologyConfig {
         retries?: Partial<RetryLimits>;
         /** Autoscaling of every worker group of the topology (a group's own `autoscale` wins); off when absent. */
         autoscale?: AutoscaleConfig;
+        /** How goals submitted without tasks are planned; the template planner when absent. */
+        planner?: PlannerSettings;
       }
     >
   >;
   /** How often the autoscaler samples the groups' load, in ms. Default 1000. */
   autoscaleIntervalMs?: number;
+  /** Language models by name, for the model planner and model workers (processors/ai/models.ts). */
+  models?: Record<string, ModelConfig>;
+}
+
+/** A topology's `planner`: which planner plans goals without tasks, and the model planner's limits. */
+export interface PlannerSettings extends ModelPlannerOptions {
+  /** `template` (default) or `model`; a goal's `planner` constraint chooses for itself. */
+  kind?: PlannerKind;
+  /** The model the model planner asks (a name in `models`); the first configured when absent. */
+  model?: string;
+  /** Plans asked before a goal is given up (an invalid plan is asked again with its problems). Default 3. */
+  maxAttempts?: number;
+}
+
+/** How a topology plans (its `planner`, with the configured models), as the president's decider sees it. */
+export function planningConfigOf(config: TopologyConfig, topology: Topology): PlanningConfig {
+  const p = config.topologies[topology]?.planner;
+  const models = Object.keys(config.models ?? {});
+  return {
+    planner: p?.kind ?? DEFAULT_PLANNING.planner,
+    model: p?.model ?? models[0] ?? null,
+    maxAttempts: p?.maxAttempts ?? DEFAULT_PLANNING.maxAttempts,
+    models,
+  };
+}
+
+function plannerProblems(where: string, raw: unknown, models: string[]): string[] {
+  if (raw === undefined) return [];
+  const p = raw as Partial<PlannerSettings> | null;
+  if (!p || typeof p !== "object") return [`${where}: give { kind: template | model, model, maxAttempts }`];
+  const problems: string[] = [];
+  if (p.kind !== undefined && !(PLANNER_KINDS as readonly unknown[]).includes(p.kind))
+    problems.push(`${where}.kind must be one of ${PLANNER_KINDS.join(", ")}, got ${JSON.stringify(p.kind)}`);
+  if (p.model !== undefined && !models.includes(p.model))
+    problems.push(`${where}.model "${String(p.model)}" is not in models (configured: ${models.join(", ") || "none"})`);
+  if (p.kind === "model" && p.model === undefined && models.length === 0)
+    problems.push(`${where}.kind is "model" but no model is configured: add one under "models"`);
+  for (const key of ["maxAttempts", "maxTasks", "maxTokens", "timeoutMs"] as const)
+    if (p[key] !== undefined && (!Number.isInteger(p[key]) || p[key] < 1))
+      problems.push(`${where}.${key} must be a whole number >= 1`);
+  return problems;
+}
+
+function modelWorkerProblems(where: string, raw: unknown, models: string[]): string[] {
+  const m = raw as Partial<ModelWorkerConfig> | null | undefined;
+  if (!m || typeof m !== "object")
+    return [`${where}.model is required for the model executor: give { model: <name in models> }`];
+  const problems: string[] = [];
+  if (typeof m.model !== "string" || !models.includes(m.model))
+    problems.push(`${where}.model.model must name a configured model (configured: ${models.join(", ") || "none"})`);
+  if (m.systemPrompt !== undefined && typeof m.systemPrompt !== "string")
+    problems.push(`${where}.model.systemPrompt must be text`);
+  if (m.outputSchema !== undefined && !isSchema(m.outputSchema))
+    problems.push(`${where}.model.outputSchema must be a JSON schema object`);
+  for (const key of ["maxTokens", "timeoutMs"] as const)
+    if (m[key] !== undefined && (!Number.isInteger(m[key]) || m[key] < 1))
+      problems.push(`${where}.model.${key} must be a whole number >= 1`);
+  return problems;
 }
 
 /** A worker group's autoscaling (the group's, else its topology's), or null when it is off. */
@@ -103,6 +170,7 @@ export function retryLimitsOf(config: TopologyConfig, topology: Topology): Retry
 
 export interface AgentSpec extends Payload<"AgentRegistered"> {
   shell?: WorkerGroup["shell"];
+  model?: WorkerGroup["model"];
 }
 
 const TOP: Record<Topology, Tier> = { aamas: "PRESIDENT", dgm: "MASTER" };
@@ -120,7 +188,11 @@ export function loadTopology(file = process.env.POLITY_TOPOLOGY_FILE ?? DEFAULT_
   }
   const problems = topologyProblems(raw);
   if (problems.length > 0) throw new Error(`topology file ${file} is invalid:\n  - ${problems.join("\n  - ")}`);
-  return raw as TopologyConfig;
+  const config = raw as TopologyConfig;
+  // A model file's relative path is taken from the topology file's folder.
+  for (const m of Object.values(config.models ?? {}))
+    if (m.backend === "embedded") m.file = path.resolve(path.dirname(file), m.file);
+  return config;
 }
 
 /** What is wrong with a topology document, field by field. */
@@ -138,6 +210,11 @@ export function topologyProblems(raw: unknown): string[] {
     (!Number.isInteger(doc.heartbeatIntervalMs) || doc.heartbeatIntervalMs < 10)
   )
     problems.push("heartbeatIntervalMs must be a whole number of milliseconds >= 10");
+  const modelsDoc = doc.models ?? {};
+  if (typeof modelsDoc !== "object" || modelsDoc === null || Array.isArray(modelsDoc))
+    problems.push("models: give an object of model name -> { backend, ... }");
+  else for (const [name, m] of Object.entries(modelsDoc)) problems.push(...modelConfigProblems(name, m));
+  const models = Object.keys(modelsDoc);
   const tops = doc.topologies ?? {};
   if (Object.keys(tops).length === 0) problems.push('topologies: configure "aamas", "dgm" or both');
   for (const [name, topo] of Object.entries(tops)) {
@@ -153,6 +230,7 @@ export function topologyProblems(raw: unknown): string[] {
           problems.push(`topologies.${name}.retries.${level} must be a whole number >= 1`);
       }
     problems.push(...autoscaleProblems(`topologies.${name}.autoscale`, topo?.autoscale));
+    problems.push(...plannerProblems(`topologies.${name}.planner`, topo?.planner, models));
     if (Object.keys(domains).length === 0) problems.push(`topologies.${name}.domains: configure at least one domain`);
     for (const [domain, d] of Object.entries(domains)) {
       const where = `topologies.${name}.domains.${domain}`;
@@ -168,8 +246,9 @@ export function topologyProblems(raw: unknown): string[] {
           problems.push(`${where}.workers.${spec}.count must be a whole number >= 1`);
         if (!Number.isInteger(w.capacity) || w.capacity < 1)
           problems.push(`${where}.workers.${spec}.capacity must be a whole number >= 1`);
-        if (w.executor && !["simulated", "shell", "external"].includes(w.executor))
-          problems.push(`${where}.workers.${spec}.executor must be simulated, shell or external`);
+        if (w.executor && !["simulated", "shell", "external", "model"].includes(w.executor))
+          problems.push(`${where}.workers.${spec}.executor must be simulated, shell, external or model`);
+        if (w.executor === "model") problems.push(...modelWorkerProblems(`${where}.workers.${spec}`, w.model, models));
         if (w.executor === "shell" && !w.shell?.command)
           problems.push(`${where}.workers.${spec}.shell.command is required for the shell executor`);
         problems.push(...autoscaleProblems(`${where}.workers.${spec}.autoscale`, w.autoscale));
@@ -224,6 +303,7 @@ export function agentsOf(config: TopologyConfig): AgentSpec[] {
             w.executor ?? "simulated",
           );
           if (w.shell) a.shell = w.shell;
+          if (w.model) a.model = w.model;
           out.push(a);
         }
       }

@@ -75,14 +75,28 @@ export interface PlanningFinished {
   error: string | null;
 }
 
+/** Progress of a running attempt, handed to the worker decider by its host (TaskProgressed). */
+export interface ExecutionProgressed {
+  type: "ExecutionProgressed";
+  goalId: string;
+  taskId: string;
+  agentId: string;
+  attempt: number;
+  percent: number;
+  message: string | null;
+  metrics: Record<string, number>;
+}
+
 /** What a side effect run outside a decider (an execution, a planning) hands back to it: no event, so never folded. */
-export type SideEffectOutcome = ExecutionFinished | PlanningFinished;
+export type SideEffectOutcome = ExecutionFinished | ExecutionProgressed | PlanningFinished;
 
 export type TierInput = PolityEvent | SideEffectOutcome;
 
 /** Whether an input is an event read from the log (folded into the state) rather than a side effect's outcome. */
 export function isEvent(input: TierInput): input is PolityEvent {
-  return input.type !== "ExecutionFinished" && input.type !== "PlanningFinished";
+  return (
+    input.type !== "ExecutionFinished" && input.type !== "ExecutionProgressed" && input.type !== "PlanningFinished"
+  );
 }
 
 export interface DecisionContext {

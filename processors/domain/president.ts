@@ -182,6 +182,8 @@ function submit(cmd: SubmitGoal, state: HierarchyState, ctx: DecisionContext): D
   if (cmd.deadline && cmd.deadline.getTime() <= ctx.now.getTime())
     invalid.push(`deadline ${cmd.deadline.toISOString()} is already past`);
   if (!cmd.title.trim()) invalid.push("title is empty");
+  if (!cmd.tasks)
+    invalid.push(...planningOf(cmd.constraints, ctx.planning?.(cmd.topology) ?? DEFAULT_PLANNING).problems);
   if (invalid.length > 0) return reject("INVALID_REQUEST", invalid);
 
   const known = new Set(ctx.directory.domainsOf(cmd.topology));

@@ -172,6 +172,8 @@ export interface HierarchyState {
   keepEnded: number;
   /** Ended goals not settled yet, oldest first. */
   ended: string[];
+  /** Goals with a plan asked and not answered (GoalState.planning), for the planner to find without a scan. */
+  awaitingPlans: Set<string>;
 }
 
 /** What the health monitor knows of an agent: its heartbeats and whether it was declared failed. */
@@ -249,6 +251,7 @@ export function initialState(options: { keepEnded?: number } = {}): HierarchySta
     agents: new Map(),
     keepEnded: options.keepEnded ?? KEEP_ENDED_GOALS,
     ended: [],
+    awaitingPlans: new Set(),
   };
 }
 
@@ -350,6 +353,7 @@ export function evolve(state: HierarchyState, event: PolityEvent): HierarchyStat
   state = apply(state, event);
   if (ENDS_GOAL.has(event.type)) {
     const goalId = (event.value as { goalId: string }).goalId;
+    state.awaitingPlans.delete(goalId);
     if (!state.ended.includes(goalId) && !state.goals.get(goalId)?.settled) state.ended.push(goalId);
     while (state.ended.length > state.keepEnded) settle(state, state.ended.shift()!);
   }
@@ -433,6 +437,7 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
       // A request answered already (its PlanProposed folded first, or a repeat) is not awaited again.
       if (!goal || goal.plansAnswered.has(request.requestId) || GOAL_FINAL.has(goal.status)) return state;
       goal.planning = { ...request, requestedAt: envelope.occurredAt };
+      state.awaitingPlans.add(goal.goalId);
       return state;
     }
     case "PlanProposed": {
@@ -441,7 +446,10 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
       if (!goal) return state;
       if (goal.plansAnswered.has(e.requestId)) return state;
       goal.plansAnswered.add(e.requestId);
-      if (goal.planning?.requestId === e.requestId) goal.planning = null;
+      if (goal.planning?.requestId === e.requestId) {
+        goal.planning = null;
+        state.awaitingPlans.delete(goal.goalId);
+      }
       if (!e.accepted)
         goal.planProblems.push(
           `${e.phase ? `${e.phase} ` : ""}plan attempt ${e.attempt}: ${(e.error ? [e.error] : e.problems).join("; ")}`,
@@ -687,6 +695,7 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
       const goal = state.goals.get(event.value.goalId);
       if (goal && !goal.partial && goal.submitCommandId === event.value.commandId) {
         goal.planning = null;
+        state.awaitingPlans.delete(goal.goalId);
         return setGoalStatus(state, event.value.goalId, "REJECTED");
       }
       return state;

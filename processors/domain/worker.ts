@@ -9,6 +9,7 @@ import {
   type Decision,
   type DecisionContext,
   type ExecutionFinished,
+  type ExecutionProgressed,
   type TierDecider,
   type TierInput,
 } from "./decider.js";
@@ -69,6 +70,8 @@ export const worker: TierDecider = {
       }
       case "ExecutionFinished":
         return finished(input, state, ctx);
+      case "ExecutionProgressed":
+        return progressed(input, state, ctx);
       case "QueryAsked":
         return answerQuery(input, state, ctx, hosted);
       default:
@@ -80,6 +83,29 @@ export const worker: TierDecider = {
 function hosted(agentId: string, ctx: DecisionContext): AgentInfo | null {
   const agent = ctx.directory.get(agentId);
   return agent?.tier === "WORKER" && ctx.hosts(agentId) ? agent : null;
+}
+
+/** TaskProgressed for an attempt still running on its worker; progress of anything else is dropped. */
+function progressed(p: ExecutionProgressed, state: HierarchyState, ctx: DecisionContext): Decision[] {
+  const task = state.tasks.get(taskKey(p.goalId, p.taskId));
+  if (!task || task.status !== "RUNNING" || task.attempt !== p.attempt || task.workerId !== p.agentId) return [];
+  const me = ctx.directory.get(p.agentId);
+  return [
+    decision(
+      "TaskProgressed",
+      {
+        goalId: p.goalId,
+        taskId: p.taskId,
+        agentId: p.agentId,
+        attempt: p.attempt,
+        percent: Math.max(0, Math.min(100, Math.round(p.percent))),
+        message: p.message,
+        metrics: p.metrics,
+      },
+      { id: p.agentId, tier: me?.tier ?? "WORKER" },
+      { type: "TASK", id: p.taskId },
+    ),
+  ];
 }
 
 function finished(f: ExecutionFinished, state: HierarchyState, ctx: DecisionContext): Decision[] {

@@ -40,7 +40,7 @@ import type { Planner } from "../domain/planner.js";
 import { NO_POLICIES, type PolicyBook } from "../domain/policies.js";
 import { evolve, initialState, loadOf, taskKey, type HierarchyState } from "../domain/state.js";
 import { runningOn } from "../domain/worker.js";
-import type { Execution, Executor } from "../executors.js";
+import type { Execution, Executor, Progress } from "../executors.js";
 import { coPartitionedAssigner } from "./assignor.js";
 
 export interface TierTopics {
@@ -97,6 +97,8 @@ export interface TierHostOptions {
   policies?: PolicyBook;
   /** Retry and escalation limits per topology (the topology file's `retries`); the defaults when absent. */
   retryLimits?: DecisionContext["retryLimits"];
+  /** How each topology plans goals (the topology file's `planner`); the template planner when absent. */
+  planning?: DecisionContext["planning"];
   topicPrefix?: string;
   /** Partitions processed at once (kafkajs partitionsConsumedConcurrently); default 6, every partition. */
   concurrency?: number;
@@ -107,8 +109,11 @@ export interface TierHostOptions {
 export interface SideEffect {
   /** Identifies the effect: one runs per key at a time, and it is aborted once the state no longer asks for its key. */
   key: string;
-  /** Runs it; null when nothing is to be reported (an agent silenced by a test). */
-  run(signal: AbortSignal): Promise<SideEffectOutcome | null>;
+  /**
+   * Runs it; null when nothing is to be reported (an agent silenced by a test). `report` hands over
+   * intermediate outcomes (progress) while it runs.
+   */
+  run(signal: AbortSignal, report: (outcome: SideEffectOutcome) => void): Promise<SideEffectOutcome | null>;
 }
 
 export interface AgentEventSource {
@@ -498,6 +503,7 @@ export class TierHost {
       hosts: this.options.hosts,
       policies: this.options.policies ?? NO_POLICIES,
       ...(this.options.retryLimits ? { retryLimits: this.options.retryLimits } : {}),
+      ...(this.options.planning ? { planning: this.options.planning } : {}),
     };
   }
 
@@ -677,7 +683,12 @@ export class TierHost {
       if (slot.running.has(effect.key)) continue;
       const abort = new AbortController();
       slot.running.set(effect.key, abort);
-      void effect.run(abort.signal).then((outcome) => {
+      const report = (outcome: SideEffectOutcome) => {
+        if (abort.signal.aborted || slot.closed) return;
+        slot.finished.push(outcome);
+        this.scheduleFlush(slot);
+      };
+      void effect.run(abort.signal, report).then((outcome) => {
         if (slot.running.get(effect.key) === abort) slot.running.delete(effect.key);
         if (outcome === null || abort.signal.aborted || slot.closed) return;
         slot.finished.push(outcome);
@@ -705,9 +716,16 @@ export class TierHost {
       };
       out.push({
         key: `attempt ${taskKey(task.goalId, task.spec.id)}#${task.attempt}`,
-        run: async (signal) => {
+        run: async (signal, report) => {
           const started = Date.now();
-          const outcome = await executor.run(execution, signal).catch((e: Error) => ({
+          const ids = {
+            goalId: execution.goalId,
+            taskId: execution.taskId,
+            agentId: execution.agentId,
+            attempt: execution.attempt,
+          };
+          const progress = (p: Progress) => report({ type: "ExecutionProgressed", ...ids, ...p });
+          const outcome = await executor.run(execution, signal, progress).catch((e: Error) => ({
             ok: false as const,
             reason: `executor threw: ${e.message}`,
             kind: "EXECUTION_ERROR" as const,
@@ -718,7 +736,7 @@ export class TierHost {
           }));
           // A hung (silenced) agent never reports; its attempt starts again if it resumes.
           if (this.silenced.has(execution.agentId)) return null;
-          return { type: "ExecutionFinished", ...execution, outcome } satisfies ExecutionFinished;
+          return { type: "ExecutionFinished", ...ids, outcome } satisfies ExecutionFinished;
         },
       });
     }
