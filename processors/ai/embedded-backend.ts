@@ -11,8 +11,11 @@
  *   A sequence keeps its evaluated tokens between calls, so a prompt sharing a prefix with the last
  *   one on that sequence (the same system prompt) is not evaluated again.
  * - Sampling is greedy by default (temperature 0): the same prompt gives the same answer.
- * - Thread count defaults to the cores this process may use: node-llama-cpp's own CPU default is at
- *   least 4 threads, and on a 2-core machine that oversubscription makes generation ~500x slower.
+ * - Threads default to the cores this process may use, less one (at least 1). ggml's threads
+ *   spin-wait for each other at every step, so more threads than idle cores is ruinous: on a 2-core
+ *   machine node-llama-cpp's own CPU default (at least 4 threads) made generation ~500x slower, and
+ *   2 threads while other processes kept the cores busy ~150x slower than 1 thread.
+ *   `maxThreads` is passed to getLlama too, so node-llama-cpp never goes above `threads`.
  *
  * Grammar (node-llama-cpp's JSON-schema subset, see `llama.createGrammarForJsonSchema`): every
  * property of an object is emitted, in schema order (`required` is ignored; additionalProperties
@@ -20,7 +23,8 @@
  * rewrites `anyOf` to `oneOf`), strings with minLength/maxLength and format date/time/date-time,
  * arrays with items/prefixItems/minItems/maxItems, number/integer (no minimum/maximum), boolean,
  * null, type arrays, `$ref` to `#/$defs/...`. A grammar does not stop a cut at maxTokens: such an
- * answer reports finishReason "length" and its text is unfinished JSON.
+ * answer reports finishReason "length" and its text is unfinished JSON. llama.cpp refuses grammars
+ * whose rules repeat ~2000 times or more (a minLength/minItems that large; a large max is fine).
  */
 import { availableParallelism } from "node:os";
 import { basename } from "node:path";
@@ -44,7 +48,7 @@ export interface EmbeddedModelConfig {
   modelPath: string;
   /** Context size (tokens) of each sequence; default min(4096, the model's training context). */
   contextSize?: number;
-  /** CPU threads; default the cores available to this process. */
+  /** CPU threads; default the cores available to this process less one (at least 1). */
   threads?: number;
   /** Sampling seed; only matters when temperature > 0. */
   seed?: number;
@@ -65,7 +69,7 @@ const GRAMMAR_CACHE_SIZE = 32;
  */
 export async function openEmbeddedModel(config: EmbeddedModelConfig): Promise<ChatModel> {
   const { modelPath } = config;
-  let isFile = false;
+  let isFile: boolean;
   try {
     isFile = statSync(modelPath).isFile();
   } catch {
@@ -78,7 +82,7 @@ export async function openEmbeddedModel(config: EmbeddedModelConfig): Promise<Ch
         `or write the tiny random test model with writeTinyGguf() from processors/ai/tiny-gguf.ts`,
     );
   }
-  const threads = Math.max(1, Math.floor(config.threads ?? availableParallelism()));
+  const threads = Math.max(1, Math.floor(config.threads ?? availableParallelism() - 1));
   const sequences = Math.max(1, Math.floor(config.sequences ?? 1));
 
   let llama: Llama;
@@ -140,7 +144,7 @@ class EmbeddedChatModel implements ChatModel {
     let session: LlamaChatSession | undefined;
     let tokensOut = 0;
     let reported = -1;
-    let lastReport = 0;
+    let lastReport = -Infinity;
     const report = (force: boolean): void => {
       if (!request.onProgress || tokensOut === reported) return;
       const now = performance.now();
@@ -168,6 +172,7 @@ class EmbeddedChatModel implements ChatModel {
       }
       const maxTokens = Math.max(1, Math.min(Math.floor(request.maxTokens), room));
       throwIfAborted(signal);
+      const metered = sequence.tokenMeter.usedOutputTokens;
       const result = await session.promptWithMeta(request.user, {
         grammar,
         maxTokens,
@@ -180,6 +185,8 @@ class EmbeddedChatModel implements ChatModel {
           report(false);
         },
       });
+      // Every token generated, held-back and trimmed ones (the grammar's closing newlines) included.
+      tokensOut = Math.max(tokensOut, sequence.tokenMeter.usedOutputTokens - metered);
       report(true);
       clean = true;
       return {
@@ -188,18 +195,21 @@ class EmbeddedChatModel implements ChatModel {
         tokensIn,
         tokensOut,
         latencyMs: Math.round(performance.now() - started),
-        finishReason:
-          result.stopReason === "maxTokens"
-            ? "length"
-            : result.stopReason === "eogToken" || result.stopReason === "stopGenerationTrigger"
-              ? "stop"
-              : "other",
+        finishReason: finishReason(result.stopReason, result.responseText),
       };
     } catch (err) {
       if (err instanceof ModelError) throw err;
       if (this.closing.signal.aborted) throw new ModelError("embedded model: closed during the call", false);
       if (request.signal.aborted) throw abortError(request.signal);
-      throw new ModelError(`embedded model: generation failed: ${errorMessage(err)}`, false);
+      const message = errorMessage(err);
+      if (/grammar/i.test(message)) {
+        throw new ModelError(
+          `embedded model: llama.cpp rejected the grammar made from the schema (${message}); ` +
+            `it refuses rules repeated about 2000 times or more, as a minLength or minItems that large makes them`,
+          false,
+        );
+      }
+      throw new ModelError(`embedded model: generation failed: ${message}`, false);
     } finally {
       session?.dispose({ disposeSequence: false });
       void this.release(sequence, clean);
@@ -290,6 +300,25 @@ function toGbnfSchema(schema: unknown): unknown {
     else out[key] = toGbnfSchema(value);
   }
   return out;
+}
+
+/**
+ * node-llama-cpp's JSON grammar ends the JSON with four newlines (its stop trigger, trimmed from the
+ * text), so maxTokens can cut those newlines after a finished object or array: that is still "stop".
+ */
+function finishReason(stopReason: string, text: string): ChatAnswer["finishReason"] {
+  if (stopReason === "eogToken" || stopReason === "stopGenerationTrigger") return "stop";
+  if (stopReason !== "maxTokens") return "other";
+  const trimmed = text.trim();
+  if (trimmed.endsWith("}") || trimmed.endsWith("]")) {
+    try {
+      JSON.parse(trimmed);
+      return "stop";
+    } catch {
+      return "length";
+    }
+  }
+  return "length";
 }
 
 function throwIfAborted(signal: AbortSignal): void {

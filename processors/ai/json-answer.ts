@@ -33,6 +33,9 @@ export function schemaProblems(value: unknown, schema: JsonSchema, at: string): 
     required?: string[];
     additionalProperties?: boolean | JsonSchema;
     items?: JsonSchema;
+    prefixItems?: JsonSchema[];
+    oneOf?: JsonSchema[];
+    anyOf?: JsonSchema[];
     minItems?: number;
     maxItems?: number;
     minLength?: number;
@@ -40,6 +43,13 @@ export function schemaProblems(value: unknown, schema: JsonSchema, at: string): 
     minimum?: number;
     maximum?: number;
   };
+  const alternatives = s.oneOf ?? s.anyOf;
+  if (alternatives) {
+    const each = alternatives.map((alt) => schemaProblems(value, alt, at));
+    if (each.some((p) => p.length === 0)) return [];
+    // The alternative that came closest says best what is wrong.
+    return each.reduce((best, p) => (p.length < best.length ? p : best));
+  }
   const problems: string[] = [];
   if (s.enum && !s.enum.some((e) => JSON.stringify(e) === JSON.stringify(value)))
     return [`${at} must be one of ${s.enum.map((e) => JSON.stringify(e)).join(", ")}, got ${JSON.stringify(value)}`];
@@ -63,7 +73,10 @@ export function schemaProblems(value: unknown, schema: JsonSchema, at: string): 
       problems.push(`${at} must have at least ${s.minItems} item(s), has ${value.length}`);
     if (s.maxItems !== undefined && value.length > s.maxItems)
       problems.push(`${at} must have at most ${s.maxItems} item(s), has ${value.length}`);
-    if (s.items) value.forEach((v, i) => problems.push(...schemaProblems(v, s.items!, `${at}[${i}]`)));
+    value.forEach((v, i) => {
+      const item = s.prefixItems?.[i] ?? s.items;
+      if (item) problems.push(...schemaProblems(v, item, `${at}[${i}]`));
+    });
   }
   if (value !== null && typeof value === "object" && !Array.isArray(value)) {
     const obj = value as Record<string, unknown>;

@@ -40,7 +40,7 @@ export interface ModelPricing {
 /** The schema an answer gets when neither the task nor the group names one. */
 export const DEFAULT_OUTPUT_SCHEMA: JsonSchema = {
   type: "object",
-  properties: { result: { type: "string", minLength: 1, maxLength: 2000 } },
+  properties: { result: { type: "string", maxLength: 1500 } },
   required: ["result"],
   additionalProperties: false,
 };

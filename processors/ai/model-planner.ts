@@ -23,9 +23,9 @@ import { ModelError, type ChatModel, type JsonSchema } from "./model.js";
 export const MODEL_PLANNER = "model/v1";
 
 export interface ModelPlannerOptions {
-  /** Most tasks a plan may have (the schema's bound). Default 12. */
+  /** Most tasks a plan may have (the schema's bound). Default 8. */
   maxTasks?: number;
-  /** Tokens the answer may take. Default 1024. */
+  /** Tokens the answer may take. Default 2048. */
   maxTokens?: number;
   /** Time limit of one planning attempt, in ms. Default 120 000. */
   timeoutMs?: number;
@@ -34,9 +34,38 @@ export interface ModelPlannerOptions {
 /** What the goal says that a planner needs, beside the request. */
 export type GoalBrief = Pick<GoalState, "goalId" | "title" | "description" | "kind" | "constraints" | "priority">;
 
-/** The plan's JSON schema for a request: bounded, so a cut-off or a rambling model cannot run on. */
+/**
+ * The plan's JSON schema for a request, written so that a grammar-constrained model can only give a
+ * sound plan: position n of the task list may depend only on positions before it (so no cycle and
+ * no unknown task), and each task's specialization is one its domain has (a `oneOf` per domain).
+ * Strings and lists are bounded, so a rambling model cannot run on. A remote endpoint may ignore
+ * the schema; the president checks every plan anyway.
+ */
 export function planSchema(request: PlanRequest, maxTasks: number): JsonSchema {
-  const specializations = [...new Set(Object.values(request.specializations).flat())].sort();
+  const taskAt = (n: number): JsonSchema => ({
+    oneOf: request.domains.map((domain) => {
+      const specs = request.specializations[domain] ?? [];
+      return {
+        type: "object",
+        properties: {
+          title: { type: "string", minLength: 1, maxLength: 80 },
+          description: { type: "string", maxLength: 300 },
+          domain: { const: domain },
+          specialization: { enum: specs.length > 0 ? specs : [""] },
+          dependsOn:
+            n === 1
+              ? { type: "array", maxItems: 0 }
+              : {
+                  type: "array",
+                  maxItems: Math.min(n - 1, 4),
+                  items: { enum: Array.from({ length: n - 1 }, (_, i) => i + 1) },
+                },
+        },
+        required: ["title", "description", "domain", "specialization", "dependsOn"],
+        additionalProperties: false,
+      };
+    }),
+  });
   return {
     type: "object",
     properties: {
@@ -44,18 +73,7 @@ export function planSchema(request: PlanRequest, maxTasks: number): JsonSchema {
         type: "array",
         minItems: 1,
         maxItems: maxTasks,
-        items: {
-          type: "object",
-          properties: {
-            title: { type: "string", minLength: 1, maxLength: 80 },
-            description: { type: "string", maxLength: 400 },
-            domain: { enum: [...request.domains] },
-            specialization: { enum: specializations.length > 0 ? specializations : [""] },
-            dependsOn: { type: "array", maxItems: 6, items: { type: "integer", minimum: 1, maximum: maxTasks } },
-          },
-          required: ["title", "description", "domain", "specialization", "dependsOn"],
-          additionalProperties: false,
-        },
+        prefixItems: Array.from({ length: maxTasks }, (_, i) => taskAt(i + 1)),
       },
     },
     required: ["tasks"],
@@ -69,6 +87,7 @@ export function planPrompt(goal: GoalBrief, request: PlanRequest): { system: str
     "You are the planner of a hierarchy of agents (president, governors per domain, mayors, workers per specialization).",
     "Split the goal into a small graph of concrete tasks. Each task belongs to one domain and needs one worker specialization of that domain.",
     "A task lists in dependsOn the numbers (1-based positions in your list) of the tasks that must finish before it starts; list only earlier tasks.",
+    "Keep titles under 80 characters and descriptions under 300.",
     "Answer with JSON only, in the schema given.",
   ].join("\n");
   const lines = [
@@ -123,7 +142,7 @@ export function tasksOfAnswer(request: PlanRequest, tasks: PlannedTask[]): TaskS
     domain: t.domain,
     specialization: t.specialization || null,
     phase: request.phase,
-    dependsOn: t.dependsOn.map((n) => plannedTaskId(request, n)),
+    dependsOn: [...new Set(t.dependsOn)].map((n) => plannedTaskId(request, n)),
     estimatedEffortMs: null,
     priority: null,
     inputs: {},
@@ -138,7 +157,7 @@ export async function planWithModel(
   options: ModelPlannerOptions,
   signal: AbortSignal,
 ): Promise<PlanningFinished> {
-  const maxTasks = options.maxTasks ?? 12;
+  const maxTasks = options.maxTasks ?? 8;
   const schema = planSchema(request, maxTasks);
   const { system, user } = planPrompt(goal, request);
   const promptDigest = sha256(JSON.stringify({ system, user, schema }));
@@ -158,7 +177,7 @@ export async function planWithModel(
       system,
       user,
       schema,
-      maxTokens: options.maxTokens ?? 1024,
+      maxTokens: options.maxTokens ?? 2048,
       signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
     });
     const usage: ModelUsage = {
@@ -173,7 +192,7 @@ export async function planWithModel(
     if (answer.finishReason === "refusal")
       return finished([], usage, `the model refused to plan: ${answer.refusal ?? answer.text}`.slice(0, 1000));
     if (answer.finishReason === "length")
-      return finished([], usage, `the model's plan was cut off at ${options.maxTokens ?? 1024} tokens`);
+      return finished([], usage, `the model's plan was cut off at ${options.maxTokens ?? 2048} tokens`);
     const { value, problems } = parseAnswer(answer.text, schema);
     if (problems.length > 0)
       return finished([], usage, `the model's answer is not a plan: ${problems.slice(0, 10).join("; ")}`);

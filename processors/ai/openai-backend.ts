@@ -64,6 +64,9 @@ export function openaiModel(config: OpenAiConfig, env: NodeJS.ProcessEnv = proce
   if (typeof config.baseUrl !== "string" || config.baseUrl.trim() === "") {
     throw new Error("openai backend: baseUrl is required (e.g. http://127.0.0.1:11434/v1)");
   }
+  if (!URL.canParse(config.baseUrl) || !/^https?:$/.test(new URL(config.baseUrl).protocol)) {
+    throw new Error(`openai backend: baseUrl ${JSON.stringify(config.baseUrl)} is not an http(s) URL`);
+  }
   if (typeof config.model !== "string" || config.model.trim() === "") {
     throw new Error("openai backend: model is required (the model's name as the server knows it)");
   }
@@ -112,7 +115,7 @@ export function openaiModel(config: OpenAiConfig, env: NodeJS.ProcessEnv = proce
     try {
       let response: Response;
       try {
-        response = await fetch(url, { method: "POST", headers, body, signal: undefined });
+        response = await fetch(url, { method: "POST", headers, body, signal: controller.signal });
       } catch (error) {
         if (request.signal.aborted) throw abortedError(request.signal, startedAt);
         const code = errorCode(error);

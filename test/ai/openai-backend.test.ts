@@ -384,40 +384,44 @@ describe("openai backend: retries", () => {
 });
 
 describe("openai backend: failures", () => {
-  it("(e) a stream that never ends: aborting the signal rejects promptly and closes the socket", async () => {
-    await withServer(
-      (_req, res) => {
-        res.writeHead(200, { "content-type": "text/event-stream" });
-        res.write(`data: ${JSON.stringify(chunk({ content: "{" }))}\n\n`); // ...and nothing more, ever
-      },
-      async (server) => {
-        const controller = new AbortController();
-        setTimeout(() => controller.abort(), 300);
-        const progress: number[] = [];
-        const started = performance.now();
-        const error = await rejection(
-          model(server).chat(request({ signal: controller.signal, onProgress: (n) => progress.push(n) })),
-        );
-        const elapsed = performance.now() - started;
-        assert.ok(elapsed >= 250 && elapsed < 2000, `rejected after ${elapsed} ms`);
-        assert.equal(error.retryable, true);
-        assert.match(error.message, /abort|timed out/);
-        assert.deepEqual(progress, [1], "the first chunk was seen before the hang");
-        const closed = server.seen.closed.get(1);
-        assert.ok(closed !== undefined);
-        let timer: NodeJS.Timeout | undefined;
-        const closedAt = await Promise.race([
-          closed,
-          new Promise<number>((resolve) => (timer = setTimeout(() => resolve(Infinity), 2000))),
-        ]);
-        clearTimeout(timer);
-        assert.ok(closedAt - started < 2000, "the client closed the socket");
-        assert.equal(server.seen.count, 1, "an abort is not retried");
-      },
-    );
-  });
+  it(
+    "(e) a stream that never ends: aborting the signal rejects promptly and closes the socket",
+    { timeout: 5_000 },
+    async () => {
+      await withServer(
+        (_req, res) => {
+          res.writeHead(200, { "content-type": "text/event-stream" });
+          res.write(`data: ${JSON.stringify(chunk({ content: "{" }))}\n\n`); // ...and nothing more, ever
+        },
+        async (server) => {
+          const controller = new AbortController();
+          setTimeout(() => controller.abort(), 300);
+          const progress: number[] = [];
+          const started = performance.now();
+          const error = await rejection(
+            model(server).chat(request({ signal: controller.signal, onProgress: (n) => progress.push(n) })),
+          );
+          const elapsed = performance.now() - started;
+          assert.ok(elapsed >= 250 && elapsed < 2000, `rejected after ${elapsed} ms`);
+          assert.equal(error.retryable, true);
+          assert.match(error.message, /abort|timed out/);
+          assert.deepEqual(progress, [1], "the first chunk was seen before the hang");
+          const closed = server.seen.closed.get(1);
+          assert.ok(closed !== undefined);
+          let timer: NodeJS.Timeout | undefined;
+          const closedAt = await Promise.race([
+            closed,
+            new Promise<number>((resolve) => (timer = setTimeout(() => resolve(Infinity), 2000))),
+          ]);
+          clearTimeout(timer);
+          assert.ok(closedAt - started < 2000, "the client closed the socket");
+          assert.equal(server.seen.count, 1, "an abort is not retried");
+        },
+      );
+    },
+  );
 
-  it("a timeout signal during a hung response says it timed out", async () => {
+  it("a timeout signal during a hung response says it timed out", { timeout: 5_000 }, async () => {
     await withServer(
       () => {}, // never answers, not even headers
       async (server) => {
@@ -430,7 +434,7 @@ describe("openai backend: failures", () => {
     );
   });
 
-  it("an abort during a backoff sleep rejects at once", async () => {
+  it("an abort during a backoff sleep rejects at once", { timeout: 5_000 }, async () => {
     await withServer(
       (_req, res) => fail(res, 429, "slow down", { "retry-after": "20" }),
       async (server) => {
@@ -446,7 +450,7 @@ describe("openai backend: failures", () => {
     );
   });
 
-  it("(f) malformed JSON in the stream is a retryable ModelError", async () => {
+  it("(f) malformed JSON in the stream is a retryable ModelError", { timeout: 5_000 }, async () => {
     await withServer(
       (_req, res) => {
         res.writeHead(200, { "content-type": "text/event-stream" });
@@ -517,7 +521,7 @@ describe("openai backend: the API key", () => {
     for (const view of views) assert.ok(!view.includes(KEY), `${what} leaks the key: ${view}`);
   }
 
-  it("(h) sends the key from the named variable, and no failure's error carries it", async () => {
+  it("(h) sends the key from the named variable, and no failure's error carries it", { timeout: 5_000 }, async () => {
     const echo = (req: IncomingMessage) => `bad auth header: ${req.headers.authorization ?? ""}`;
     await withServer(
       (req, res) => {
@@ -599,6 +603,7 @@ describe("openai backend: the API key", () => {
     assert.throws(() => openaiModel(config, {}), /POLITY_TEST_MISSING_KEY.*not set/);
     assert.throws(() => openaiModel(config, { POLITY_TEST_MISSING_KEY: "  " }), /POLITY_TEST_MISSING_KEY.*empty/);
     assert.doesNotThrow(() => openaiModel({ ...config, apiKeyEnv: "POLITY_TEST_OPENAI_KEY" }, ENV));
+    assert.throws(() => openaiModel({ baseUrl: "localhost:11434", model: "tiny" }, {}), /baseUrl/);
     try {
       openaiModel(config, {});
     } catch (error) {
