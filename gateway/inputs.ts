@@ -5,7 +5,15 @@
  * Nothing is written before a parser has accepted the whole input.
  */
 import type { GoalRequest } from "../producers/commands.js";
-import type { Payload, Phase, PolicyCategory, TaskSpec, Tier, Topology } from "../schemas/generated/types.js";
+import type {
+  ExecutorKind,
+  Payload,
+  Phase,
+  PolicyCategory,
+  TaskSpec,
+  Tier,
+  Topology,
+} from "../schemas/generated/types.js";
 import { invalid } from "./errors.js";
 
 export const PHASES: readonly Phase[] = [
@@ -20,6 +28,8 @@ export const PHASES: readonly Phase[] = [
 ];
 export const TOPOLOGIES: readonly Topology[] = ["aamas", "dgm"];
 export const TIERS: readonly Tier[] = ["PRESIDENT", "GOVERNOR", "MAYOR", "MASTER", "SUB_MASTER", "WORKER"];
+/** ExecutorKind: a worker registered with `model` runs its group's configured model (topology 'models'). */
+export const EXECUTORS: readonly ExecutorKind[] = ["simulated", "shell", "external", "model"];
 export const POLICY_CATEGORIES: readonly PolicyCategory[] = [
   "RESOURCE_ALLOCATION",
   "PERFORMANCE",
@@ -290,7 +300,7 @@ export function parseRegisterAgent(raw: unknown): Payload<"RegisterAgent"> {
     specialization: f.str("specialization", { max: 64 }),
     superiorId: f.str("superiorId", { pattern: ID }),
     capacity: f.int("capacity", { min: 1, max: 1000 }) ?? 1,
-    executor: f.oneOf("executor", ["simulated", "shell", "external"] as const) ?? "external",
+    executor: f.oneOf("executor", EXECUTORS) ?? "external",
     labels: f.map("labels"),
     heartbeatIntervalMs: f.int("heartbeatIntervalMs", { min: 100, max: 3_600_000 }),
   };

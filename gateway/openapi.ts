@@ -8,7 +8,7 @@
  */
 import { GOAL_RANK, TASK_RANK } from "../processors/domain/status.js";
 import { ERROR_STATUS } from "./errors.js";
-import { PHASES, POLICY_CATEGORIES, TIERS, TOPOLOGIES } from "./inputs.js";
+import { EXECUTORS, PHASES, POLICY_CATEGORIES, TIERS, TOPOLOGIES } from "./inputs.js";
 
 type Schema = Record<string, unknown>;
 
@@ -130,6 +130,95 @@ const error = obj(
   "Every REST error.",
 );
 
+const modelUsage = obj(
+  {
+    model: str("Backend and model that answered, e.g. openai:gpt-4o-mini."),
+    tokensIn: int("Prompt tokens read."),
+    tokensOut: int("Tokens generated."),
+    calls: int("Model calls made (retries inside one call count once)."),
+    latencyMs: int("Wall time of the calls, retries included."),
+    promptDigest: orNull(str("SHA-256 (hex) of the prompt sent.")),
+    answerDigest: orNull(str("SHA-256 (hex) of the model's raw answer.")),
+  },
+  ["model", "tokensIn", "tokensOut", "calls", "latencyMs", "promptDigest", "answerDigest"],
+  "What a model call (or one attempt's calls together) used, as the log records it (ModelUsage).",
+);
+
+const usageSum = (description: string, cost = false): Schema =>
+  obj(
+    {
+      tokensIn: int(),
+      tokensOut: int(),
+      calls: int(),
+      latencyMs: int(),
+      ...(cost ? { cost: decimal("Cost of the completed attempts that called a model.") } : {}),
+    },
+    ["tokensIn", "tokensOut", "calls", "latencyMs", ...(cost ? ["cost"] : [])],
+    description,
+  );
+
+const attemptUsage = {
+  allOf: [
+    ref("ModelUsage"),
+    obj(
+      {
+        attempt: int(),
+        outcome: enumOf(["COMPLETED", "FAILED"]),
+        cost: orNull(decimal("The attempt's cost; null for a failed attempt (TaskFailed records none).")),
+      },
+      ["attempt", "outcome", "cost"],
+    ),
+  ],
+  description: "The model usage of one task attempt, with how it ended and what it cost.",
+};
+
+const planAttempt = obj(
+  {
+    requestId: str(),
+    phase: orNull(enumOf(PHASES, "Phase planned; null for a plain goal.")),
+    attempt: int("From 1."),
+    maxAttempts: orNull(int()),
+    status: enumOf(["REQUESTED", "ACCEPTED", "REFUSED"], "REQUESTED until answered."),
+    modelConfig: orNull(str("The model configuration asked (a topology 'models' name).")),
+    feedback: list(str(), "Problems of the previous attempt, given to the planner."),
+    requestedAt: orNull(dateTime()),
+    planner: orNull(str("Planner that answered, with its version (e.g. model/v1); null until answered.")),
+    accepted: orNull(bool("Null until answered.")),
+    problems: list(str(), "What the president found wrong with the plan."),
+    error: orNull(str("Why the planner produced no plan.")),
+    usage: orNull(ref("ModelUsage")),
+    taskCount: orNull(int("Tasks proposed; null until answered.")),
+    answeredAt: orNull(dateTime()),
+  },
+  ["requestId", "attempt", "status", "feedback", "accepted", "problems", "usage"],
+  "One planning attempt of a goal or a project's phase: its PlanRequested and, once answered, its PlanProposed.",
+);
+
+const modelUsageTotal = obj(
+  {
+    tenantId: str(),
+    model: orNull(str("by=model: the model; null otherwise.")),
+    goalId: orNull(str("by=goal: the goal; null otherwise.")),
+    models: list(str(), "The models used."),
+    records: int("Usage records (events carrying a model usage)."),
+    calls: int(),
+    planCalls: int(),
+    taskCalls: int(),
+    tokensIn: int(),
+    tokensOut: int(),
+    tokensTotal: int(),
+    latencyMs: int(),
+    avgLatencyMs: orNull(numb("Latency per call.")),
+    cost: decimal("Cost of the completed task attempts (plans and failed attempts record none)."),
+    goals: orNull(int("by=model and by=tenant: goals that used a model.")),
+    tasks: orNull(int("by=goal: tasks that used a model.")),
+    firstAt: dateTime(),
+    lastAt: dateTime(),
+  },
+  ["tenantId", "models", "calls", "tokensIn", "tokensOut", "cost"],
+  "A row of the analytics views model_usage_by_model, model_usage_by_goal or model_usage_by_tenant.",
+);
+
 const goal = obj(
   {
     id: str(),
@@ -146,9 +235,25 @@ const goal = obj(
     budget: orNull(str()),
     currentPhase: orNull(enumOf(PHASES, "A project's current phase; null for a plain goal.")),
     phases: list(
-      obj({ phase: enumOf(PHASES), startedAt: dateTime(), endedAt: orNull(dateTime()) }, ["phase", "startedAt"]),
+      obj(
+        {
+          phase: enumOf(PHASES),
+          startedAt: dateTime(),
+          endedAt: orNull(dateTime()),
+          planner: orNull(str("Planner that decomposed the phase; null until then.")),
+        },
+        ["phase", "startedAt"],
+      ),
     ),
-    planner: orNull(str()),
+    planner: orNull(str("Planner of the last decomposition: explicit, templates/v1, model/v1, ...")),
+    plans: list(ref("PlanAttempt"), "Every planning attempt (model planner), in log order."),
+    planUsage: usageSum("The plans' model calls summed."),
+    taskUsage: usageSum("The tasks' model calls summed over every attempt.", true),
+    tokensIn: int("Tokens read by every model call of the goal (plans and task attempts)."),
+    tokensOut: int("Tokens written by every model call of the goal."),
+    modelCalls: int(),
+    modelLatencyMs: int(),
+    modelCost: decimal("Cost of the goal's completed task attempts that called a model."),
     result: orNull(str()),
     outputs: stringMap("Outputs of the finished goal."),
     failure: orNull(
@@ -163,7 +268,7 @@ const goal = obj(
     resourceConsumption: obj({ computeCost: str(), agentMs: numb() }),
     escalations: obj({ open: int(), total: int() }),
   },
-  ["id", "status", "version"],
+  ["id", "status", "version", "plans", "tokensIn", "tokensOut", "modelCalls", "modelLatencyMs", "modelCost"],
   "A goal, or a project (kind PROJECT) that runs through the eight SDLC phases.",
 );
 
@@ -191,13 +296,20 @@ const task = obj(
     progress: numb(),
     result: orNull(str()),
     outputs: stringMap("Outputs of the completed task."),
-    cost: str(),
+    cost: str("Sum of the cost of every attempt (for a model worker, the cost of its tokens)."),
     agentMs: numb(),
     failures: int(),
     failedOn: list(str()),
     lastFailure: orNull(
       obj({ agentId: str(), reason: str(), kind: str(), retryable: bool() }, ["agentId", "reason", "kind"]),
     ),
+    model: orNull(str("Model that answered the last attempt that called one; null when none did.")),
+    tokensIn: int("Tokens read by the model calls of every attempt."),
+    tokensOut: int("Tokens written by the model calls of every attempt."),
+    modelCalls: int(),
+    modelLatencyMs: int(),
+    usage: orNull(ref("AttemptUsage")),
+    attemptUsage: list(ref("AttemptUsage"), "Every attempt that called a model, by attempt."),
     cancellation: orNull(obj({ cause: str(), reason: str() })),
     timings: obj({
       createdAt: dateTime(),
@@ -208,7 +320,7 @@ const task = obj(
       durationMs: orNull(numb()),
     }),
   },
-  ["id", "goalId", "taskId", "status", "attempt"],
+  ["id", "goalId", "taskId", "status", "attempt", "tokensIn", "tokensOut", "modelCalls", "usage", "attemptUsage"],
 );
 
 const agentPerformance = obj(
@@ -268,7 +380,7 @@ const registerAgentInput = obj(
     specialization: str(undefined, { maxLength: 64 }),
     superiorId: id(),
     capacity: int(undefined, { minimum: 1, maximum: 1000 }),
-    executor: enumOf(["simulated", "shell", "external"], "Default external."),
+    executor: enumOf(EXECUTORS, "Default external; model runs the group's configured model."),
     labels: stringMap("Labels (at most 100)."),
     heartbeatIntervalMs: int(undefined, { minimum: 100, maximum: 3_600_000 }),
   },
@@ -325,6 +437,9 @@ const schemas: Record<string, Schema> = {
   Liveness: obj({ status: enumOf(["ok"]) }, ["status"]),
   TaskInput: taskInput,
   GoalInput: goalInput,
+  ModelUsage: modelUsage,
+  AttemptUsage: attemptUsage,
+  PlanAttempt: planAttempt,
   Goal: goal,
   Task: task,
   GoalWithTasks: { allOf: [ref("Goal"), obj({ tasks: list(ref("Task")) }, ["tasks"])] },
@@ -529,6 +644,12 @@ const schemas: Record<string, Schema> = {
     },
     ["items"],
     "Per agent: its track record from the state model and its utilization from the analytics model.",
+  ),
+  ModelUsageTotal: modelUsageTotal,
+  ModelUsageReport: obj(
+    { by: enumOf(["model", "goal", "tenant"]), items: list(ref("ModelUsageTotal")) },
+    ["by", "items"],
+    "Model usage totals of the caller's tenant.",
   ),
   PolicyVersion: policyVersion,
   Policy: obj(
@@ -735,6 +856,23 @@ const OPERATIONS: Record<string, Record<string, Op>> = {
       access: "read",
       query: agentFilters,
       ok: "PerformanceReport",
+    },
+  },
+  "/metrics/model-usage": {
+    get: {
+      id: "modelUsage",
+      summary: "Model usage totals of the caller's tenant, per model, goal or tenant",
+      description:
+        "Every model call the log records (plans and task attempts, failed ones included), from the analytics views model_usage_by_model, model_usage_by_goal and model_usage_by_tenant. An agent token must give by=goal and a goalId it sees.",
+      tag: "health",
+      access: "read",
+      query: [
+        queryParam("by", { ...enumOf(["model", "goal", "tenant"]), default: "model" }, "How totals are grouped."),
+        queryParam("goalId", str(), "by=goal: only this goal."),
+        queryParam("model", str(), "Only this model (by=goal and by=tenant: rows that used it)."),
+        queryParam("limit", { type: "integer", minimum: 1, maximum: 1000, default: 100 }, "Rows at most."),
+      ],
+      ok: "ModelUsageReport",
     },
   },
   "/goals": {

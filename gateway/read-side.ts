@@ -54,6 +54,10 @@ export interface AgentFilter {
 
 export const MAX_PAGE = 100;
 
+/** How model usage totals are grouped (one analytics view each). */
+export const MODEL_USAGE_GROUPINGS = ["MODEL", "GOAL", "TENANT"] as const;
+export type ModelUsageGrouping = (typeof MODEL_USAGE_GROUPINGS)[number];
+
 function encodeCursor(parts: (string | number)[]): string {
   return Buffer.from(JSON.stringify(parts)).toString("base64url");
 }
@@ -267,6 +271,36 @@ export class ReadSide {
 
   async utilization(): Promise<Record<string, unknown>[]> {
     const { rows } = await this.pool.query(`SELECT * FROM ${this.schema}.agent_utilization ORDER BY agent_id`);
+    return rows;
+  }
+
+  /**
+   * Model usage totals of one tenant, from the views model_usage_by_model, model_usage_by_goal and
+   * model_usage_by_tenant (every view row belongs to one tenant, so the filter is in the query).
+   * MODEL rows in model order, GOAL rows most recently used first, TENANT the tenant's one row.
+   */
+  async modelUsage(
+    tenantId: string,
+    by: ModelUsageGrouping,
+    filter: { goalId?: string | null; model?: string | null; limit?: number } = {},
+  ): Promise<Record<string, unknown>[]> {
+    const view = { MODEL: "model_usage_by_model", GOAL: "model_usage_by_goal", TENANT: "model_usage_by_tenant" }[by];
+    const params: unknown[] = [tenantId];
+    const where = ["tenant_id = $1"];
+    if (filter.goalId) {
+      params.push(filter.goalId);
+      where.push(`goal_id = $${params.length}`);
+    }
+    if (filter.model) {
+      params.push(filter.model);
+      where.push(by === "MODEL" ? `model = $${params.length}` : `$${params.length} = ANY(models)`);
+    }
+    params.push(filter.limit ?? 100);
+    const order = { MODEL: "model", GOAL: "last_at DESC, goal_id", TENANT: "tenant_id" }[by];
+    const { rows } = await this.pool.query(
+      `SELECT * FROM ${this.schema}.${view} WHERE ${where.join(" AND ")} ORDER BY ${order} LIMIT $${params.length}`,
+      params,
+    );
     return rows;
   }
 

@@ -12,11 +12,21 @@
  * effect, and the receipt says whether it did (`projected`) and what it shows (`outcome`).
  */
 import express, { type Request, type Response } from "express";
-import type { AgentDoc, EscalationDoc, GoalDoc, PolicyDoc, TaskDoc } from "../projections/mongo/state-store.js";
+import {
+  goalModelUsage,
+  noTaskUsage,
+  noUsage,
+  type AgentDoc,
+  type EscalationDoc,
+  type GoalDoc,
+  type PolicyDoc,
+  type TaskDoc,
+} from "../projections/mongo/state-store.js";
 import { GOAL_RANK, TASK_RANK } from "../processors/domain/status.js";
 import type { Commands, CommandReceipt } from "./commands.js";
 import { require, type Action, type Principal } from "./auth.js";
 import { forbidden, GatewayError, invalid, notFound } from "./errors.js";
+import { modelUsageFor } from "./graphql/analytics.js";
 import { systemHealth } from "./graphql/health.js";
 import type { HealthChecks } from "./health.js";
 import { POLICY_CATEGORIES, TIERS, TOPOLOGIES } from "./inputs.js";
@@ -124,19 +134,42 @@ const asObject = (v: Entries): Record<string, string> =>
 
 export function goalView(g: GoalDoc) {
   const { _id, _pos, goalId: _goalId, ...rest } = g;
+  // Every model call of the goal (plans and tasks), named as on the task and in GraphQL.
+  const models = goalModelUsage(g);
   return {
     id: _id,
     ...rest,
     domainHints: rest.domainHints ?? [],
     constraints: asObject(rest.constraints),
     outputs: asObject(rest.outputs),
-    phases: rest.phases ?? [],
+    phases: (rest.phases ?? []).map((p) => ({ ...p, planner: p.planner ?? null })),
+    // A document written before plans and model usage were projected has none: none made.
+    plans: rest.plans ?? [],
+    planUsage: rest.planUsage ?? noUsage(),
+    taskUsage: rest.taskUsage ?? noTaskUsage(),
+    tokensIn: models.tokensIn,
+    tokensOut: models.tokensOut,
+    modelCalls: models.calls,
+    modelLatencyMs: models.latencyMs,
+    modelCost: models.cost,
   };
 }
 
 export function taskView(t: TaskDoc) {
   const { _id, _pos, ...rest } = t;
-  return { id: _id, ...rest, dependsOn: rest.dependsOn ?? [], outputs: asObject(rest.outputs) };
+  return {
+    id: _id,
+    ...rest,
+    dependsOn: rest.dependsOn ?? [],
+    outputs: asObject(rest.outputs),
+    model: rest.model ?? null,
+    tokensIn: rest.tokensIn ?? 0,
+    tokensOut: rest.tokensOut ?? 0,
+    modelCalls: rest.modelCalls ?? 0,
+    modelLatencyMs: rest.modelLatencyMs ?? 0,
+    usage: rest.usage ?? null,
+    attemptUsage: rest.attemptUsage ?? [],
+  };
 }
 
 /**
@@ -510,6 +543,21 @@ export function restRouter(deps: RestDeps): express.Router {
           };
         }),
       };
+    }),
+  );
+
+  router.get(
+    "/metrics/model-usage",
+    handle(async (req) => {
+      const p = who(req, "read");
+      const by = oneOfQuery(req, "by", ["model", "goal", "tenant"]) ?? "model";
+      const items = await modelUsageFor(read, p, (id) => visibleGoal(read, p, id), {
+        by: by.toUpperCase(),
+        goalId: query(req, "goalId"),
+        model: query(req, "model"),
+        limit: intQuery(req, "limit") ?? null,
+      });
+      return { by, items };
     }),
   );
 

@@ -181,7 +181,14 @@ export async function reportTaskOutcome(
       : {
           type: "TaskFailed",
           context,
-          payload: { ...ids, ...outcome.failed, failureKind: "EXECUTION_ERROR", exitCode: null, output: null, usage: null },
+          payload: {
+            ...ids,
+            ...outcome.failed,
+            failureKind: "EXECUTION_ERROR",
+            exitCode: null,
+            output: null,
+            usage: null,
+          },
         },
   ]);
   return sent!;

@@ -5,7 +5,9 @@
 import type { TimelineEntry } from "../../projections/audit/timeline.js";
 import { caller, guarded, type GatewayContext } from "./context.js";
 import { audit, timeArg, visibleGoal, type AsOf } from "./goals.js";
-import { invalid } from "../errors.js";
+import { forbidden, invalid } from "../errors.js";
+import type { Principal } from "../auth.js";
+import { MODEL_USAGE_GROUPINGS, type ModelUsageGrouping, type ReadSide } from "../read-side.js";
 
 export const typeDefs = /* GraphQL */ `
   "get_agent_workload(agent) of the analytics schema."
@@ -51,6 +53,69 @@ export const typeDefs = /* GraphQL */ `
     utilization: Float
   }
 
+  enum ModelUsageGrouping {
+    "One row per model (view model_usage_by_model)."
+    MODEL
+    "One row per goal (view model_usage_by_goal)."
+    GOAL
+    "One row for the tenant (view model_usage_by_tenant)."
+    TENANT
+  }
+
+  """
+  Model usage totals of the caller's tenant, from the analytics views model_usage_by_model,
+  model_usage_by_goal and model_usage_by_tenant: every model call the log records (plans and task
+  attempts, failed ones included).
+  """
+  type ModelUsageTotal {
+    tenantId: String!
+    "MODEL: the model that answered (e.g. openai:gpt-4o-mini); null for the other groupings."
+    model: String
+    "GOAL: the goal; null for the other groupings."
+    goalId: ID
+    "The models used (the model itself for MODEL)."
+    models: [String!]!
+    "Usage records (events carrying a model usage)."
+    records: Int!
+    calls: Int!
+    planCalls: Int!
+    taskCalls: Int!
+    tokensIn: Float!
+    tokensOut: Float!
+    tokensTotal: Float!
+    latencyMs: Float!
+    "Latency per call, in milliseconds."
+    avgLatencyMs: Float
+    "Cost of the completed task attempts (a plan or a failed attempt records no cost)."
+    cost: Decimal!
+    "MODEL and TENANT: goals that used a model."
+    goals: Int
+    "GOAL: tasks that used a model."
+    tasks: Int
+    firstAt: DateTime!
+    lastAt: DateTime!
+  }
+
+  "A planning step of a goal's trail: the request, or the planner's answer and what the president found."
+  type TrailPlan {
+    requestId: String!
+    phase: String
+    attempt: Int!
+    "On the request: attempts the planner gets."
+    maxAttempts: Int
+    "The planner asked (request) or that answered (answer, e.g. model/v1)."
+    planner: String!
+    "On the request: the model configuration asked; on the answer: the model that answered."
+    model: String
+    "On the request: the previous attempt's problems, given to the planner."
+    feedback: [String!]!
+    "On the answer: accepted or not; null on the request."
+    accepted: Boolean
+    problems: [String!]!
+    error: String
+    taskCount: Int
+  }
+
   "A policy decision, as the PolicyEvaluated event recorded it."
   type PolicyDecision {
     category: String!
@@ -89,6 +154,10 @@ export const typeDefs = /* GraphQL */ `
     policy: PolicyDecision
     "On other events: the policy versions (id@vN) consulted by the evaluation made for the same cause."
     decidedUnder: [String!]!
+    "On PlanRequested and PlanProposed: the planning step."
+    plan: TrailPlan
+    "On PlanProposed, TaskCompleted and TaskFailed that called a model: its usage, with the prompt's and the answer's digests."
+    usage: ModelUsage
     "The event's fields other than the envelope, as decoded from the log."
     payload: JSON!
   }
@@ -112,6 +181,11 @@ export const typeDefs = /* GraphQL */ `
     utilization: [AgentUtilization!]!
     "The goal's causal timeline, replayed from the log (see Goal.auditTrail)."
     auditTrail(goalId: ID!, limit: Int = 1000, from: DateTime): [TrailEvent!]!
+    """
+    Model usage totals of the caller's tenant, grouped by model, goal or tenant. goalId (GOAL only)
+    and model narrow the rows; limit is 1 to 1000. An agent token must name a goal it sees.
+    """
+    modelUsage(by: ModelUsageGrouping = MODEL, goalId: ID, model: String, limit: Int = 100): [ModelUsageTotal!]!
   }
 `;
 
@@ -151,6 +225,61 @@ function progress(r: Row | null) {
   };
 }
 
+const count = (v: unknown) => (v === null || v === undefined ? 0 : Number(v));
+
+/** A row of model_usage_by_model, _by_goal or _by_tenant, as GraphQL and REST show it. */
+export function modelUsageTotal(r: Row) {
+  return {
+    tenantId: r.tenant_id,
+    model: r.model ?? null,
+    goalId: r.goal_id ?? null,
+    models: (r.models as string[] | undefined) ?? (r.model ? [r.model as string] : []),
+    records: count(r.records),
+    calls: count(r.calls),
+    planCalls: count(r.plan_calls),
+    taskCalls: count(r.task_calls),
+    tokensIn: count(r.tokens_in),
+    tokensOut: count(r.tokens_out),
+    tokensTotal: count(r.tokens_total),
+    latencyMs: count(r.latency_ms),
+    avgLatencyMs: num(r.avg_latency_ms),
+    cost: r.cost,
+    goals: r.goals ?? null,
+    tasks: r.tasks ?? null,
+    firstAt: r.first_at,
+    lastAt: r.last_at,
+  };
+}
+
+export interface ModelUsageArgs {
+  by?: string | null;
+  goalId?: string | null;
+  model?: string | null;
+  limit?: number | null;
+}
+
+/**
+ * Model usage totals for a caller (GraphQL modelUsage, REST /metrics/model-usage): always of the
+ * caller's tenant (in the query); an agent token only for a goal it sees, like goalProgress.
+ */
+export async function modelUsageFor(
+  read: ReadSide,
+  p: Principal,
+  visible: (goalId: string) => Promise<unknown>,
+  args: ModelUsageArgs,
+) {
+  const by = (args.by ?? "MODEL") as ModelUsageGrouping;
+  if (!MODEL_USAGE_GROUPINGS.includes(by)) throw invalid("by", `must be one of ${MODEL_USAGE_GROUPINGS.join(", ")}`);
+  const limit = args.limit ?? 100;
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw invalid("limit", "must be from 1 to 1000");
+  if (args.goalId && by !== "GOAL") throw invalid("goalId", "narrows the GOAL grouping only; ask with by GOAL");
+  if (p.role === "agent" && !args.goalId)
+    throw forbidden("an agent token sees model usage of one goal its subtree works on; give goalId (by GOAL)");
+  if (args.goalId && !(await visible(args.goalId))) return [];
+  const rows = await read.modelUsage(p.tenantId, by, { goalId: args.goalId, model: args.model, limit });
+  return rows.map(modelUsageTotal);
+}
+
 function trailEvent(e: TimelineEntry) {
   return {
     seq: e.seq,
@@ -168,6 +297,8 @@ function trailEvent(e: TimelineEntry) {
     summary: e.summary,
     policy: e.policy,
     decidedUnder: e.decidedUnder,
+    plan: e.plan,
+    usage: e.usage,
     payload: e.payload,
   };
 }
@@ -229,6 +360,8 @@ export const resolvers = {
       { goalId, ...args }: { goalId: string; limit: number; from?: unknown },
       ctx: GatewayContext,
     ) => guarded(() => goalTrail(ctx, goalId, args)),
+    modelUsage: (_: unknown, args: ModelUsageArgs, ctx: GatewayContext) =>
+      guarded(() => modelUsageFor(ctx.read, caller(ctx, "read"), (id) => visibleGoal(ctx, id), args)),
   },
   Agent: {
     workload: async (a: { _id: string }, _: unknown, ctx: GatewayContext) =>

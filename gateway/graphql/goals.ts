@@ -1,7 +1,14 @@
 import type { Kafka } from "kafkajs";
 import { agentsAsOf, goalAsOf, snapshotAsOf, tasksAsOf, type Snapshot } from "../../projections/audit/as-of.js";
 import { goalTimeline, type Timeline } from "../../projections/audit/timeline.js";
-import type { AgentDoc, GoalDoc, TaskDoc } from "../../projections/mongo/state-store.js";
+import {
+  goalModelUsage,
+  noTaskUsage,
+  noUsage,
+  type AgentDoc,
+  type GoalDoc,
+  type TaskDoc,
+} from "../../projections/mongo/state-store.js";
 import type { Codec } from "../../schemas/codec.js";
 import { caller, guarded, type GatewayContext } from "./context.js";
 import { entries } from "./common.js";
@@ -42,6 +49,69 @@ export const typeDefs = /* GraphQL */ `
     phase: Phase!
     startedAt: DateTime!
     endedAt: DateTime
+    "Planner that decomposed the phase (e.g. templates/v1, model/v1); null until it is decomposed."
+    planner: String
+  }
+
+  """
+  What a model call (or one attempt's calls together) used, as the log records it: the backend and
+  model that answered, tokens read and written, calls, wall time, and SHA-256 digests (hex) of the
+  prompt sent and the answer.
+  """
+  type ModelUsage {
+    model: String!
+    tokensIn: Float!
+    tokensOut: Float!
+    calls: Int!
+    latencyMs: Float!
+    promptDigest: String
+    answerDigest: String
+  }
+
+  "Model calls summed."
+  type ModelUsageSum {
+    tokensIn: Float!
+    tokensOut: Float!
+    calls: Int!
+    latencyMs: Float!
+  }
+
+  enum PlanAttemptStatus {
+    "Asked of the planner, not answered yet."
+    REQUESTED
+    "The president accepted the plan; GoalDecomposed follows."
+    ACCEPTED
+    "No plan, or one the president refused; asked again with its problems, or the goal is given up."
+    REFUSED
+  }
+
+  "One planning attempt of a goal or of a project's phase: its PlanRequested and, once answered, its PlanProposed."
+  type PlanAttempt {
+    requestId: ID!
+    "Phase planned; null for a plain goal."
+    phase: Phase
+    "From 1."
+    attempt: Int!
+    maxAttempts: Int
+    status: PlanAttemptStatus!
+    "The model configuration asked (a topology 'models' name)."
+    modelConfig: String
+    "Problems of the previous attempt, given to the planner."
+    feedback: [String!]!
+    requestedAt: DateTime
+    "Planner that answered, with its version (e.g. model/v1); null until answered."
+    planner: String
+    "Null until answered."
+    accepted: Boolean
+    "What the president found wrong with the plan."
+    problems: [String!]!
+    "Why the planner produced no plan."
+    error: String
+    "The planner's model call; null for a planner that calls none."
+    usage: ModelUsage
+    "Tasks proposed; null until answered."
+    taskCount: Int
+    answeredAt: DateTime
   }
   type StatusCount {
     status: String!
@@ -74,7 +144,23 @@ export const typeDefs = /* GraphQL */ `
     budget: Decimal
     currentPhase: Phase
     phases: [PhaseProgress!]!
+    "Planner of the last decomposition: explicit, templates/v1, model/v1, ... (per phase in phases)."
     planner: String
+    "Every planning attempt (model planner), in log order; empty for a goal planned without a model."
+    plans: [PlanAttempt!]!
+    "Tokens read by every model call of the goal: its plans and its tasks' attempts."
+    tokensIn: Float!
+    "Tokens written by every model call of the goal."
+    tokensOut: Float!
+    "Model calls of the goal (plans and task attempts)."
+    modelCalls: Int!
+    modelLatencyMs: Float!
+    "Cost of the goal's completed task attempts that called a model (a plan or a failed attempt records no cost)."
+    modelCost: Decimal!
+    "The plans' model calls summed."
+    planUsage: ModelUsageSum!
+    "The tasks' model calls summed over every attempt."
+    taskUsage: ModelUsageSum!
     result: String
     outputs: [Entry!]!
     failure: GoalFailure
@@ -360,7 +446,15 @@ export const resolvers = {
     domainHints: (g: GoalDoc) => g.domainHints ?? [],
     constraints: (g: GoalDoc) => entries(g.constraints),
     outputs: (g: GoalDoc) => entries(g.outputs),
-    phases: (g: GoalDoc) => g.phases ?? [],
+    phases: (g: GoalDoc) => (g.phases ?? []).map((p) => ({ ...p, planner: p.planner ?? null })),
+    plans: (g: GoalDoc) => g.plans ?? [],
+    planUsage: (g: GoalDoc) => g.planUsage ?? noUsage(),
+    taskUsage: (g: GoalDoc) => g.taskUsage ?? noTaskUsage(),
+    tokensIn: (g: GoalDoc) => goalModelUsage(g).tokensIn,
+    tokensOut: (g: GoalDoc) => goalModelUsage(g).tokensOut,
+    modelCalls: (g: GoalDoc) => goalModelUsage(g).calls,
+    modelLatencyMs: (g: GoalDoc) => goalModelUsage(g).latencyMs,
+    modelCost: (g: GoalDoc) => goalModelUsage(g).cost,
     taskSummary: (g: GoalDoc) =>
       Object.entries(g.taskSummary ?? {}).map(([status, count]) => ({ status, count: count ?? 0 })),
     resourceConsumption: (g: GoalDoc) => ({

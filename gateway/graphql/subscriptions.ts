@@ -32,12 +32,14 @@ export const typeDefs = /* GraphQL */ `
 
   extend type Subscription {
     """
-    Every event of the goal (goal and task topics), until it completes, fails or stops: first those
-    the gateway still holds from before the subscription (replayed), then live. A goal not visible
-    yet (just submitted, or about to be with this goalId) is waited for a few seconds.
+    Every event of the goal (goal and task topics), until it completes, fails, stops or is
+    rejected: its planning (PlanRequested, PlanProposed with the model's usage) and its workers'
+    progress (TaskProgressed) included. First those the gateway still holds from before the
+    subscription (replayed), then live. A goal not visible yet (just submitted, or about to be with
+    this goalId) is waited for a few seconds.
     """
     goalProgress(goalId: ID!): LiveEvent!
-    "The task events of a goal (with the same replay and wait as goalProgress)."
+    "The task events of a goal, TaskProgressed included (with the same replay and wait as goalProgress)."
     taskEvents(goalId: ID!): LiveEvent!
     "Heartbeats, failures, recoveries, registrations and scaling of agents."
     agentHealth(agentId: ID): LiveEvent!

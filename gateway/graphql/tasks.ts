@@ -36,6 +36,22 @@ export const typeDefs = /* GraphQL */ `
     durationMs: Float
   }
 
+  "The model calls of one task attempt (its ModelUsage), with how the attempt ended and what it cost."
+  type TaskAttemptUsage {
+    attempt: Int!
+    "COMPLETED or FAILED."
+    outcome: String!
+    "The attempt's cost (TaskCompleted.cost); null for a failed attempt, whose event records none."
+    cost: Decimal
+    model: String!
+    tokensIn: Float!
+    tokensOut: Float!
+    calls: Int!
+    latencyMs: Float!
+    promptDigest: String
+    answerDigest: String
+  }
+
   type Task {
     "goalId/taskId"
     id: ID!
@@ -58,7 +74,20 @@ export const typeDefs = /* GraphQL */ `
     progress: Float!
     result: String
     outputs: [Entry!]!
+    "Sum of the cost of every attempt (for a model worker, the cost of its tokens)."
     cost: Decimal!
+    "Model that answered the last attempt that called one; null when none did."
+    model: String
+    "Tokens read by the model calls of every attempt."
+    tokensIn: Float!
+    "Tokens written by the model calls of every attempt."
+    tokensOut: Float!
+    modelCalls: Int!
+    modelLatencyMs: Float!
+    "The model usage (with prompt and answer digests) of the last attempt that called a model; null when none did."
+    usage: TaskAttemptUsage
+    "Every attempt that called a model, by attempt."
+    attemptUsage: [TaskAttemptUsage!]!
     failures: Int!
     lastFailure: TaskFailure
     timings: TaskTimings!
@@ -141,5 +170,13 @@ export const resolvers = {
       };
     },
     outputs: (t: TaskDoc) => entries(t.outputs),
+    // A document written before model usage was projected has none of these fields: no model call.
+    model: (t: TaskDoc) => t.model ?? null,
+    tokensIn: (t: TaskDoc) => t.tokensIn ?? 0,
+    tokensOut: (t: TaskDoc) => t.tokensOut ?? 0,
+    modelCalls: (t: TaskDoc) => t.modelCalls ?? 0,
+    modelLatencyMs: (t: TaskDoc) => t.modelLatencyMs ?? 0,
+    usage: (t: TaskDoc) => t.usage ?? null,
+    attemptUsage: (t: TaskDoc) => t.attemptUsage ?? [],
   },
 };

@@ -27,7 +27,7 @@ export interface ModelWorkerConfig {
   outputSchema?: JsonSchema;
   /** Time limit of one attempt's model call, in ms. Default 120 000. */
   timeoutMs?: number;
-  /** Tokens an answer may take. Default 512. */
+  /** Tokens an answer may take. Default 1536: room for the default schema's 1000-character result. */
   maxTokens?: number;
 }
 
@@ -40,7 +40,7 @@ export interface ModelPricing {
 /** The schema an answer gets when neither the task nor the group names one. */
 export const DEFAULT_OUTPUT_SCHEMA: JsonSchema = {
   type: "object",
-  properties: { result: { type: "string", maxLength: 1500 } },
+  properties: { result: { type: "string", maxLength: 1000 } },
   required: ["result"],
   additionalProperties: false,
 };
@@ -135,7 +135,7 @@ export function modelExecutor(
       if ("problem" in chosen) return failed(chosen.problem, "INVALID_OUTPUT", false, null);
       const { system, user } = taskPrompt(e, { ...role, systemPrompt: group.systemPrompt });
       const promptDigest = sha256(JSON.stringify({ system, user, schema: chosen.schema }));
-      const maxTokens = group.maxTokens ?? 512;
+      const maxTokens = group.maxTokens ?? 1536;
       const timeoutMs = group.timeoutMs ?? 120_000;
       let lastReported = 0;
       try {

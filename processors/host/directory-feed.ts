@@ -145,7 +145,7 @@ export class DirectoryFeed implements AgentEventSource {
       try {
         await writer.send(
           missing.map((a) => {
-            const { shell: _shell, ...payload } = a;
+            const { shell: _shell, model: _model, ...payload } = a;
             return {
               type: "AgentRegistered" as const,
               context: {

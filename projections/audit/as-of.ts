@@ -10,10 +10,21 @@
  */
 import type { Kafka } from "kafkajs";
 import type { Codec } from "../../schemas/codec.js";
-import type { TaskStatus, Tier } from "../../schemas/generated/types.js";
+import type { Phase, TaskStatus, Tier } from "../../schemas/generated/types.js";
+import type { PolityEvent } from "../../schemas/reader.js";
 import { AgentDirectory } from "../../processors/domain/directory.js";
-import { evolve, initialState, sumCosts, type HierarchyState } from "../../processors/domain/state.js";
-import type { AgentDoc, GoalDoc, TaskDoc } from "../mongo/state-store.js";
+import { evolve, initialState, sumCosts, taskKey, type HierarchyState } from "../../processors/domain/state.js";
+import {
+  applyAttemptUsage,
+  applyPlanEvent,
+  noTaskModelUsage,
+  noUsage,
+  taskUsageOf,
+  type AgentDoc,
+  type GoalDoc,
+  type TaskDoc,
+  type TaskUsageFields,
+} from "../mongo/state-store.js";
 import type { ScanProgress } from "./log.js";
 import { GOAL_TOPICS, inLogOrder, replay } from "./replay.js";
 
@@ -23,6 +34,49 @@ export interface Snapshot {
   directory: AgentDirectory;
   /** Events folded. */
   events: number;
+  /**
+   * What the deciders' state does not keep, folded from the same events by the state read model's
+   * own rules: planners, planning attempts and model usage.
+   */
+  models: ModelsAsOf;
+}
+
+export interface ModelsAsOf {
+  goals: Map<string, Pick<GoalDoc, "plans" | "planUsage" | "planner"> & { phasePlanners: Map<Phase, string> }>;
+  /** By `goalId/taskId`. */
+  tasks: Map<string, TaskUsageFields>;
+}
+
+/** Folds the planning and model-usage events into `models`, as the state read model does. */
+export function foldModels(models: ModelsAsOf, event: PolityEvent, at: Date): void {
+  const goalOf = (goalId: string) => {
+    let g = models.goals.get(goalId);
+    if (!g)
+      models.goals.set(goalId, (g = { plans: [], planUsage: noUsage(), planner: null, phasePlanners: new Map() }));
+    return g;
+  };
+  switch (event.type) {
+    case "PlanRequested":
+    case "PlanProposed":
+      applyPlanEvent(goalOf(event.value.goalId), event, at);
+      return;
+    case "GoalDecomposed": {
+      const g = goalOf(event.value.goalId);
+      g.planner = event.value.planner;
+      if (event.value.phase) g.phasePlanners.set(event.value.phase, event.value.planner);
+      return;
+    }
+    case "TaskCompleted":
+    case "TaskFailed": {
+      const key = taskKey(event.value.goalId, event.value.taskId);
+      let t = models.tasks.get(key);
+      if (!t) models.tasks.set(key, (t = noTaskModelUsage()));
+      applyAttemptUsage(t, event);
+      return;
+    }
+    default:
+      return;
+  }
 }
 
 export interface AsOfOptions {
@@ -53,7 +107,11 @@ export async function snapshotAsOf(options: AsOfOptions): Promise<Snapshot> {
       e.envelope.occurredAt.getTime() <= until && (goalId === undefined || e.envelope.correlationId === goalId),
   });
   let state = initialState({ keepEnded: Infinity });
-  for (const e of inLogOrder(goals.events)) state = evolve(state, e.event);
+  const models: ModelsAsOf = { goals: new Map(), tasks: new Map() };
+  for (const e of inLogOrder(goals.events)) {
+    state = evolve(state, e.event);
+    foldModels(models, e.event, e.envelope.occurredAt);
+  }
   const directory = new AgentDirectory();
   let agentEvents = 0;
   if (goalId === undefined) {
@@ -65,7 +123,7 @@ export async function snapshotAsOf(options: AsOfOptions): Promise<Snapshot> {
     for (const e of inLogOrder(agents.events)) directory.apply(e.event);
     agentEvents = agents.events.length;
   }
-  return { asOf: at, state, directory, events: goals.events.length + agentEvents };
+  return { asOf: at, state, directory, events: goals.events.length + agentEvents, models };
 }
 
 const TERMINAL: ReadonlySet<TaskStatus> = new Set(["COMPLETED", "FAILED", "CANCELLED"]);
@@ -114,6 +172,7 @@ export function tasksAsOf(snapshot: Snapshot, goalId: string): TaskDoc[] {
       lastFailure: last
         ? { agentId: last.agentId, reason: last.reason, kind: "EXECUTION_ERROR", retryable: !!t.lastFailure?.retryable }
         : null,
+      ...(snapshot.models.tasks.get(taskKey(goalId, taskId)) ?? noTaskModelUsage()),
       cancellation: null,
       timings: {
         createdAt: goal.submittedAt,
@@ -136,6 +195,7 @@ export function goalAsOf(snapshot: Snapshot, goalId: string): GoalDoc | null {
   const summary: Partial<Record<TaskStatus, number>> = {};
   for (const t of tasks) summary[t.status] = (summary[t.status] ?? 0) + 1;
   const completed = summary.COMPLETED ?? 0;
+  const models = snapshot.models.goals.get(goalId);
   return {
     _id: goalId,
     _pos: {},
@@ -153,8 +213,20 @@ export function goalAsOf(snapshot: Snapshot, goalId: string): GoalDoc | null {
     budget: g.budget,
     currentPhase: g.phase,
     // The deciders' state keeps when the current phase started, not the times of the finished ones.
-    phases: g.phase && g.phaseStartedAt ? [{ phase: g.phase, startedAt: g.phaseStartedAt, endedAt: null }] : [],
-    planner: null,
+    phases:
+      g.phase && g.phaseStartedAt
+        ? [
+            {
+              phase: g.phase,
+              startedAt: g.phaseStartedAt,
+              endedAt: null,
+              planner: models?.phasePlanners.get(g.phase) ?? null,
+            },
+          ]
+        : [],
+    planner: models?.planner ?? null,
+    plans: models?.plans ?? [],
+    planUsage: models?.planUsage ?? noUsage(),
     result: null,
     outputs: [],
     failure: null,
@@ -168,6 +240,7 @@ export function goalAsOf(snapshot: Snapshot, goalId: string): GoalDoc | null {
       computeCost: sumCosts(tasks.map((t) => t.cost)),
       agentMs: 0,
     },
+    taskUsage: taskUsageOf(tasks),
     escalations: { open: g.openEscalations.size, total: g.escalations.size },
   };
 }

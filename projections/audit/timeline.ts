@@ -6,7 +6,14 @@
  */
 import type { Kafka } from "kafkajs";
 import type { Codec } from "../../schemas/codec.js";
-import type { PolicyAmended, PolicyDefined, PolicyEvaluated } from "../../schemas/generated/types.js";
+import type {
+  ModelUsage,
+  PlanProposed,
+  PlanRequested,
+  PolicyAmended,
+  PolicyDefined,
+  PolicyEvaluated,
+} from "../../schemas/generated/types.js";
 import type { ScanProgress } from "./log.js";
 import { GOAL_TOPICS, inLogOrder, replay, type ReplayedEvent, type UnreadableRecord } from "./replay.js";
 
@@ -17,6 +24,33 @@ export interface PolicyDecision {
   decidedBy: string;
   consulted: string[];
   reasons: string[];
+}
+
+/**
+ * A planning step: the request (attempt, planner and model asked, the previous attempt's problems
+ * given as feedback) or the answer (planner that answered, accepted or refused, with the problems
+ * found or the planner's error).
+ */
+export interface PlanStep {
+  requestId: string;
+  phase: string | null;
+  attempt: number;
+  /** On the request: attempts the planner gets. */
+  maxAttempts: number | null;
+  /** The planner asked (request: 'model') or that answered (answer: e.g. 'model/v1'). */
+  planner: string;
+  /** On the request: the model configuration asked (topology 'models'). */
+  model: string | null;
+  /** On the request: problems of the previous attempt, given to the planner. */
+  feedback: string[];
+  /** On the answer: whether the president accepted the plan; null on the request. */
+  accepted: boolean | null;
+  /** On the answer: what the president found wrong with the plan. */
+  problems: string[];
+  /** On the answer: why the planner produced no plan. */
+  error: string | null;
+  /** On the answer: tasks proposed. */
+  taskCount: number | null;
 }
 
 export interface TimelineEntry {
@@ -39,6 +73,13 @@ export interface TimelineEntry {
   payload: Record<string, unknown>;
   /** On PolicyEvaluated: the decision. */
   policy: PolicyDecision | null;
+  /** On PlanRequested and PlanProposed: the planning step. */
+  plan: PlanStep | null;
+  /**
+   * On an event that records a model call (PlanProposed, TaskCompleted, TaskFailed): its usage,
+   * with the digests of the prompt and the answer.
+   */
+  usage: ModelUsage | null;
   /**
    * On other events: the policy versions consulted by the evaluation made for the same cause (the
    * evaluation written with this decision), as `id@vN`.
@@ -97,6 +138,72 @@ export function summarise(value: Record<string, unknown>): string {
 
 const ref = (id: string, version: number) => `${id}@v${version}`;
 
+/** A SHA-256 digest shortened for a line (the payload keeps it whole). */
+const digest = (d: string | null) => (d ? d.slice(0, 12) : "none");
+
+/** The planning step of a PlanRequested or PlanProposed. */
+export function planStep(type: string, value: Record<string, unknown>): PlanStep | null {
+  if (type === "PlanRequested") {
+    const v = value as unknown as PlanRequested;
+    return {
+      requestId: v.requestId,
+      phase: v.phase,
+      attempt: v.attempt,
+      maxAttempts: v.maxAttempts,
+      planner: v.planner,
+      model: v.model,
+      feedback: v.feedback,
+      accepted: null,
+      problems: [],
+      error: null,
+      taskCount: null,
+    };
+  }
+  if (type === "PlanProposed") {
+    const v = value as unknown as PlanProposed;
+    return {
+      requestId: v.requestId,
+      phase: v.phase,
+      attempt: v.attempt,
+      maxAttempts: null,
+      planner: v.planner,
+      model: v.usage?.model ?? null,
+      feedback: [],
+      accepted: v.accepted,
+      problems: v.problems,
+      error: v.error,
+      taskCount: v.tasks.length,
+    };
+  }
+  return null;
+}
+
+/** A model call on one line: model, tokens in/out, calls, latency and the answer's digest. */
+function usageLine(u: ModelUsage): string {
+  return `model=${u.model} tokens=${u.tokensIn}/${u.tokensOut} calls=${u.calls} latencyMs=${u.latencyMs} answer=${digest(u.answerDigest)}`;
+}
+
+/** The summary of a planning step, in the style of the others (field=value). */
+function planSummary(plan: PlanStep, usage: ModelUsage | null): string {
+  const parts = plan.phase ? [`phase=${plan.phase}`] : [];
+  if (plan.accepted === null) {
+    parts.push(`attempt=${plan.attempt}/${plan.maxAttempts ?? "?"}`, `planner=${plan.planner}`);
+    if (plan.model) parts.push(`model=${plan.model}`);
+    if (plan.feedback.length) parts.push(`feedback=${short(plan.feedback)}`);
+    return parts.join(" ");
+  }
+  parts.push(
+    `attempt=${plan.attempt}`,
+    `planner=${plan.planner}`,
+    `accepted=${plan.accepted}`,
+    `tasks=${plan.taskCount}`,
+  );
+  if (plan.error) parts.push(`error=${short(plan.error)}`);
+  if (plan.problems.length) parts.push(`problems=${short(plan.problems)}`);
+  if (usage) parts.push(usageLine(usage));
+  return parts.join(" ");
+}
+
 function withoutEnvelope(value: Record<string, unknown>): Record<string, unknown> {
   const { envelope: _envelope, ...rest } = value;
   return rest;
@@ -152,6 +259,12 @@ export function timelineOf(
       const v = e.event.value as PolicyDefined | PolicyAmended;
       summary = `${ref(v.policyId, v.version)} ${v.category} rules=${short(v.rules)}`;
     }
+    const plan = planStep(e.event.type, value);
+    // A plain copy: the decoded record is an instance of the schema's record type.
+    const recorded = value.usage as ModelUsage | null | undefined;
+    const usage = recorded ? { ...recorded } : null;
+    if (plan) summary = planSummary(plan, usage);
+    else if (usage) summary = `${summary} ${usageLine(usage)}`.trim();
     return {
       seq: i + 1,
       occurredAt: e.envelope.occurredAt.toISOString(),
@@ -168,6 +281,8 @@ export function timelineOf(
       summary,
       payload: withoutEnvelope(value),
       policy,
+      plan,
+      usage,
       decidedUnder:
         e.event.type === "PolicyEvaluated" || !e.envelope.causationId
           ? []
@@ -250,6 +365,18 @@ export function timelineTable(timeline: Timeline): string {
         ...e.policy.reasons.map((r) => `${pad}  reason: ${r}`),
       );
     else if (e.decidedUnder.length) out.push(`${pad}decided under ${e.decidedUnder.join(", ")}`);
+    if (e.plan?.accepted === null)
+      out.push(
+        `${pad}plan request ${e.plan.requestId}: attempt ${e.plan.attempt} of ${e.plan.maxAttempts ?? "?"} to ${e.plan.planner}${e.plan.model ? ` (model ${e.plan.model})` : ""}`,
+        ...e.plan.feedback.map((f) => `${pad}  feedback: ${f}`),
+      );
+    else if (e.plan)
+      out.push(
+        `${pad}plan ${e.plan.accepted ? "accepted" : "refused"} (${e.plan.requestId}) from ${e.plan.planner}: ${e.plan.taskCount} task(s)` +
+          (e.usage ? `; prompt ${digest(e.usage.promptDigest)}, answer ${digest(e.usage.answerDigest)}` : ""),
+        ...(e.plan.error ? [`${pad}  error: ${e.plan.error}`] : []),
+        ...e.plan.problems.map((p) => `${pad}  problem: ${p}`),
+      );
   });
   for (const u of timeline.unreadable)
     out.push(`unreadable record ${u.topic}[${u.partition}]@${u.offset}: ${u.reason}`);

@@ -44,9 +44,14 @@ import type {
   ExecutorKind,
   GoalKind,
   GoalStatus,
+  ModelUsage,
   Phase,
+  PlanProposed,
+  PlanRequested,
   PolicyCategory,
   Severity,
+  TaskCompleted,
+  TaskFailed,
   TaskFailureKind,
   TaskStatus,
   Tier,
@@ -79,6 +84,66 @@ export interface PhaseProgress {
   phase: Phase;
   startedAt: Date;
   endedAt: Date | null;
+  /** Planner that decomposed the phase (its GoalDecomposed); null until then. */
+  planner: string | null;
+}
+
+/** What one model call (or one attempt's calls together) used, as the log records it (ModelUsage). */
+export type UsageDoc = ModelUsage;
+
+/** A task attempt's model usage, with how the attempt ended and what it cost. */
+export interface AttemptUsage extends UsageDoc {
+  attempt: number;
+  outcome: "COMPLETED" | "FAILED";
+  /** The attempt's cost (TaskCompleted.cost); null for a failed attempt, whose event records none. */
+  cost: string | null;
+}
+
+/** The fields of a task document about its model calls. */
+export type TaskUsageFields = Pick<
+  TaskDoc,
+  "model" | "tokensIn" | "tokensOut" | "modelCalls" | "modelLatencyMs" | "usage" | "attemptUsage"
+>;
+
+/** No model call: the usage fields of a task that made none. */
+export function noTaskModelUsage(): TaskUsageFields {
+  return { model: null, tokensIn: 0, tokensOut: 0, modelCalls: 0, modelLatencyMs: 0, usage: null, attemptUsage: [] };
+}
+
+/** Model usage summed over several calls. */
+export interface UsageTotals {
+  tokensIn: number;
+  tokensOut: number;
+  calls: number;
+  latencyMs: number;
+}
+
+/**
+ * One planning attempt of a goal (or of a project's phase): the PlanRequested and, once answered,
+ * its PlanProposed.
+ */
+export interface PlanAttemptDoc {
+  requestId: string;
+  phase: Phase | null;
+  attempt: number;
+  maxAttempts: number | null;
+  /** REQUESTED until answered; then ACCEPTED or REFUSED (no plan, or one the president refused). */
+  status: "REQUESTED" | "ACCEPTED" | "REFUSED";
+  /** The model configuration asked (PlanRequested.model, a topology 'models' name). */
+  modelConfig: string | null;
+  /** Problems of the previous attempt given to the planner. */
+  feedback: string[];
+  requestedAt: Date | null;
+  /** Planner that answered, with its version (e.g. model/v1); null until answered. */
+  planner: string | null;
+  /** null until answered. */
+  accepted: boolean | null;
+  problems: string[];
+  error: string | null;
+  usage: UsageDoc | null;
+  /** Tasks the planner proposed; null until answered. */
+  taskCount: number | null;
+  answeredAt: Date | null;
 }
 
 export interface GoalDoc {
@@ -98,7 +163,12 @@ export interface GoalDoc {
   budget: string | null;
   currentPhase: Phase | null;
   phases: PhaseProgress[];
+  /** Planner of the last decomposition (GoalDecomposed.planner); per phase in `phases` for a project. */
   planner: string | null;
+  /** Every planning attempt (model planner), in log order. */
+  plans: PlanAttemptDoc[];
+  /** The plans' model calls summed. */
+  planUsage: UsageTotals;
   result: string | null;
   outputs: Entries;
   /** Why the goal ended badly (rejected, failed, stopped); null otherwise. */
@@ -114,6 +184,11 @@ export interface GoalDoc {
   progress: number;
   /** computeCost is a decimal(18,4) string, like every cost in the log, so sums stay exact. */
   resourceConsumption: { computeCost: string; agentMs: number };
+  /**
+   * The tasks' model calls summed over every attempt, and the cost of their completed attempts that
+   * called a model (decimal(18,4) string); with planUsage, every model call of the goal.
+   */
+  taskUsage: UsageTotals & { cost: string };
   escalations: { open: number; total: number };
 }
 
@@ -150,6 +225,17 @@ export interface TaskDoc {
   failures: number;
   failedOn: string[];
   lastFailure: { agentId: string; reason: string; kind: TaskFailureKind | "TIMEOUT"; retryable: boolean } | null;
+  /** Model that answered the last attempt that called one; null when no attempt did. */
+  model: string | null;
+  /** Tokens, calls and latency of every attempt's model calls, summed. */
+  tokensIn: number;
+  tokensOut: number;
+  modelCalls: number;
+  modelLatencyMs: number;
+  /** The model usage of the last attempt that called a model (with its digests and cost); null when none did. */
+  usage: AttemptUsage | null;
+  /** Every attempt that called a model, by attempt (the first usage recorded for an attempt counts). */
+  attemptUsage: AttemptUsage[];
   cancellation: { cause: string; reason: string } | null;
   timings: {
     createdAt: Date;
@@ -250,6 +336,97 @@ export interface CheckpointDoc {
 /** The field of `_pos` for a topic partition; dots are path separators in MongoDB updates. */
 export function positionField(topic: string, partition: number): string {
   return `${topic.replace(/\./g, "_")}_${partition}`;
+}
+
+/** The goal's planning attempt of `requestId`, added (in log order) when it is not there yet. */
+function planAttempt(
+  goal: Pick<GoalDoc, "plans">,
+  requestId: string,
+  phase: Phase | null,
+  attempt: number,
+): PlanAttemptDoc {
+  let plan = goal.plans.find((p) => p.requestId === requestId);
+  if (!plan) {
+    plan = {
+      requestId,
+      phase,
+      attempt,
+      maxAttempts: null,
+      status: "REQUESTED",
+      modelConfig: null,
+      feedback: [],
+      requestedAt: null,
+      planner: null,
+      accepted: null,
+      problems: [],
+      error: null,
+      usage: null,
+      taskCount: null,
+      answeredAt: null,
+    };
+    goal.plans = [...goal.plans, plan];
+  }
+  return plan;
+}
+
+/**
+ * Folds a PlanRequested or PlanProposed into the goal's planning attempts and their summed usage
+ * (shared with time travel, projections/audit/as-of.ts, so both show a plan alike).
+ */
+export function applyPlanEvent(
+  goal: Pick<GoalDoc, "plans" | "planUsage">,
+  event: { type: "PlanRequested"; value: PlanRequested } | { type: "PlanProposed"; value: PlanProposed },
+  at: Date,
+): void {
+  if (event.type === "PlanRequested") {
+    const e = event.value;
+    Object.assign(planAttempt(goal, e.requestId, e.phase, e.attempt), {
+      maxAttempts: e.maxAttempts,
+      modelConfig: e.model,
+      feedback: e.feedback,
+      requestedAt: at,
+    });
+    return;
+  }
+  const e = event.value;
+  const plan = planAttempt(goal, e.requestId, e.phase, e.attempt);
+  // The first answer to a request counts (a copy of it at another offset changes nothing).
+  if (plan.accepted !== null) return;
+  Object.assign(plan, {
+    status: e.accepted ? "ACCEPTED" : "REFUSED",
+    planner: e.planner,
+    accepted: e.accepted,
+    problems: e.problems,
+    error: e.error,
+    usage: e.usage ? usageDoc(e.usage) : null,
+    taskCount: e.tasks.length,
+    answeredAt: at,
+  });
+  goal.planUsage = goal.plans.flatMap((p) => (p.usage ? [p.usage] : [])).reduce(addUsage, noUsage());
+}
+
+/**
+ * Records an ended attempt's model usage (TaskCompleted or TaskFailed with usage) on its task, once
+ * per attempt; shared with time travel.
+ */
+export function applyAttemptUsage(
+  task: TaskUsageFields,
+  event: { type: "TaskCompleted"; value: TaskCompleted } | { type: "TaskFailed"; value: TaskFailed },
+): void {
+  const e = event.value;
+  if (!e.usage) return;
+  recordUsage(task, {
+    ...usageDoc(e.usage),
+    attempt: e.attempt,
+    outcome: event.type === "TaskCompleted" ? "COMPLETED" : "FAILED",
+    cost: event.type === "TaskCompleted" ? event.value.cost : null,
+  });
+}
+
+/** The model usage of a goal's tasks, every attempt counted, with the cost of the completed ones. */
+export function taskUsageOf(tasks: Pick<TaskDoc, "attemptUsage">[]): UsageTotals & { cost: string } {
+  const all = tasks.flatMap((t) => t.attemptUsage ?? []);
+  return { ...all.reduce(addUsage, noUsage()), cost: sumCosts(all.flatMap((u) => (u.cost === null ? [] : [u.cost]))) };
 }
 
 /** Tiers whose holder of a task is recorded; the top tier decomposes and holds nothing. */
@@ -463,8 +640,65 @@ function goalDefaults(id: string): Document {
     tasksTotal: 0,
     progress: 0,
     resourceConsumption: { computeCost: "0.0000", agentMs: 0 },
+    taskUsage: noTaskUsage(),
     escalations: { open: 0, total: 0 },
   };
+}
+
+export const noUsage = (): UsageTotals => ({ tokensIn: 0, tokensOut: 0, calls: 0, latencyMs: 0 });
+export const noTaskUsage = (): UsageTotals & { cost: string } => ({ ...noUsage(), cost: "0.0000" });
+
+/**
+ * Every model call of a goal: its plans' and its tasks' usage summed, with the cost of its completed
+ * model attempts. Readers add the two parts, each kept by its own writer (the goal's partition for
+ * plans, the task summary for tasks); a document written before they existed counts zero.
+ */
+export function goalModelUsage(g: Partial<Pick<GoalDoc, "planUsage" | "taskUsage">>): UsageTotals & { cost: string } {
+  const plans = g.planUsage ?? noUsage();
+  const tasks = g.taskUsage ?? noTaskUsage();
+  const sum = addUsage(
+    { tokensIn: plans.tokensIn, tokensOut: plans.tokensOut, calls: plans.calls, latencyMs: plans.latencyMs },
+    tasks,
+  );
+  return { ...sum, cost: tasks.cost };
+}
+
+/** The usage as the document keeps it: the record's fields only, in a fixed order. */
+function usageDoc(u: ModelUsage): UsageDoc {
+  return {
+    model: u.model,
+    tokensIn: Number(u.tokensIn),
+    tokensOut: Number(u.tokensOut),
+    calls: u.calls,
+    latencyMs: Number(u.latencyMs),
+    promptDigest: u.promptDigest,
+    answerDigest: u.answerDigest,
+  };
+}
+
+function addUsage<T extends UsageTotals>(total: T, u: UsageTotals): T {
+  total.tokensIn += u.tokensIn;
+  total.tokensOut += u.tokensOut;
+  total.calls += u.calls;
+  total.latencyMs += u.latencyMs;
+  return total;
+}
+
+/**
+ * Records an ended attempt's model usage on its task once per attempt (a copy of the event at another
+ * offset adds nothing), whether or not the event still moves the task: the tokens were spent either
+ * way. The totals are recomputed from the attempts, so they never drift.
+ */
+function recordUsage(task: TaskUsageFields, usage: AttemptUsage): void {
+  if (task.attemptUsage.some((u) => u.attempt === usage.attempt)) return;
+  task.attemptUsage = [...task.attemptUsage, usage].sort((a, b) => a.attempt - b.attempt);
+  const totals = task.attemptUsage.reduce(addUsage, noUsage());
+  task.tokensIn = totals.tokensIn;
+  task.tokensOut = totals.tokensOut;
+  task.modelCalls = totals.calls;
+  task.modelLatencyMs = totals.latencyMs;
+  task.usage = task.attemptUsage.at(-1)!;
+  task.model = task.usage.model;
 }
 
 function agentDefaults(id: string): Document {
@@ -495,6 +729,8 @@ const GOAL_OWNED = [
   "currentPhase",
   "phases",
   "planner",
+  "plans",
+  "planUsage",
   "result",
   "outputs",
   "failure",
@@ -522,6 +758,8 @@ function freshGoal(id: string): GoalDoc {
     currentPhase: null,
     phases: [],
     planner: null,
+    plans: [],
+    planUsage: noUsage(),
     result: null,
     outputs: [],
     failure: null,
@@ -532,6 +770,7 @@ function freshGoal(id: string): GoalDoc {
     tasksTotal: 0,
     progress: 0,
     resourceConsumption: { computeCost: "0.0000", agentMs: 0 },
+    taskUsage: noTaskUsage(),
     escalations: { open: 0, total: 0 },
   };
 }
@@ -563,6 +802,13 @@ const TASK_OWNED = [
   "failures",
   "failedOn",
   "lastFailure",
+  "model",
+  "tokensIn",
+  "tokensOut",
+  "modelCalls",
+  "modelLatencyMs",
+  "usage",
+  "attemptUsage",
   "cancellation",
   "timings",
 ] as const satisfies readonly (keyof TaskDoc)[];
@@ -599,6 +845,13 @@ function freshTask(id: string): TaskDoc {
     failures: 0,
     failedOn: [],
     lastFailure: null,
+    model: null,
+    tokensIn: 0,
+    tokensOut: 0,
+    modelCalls: 0,
+    modelLatencyMs: 0,
+    usage: null,
+    attemptUsage: [],
     cancellation: null,
     timings: {
       createdAt: new Date(0),
@@ -853,22 +1106,34 @@ export class StateStore implements ProjectionStore {
           setGoalStatus(goal, "VALIDATED");
           break;
         case "GoalRejected":
+          // A duplicate submission is refused under the id of the goal that exists: that goal stays as it is.
+          if (event.value.code === "DUPLICATE_GOAL" && goal.status !== null) break;
           goal.tenantId ??= event.value.envelope.tenantId;
+          // Also after GoalSubmitted and GoalValidated: a goal given up for want of a valid plan (PLANNING_FAILED).
+          if (goal.status !== null && GOAL_RANK[goal.status] >= GOAL_RANK.REJECTED) break;
           setGoalStatus(goal, "REJECTED");
           goal.failure = { reason: event.value.reasons.join("; "), code: event.value.code, failedTaskIds: [] };
           goal.completedAt ??= at;
           break;
-        case "GoalDecomposed":
+        case "GoalDecomposed": {
+          const e = event.value;
           // As in processors/domain/state.ts: a decomposed goal is running (its tasks are dispatched at once).
           setGoalStatus(goal, "RUNNING");
-          goal.planner = event.value.planner;
+          goal.planner = e.planner;
+          const phase = e.phase === null ? undefined : goal.phases.find((p) => p.phase === e.phase);
+          if (phase) phase.planner = e.planner;
+          break;
+        }
+        case "PlanRequested":
+        case "PlanProposed":
+          applyPlanEvent(goal, event, at);
           break;
         case "PhaseTransitioned": {
           const e = event.value;
           if (goal.phases.some((p) => p.phase === e.toPhase)) break;
           const open = goal.phases.find((p) => p.endedAt === null);
           if (open) open.endedAt = at;
-          goal.phases.push({ phase: e.toPhase, startedAt: at, endedAt: null });
+          goal.phases.push({ phase: e.toPhase, startedAt: at, endedAt: null, planner: null });
           goal.currentPhase = e.toPhase;
           break;
         }
@@ -1033,6 +1298,7 @@ export class StateStore implements ProjectionStore {
           const e = event.value;
           const key = taskKey(e.goalId, e.taskId);
           const task = tasks.at(key, offset);
+          if (task) applyAttemptUsage(task, event);
           if (!task || !advance(task, e.attempt, "COMPLETED")) break;
           task.result = e.result;
           task.outputs = entries(e.outputs);
@@ -1055,6 +1321,7 @@ export class StateStore implements ProjectionStore {
           const key = taskKey(e.goalId, e.taskId);
           const task = tasks.at(key, offset);
           const failed = event.type === "TaskFailed" ? event.value : null;
+          if (task && event.type === "TaskFailed") applyAttemptUsage(task, event);
           if (!task || !advance(task, e.attempt, failed ? "FAILED" : "TIMED_OUT")) break;
           task.failures += 1;
           if (!task.failedOn.includes(e.agentId)) task.failedOn.push(e.agentId);
@@ -1146,7 +1413,7 @@ export class StateStore implements ProjectionStore {
       "goalId",
       goalIds,
       {},
-      { projection: { goalId: 1, status: 1, cost: 1, agentMs: 1, attempt: 1 } },
+      { projection: { goalId: 1, status: 1, cost: 1, agentMs: 1, attempt: 1, attemptUsage: 1 } },
     );
     const escalations = await findEach(
       this.db.collection<EscalationDoc>(this.collections.escalations),
@@ -1174,6 +1441,7 @@ export class StateStore implements ProjectionStore {
                 computeCost: sumCosts(mine.map((t) => t.cost)),
                 agentMs: mine.reduce((s, t) => s + t.agentMs, 0),
               },
+              taskUsage: taskUsageOf(mine),
               escalations: { open: esc.filter((e) => e.status === "OPEN").length, total: esc.length },
             },
             $setOnInsert: { goalId, _pos: {} },

@@ -1,7 +1,9 @@
 /**
  * The PostgreSQL analytics read model: the full event log as a table plus the DGM tables derived
  * from it (goals, tasks, task_dependencies, agents, agent_performance, system_events,
- * goal_snapshots), in one schema built by ./migrate.ts.
+ * goal_snapshots) and model_calls (every recorded use of a language model: a task attempt's
+ * TaskCompleted or TaskFailed usage, a planner's PlanProposed usage), in one schema built by
+ * ./migrate.ts.
  *
  * Each batch is one transaction: the events go into `events` with one multi-row insert that skips
  * rows already present, the DGM tables change only for the rows that insert reports as new, and the
@@ -18,7 +20,7 @@
  */
 import type pg from "pg";
 import { checkpointKey, type Checkpoints, type LoggedEvent, type ProjectionStore } from "../host.js";
-import type { Envelope, GoalStatus, Severity, TaskStatus } from "../../schemas/generated/types.js";
+import type { Envelope, GoalStatus, ModelUsage, Severity, TaskStatus } from "../../schemas/generated/types.js";
 import type { PolityEvent } from "../../schemas/reader.js";
 import { sumCosts } from "../../processors/domain/state.js";
 import { GOAL_RANK, TASK_RANK } from "../../processors/domain/status.js";
@@ -76,6 +78,26 @@ interface PerformanceDelta {
   costs: string[];
   first: Date;
   last: Date;
+}
+
+/** One recorded use of a model (model_calls): a task attempt's or a plan's. */
+interface ModelCallRow {
+  topic: string;
+  partition: number;
+  offset: string;
+  eventId: string;
+  eventType: string;
+  at: Date;
+  tenantId: string;
+  goalId: string;
+  taskId: string | null;
+  kind: "plan" | "task";
+  attempt: number;
+  phase: string | null;
+  agentId: string | null;
+  outcome: "COMPLETED" | "FAILED" | "ACCEPTED" | "REFUSED";
+  usage: ModelUsage;
+  cost: string | null;
 }
 
 interface SystemEventRow {
@@ -136,6 +158,7 @@ export class AnalyticsStore implements ProjectionStore {
       await this.writeSnapshots(client, changes.snapshots);
       await this.writePerformance(client, changes.performance);
       await this.writeSystemEvents(client, changes.system);
+      await this.writeModelCalls(client, changes.modelCalls);
       await client.query(
         `INSERT INTO checkpoints AS c (projection, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
          ON CONFLICT (projection, topic, partition)
@@ -368,6 +391,45 @@ export class AnalyticsStore implements ProjectionStore {
       ],
     );
   }
+
+  private async writeModelCalls(client: pg.PoolClient, rows: ModelCallRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    const column = <T>(f: (r: ModelCallRow) => T) => rows.map(f);
+    await client.query(
+      `INSERT INTO model_calls (topic, partition, "offset", event_id, event_type, occurred_at, tenant_id, goal_id,
+         task_id, kind, attempt, phase, agent_id, outcome, model, tokens_in, tokens_out, calls, latency_ms, cost,
+         prompt_digest, answer_digest)
+       SELECT * FROM unnest($1::text[], $2::integer[], $3::bigint[], $4::uuid[], $5::text[], $6::timestamptz[],
+         $7::text[], $8::text[], $9::text[], $10::text[], $11::integer[], $12::text[], $13::text[], $14::text[],
+         $15::text[], $16::bigint[], $17::bigint[], $18::integer[], $19::bigint[], $20::numeric[], $21::text[],
+         $22::text[])
+       ON CONFLICT DO NOTHING`,
+      [
+        column((r) => r.topic),
+        column((r) => r.partition),
+        column((r) => r.offset),
+        column((r) => r.eventId),
+        column((r) => r.eventType),
+        column((r) => r.at),
+        column((r) => r.tenantId),
+        column((r) => r.goalId),
+        column((r) => r.taskId),
+        column((r) => r.kind),
+        column((r) => r.attempt),
+        column((r) => r.phase),
+        column((r) => r.agentId),
+        column((r) => r.outcome),
+        column((r) => r.usage.model),
+        column((r) => String(r.usage.tokensIn)),
+        column((r) => String(r.usage.tokensOut)),
+        column((r) => r.usage.calls),
+        column((r) => String(r.usage.latencyMs)),
+        column((r) => r.cost),
+        column((r) => r.usage.promptDigest),
+        column((r) => r.usage.answerDigest),
+      ],
+    );
+  }
 }
 
 function addPerformance(
@@ -439,6 +501,7 @@ interface BatchChanges {
   snapshots: SnapshotRow[];
   performance: Map<string, PerformanceDelta>;
   system: SystemEventRow[];
+  modelCalls: ModelCallRow[];
 }
 
 function newBatchChanges(): BatchChanges {
@@ -451,6 +514,7 @@ function newBatchChanges(): BatchChanges {
     snapshots: [],
     performance: new Map(),
     system: [],
+    modelCalls: [],
   };
 }
 
@@ -524,6 +588,7 @@ const GOALS: TableSpec = {
     ["total_cost", "numeric"],
     ["duration_ms", "bigint"],
     ["version", "integer"],
+    ["planner", "text"],
   ],
 };
 
@@ -652,6 +717,23 @@ function project(changes: BatchChanges, logged: LoggedEvent): void {
       goalId,
       message,
     });
+  const modelCall = (
+    row: Pick<ModelCallRow, "goalId" | "taskId" | "kind" | "attempt" | "phase" | "agentId" | "outcome" | "cost">,
+    usage: ModelUsage | null,
+  ) => {
+    if (!usage) return;
+    changes.modelCalls.push({
+      topic: logged.topic,
+      partition: logged.partition,
+      offset: logged.offset.toString(),
+      eventId: env.eventId,
+      eventType: event.type,
+      at,
+      tenantId: env.tenantId,
+      usage,
+      ...row,
+    });
+  };
   const { goals, tasks, agents } = changes;
   switch (event.type) {
     case "GoalSubmitted": {
@@ -677,9 +759,30 @@ function project(changes: BatchChanges, logged: LoggedEvent): void {
     }
     case "GoalValidated":
       return goalStatus(goals, event.value.goalId, env, "VALIDATED", {});
-    case "GoalDecomposed":
+    case "GoalDecomposed": {
       // The hierarchy dispatches as soon as it decomposes (state.ts: GoalDecomposed -> RUNNING).
-      return goalStatus(goals, event.value.goalId, env, "RUNNING", {});
+      goalStatus(goals, event.value.goalId, env, "RUNNING", {});
+      // The last decomposition's planner (a project's phases may each be planned by another).
+      current(goals, [event.value.goalId])!.planner = event.value.planner;
+      return;
+    }
+    case "PlanProposed": {
+      const e = event.value;
+      modelCall(
+        {
+          goalId: e.goalId,
+          taskId: null,
+          kind: "plan",
+          attempt: e.attempt,
+          phase: e.phase,
+          agentId: null,
+          outcome: e.accepted ? "ACCEPTED" : "REFUSED",
+          cost: null,
+        },
+        e.usage,
+      );
+      return;
+    }
     case "GoalCompleted": {
       const e = event.value;
       return goalStatus(goals, e.goalId, env, "COMPLETED", {
@@ -813,8 +916,21 @@ function project(changes: BatchChanges, logged: LoggedEvent): void {
     }
     case "TaskCompleted": {
       const e = event.value;
-      // Every completed attempt counts for its agent, whether or not it completes the task.
+      // Every completed attempt counts for its agent, whether or not it completes the task; so do its model calls.
       addPerformance(changes.performance, e.agentId, at, { completed: 1, durationMs: e.durationMs, cost: e.cost });
+      modelCall(
+        {
+          goalId: e.goalId,
+          taskId: e.taskId,
+          kind: "task",
+          attempt: e.attempt,
+          phase: null,
+          agentId: e.agentId,
+          outcome: "COMPLETED",
+          cost: e.cost,
+        },
+        e.usage,
+      );
       const t = current(tasks, [e.goalId, e.taskId]);
       if (!t || t.status === "COMPLETED" || t.status === "CANCELLED") return;
       if (!(e.attempt > (t.attempt as number) || (e.attempt === t.attempt && taskRank(t.status) < 6))) return;
@@ -834,6 +950,20 @@ function project(changes: BatchChanges, logged: LoggedEvent): void {
       const e = event.value;
       const failed = event.type === "TaskFailed";
       if (failed) addPerformance(changes.performance, e.agentId, at, { failed: 1 });
+      if (event.type === "TaskFailed")
+        modelCall(
+          {
+            goalId: e.goalId,
+            taskId: e.taskId,
+            kind: "task",
+            attempt: e.attempt,
+            phase: null,
+            agentId: e.agentId,
+            outcome: "FAILED",
+            cost: null,
+          },
+          event.value.usage,
+        );
       const reason = event.type === "TaskFailed" ? event.value.reason : `timed out after ${event.value.elapsedMs} ms`;
       const t = current(tasks, [e.goalId, e.taskId]);
       if (!t || t.status === "COMPLETED" || t.status === "CANCELLED") return;

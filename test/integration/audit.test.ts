@@ -7,17 +7,20 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import path from "node:path";
+import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import type { KafkaMessage } from "kafkajs";
 import type { RunningHierarchy } from "../../processors/hierarchy.js";
 import type { TopologyConfig } from "../../processors/topology.js";
 import { CHAIN_HEADER, headerText } from "../../producers/chain.js";
+import type { OutgoingMessage } from "../../producers/writer.js";
 import { amendPolicy, definePolicy, submitGoal } from "../../producers/commands.js";
 import { goalAsOf, snapshotAsOf, tasksAsOf } from "../../projections/audit/as-of.js";
 import { partitionOfKey, scanLog, type LogRecord } from "../../projections/audit/log.js";
 import { goalTimeline, timelineJsonLines, timelineTable } from "../../projections/audit/timeline.js";
 import { verifyTopics } from "../../projections/audit/verify.js";
 import { physicalTopic, TOPICS } from "../../schemas/catalog.js";
+import type { MessageTypeName, ModelUsage, Payload } from "../../schemas/generated/types.js";
 import { deployment, task, type TestDeployment } from "../support/hierarchy.js";
 
 const user = { tenantId: "acme", userId: "alice" };
@@ -327,5 +330,175 @@ describe("audit: timeline, time travel and tamper evidence", () => {
     });
     assert.equal(bad.code, 1);
     assert.match(bad.out, /ALTERED .*altered\.polity\.tasks\.events\[0\]@/);
+  });
+});
+
+describe("audit: the planning of a goal and its model calls on the timeline", () => {
+  let d: TestDeployment;
+  before(async () => {
+    // Topics and a writer only: the events are written by hand, and no hierarchy reacts to them.
+    d = await deployment(topology, "audit-plans", []);
+  });
+  after(async () => {
+    await d?.stop();
+  });
+
+  it("shows each plan request with its attempt, model and feedback, and each answer with its digest, acceptance and problems", async () => {
+    const goalId = `plan-${randomUUID().slice(0, 8)}`;
+    const t0 = Date.now() - 60_000;
+    const problem = 'task "x": domain "ops" is not one of the goal\'s domains (backend)';
+    const usage = (tokensIn: number, tokensOut: number): ModelUsage => ({
+      model: "openai:gpt-4o-mini",
+      tokensIn,
+      tokensOut,
+      calls: 1,
+      latencyMs: 800,
+      promptDigest: `${tokensIn}`.padEnd(64, "c"),
+      answerDigest: `${tokensOut}`.padEnd(64, "d"),
+    });
+    const actor = { id: "aamas-president", tier: "PRESIDENT" as const };
+    let version = 0;
+    let last: string | null = null;
+    /** Writes one message of the goal, caused by the previous one. */
+    const write = async <T extends MessageTypeName>(type: T, payload: Payload<T>, task?: string) => {
+      const [sent] = await d.writer.send([
+        {
+          type,
+          payload,
+          context: {
+            tenantId: "acme",
+            correlationId: goalId,
+            causationId: last,
+            actor,
+            aggregate: task ? { type: "TASK", id: task, version: 1 } : { type: "GOAL", id: goalId, version: ++version },
+            occurredAt: new Date(t0 + version * 1000),
+          },
+        } as OutgoingMessage,
+      ]);
+      last = sent!.envelope.eventId;
+    };
+    const request = (attempt: number, feedback: string[]): Payload<"PlanRequested"> => ({
+      goalId,
+      requestId: `${goalId}:goal:${attempt}`,
+      phase: null,
+      attempt,
+      maxAttempts: 2,
+      planner: "model",
+      model: "fast",
+      domains: ["backend"],
+      specializations: { backend: ["api"] },
+      feedback,
+    });
+    const spec = task("a", "backend", "api");
+    await write("GoalValidated", { goalId, consultedPolicies: [], warnings: [] });
+    await write("PlanRequested", request(1, []));
+    await write("PlanProposed", {
+      goalId,
+      requestId: `${goalId}:goal:1`,
+      phase: null,
+      attempt: 1,
+      planner: "model/v1",
+      usage: usage(1000, 200),
+      tasks: [task("x", "ops", null)],
+      error: null,
+      accepted: false,
+      problems: [problem],
+    });
+    await write("PlanRequested", request(2, [problem]));
+    await write("PlanProposed", {
+      goalId,
+      requestId: `${goalId}:goal:2`,
+      phase: null,
+      attempt: 2,
+      planner: "model/v1",
+      usage: usage(1100, 250),
+      tasks: [spec],
+      error: null,
+      accepted: true,
+      problems: [],
+    });
+    await write("GoalDecomposed", { goalId, planner: "model/v1", phase: null, tasks: [spec] });
+    await write(
+      "TaskCompleted",
+      {
+        goalId,
+        taskId: "a",
+        agentId: "aamas-worker-backend-api-1",
+        attempt: 1,
+        result: "done",
+        durationMs: 900,
+        outputs: {},
+        cost: "0.0123",
+        exitCode: null,
+        usage: usage(400, 120),
+      },
+      "a",
+    );
+
+    const timeline = await goalTimeline({ kafka: d.kafka, codec: d.codec, goalId, topicPrefix: d.prefix });
+    const e = timeline.entries;
+    assert.deepEqual(
+      e.map((x) => x.type),
+      [
+        "GoalValidated",
+        "PlanRequested",
+        "PlanProposed",
+        "PlanRequested",
+        "PlanProposed",
+        "GoalDecomposed",
+        "TaskCompleted",
+      ],
+    );
+    const [, firstAsk, refused, secondAsk, accepted, decomposed, completed] = e;
+    assert.deepEqual(secondAsk!.plan, {
+      requestId: `${goalId}:goal:2`,
+      phase: null,
+      attempt: 2,
+      maxAttempts: 2,
+      planner: "model",
+      model: "fast",
+      feedback: [problem],
+      accepted: null,
+      problems: [],
+      error: null,
+      taskCount: null,
+    });
+    assert.equal(firstAsk!.summary, "attempt=1/2 planner=model model=fast");
+    assert.match(secondAsk!.summary, /^attempt=2\/2 planner=model model=fast feedback=task "x": domain "ops"/);
+    assert.equal(
+      refused!.summary,
+      `attempt=1 planner=model/v1 accepted=false tasks=1 problems=${problem} ` +
+        `model=openai:gpt-4o-mini tokens=1000/200 calls=1 latencyMs=800 answer=200ddddddddd`,
+    );
+    assert.deepEqual(refused!.usage, usage(1000, 200));
+    assert.deepEqual(
+      [refused!.plan?.accepted, refused!.plan?.problems, refused!.plan?.model, refused!.causedBy],
+      [false, [problem], "openai:gpt-4o-mini", firstAsk!.seq],
+      "the answer names the model that answered and is caused by its request",
+    );
+    assert.deepEqual([accepted!.plan?.accepted, accepted!.plan?.taskCount], [true, 1]);
+    assert.equal(decomposed!.plan, null);
+    assert.match(
+      completed!.summary,
+      /model=openai:gpt-4o-mini tokens=400\/120 calls=1 latencyMs=800 answer=120ddddddddd$/,
+    );
+    assert.deepEqual(completed!.usage, usage(400, 120));
+
+    const table = timelineTable(timeline);
+    assert.match(table, new RegExp(`plan request ${goalId}:goal:2: attempt 2 of 2 to model \\(model fast\\)`));
+    assert.match(table, /\n\s+feedback: task "x": domain "ops"/);
+    assert.match(
+      table,
+      new RegExp(
+        `plan refused \\(${goalId}:goal:1\\) from model/v1: 1 task\\(s\\); prompt 1000cccccccc, answer 200ddddddddd`,
+      ),
+    );
+    assert.match(table, /\n\s+problem: task "x": domain "ops"/);
+    assert.match(table, new RegExp(`plan accepted \\(${goalId}:goal:2\\) from model/v1: 1 task\\(s\\)`));
+    const json = timelineJsonLines(timeline)
+      .split("\n")
+      .map((l) => JSON.parse(l) as { type: string; plan: unknown; usage: unknown });
+    assert.deepEqual(json[2]!.usage, usage(1000, 200));
+    assert.equal((json[3]!.plan as { attempt: number }).attempt, 2);
   });
 });

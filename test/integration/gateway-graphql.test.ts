@@ -2,8 +2,9 @@
  * The GraphQL gateway end to end on the real stack (Kafka, registry, FerretDB, PostgreSQL): goals
  * submitted over HTTP and followed live over SSE and WebSocket (on one and on two gateway
  * instances), the read side after completion (state model, analytics, audit trail), the error
- * contract (validation, limits, authentication, roles, tenants: refused writes write nothing), and
- * cursor pagination.
+ * contract (validation, limits, authentication, roles, tenants: refused writes write nothing),
+ * cursor pagination, and the planning and model-usage fields (plans, tokens, modelUsage analytics,
+ * in GraphQL and REST) over read models filled from a hand-made log of model-planned goals.
  *
  * Goal subscriptions replay what the gateway still holds of the goal and wait a few seconds for a
  * goal not visible yet, so both orders work: subscribe to a chosen goalId and then submit it (the
@@ -18,7 +19,21 @@ import type { Admin } from "kafkajs";
 import WebSocket from "ws";
 import { endsWithFinal, type Source } from "../../gateway/graphql/subscriptions.js";
 import type { LiveEvent } from "../../gateway/live.js";
+import { ReadSide } from "../../gateway/read-side.js";
+import type { LoggedEvent } from "../../projections/host.js";
+import { StateStore } from "../../projections/mongo/state-store.js";
+import { AnalyticsStore } from "../../projections/pg/analytics-store.js";
+import { migrate } from "../../projections/pg/migrate.js";
 import { physicalTopic } from "../../schemas/catalog.js";
+import type {
+  Envelope,
+  MessageMap,
+  MessageTypeName,
+  ModelUsage,
+  Payload as EventPayload,
+  TaskSpec,
+} from "../../schemas/generated/types.js";
+import type { PolityEvent } from "../../schemas/reader.js";
 import { gatewayRig, type GatewayRig, type GraphQLBody } from "../support/gateway.js";
 import { TEN_TASK_DAG } from "../support/hierarchy.js";
 
@@ -718,6 +733,294 @@ describe("gateway GraphQL end to end", () => {
     assert.ok(acme.totalCount >= 3, "acme's own goals");
     assert.ok(!acme.edges.some((e) => ids.includes(e.node.id)));
   });
+
+  it("serves plans, planners and model usage of goals and tasks, and model usage per model, goal and tenant", async () => {
+    // Read models of their own, filled from a hand-made log (the rig's hierarchy calls no model),
+    // served by another gateway over them.
+    const schema = `analytics_gwm_${randomUUID().slice(0, 8)}`;
+    const prefix = "models_";
+    await migrate(rig.pool, schema);
+    try {
+      const state = new StateStore(rig.db, { collectionPrefix: prefix });
+      await state.ensureIndexes();
+      const analytics = new AnalyticsStore(rig.pool, { schema });
+      const log = modelLog();
+      for (const b of log.batches) {
+        await state.apply(b.topic, 0, b.events, b.next);
+        await analytics.apply(b.topic, 0, b.events, b.next);
+      }
+      const { url } = await rig.another({
+        read: new ReadSide(rig.db, rig.pool, { analyticsSchema: schema, collectionPrefix: prefix }),
+      });
+      const gql = async (query: string, variables: Record<string, unknown>, token: string) => {
+        const res = await fetch(`${url}/graphql`, {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+          body: JSON.stringify({ query, variables }),
+        });
+        return (await res.json()) as GraphQLBody;
+      };
+      const viewer = await rig.token("viewer");
+      const globex = await rig.token("viewer", "globex");
+      const agent = await rig.token("agent", "acme", { agentId: "w-openai" });
+
+      const read = await gql(
+        `query ($id: ID!) {
+          goal(id: $id) {
+            status planner tokensIn tokensOut modelCalls modelLatencyMs modelCost
+            planUsage { tokensIn tokensOut calls latencyMs }
+            taskUsage { tokensIn tokensOut calls latencyMs }
+            phases { phase planner }
+            plans {
+              requestId phase attempt maxAttempts status modelConfig feedback requestedAt planner accepted
+              problems error taskCount answeredAt
+              usage { model tokensIn tokensOut calls latencyMs promptDigest answerDigest }
+            }
+            tasks {
+              taskId cost model tokensIn tokensOut modelCalls modelLatencyMs
+              usage { attempt outcome cost model tokensIn tokensOut calls latencyMs promptDigest answerDigest }
+              attemptUsage { attempt outcome cost model }
+            }
+          }
+          rejected: goal(id: "gm3") { status failure { code reason } plans { status error usage { model } } }
+          byModel: modelUsage {
+            tenantId model goalId models records calls planCalls taskCalls tokensIn tokensOut tokensTotal latencyMs
+            avgLatencyMs cost goals tasks firstAt lastAt
+          }
+          byGoal: modelUsage(by: GOAL) { goalId models calls tokensTotal cost tasks }
+          byTenant: modelUsage(by: TENANT) { tenantId models calls planCalls taskCalls tokensTotal cost goals }
+          usedTiny: modelUsage(by: GOAL, model: "embedded:tiny.gguf") { goalId }
+          oneModel: modelUsage(model: "embedded:tiny.gguf") { model tokensTotal }
+        }`,
+        { id: "gm1" },
+        viewer,
+      );
+      assert.equal(read.errors, undefined, JSON.stringify(read.errors));
+      const data = read.data as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+      const goal = data.goal;
+      assert.deepEqual(
+        {
+          status: goal.status,
+          planner: goal.planner,
+          tokensIn: goal.tokensIn,
+          tokensOut: goal.tokensOut,
+          modelCalls: goal.modelCalls,
+          modelLatencyMs: goal.modelLatencyMs,
+          modelCost: goal.modelCost,
+          planUsage: goal.planUsage,
+          taskUsage: goal.taskUsage,
+          phases: goal.phases,
+        },
+        {
+          status: "RUNNING",
+          planner: "model/v1",
+          tokensIn: 2800,
+          tokensOut: 620,
+          modelCalls: 5,
+          modelLatencyMs: 4300,
+          modelCost: "0.0123",
+          planUsage: { tokensIn: 2100, tokensOut: 450, calls: 3, latencyMs: 1700 },
+          taskUsage: { tokensIn: 700, tokensOut: 170, calls: 2, latencyMs: 2600 },
+          phases: [{ phase: "DESIGN", planner: "model/v1" }],
+        },
+      );
+      assert.deepEqual(goal.plans, [
+        {
+          requestId: "gm1:DESIGN:1",
+          phase: "DESIGN",
+          attempt: 1,
+          maxAttempts: 2,
+          status: "REFUSED",
+          modelConfig: "fast",
+          feedback: [],
+          requestedAt: at(3).toISOString(),
+          planner: "model/v1",
+          accepted: false,
+          problems: [PROBLEM],
+          error: null,
+          taskCount: 0,
+          answeredAt: at(4).toISOString(),
+          usage: openai(1000, 200, 1, 800),
+        },
+        {
+          requestId: "gm1:DESIGN:2",
+          phase: "DESIGN",
+          attempt: 2,
+          maxAttempts: 2,
+          status: "ACCEPTED",
+          modelConfig: "fast",
+          feedback: [PROBLEM],
+          requestedAt: at(5).toISOString(),
+          planner: "model/v1",
+          accepted: true,
+          problems: [],
+          error: null,
+          taskCount: 2,
+          answeredAt: at(6).toISOString(),
+          usage: openai(1100, 250, 2, 900),
+        },
+      ]);
+      assert.deepEqual(goal.tasks, [
+        {
+          taskId: "a",
+          cost: "0.0123",
+          model: "openai:gpt-4o-mini",
+          tokensIn: 700,
+          tokensOut: 170,
+          modelCalls: 2,
+          modelLatencyMs: 2600,
+          usage: { attempt: 2, outcome: "COMPLETED", cost: "0.0123", ...openai(400, 120, 1, 600) },
+          attemptUsage: [
+            { attempt: 1, outcome: "FAILED", cost: null, model: "embedded:tiny.gguf" },
+            { attempt: 2, outcome: "COMPLETED", cost: "0.0123", model: "openai:gpt-4o-mini" },
+          ],
+        },
+        {
+          taskId: "b",
+          cost: "0.5000",
+          model: null,
+          tokensIn: 0,
+          tokensOut: 0,
+          modelCalls: 0,
+          modelLatencyMs: 0,
+          usage: null,
+          attemptUsage: [],
+        },
+      ]);
+      assert.deepEqual(data.rejected, {
+        status: "REJECTED",
+        failure: { code: "PLANNING_FAILED", reason: "plan attempt 1: the model call timed out" },
+        plans: [{ status: "REFUSED", error: "the model call timed out", usage: null }],
+      });
+      // The analytics of acme only: globex's planner call is not among them.
+      assert.deepEqual(data.byModel, [
+        {
+          tenantId: "acme",
+          model: "embedded:tiny.gguf",
+          goalId: null,
+          models: ["embedded:tiny.gguf"],
+          records: 1,
+          calls: 1,
+          planCalls: 0,
+          taskCalls: 1,
+          tokensIn: 300,
+          tokensOut: 50,
+          tokensTotal: 350,
+          latencyMs: 2000,
+          avgLatencyMs: 2000,
+          cost: "0.0000",
+          goals: 1,
+          tasks: null,
+          firstAt: at(12).toISOString(),
+          lastAt: at(12).toISOString(),
+        },
+        {
+          tenantId: "acme",
+          model: "openai:gpt-4o-mini",
+          goalId: null,
+          models: ["openai:gpt-4o-mini"],
+          records: 3,
+          calls: 4,
+          planCalls: 3,
+          taskCalls: 1,
+          tokensIn: 2500,
+          tokensOut: 570,
+          tokensTotal: 3070,
+          latencyMs: 2300,
+          avgLatencyMs: 575,
+          cost: "0.0123",
+          goals: 1,
+          tasks: null,
+          firstAt: at(4).toISOString(),
+          lastAt: at(15).toISOString(),
+        },
+      ]);
+      assert.deepEqual(data.byGoal, [
+        {
+          goalId: "gm1",
+          models: ["embedded:tiny.gguf", "openai:gpt-4o-mini"],
+          calls: 5,
+          tokensTotal: 3420,
+          cost: "0.0123",
+          tasks: 1,
+        },
+      ]);
+      assert.deepEqual(data.byTenant, [
+        {
+          tenantId: "acme",
+          models: ["embedded:tiny.gguf", "openai:gpt-4o-mini"],
+          calls: 5,
+          planCalls: 3,
+          taskCalls: 2,
+          tokensTotal: 3420,
+          cost: "0.0123",
+          goals: 1,
+        },
+      ]);
+      assert.deepEqual(data.usedTiny, [{ goalId: "gm1" }]);
+      assert.deepEqual(data.oneModel, [{ model: "embedded:tiny.gguf", tokensTotal: 350 }]);
+
+      // Another tenant sees its own usage and none of acme's goals.
+      const other = await gql(
+        `{ goal(id: "gm1") { id } modelUsage(by: TENANT) { tenantId tokensTotal planCalls } }`,
+        {},
+        globex,
+      );
+      assert.deepEqual(other.data, {
+        goal: null,
+        modelUsage: [{ tenantId: "globex", tokensTotal: 60, planCalls: 1 }],
+      });
+      // An agent token: a goal its subtree works on, and nothing tenant-wide.
+      const mine = await gql(`{ modelUsage(by: GOAL, goalId: "gm1") { goalId calls } }`, {}, agent);
+      assert.deepEqual(mine.data, { modelUsage: [{ goalId: "gm1", calls: 5 }] });
+      assert.equal(errorOf(await gql(`{ modelUsage { model } }`, {}, agent)).code, "FORBIDDEN");
+      for (const [args, field] of [
+        [`by: MODEL, goalId: "gm1"`, "goalId"],
+        [`limit: 0`, "limit"],
+      ])
+        assert.deepEqual([errorOf(await gql(`{ modelUsage(${args}) { calls } }`, {}, viewer)).field], [field], args);
+
+      // REST shows the same fields under the same names.
+      const rest = async (path: string, token = viewer) => {
+        const res = await fetch(`${url}/api/v1${path}`, { headers: { authorization: `Bearer ${token}` } });
+        return { status: res.status, body: (await res.json()) as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+      };
+      const g = await rest("/goals/gm1");
+      assert.equal(g.status, 200, JSON.stringify(g.body));
+      assert.deepEqual(
+        [g.body.planner, g.body.tokensIn, g.body.tokensOut, g.body.modelCalls, g.body.modelCost, g.body.plans.length],
+        ["model/v1", 2800, 620, 5, "0.0123", 2],
+      );
+      assert.deepEqual(g.body.plans[0].usage, openai(1000, 200, 1, 800));
+      const a = g.body.tasks.find((t: { taskId: string }) => t.taskId === "a");
+      assert.deepEqual(
+        [a.model, a.tokensIn, a.modelCalls, a.usage.answerDigest, a.attemptUsage.length],
+        ["openai:gpt-4o-mini", 700, 2, openai(400, 120, 1, 600).answerDigest, 2],
+      );
+      const byGoal = await rest("/metrics/model-usage?by=goal");
+      assert.equal(byGoal.status, 200, JSON.stringify(byGoal.body));
+      assert.deepEqual(
+        byGoal.body.items.map((r: { goalId: string; tokensTotal: number; cost: string }) => [
+          r.goalId,
+          r.tokensTotal,
+          r.cost,
+        ]),
+        [["gm1", 3420, "0.0123"]],
+      );
+      const byModel = await rest("/metrics/model-usage");
+      assert.deepEqual(
+        byModel.body.items.map((r: { model: string; tokensTotal: number }) => [r.model, r.tokensTotal]),
+        [
+          ["embedded:tiny.gguf", 350],
+          ["openai:gpt-4o-mini", 3070],
+        ],
+      );
+      const bad = await rest("/metrics/model-usage?by=week");
+      assert.deepEqual([bad.status, bad.body.error.field], [400, "by"]);
+    } finally {
+      await rig.pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    }
+  });
 });
 
 describe("goal stream ending", () => {
@@ -781,3 +1084,234 @@ describe("goal stream ending", () => {
     assert.equal(source.returned, true);
   });
 });
+
+// --- a hand-made log of goals planned and run by models ---------------------------------------------
+
+const T0 = Date.parse("2030-04-01T08:00:00Z");
+const at = (seconds: number) => new Date(T0 + seconds * 1000);
+const PROBLEM = 'task "x": domain "ops" is not one of the goal\'s domains (backend)';
+const openai = (tokensIn: number, tokensOut: number, calls: number, latencyMs: number): ModelUsage => ({
+  model: "openai:gpt-4o-mini",
+  tokensIn,
+  tokensOut,
+  calls,
+  latencyMs,
+  promptDigest: `${tokensIn}`.padEnd(64, "c"),
+  answerDigest: `${tokensOut}`.padEnd(64, "d"),
+});
+
+/**
+ * Goal gm1 (acme, a project): a refused plan, an accepted one, task a failed on an embedded model and
+ * completed on openai, task b simulated; gm3 (acme) given up for want of a plan; gm2 (globex) planned
+ * once. As a projection sees it: goal events on polity.goals.events, task events on polity.tasks.events.
+ */
+function modelLog(): { batches: { topic: string; events: LoggedEvent[]; next: bigint }[] } {
+  const versions = new Map<string, number>();
+  const ev = <T extends MessageTypeName>(
+    type: T,
+    seconds: number,
+    goalId: string,
+    payload: EventPayload<T>,
+    tenantId = "acme",
+  ): PolityEvent => {
+    const version = (versions.get(goalId) ?? 0) + 1;
+    versions.set(goalId, version);
+    const envelope: Envelope = {
+      eventId: randomUUID(),
+      type,
+      occurredAt: at(seconds),
+      tenantId,
+      correlationId: goalId,
+      causationId: null,
+      actor: { id: "test", tier: "SYSTEM" },
+      aggregate: { type: "GOAL", id: goalId, version },
+    };
+    return { type, value: { envelope, ...payload } as MessageMap[T] } as PolityEvent;
+  };
+  const spec = (id: string): TaskSpec => ({
+    id,
+    title: `Task ${id}`,
+    description: null,
+    domain: "backend",
+    specialization: "api",
+    phase: "DESIGN",
+    dependsOn: [],
+    estimatedEffortMs: null,
+    priority: null,
+    inputs: {},
+  });
+  const submitted = (goalId: string, kind: "GOAL" | "PROJECT"): EventPayload<"GoalSubmitted"> => ({
+    goalId,
+    commandId: randomUUID(),
+    kind,
+    title: `Planned ${goalId}`,
+    description: `Planned ${goalId}`,
+    priority: 5,
+    constraints: {},
+    deadline: null,
+    domainHints: ["backend"],
+    topology: "aamas",
+    tasks: null,
+    budget: null,
+  });
+  const requested = (
+    goalId: string,
+    phase: "DESIGN" | null,
+    attempt: number,
+    feedback: string[] = [],
+  ): EventPayload<"PlanRequested"> => ({
+    goalId,
+    requestId: `${goalId}:${phase ?? "goal"}:${attempt}`,
+    phase,
+    attempt,
+    maxAttempts: 2,
+    planner: "model",
+    model: "fast",
+    domains: ["backend"],
+    specializations: { backend: ["api"] },
+    feedback,
+  });
+  const proposed = (
+    goalId: string,
+    phase: "DESIGN" | null,
+    attempt: number,
+    usage: ModelUsage | null,
+    answer: { tasks?: TaskSpec[]; problems?: string[]; error?: string },
+  ): EventPayload<"PlanProposed"> => ({
+    goalId,
+    requestId: `${goalId}:${phase ?? "goal"}:${attempt}`,
+    phase,
+    attempt,
+    planner: "model/v1",
+    usage,
+    tasks: answer.tasks ?? [],
+    error: answer.error ?? null,
+    accepted: !answer.error && !answer.problems,
+    problems: answer.problems ?? [],
+  });
+  const tiny: ModelUsage = {
+    model: "embedded:tiny.gguf",
+    tokensIn: 300,
+    tokensOut: 50,
+    calls: 1,
+    latencyMs: 2000,
+    promptDigest: null,
+    answerDigest: null,
+  };
+  const goals = [
+    ev("GoalSubmitted", 0, "gm1", submitted("gm1", "PROJECT")),
+    ev("GoalValidated", 1, "gm1", { goalId: "gm1", consultedPolicies: [], warnings: [] }),
+    ev("PhaseTransitioned", 2, "gm1", {
+      goalId: "gm1",
+      fromPhase: null,
+      toPhase: "DESIGN",
+      requestId: null,
+      phaseDurationMs: null,
+    }),
+    ev("PlanRequested", 3, "gm1", requested("gm1", "DESIGN", 1)),
+    ev("PlanProposed", 4, "gm1", proposed("gm1", "DESIGN", 1, openai(1000, 200, 1, 800), { problems: [PROBLEM] })),
+    ev("PlanRequested", 5, "gm1", requested("gm1", "DESIGN", 2, [PROBLEM])),
+    ev(
+      "PlanProposed",
+      6,
+      "gm1",
+      proposed("gm1", "DESIGN", 2, openai(1100, 250, 2, 900), { tasks: [spec("a"), spec("b")] }),
+    ),
+    ev("GoalDecomposed", 6, "gm1", {
+      goalId: "gm1",
+      planner: "model/v1",
+      phase: "DESIGN",
+      tasks: [spec("a"), spec("b")],
+    }),
+    ev("GoalSubmitted", 7, "gm2", submitted("gm2", "GOAL"), "globex"),
+    ev("PlanProposed", 8, "gm2", proposed("gm2", null, 1, openai(50, 10, 1, 100), { tasks: [spec("c")] }), "globex"),
+    ev("GoalSubmitted", 9, "gm3", submitted("gm3", "GOAL")),
+    ev("GoalValidated", 9, "gm3", { goalId: "gm3", consultedPolicies: [], warnings: [] }),
+    ev("PlanRequested", 10, "gm3", requested("gm3", null, 1)),
+    ev("PlanProposed", 11, "gm3", proposed("gm3", null, 1, null, { error: "the model call timed out" })),
+    ev("GoalRejected", 11, "gm3", {
+      goalId: "gm3",
+      commandId: randomUUID(),
+      code: "PLANNING_FAILED",
+      reasons: ["plan attempt 1: the model call timed out"],
+      violatedPolicies: [],
+    }),
+  ];
+  const tasks = [
+    ...["a", "b"].map((id) =>
+      ev("TaskCreated", 6, "gm1", {
+        goalId: "gm1",
+        task: spec(id),
+        priority: 5,
+        maxAttempts: 3,
+        parentTaskId: null,
+        deadline: null,
+      }),
+    ),
+    ev("TaskAssigned", 7, "gm1", {
+      goalId: "gm1",
+      taskId: "a",
+      assigneeId: "w-tiny",
+      assigneeTier: "WORKER",
+      assignedBy: "mayor",
+      attempt: 1,
+      task: spec("a"),
+      priority: 5,
+      timeoutMs: null,
+    }),
+    ev("TaskFailed", 12, "gm1", {
+      goalId: "gm1",
+      taskId: "a",
+      agentId: "w-tiny",
+      attempt: 1,
+      reason: "the answer was cut off at 50 tokens",
+      failureKind: "INVALID_OUTPUT",
+      retryable: true,
+      exitCode: null,
+      output: null,
+      durationMs: 2100,
+      usage: tiny,
+    }),
+    ev("TaskAssigned", 13, "gm1", {
+      goalId: "gm1",
+      taskId: "a",
+      assigneeId: "w-openai",
+      assigneeTier: "WORKER",
+      assignedBy: "mayor",
+      attempt: 2,
+      task: spec("a"),
+      priority: 5,
+      timeoutMs: null,
+    }),
+    ev("TaskCompleted", 15, "gm1", {
+      goalId: "gm1",
+      taskId: "a",
+      agentId: "w-openai",
+      attempt: 2,
+      result: "done",
+      durationMs: 700,
+      outputs: {},
+      cost: "0.0123",
+      exitCode: null,
+      usage: openai(400, 120, 1, 600),
+    }),
+    ev("TaskCompleted", 16, "gm1", {
+      goalId: "gm1",
+      taskId: "b",
+      agentId: "w-sim",
+      attempt: 1,
+      result: "done",
+      durationMs: 20,
+      outputs: {},
+      cost: "0.5000",
+      exitCode: null,
+      usage: null,
+    }),
+  ];
+  const batch = (topic: string, events: PolityEvent[]) => ({
+    topic,
+    events: events.map((event, i) => ({ event, topic, partition: 0, offset: BigInt(i), timestamp: new Date(0) })),
+    next: BigInt(events.length),
+  });
+  return { batches: [batch("polity.goals.events", goals), batch("polity.tasks.events", tasks)] };
+}

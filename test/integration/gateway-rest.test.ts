@@ -205,6 +205,39 @@ describe("gateway REST API", () => {
     assert.equal(limited.body.items.length, 3);
   });
 
+  it("documents every field of the goal and task representations, model usage and plans included", async () => {
+    assert.ok(goalId, "runs after the ten-task goal");
+    const doc = openApiDocument() as Json;
+    const goal = await call("GET", `/goals/${goalId}`, { token: viewer });
+    assert.equal(goal.status, 200, show(goal));
+    assert.deepEqual(undocumented(goal.body, { $ref: "#/components/schemas/GoalWithTasks" }, doc), []);
+    assert.deepEqual(missingRequired(goal.body, doc.components.schemas.Goal), []);
+    for (const t of goal.body.tasks as Json[]) assert.deepEqual(missingRequired(t, doc.components.schemas.Task), []);
+    // A goal run without a model: no plans, no tokens; its planner is the one of its explicit DAG.
+    assert.deepEqual(
+      [goal.body.planner, goal.body.plans, goal.body.tokensIn, goal.body.modelCalls, goal.body.modelCost],
+      ["explicit", [], 0, 0, "0.0000"],
+    );
+    assert.deepEqual(
+      [
+        goal.body.tasks[0].model,
+        goal.body.tasks[0].usage,
+        goal.body.tasks[0].attemptUsage,
+        goal.body.tasks[0].tokensIn,
+      ],
+      [null, null, [], 0],
+    );
+    const usage = await call("GET", "/metrics/model-usage?by=tenant", { token: viewer });
+    assert.equal(usage.status, 200, show(usage));
+    assert.deepEqual(usage.body, { by: "tenant", items: [] }, "the simulated run called no model");
+    assert.deepEqual(undocumented(usage.body, { $ref: "#/components/schemas/ModelUsageReport" }, doc), []);
+    // The check itself finds what is missing.
+    assert.deepEqual(undocumented({ ...goal.body, extra: 1 }, { $ref: "#/components/schemas/Goal" }, doc).sort(), [
+      "extra",
+      "tasks",
+    ]);
+  });
+
   it("lists goals with cursor pagination and filters", async () => {
     const second = await call("POST", "/goals?wait=true", {
       token: operator,
@@ -686,3 +719,45 @@ describe("gateway REST API", () => {
     assert.equal(fresh.status, 200);
   });
 });
+
+/** Resolves a local $ref of the OpenAPI document. */
+function resolve(schema: Json, doc: Json): Json {
+  let s = schema;
+  while (typeof s?.$ref === "string")
+    s = (s.$ref as string)
+      .replace(/^#\//, "")
+      .split("/")
+      .reduce<Json>((o, k) => o?.[k], doc);
+  return s;
+}
+
+/**
+ * The paths of `value` the schema does not describe: object keys outside `properties` (unless
+ * additionalProperties allows them), followed into nested objects and arrays, through $ref, allOf
+ * and anyOf.
+ */
+function undocumented(value: unknown, schema: Json, doc: Json, path = ""): string[] {
+  const s = resolve(schema, doc);
+  if (!s || value === null || value === undefined) return [];
+  if (Array.isArray(s.allOf)) {
+    const parts = s.allOf.map((x: Json) => resolve(x, doc));
+    const merged = { type: "object", properties: Object.assign({}, ...parts.map((p: Json) => p.properties ?? {})) };
+    return undocumented(value, merged, doc, path);
+  }
+  if (Array.isArray(s.anyOf))
+    return undocumented(value, s.anyOf.find((x: Json) => resolve(x, doc)?.type !== "null") ?? {}, doc, path);
+  if (Array.isArray(value))
+    return value.flatMap((v, i) => (s.items ? undocumented(v, s.items, doc, `${path}[${i}]`) : []));
+  if (typeof value !== "object" || value instanceof Date) return [];
+  if (!s.properties) return [];
+  return Object.entries(value as Json).flatMap(([k, v]) => {
+    const where = path ? `${path}.${k}` : k;
+    if (!(k in s.properties)) return s.additionalProperties ? [] : [where];
+    return undocumented(v, s.properties[k], doc, where);
+  });
+}
+
+/** The schema's required keys that `value` lacks. */
+function missingRequired(value: Json, schema: Json): string[] {
+  return ((schema.required as string[] | undefined) ?? []).filter((k) => !(k in value));
+}

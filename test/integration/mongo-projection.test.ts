@@ -16,6 +16,17 @@ import {
   type TaskDoc,
 } from "../../projections/mongo/state-store.js";
 import { submitGoal } from "../../producers/commands.js";
+import { AgentDirectory } from "../../processors/domain/directory.js";
+import { evolve, initialState } from "../../processors/domain/state.js";
+import { foldModels, goalAsOf, tasksAsOf, type ModelsAsOf } from "../../projections/audit/as-of.js";
+import type {
+  Envelope,
+  MessageMap,
+  MessageTypeName,
+  ModelUsage,
+  Payload,
+  TaskSpec,
+} from "../../schemas/generated/types.js";
 import type { PolityEvent } from "../../schemas/reader.js";
 import { urls } from "../support/infra.js";
 import { deployment, TEN_TASK_DAG, testTopology, type TestDeployment } from "../support/hierarchy.js";
@@ -299,4 +310,367 @@ describe("MongoDB state projection", () => {
     }
     assert.deepEqual(await snapshot(rebuilt.db), await snapshot(db));
   });
+
+  it("shows plans, planners and model usage of goals and tasks, derived from the events alone", async () => {
+    const log = new HandMadeLog();
+    const t0 = Date.parse("2030-03-01T08:00:00Z");
+    const at = (seconds: number) => new Date(t0 + seconds * 1000);
+    const openai = (tokensIn: number, tokensOut: number, calls: number, latencyMs: number): ModelUsage => ({
+      model: "openai:gpt-4o-mini",
+      tokensIn,
+      tokensOut,
+      calls,
+      latencyMs,
+      promptDigest: `p${tokensIn}`.padEnd(64, "0"),
+      answerDigest: `a${tokensOut}`.padEnd(64, "0"),
+    });
+    const tiny: ModelUsage = {
+      model: "embedded:tiny.gguf",
+      tokensIn: 300,
+      tokensOut: 50,
+      calls: 1,
+      latencyMs: 2000,
+      promptDigest: null,
+      answerDigest: null,
+    };
+    const spec = (id: string): TaskSpec => ({
+      id,
+      title: `Task ${id}`,
+      description: null,
+      domain: "backend",
+      specialization: "api",
+      phase: "DESIGN",
+      dependsOn: [],
+      estimatedEffortMs: null,
+      priority: null,
+      inputs: {},
+    });
+    const submitted = (goalId: string, kind: "GOAL" | "PROJECT", commandId: string): Payload<"GoalSubmitted"> => ({
+      goalId,
+      commandId,
+      kind,
+      title: `Planned ${goalId}`,
+      description: `Planned ${goalId}`,
+      priority: 5,
+      constraints: {},
+      deadline: null,
+      domainHints: ["backend"],
+      topology: "aamas",
+      tasks: null,
+      budget: null,
+    });
+    const requested = (goalId: string, phase: "DESIGN" | null, attempt: number, feedback: string[] = []) =>
+      ({
+        goalId,
+        requestId: `${goalId}:${phase ?? "goal"}:${attempt}`,
+        phase,
+        attempt,
+        maxAttempts: 2,
+        planner: "model",
+        model: "fast",
+        domains: ["backend"],
+        specializations: { backend: ["api"] },
+        feedback,
+      }) satisfies Payload<"PlanRequested">;
+    const problem = 'task "x": domain "ops" is not one of the goal\'s domains (backend)';
+    const proposed = (
+      goalId: string,
+      phase: "DESIGN" | null,
+      attempt: number,
+      usage: ModelUsage | null,
+      answer: { tasks?: TaskSpec[]; problems?: string[]; error?: string },
+    ): Payload<"PlanProposed"> => ({
+      goalId,
+      requestId: `${goalId}:${phase ?? "goal"}:${attempt}`,
+      phase,
+      attempt,
+      planner: "model/v1",
+      usage,
+      tasks: answer.tasks ?? [],
+      error: answer.error ?? null,
+      accepted: !answer.error && !answer.problems,
+      problems: answer.problems ?? [],
+    });
+    const p1 = log.goal("p1");
+    const r1 = log.goal("r1");
+    const p1Command = randomUUID();
+    const goals = log.batch("polity.goals.events", [
+      p1.event("GoalSubmitted", at(0), submitted("p1", "PROJECT", p1Command)),
+      p1.event("GoalValidated", at(1), { goalId: "p1", consultedPolicies: [], warnings: [] }),
+      p1.event("PhaseTransitioned", at(2), {
+        goalId: "p1",
+        fromPhase: null,
+        toPhase: "DESIGN",
+        requestId: null,
+        phaseDurationMs: null,
+      }),
+      p1.event("PlanRequested", at(3), requested("p1", "DESIGN", 1)),
+      p1.event("PlanProposed", at(4), proposed("p1", "DESIGN", 1, openai(1000, 200, 1, 800), { problems: [problem] })),
+      p1.event("PlanRequested", at(5), requested("p1", "DESIGN", 2, [problem])),
+      p1.event(
+        "PlanProposed",
+        at(6),
+        proposed("p1", "DESIGN", 2, openai(1100, 250, 2, 900), { tasks: [spec("a"), spec("b")] }),
+      ),
+      p1.event("GoalDecomposed", at(6), {
+        goalId: "p1",
+        planner: "model/v1",
+        phase: "DESIGN",
+        tasks: [spec("a"), spec("b")],
+      }),
+      r1.event("GoalSubmitted", at(7), submitted("r1", "GOAL", randomUUID())),
+      r1.event("GoalValidated", at(7), { goalId: "r1", consultedPolicies: [], warnings: [] }),
+      r1.event("PlanRequested", at(8), requested("r1", null, 1)),
+      r1.event("PlanProposed", at(9), proposed("r1", null, 1, null, { error: "the model call timed out" })),
+      r1.event("GoalRejected", at(10), {
+        goalId: "r1",
+        commandId: randomUUID(),
+        code: "PLANNING_FAILED",
+        reasons: ["plan attempt 1: the model call timed out", "no valid plan after 1 attempt(s)"],
+        violatedPolicies: [],
+      }),
+      // A second submission under p1's id is refused; p1 itself goes on.
+      p1.event("GoalRejected", at(11), {
+        goalId: "p1",
+        commandId: randomUUID(),
+        code: "DUPLICATE_GOAL",
+        reasons: ['goal id "p1" is already taken'],
+        violatedPolicies: [],
+      }),
+    ]);
+    const completedA = p1.event("TaskCompleted", at(15), {
+      goalId: "p1",
+      taskId: "a",
+      agentId: "w-openai",
+      attempt: 2,
+      result: "done",
+      durationMs: 700,
+      outputs: {},
+      cost: "0.0123",
+      exitCode: null,
+      usage: openai(400, 120, 1, 600),
+    });
+    const tasks = log.batch("polity.tasks.events", [
+      ...["a", "b"].map((id) =>
+        p1.event("TaskCreated", at(6), {
+          goalId: "p1",
+          task: spec(id),
+          priority: 5,
+          maxAttempts: 3,
+          parentTaskId: null,
+          deadline: null,
+        }),
+      ),
+      p1.event("TaskFailed", at(12), {
+        goalId: "p1",
+        taskId: "a",
+        agentId: "w-tiny",
+        attempt: 1,
+        reason: "the answer was cut off at 50 tokens",
+        failureKind: "INVALID_OUTPUT",
+        retryable: true,
+        exitCode: null,
+        output: null,
+        durationMs: 2100,
+        usage: tiny,
+      }),
+      p1.event("TaskRetried", at(13), {
+        goalId: "p1",
+        taskId: "a",
+        attempt: 2,
+        maxAttempts: 3,
+        reason: "cut off",
+        backoffMs: 0,
+        excludeAgentIds: ["w-tiny"],
+      }),
+      p1.event("TaskProgressed", at(14), {
+        goalId: "p1",
+        taskId: "a",
+        agentId: "w-openai",
+        attempt: 2,
+        percent: 40,
+        message: "generating",
+        metrics: { tokensOut: 48 },
+      }),
+      completedA,
+      // The same completion again at another offset (a producer retry outside a transaction): counted once.
+      { ...completedA },
+      p1.event("TaskCompleted", at(16), {
+        goalId: "p1",
+        taskId: "b",
+        agentId: "w-sim",
+        attempt: 1,
+        result: "done",
+        durationMs: 20,
+        outputs: {},
+        cost: "0.5000",
+        exitCode: null,
+        usage: null,
+      }),
+    ]);
+    const target = new StateStore(freshDb());
+    await target.ensureIndexes();
+    for (const b of [goals, tasks]) await target.apply(b.topic, 0, b.events, b.next);
+
+    const goalDoc = (id: string) => target.db.collection<GoalDoc>("goals").findOne({ _id: id });
+    const taskDoc = (id: string) => target.db.collection<TaskDoc>("tasks").findOne({ _id: `p1/${id}` });
+    const project = await goalDoc("p1");
+    assert.ok(project);
+    assert.equal(project.status, "RUNNING", "a refused duplicate leaves the goal as it is");
+    assert.equal(project.failure, null);
+    assert.equal(project.planner, "model/v1");
+    assert.deepEqual(
+      project.phases.map((p) => [p.phase, p.planner]),
+      [["DESIGN", "model/v1"]],
+    );
+    assert.deepEqual(
+      project.plans.map((p) => ({ ...p })),
+      [
+        {
+          requestId: "p1:DESIGN:1",
+          phase: "DESIGN",
+          attempt: 1,
+          maxAttempts: 2,
+          status: "REFUSED",
+          modelConfig: "fast",
+          feedback: [],
+          requestedAt: at(3),
+          planner: "model/v1",
+          accepted: false,
+          problems: [problem],
+          error: null,
+          usage: openai(1000, 200, 1, 800),
+          taskCount: 0,
+          answeredAt: at(4),
+        },
+        {
+          requestId: "p1:DESIGN:2",
+          phase: "DESIGN",
+          attempt: 2,
+          maxAttempts: 2,
+          status: "ACCEPTED",
+          modelConfig: "fast",
+          feedback: [problem],
+          requestedAt: at(5),
+          planner: "model/v1",
+          accepted: true,
+          problems: [],
+          error: null,
+          usage: openai(1100, 250, 2, 900),
+          taskCount: 2,
+          answeredAt: at(6),
+        },
+      ],
+    );
+    assert.deepEqual(project.planUsage, { tokensIn: 2100, tokensOut: 450, calls: 3, latencyMs: 1700 });
+    assert.deepEqual(project.taskUsage, { tokensIn: 700, tokensOut: 170, calls: 2, latencyMs: 2600, cost: "0.0123" });
+    assert.equal(project.resourceConsumption.computeCost, "0.5123");
+
+    const a = await taskDoc("a");
+    assert.ok(a);
+    assert.equal(a.status, "COMPLETED");
+    assert.equal(a.cost, "0.0123");
+    assert.deepEqual(
+      {
+        model: a.model,
+        tokensIn: a.tokensIn,
+        tokensOut: a.tokensOut,
+        modelCalls: a.modelCalls,
+        modelLatencyMs: a.modelLatencyMs,
+      },
+      { model: "openai:gpt-4o-mini", tokensIn: 700, tokensOut: 170, modelCalls: 2, modelLatencyMs: 2600 },
+      "every attempt's model calls, the failed one's too; the repeated completion once",
+    );
+    assert.deepEqual(a.usage, { ...openai(400, 120, 1, 600), attempt: 2, outcome: "COMPLETED", cost: "0.0123" });
+    assert.deepEqual(
+      a.attemptUsage.map((u) => [u.attempt, u.outcome, u.model, u.cost]),
+      [
+        [1, "FAILED", "embedded:tiny.gguf", null],
+        [2, "COMPLETED", "openai:gpt-4o-mini", "0.0123"],
+      ],
+    );
+    const b = await taskDoc("b");
+    assert.deepEqual(
+      [b?.model, b?.tokensIn, b?.modelCalls, b?.usage, b?.attemptUsage],
+      [null, 0, 0, null, []],
+      "a task that called no model",
+    );
+
+    const rejected = await goalDoc("r1");
+    assert.equal(rejected?.status, "REJECTED", "given up after GoalSubmitted and GoalValidated");
+    assert.deepEqual(rejected?.failure, {
+      reason: "plan attempt 1: the model call timed out; no valid plan after 1 attempt(s)",
+      code: "PLANNING_FAILED",
+      failedTaskIds: [],
+    });
+    assert.equal(rejected?.completedAt?.getTime(), at(10).getTime());
+    assert.deepEqual(
+      rejected?.plans.map((p) => [p.status, p.error, p.usage]),
+      [["REFUSED", "the model call timed out", null]],
+    );
+
+    // Derived from the events alone: the same events in other batches, into another database, give
+    // the same documents (what npm run rebuild compares); delivered again, they change nothing.
+    const before = await snapshot(target.db);
+    const again = new StateStore(freshDb());
+    await again.ensureIndexes();
+    for (const b of [tasks, goals])
+      for (let i = 0; i < b.events.length; i += 3) {
+        const next = i + 3 < b.events.length ? b.events[i + 3]!.offset : b.next;
+        await again.apply(b.topic, 0, b.events.slice(i, i + 3), next);
+      }
+    assert.deepEqual(await snapshot(again.db), before);
+    for (const b of [goals, tasks]) await target.apply(b.topic, 0, b.events, b.next);
+    assert.deepEqual(await snapshot(target.db), before);
+
+    // Time travel folds the same events with the same rules: the goal and its tasks as of the end.
+    let state = initialState({ keepEnded: Infinity });
+    const models: ModelsAsOf = { goals: new Map(), tasks: new Map() };
+    for (const e of [...goals.events, ...tasks.events]) {
+      state = evolve(state, e.event);
+      foldModels(models, e.event, (e.event.value as { envelope: Envelope }).envelope.occurredAt);
+    }
+    const asOf = { asOf: at(20), state, directory: new AgentDirectory(), events: 0, models };
+    const then = goalAsOf(asOf, "p1");
+    assert.deepEqual(
+      [then?.planner, then?.plans, then?.planUsage, then?.taskUsage],
+      [project.planner, project.plans, project.planUsage, project.taskUsage],
+    );
+    const thenA = tasksAsOf(asOf, "p1").find((t) => t.taskId === "a");
+    assert.deepEqual([thenA?.tokensIn, thenA?.usage, thenA?.attemptUsage], [a.tokensIn, a.usage, a.attemptUsage]);
+  });
 });
+
+/** Events as a projection sees them, built by hand: each goal's events in its own stream, offsets per topic from zero. */
+class HandMadeLog {
+  private readonly offsets = new Map<string, bigint>();
+  private readonly versions = new Map<string, number>();
+
+  /** A builder of one goal's events (tenant acme unless given). */
+  goal(goalId: string, tenantId = "acme") {
+    return {
+      event: <T extends MessageTypeName>(type: T, occurredAt: Date, payload: Payload<T>): PolityEvent => {
+        const version = (this.versions.get(goalId) ?? 0) + 1;
+        this.versions.set(goalId, version);
+        const envelope: Envelope = {
+          eventId: randomUUID(),
+          type,
+          occurredAt,
+          tenantId,
+          correlationId: goalId,
+          causationId: null,
+          actor: { id: "test", tier: "SYSTEM" },
+          aggregate: { type: "GOAL", id: goalId, version },
+        };
+        return { type, value: { envelope, ...payload } as MessageMap[T] } as PolityEvent;
+      },
+    };
+  }
+
+  batch(topic: string, events: PolityEvent[]): { topic: string; events: LoggedEvent[]; next: bigint } {
+    let offset = this.offsets.get(topic) ?? 0n;
+    const logged = events.map((event) => ({ event, topic, partition: 0, offset: offset++, timestamp: new Date(0) }));
+    this.offsets.set(topic, offset);
+    return { topic, events: logged, next: offset };
+  }
+}

@@ -13,7 +13,14 @@ import { AnalyticsStore } from "../../projections/pg/analytics-store.js";
 import { checksumOf, loadMigrations, migrate } from "../../projections/pg/migrate.js";
 import { submitGoal } from "../../producers/commands.js";
 import { physicalTopic } from "../../schemas/catalog.js";
-import type { Envelope, MessageMap, MessageTypeName, Payload, TaskSpec } from "../../schemas/generated/types.js";
+import type {
+  Envelope,
+  MessageMap,
+  MessageTypeName,
+  ModelUsage,
+  Payload,
+  TaskSpec,
+} from "../../schemas/generated/types.js";
 import type { PolityEvent } from "../../schemas/reader.js";
 import { deployment, task, TEN_TASK_DAG, testTopology, type TestDeployment } from "../support/hierarchy.js";
 import { urls } from "../support/infra.js";
@@ -30,6 +37,7 @@ const TABLES = [
   "agent_performance",
   "system_events",
   "goal_snapshots",
+  "model_calls",
 ];
 const who = { tenantId: "acme", userId: "alice" };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -611,6 +619,436 @@ describe("PostgreSQL analytics projection", () => {
       ]),
     );
   });
+
+  it("records every model call of plans and task attempts, totals them per model, goal and tenant, and backfills them on migration", async () => {
+    const schema = await newSchema();
+    const store = new AnalyticsStore(pool, { schema });
+    const log = new HandMadeLog();
+    const t0 = Date.parse("2030-02-01T09:00:00Z");
+    const at = (seconds: number) => new Date(t0 + seconds * 1000);
+    const openai = (tokensIn: number, tokensOut: number, calls: number, latencyMs: number): ModelUsage => ({
+      model: "openai:gpt-4o-mini",
+      tokensIn,
+      tokensOut,
+      calls,
+      latencyMs,
+      promptDigest: `p${tokensIn}`.padEnd(64, "0"),
+      answerDigest: `a${tokensOut}`.padEnd(64, "0"),
+    });
+    const tiny: ModelUsage = {
+      model: "embedded:tiny.gguf",
+      tokensIn: 300,
+      tokensOut: 50,
+      calls: 1,
+      latencyMs: 2000,
+      promptDigest: null,
+      answerDigest: null,
+    };
+    const goal = (id: string) => ({ type: "GOAL" as const, id });
+    const submitted = (goalId: string): Payload<"GoalSubmitted"> => ({
+      goalId,
+      commandId: randomUUID(),
+      kind: "GOAL",
+      title: `Planned ${goalId}`,
+      description: `Planned ${goalId}`,
+      priority: 5,
+      constraints: {},
+      deadline: null,
+      domainHints: ["backend"],
+      topology: "aamas",
+      tasks: null,
+      budget: null,
+    });
+    const requested = (goalId: string, attempt: number, feedback: string[] = []): Payload<"PlanRequested"> => ({
+      goalId,
+      requestId: `${goalId}:goal:${attempt}`,
+      phase: null,
+      attempt,
+      maxAttempts: 2,
+      planner: "model",
+      model: "fast",
+      domains: ["backend"],
+      specializations: { backend: ["api"] },
+      feedback,
+    });
+    const proposed = (
+      goalId: string,
+      attempt: number,
+      accepted: boolean,
+      usage: ModelUsage | null,
+      more: Partial<Payload<"PlanProposed">> = {},
+    ): Payload<"PlanProposed"> => ({
+      goalId,
+      requestId: `${goalId}:goal:${attempt}`,
+      phase: null,
+      attempt,
+      planner: "model/v1",
+      usage,
+      tasks: accepted ? [task("a", "backend", "api"), task("b", "backend", "api", ["a"])] : [],
+      error: null,
+      accepted,
+      problems: accepted ? [] : ['task "x": domain "ops" is not one of the goal\'s domains (backend)'],
+      ...more,
+    });
+    const m1 = { correlationId: "m1" };
+    const m3 = { correlationId: "m3" };
+    const globex = { tenantId: "globex", correlationId: "m2" };
+    const goals = log.batch("polity.goals.events", [
+      log.event("GoalSubmitted", at(0), goal("m1"), submitted("m1"), m1),
+      log.event("GoalValidated", at(1), goal("m1"), { goalId: "m1", consultedPolicies: [], warnings: [] }, m1),
+      log.event("PlanRequested", at(2), goal("m1"), requested("m1", 1), m1),
+      log.event("PlanProposed", at(3), goal("m1"), proposed("m1", 1, false, openai(1000, 200, 1, 800)), m1),
+      log.event("PlanRequested", at(4), goal("m1"), requested("m1", 2, ["task x: unknown domain"]), m1),
+      log.event("PlanProposed", at(5), goal("m1"), proposed("m1", 2, true, openai(1100, 250, 2, 900)), m1),
+      log.event(
+        "GoalDecomposed",
+        at(5),
+        goal("m1"),
+        { goalId: "m1", planner: "model/v1", phase: null, tasks: [task("a", "backend", "api")] },
+        m1,
+      ),
+      log.event("GoalSubmitted", at(6), goal("m2"), submitted("m2"), globex),
+      log.event("PlanProposed", at(7), goal("m2"), proposed("m2", 1, true, openai(50, 10, 1, 100)), globex),
+      log.event("GoalSubmitted", at(8), goal("m3"), submitted("m3"), m3),
+      log.event("GoalValidated", at(8), goal("m3"), { goalId: "m3", consultedPolicies: [], warnings: [] }, m3),
+      log.event("PlanRequested", at(9), goal("m3"), requested("m3", 1), m3),
+      log.event(
+        "PlanProposed",
+        at(10),
+        goal("m3"),
+        proposed("m3", 1, false, null, { error: "the model call timed out", problems: [] }),
+        m3,
+      ),
+      log.event(
+        "GoalRejected",
+        at(11),
+        goal("m3"),
+        {
+          goalId: "m3",
+          commandId: randomUUID(),
+          code: "PLANNING_FAILED",
+          reasons: ["plan attempt 1: the model call timed out", "no valid plan after 1 attempt(s)"],
+          violatedPolicies: [],
+        },
+        m3,
+      ),
+    ]);
+    const tk = (id: string) => ({ type: "TASK" as const, id });
+    const tasks = log.batch("polity.tasks.events", [
+      ...["a", "b"].map((id) =>
+        log.event(
+          "TaskCreated",
+          at(6),
+          tk(id),
+          {
+            goalId: "m1",
+            task: task(id, "backend", "api"),
+            priority: 5,
+            maxAttempts: 3,
+            parentTaskId: null,
+            deadline: null,
+          },
+          m1,
+        ),
+      ),
+      log.event(
+        "TaskFailed",
+        at(12),
+        tk("a"),
+        {
+          goalId: "m1",
+          taskId: "a",
+          agentId: "w-tiny",
+          attempt: 1,
+          reason: "the answer was cut off at 50 tokens",
+          failureKind: "INVALID_OUTPUT",
+          retryable: true,
+          exitCode: null,
+          output: null,
+          durationMs: 2100,
+          usage: tiny,
+        },
+        m1,
+      ),
+      log.event(
+        "TaskCompleted",
+        at(14),
+        tk("a"),
+        {
+          goalId: "m1",
+          taskId: "a",
+          agentId: "w-openai",
+          attempt: 2,
+          result: "done",
+          durationMs: 700,
+          outputs: {},
+          cost: "0.0123",
+          exitCode: null,
+          usage: openai(400, 120, 1, 600),
+        },
+        m1,
+      ),
+      log.event(
+        "TaskCompleted",
+        at(15),
+        tk("b"),
+        {
+          goalId: "m1",
+          taskId: "b",
+          agentId: "w-sim",
+          attempt: 1,
+          result: "done",
+          durationMs: 20,
+          outputs: {},
+          cost: "0.5000",
+          exitCode: null,
+          usage: null,
+        },
+        m1,
+      ),
+    ]);
+    for (const b of [goals, tasks]) await store.apply(b.topic, 0, b.events, b.next);
+
+    const rows = async (sql: string) => (await pool.query(sql)).rows;
+    assert.deepEqual(
+      await rows(
+        `SELECT goal_id, task_id, kind, event_type, attempt, agent_id, outcome, model, tokens_in::int AS tin,
+           tokens_out::int AS tout, calls, latency_ms::int AS ms, cost::text AS cost, answer_digest IS NOT NULL AS digest
+         FROM ${schema}.model_calls ORDER BY topic, "offset"`,
+      ),
+      [
+        {
+          goal_id: "m1",
+          task_id: null,
+          kind: "plan",
+          event_type: "PlanProposed",
+          attempt: 1,
+          agent_id: null,
+          outcome: "REFUSED",
+          model: "openai:gpt-4o-mini",
+          tin: 1000,
+          tout: 200,
+          calls: 1,
+          ms: 800,
+          cost: null,
+          digest: true,
+        },
+        {
+          goal_id: "m1",
+          task_id: null,
+          kind: "plan",
+          event_type: "PlanProposed",
+          attempt: 2,
+          agent_id: null,
+          outcome: "ACCEPTED",
+          model: "openai:gpt-4o-mini",
+          tin: 1100,
+          tout: 250,
+          calls: 2,
+          ms: 900,
+          cost: null,
+          digest: true,
+        },
+        {
+          goal_id: "m2",
+          task_id: null,
+          kind: "plan",
+          event_type: "PlanProposed",
+          attempt: 1,
+          agent_id: null,
+          outcome: "ACCEPTED",
+          model: "openai:gpt-4o-mini",
+          tin: 50,
+          tout: 10,
+          calls: 1,
+          ms: 100,
+          cost: null,
+          digest: true,
+        },
+        {
+          goal_id: "m1",
+          task_id: "a",
+          kind: "task",
+          event_type: "TaskFailed",
+          attempt: 1,
+          agent_id: "w-tiny",
+          outcome: "FAILED",
+          model: "embedded:tiny.gguf",
+          tin: 300,
+          tout: 50,
+          calls: 1,
+          ms: 2000,
+          cost: null,
+          digest: false,
+        },
+        {
+          goal_id: "m1",
+          task_id: "a",
+          kind: "task",
+          event_type: "TaskCompleted",
+          attempt: 2,
+          agent_id: "w-openai",
+          outcome: "COMPLETED",
+          model: "openai:gpt-4o-mini",
+          tin: 400,
+          tout: 120,
+          calls: 1,
+          ms: 600,
+          cost: "0.0123",
+          digest: true,
+        },
+      ],
+      "one row per event with a usage: the refused plan and the failed attempt too; none for m3's planner error or b's simulated attempt",
+    );
+    assert.deepEqual(
+      await rows(
+        `SELECT tenant_id, model, records, calls::int, plan_calls::int, task_calls::int, tokens_in::int, tokens_out::int,
+           tokens_total::int, latency_ms::int, avg_latency_ms::text AS avg, cost::text AS cost, goals
+         FROM ${schema}.model_usage_by_model ORDER BY tenant_id, model`,
+      ),
+      [
+        {
+          tenant_id: "acme",
+          model: "embedded:tiny.gguf",
+          records: 1,
+          calls: 1,
+          plan_calls: 0,
+          task_calls: 1,
+          tokens_in: 300,
+          tokens_out: 50,
+          tokens_total: 350,
+          latency_ms: 2000,
+          avg: "2000.0",
+          cost: "0.0000",
+          goals: 1,
+        },
+        {
+          tenant_id: "acme",
+          model: "openai:gpt-4o-mini",
+          records: 3,
+          calls: 4,
+          plan_calls: 3,
+          task_calls: 1,
+          tokens_in: 2500,
+          tokens_out: 570,
+          tokens_total: 3070,
+          latency_ms: 2300,
+          avg: "575.0",
+          cost: "0.0123",
+          goals: 1,
+        },
+        {
+          tenant_id: "globex",
+          model: "openai:gpt-4o-mini",
+          records: 1,
+          calls: 1,
+          plan_calls: 1,
+          task_calls: 0,
+          tokens_in: 50,
+          tokens_out: 10,
+          tokens_total: 60,
+          latency_ms: 100,
+          avg: "100.0",
+          cost: "0.0000",
+          goals: 1,
+        },
+      ],
+    );
+    assert.deepEqual(
+      await rows(
+        `SELECT tenant_id, goal_id, models, calls::int, tokens_in::int, tokens_out::int, cost::text AS cost, tasks
+         FROM ${schema}.model_usage_by_goal ORDER BY goal_id`,
+      ),
+      [
+        {
+          tenant_id: "acme",
+          goal_id: "m1",
+          models: ["embedded:tiny.gguf", "openai:gpt-4o-mini"],
+          calls: 5,
+          tokens_in: 2800,
+          tokens_out: 620,
+          cost: "0.0123",
+          tasks: 1,
+        },
+        {
+          tenant_id: "globex",
+          goal_id: "m2",
+          models: ["openai:gpt-4o-mini"],
+          calls: 1,
+          tokens_in: 50,
+          tokens_out: 10,
+          cost: "0.0000",
+          tasks: 0,
+        },
+      ],
+    );
+    assert.deepEqual(
+      await rows(
+        `SELECT tenant_id, models, calls::int, tokens_total::int, cost::text AS cost, goals, first_at, last_at
+         FROM ${schema}.model_usage_by_tenant ORDER BY tenant_id`,
+      ),
+      [
+        {
+          tenant_id: "acme",
+          models: ["embedded:tiny.gguf", "openai:gpt-4o-mini"],
+          calls: 5,
+          tokens_total: 3420,
+          cost: "0.0123",
+          goals: 1,
+          first_at: at(3),
+          last_at: at(14),
+        },
+        {
+          tenant_id: "globex",
+          models: ["openai:gpt-4o-mini"],
+          calls: 1,
+          tokens_total: 60,
+          cost: "0.0000",
+          goals: 1,
+          first_at: at(7),
+          last_at: at(7),
+        },
+      ],
+    );
+    // The plan events are in the event log; the goals show their planner, and a goal given up for want
+    // of a plan after it was accepted is REJECTED with every reason.
+    assert.deepEqual(
+      await rows(
+        `SELECT type, count(*)::int AS n FROM ${schema}.events WHERE type LIKE 'Plan%' GROUP BY type ORDER BY type`,
+      ),
+      [
+        { type: "PlanProposed", n: 4 },
+        { type: "PlanRequested", n: 3 },
+      ],
+    );
+    assert.deepEqual(await rows(`SELECT goal_id, status, planner, end_reason FROM ${schema}.goals ORDER BY goal_id`), [
+      { goal_id: "m1", status: "RUNNING", planner: "model/v1", end_reason: null },
+      { goal_id: "m2", status: "SUBMITTED", planner: null, end_reason: null },
+      {
+        goal_id: "m3",
+        status: "REJECTED",
+        planner: null,
+        end_reason: "PLANNING_FAILED: plan attempt 1: the model call timed out; no valid plan after 1 attempt(s)",
+      },
+    ]);
+
+    // Delivered again, whole and split: nothing changes.
+    const before = await digest(schema);
+    await store.apply(goals.topic, 0, goals.events.slice(2), goals.next);
+    await store.apply(tasks.topic, 0, tasks.events, tasks.next);
+    assert.deepEqual(await digest(schema), before);
+
+    // Migration 005 on a schema projected before it existed fills model_calls and goals.planner from
+    // the event log exactly as the projection does: undone here, then applied again.
+    await pool.query(
+      `DROP VIEW ${schema}.model_usage_by_model, ${schema}.model_usage_by_goal, ${schema}.model_usage_by_tenant;
+       DROP TABLE ${schema}.model_calls;
+       ALTER TABLE ${schema}.goals DROP COLUMN planner;
+       DELETE FROM ${schema}.schema_migrations WHERE version = 5`,
+    );
+    assert.deepEqual((await migrate(pool, schema)).applied, ["005_model_usage.sql"]);
+    assert.deepEqual(await digest(schema), before);
+  });
 });
 
 function agentPayload(agentId: string, capacity: number): Payload<"AgentRegistered"> {
@@ -653,13 +1091,14 @@ class HandMadeLog {
     occurredAt: Date,
     aggregate: { type: Envelope["aggregate"]["type"]; id: string },
     payload: Payload<T>,
+    on: { tenantId?: string; correlationId?: string } = {},
   ): PolityEvent {
     const envelope: Envelope = {
       eventId: randomUUID(),
       type,
       occurredAt,
-      tenantId: "acme",
-      correlationId: "g1",
+      tenantId: on.tenantId ?? "acme",
+      correlationId: on.correlationId ?? "g1",
       causationId: null,
       actor: { id: "test", tier: "SYSTEM" },
       aggregate: { ...aggregate, version: ++this.version },

@@ -63,7 +63,7 @@ export const TEST_TOPOLOGY: TopologyConfig = {
 /** The directory every host would derive from the AgentRegistered facts of `config`. */
 export function directoryOf(config: TopologyConfig = TEST_TOPOLOGY): AgentDirectory {
   const directory = new AgentDirectory();
-  for (const { shell: _shell, ...agent } of agentsOf(config))
+  for (const { shell: _shell, model: _model, ...agent } of agentsOf(config))
     directory.apply(
       ev("AgentRegistered", agent, {
         actor: { id: "test", tier: "SYSTEM" },
