@@ -46,7 +46,10 @@
  * `computePerTask`, default 1, unit cpu-seconds): the goal's quota is consumed by every allocation
  * except a cancelled task's. Where one sets `maxConcurrentTasks` or `quotas.AGENT_CAPACITY`, it asks
  * one AGENT_CAPACITY slot per task (`res-<goal>-<task>-AGENT_CAPACITY`, unit tasks), held while the
- * task is open and released when it completes or is cancelled. A task is handed down once all of
+ * task is open and released when it completes or is cancelled. Where one sets `quotas.API_QUOTA`,
+ * it asks one API_QUOTA call per task (`res-<goal>-<task>-API_QUOTA`, unit calls): a reservation,
+ * settled when the task completes to the model calls its attempts made (TaskCompleted/TaskFailed
+ * `usage.calls`; 0 for a task no model did), so the goal's quota counts real model calls. A task is handed down once all of
  * its requests are allocated. A capacity request that does not fit now waits (no answer) and is
  * granted when a slot is released, the most urgent first, then the earliest.
  *
@@ -328,6 +331,8 @@ export function resourceRequestsFor(
     );
   if (policies.some((p) => p.rules.maxConcurrentTasks !== undefined || p.rules.quotas?.AGENT_CAPACITY !== undefined))
     out.push(kindRequest(task, requester, "AGENT_CAPACITY", "1.0000", "one concurrent task"));
+  if (policies.some((p) => p.rules.quotas?.API_QUOTA !== undefined))
+    out.push(kindRequest(task, requester, "API_QUOTA", "1.0000", "one model call reserved, settled to the calls made"));
   return out;
 }
 
@@ -397,7 +402,8 @@ export const resources: TierDecider = {
 /**
  * What an allocation holds of its goal's limit now: BUDGET as in the module's point 3, a completed
  * task's COMPUTATIONAL (and API_QUOTA) units stay consumed, its AGENT_CAPACITY slot is released;
- * a cancelled task holds nothing.
+ * a cancelled task holds nothing. An API_QUOTA allocation of a completed task holds the model
+ * calls its attempts made.
  */
 function held(state: HierarchyState, goalId: string, a: Allocation): bigint {
   if (a.status !== "ALLOCATED") return 0n;
@@ -406,6 +412,8 @@ function held(state: HierarchyState, goalId: string, a: Allocation): bigint {
   if (task?.status === "COMPLETED") {
     if (a.kind === "BUDGET") return toUnits(task.cost);
     if (a.kind === "AGENT_CAPACITY") return 0n;
+    // The model calls its attempts actually made (a task that made none releases its reservation).
+    if (a.kind === "API_QUOTA") return toUnits(String(task.modelCalls));
   }
   return toUnits(a.granted ?? a.amount);
 }

@@ -57,6 +57,8 @@ export interface TaskState {
   allocation: Allocation | null;
   /** The task this one is a part of (TaskCreated's parentTaskId: a SPLIT, escalation-policy.ts); null otherwise. */
   parentTaskId: string | null;
+  /** Language-model calls its attempts made (TaskCompleted/TaskFailed usage): what its API_QUOTA allocation holds once done. */
+  modelCalls: number;
 }
 
 /** A resource request and its answer, as folded from ResourceRequested/Allocated/Denied. */
@@ -521,6 +523,7 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
         started: null,
         allocation: null,
         parentTaskId: e.parentTaskId,
+        modelCalls: 0,
       });
       return state;
     }
@@ -591,6 +594,7 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
       task.result = e.result;
       task.outputs = e.outputs;
       task.cost = addCost(task.cost, e.cost);
+      task.modelCalls += e.usage?.calls ?? 0;
       task.lastFailure = null;
       releaseAll(state, task, key, ["governor", "mayor", "worker"]);
       return state;
@@ -601,6 +605,7 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
       const task = state.tasks.get(key);
       if (!task || claimedByAnother(state, e) || !advance(task, e.attempt, "FAILED")) return state;
       task.lastFailure = { reason: e.reason, retryable: e.retryable };
+      task.modelCalls += e.usage?.calls ?? 0;
       task.failures.push({ attempt: e.attempt, agentId: e.agentId, reason: e.reason });
       if (!task.failedOn.includes(e.agentId)) task.failedOn.push(e.agentId);
       release(state, task.workerId, key);

@@ -309,6 +309,72 @@ describe("resource manager: budget allocation", () => {
   });
 });
 
+describe("API quota: counts real model calls", () => {
+  const book = bookOf(defined("calls", "RESOURCE_ALLOCATION", { quotas: { API_QUOTA: "2" } }));
+  const usage = (calls: number) => ({
+    model: "embedded:tiny.gguf",
+    tokensIn: 10,
+    tokensOut: 5,
+    calls,
+    latencyMs: 3,
+    promptDigest: null,
+    answerDigest: null,
+  });
+  const quotaRequest = (taskId: string) =>
+    ev("ResourceRequested", {
+      requestId: requestIdOf("g1", taskId, "API_QUOTA"),
+      goalId: "g1",
+      taskId,
+      requesterId: GOV,
+      requesterTier: "GOVERNOR",
+      kind: "API_QUOTA",
+      amount: "1.0000",
+      unit: "calls",
+      durationMs: null,
+      priority: 5,
+      justification: "one model call",
+    });
+  /** t1 reserved one call, was granted it, and completed after the model calls given. */
+  const doneWith = (calls: number): PolityEvent[] => {
+    const before = [goal(null), created("g1", api("t1"))];
+    const granted = answered(before, quotaRequest("t1"), book);
+    return [
+      ...before,
+      quotaRequest("t1"),
+      ...granted,
+      assigned("g1", api("t1"), "aamas-worker-backend-api-1"),
+      completed("g1", "t1", "aamas-worker-backend-api-1", { usage: usage(calls) }),
+      created("g1", api("t2")),
+    ];
+  };
+
+  it("a governor reserves one call per task where a policy sets quotas.API_QUOTA", () => {
+    const decisions = spec(governor, context({ policies: book }))
+      .given([created("g1", api("t1"))])
+      .when(assigned("g1", api("t1"), GOV)).decisions;
+    const [call] = ofType(decisions, "ResourceRequested").filter((r) => r.kind === "API_QUOTA");
+    assert.equal(call?.amount, "1.0000");
+    assert.equal(call?.unit, "calls");
+  });
+
+  it("a completed task holds the calls its model made: two calls use up a quota of two", () => {
+    spec(resources, context({ policies: book }))
+      .given(doneWith(2))
+      .when(quotaRequest("t2"))
+      .thenMatches((ds) => {
+        const [denied] = ofType(ds, "ResourceDenied");
+        assert.match(denied?.reasons[0] ?? "", /may use 2 of API_QUOTA, 2.0000 is granted/);
+      });
+  });
+
+  it("a task no model did releases its reservation", () => {
+    spec(resources, context({ policies: book }))
+      .given(doneWith(0))
+      .when(quotaRequest("t2"))
+      .thenMatches((ds) => ofType(ds, "ResourceAllocated").length === 1);
+  });
+});
+
 describe("governor: waits for its tasks' budget", () => {
   const book = bookOf(BUDGET_POLICY);
   const ctx = context({ policies: book });
