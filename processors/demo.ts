@@ -2,8 +2,14 @@
  * `npm run demo`: submits a sample project and shows its progress, phase by phase, until it is
  * done. It runs the hierarchy in this process unless `--attach` says one is already running
  * (`npm start` in another terminal).
+ *
+ * `npm run demo -- --ai [--model FILE.gguf]`: a goal without tasks, planned by a language model
+ * and done by model workers on the embedded runtime (processors/config/ai-topology.json). Without
+ * --model it writes a tiny random-weight model: every step is real (the runtime, the grammar, the
+ * recorded plan and answers), but its text is meaningless.
  */
 import { randomUUID } from "node:crypto";
+import { fileURLToPath } from "node:url";
 import type { InfraUrls } from "../lib/config.js";
 import { loadConfig } from "../lib/config.js";
 import { kafkaClient } from "../lib/kafka.js";
@@ -12,18 +18,55 @@ import { EventWriter } from "../producers/writer.js";
 import { physicalTopic } from "../schemas/catalog.js";
 import { Codec } from "../schemas/codec.js";
 import { EventReader, typed } from "../schemas/reader.js";
+import fs from "node:fs";
+import path from "node:path";
+import { writeTinyGguf } from "./ai/tiny-gguf.js";
 import { runProcessors } from "./main.js";
 import { ROLES } from "./hierarchy.js";
+import { loadTopology, type TopologyConfig } from "./topology.js";
+
+const AI_TOPOLOGY_FILE = path.join(path.dirname(fileURLToPath(import.meta.url)), "config", "ai-topology.json");
+
+/** The AI demo's topology, its local model file given by --model or written as a tiny random-weight model. */
+function aiTopology(args: string[], say: (line: string) => void): TopologyConfig {
+  const topology = loadTopology(AI_TOPOLOGY_FILE);
+  const local = topology.models?.local;
+  if (local?.backend !== "embedded") throw new Error(`${AI_TOPOLOGY_FILE}: models.local must be an embedded model`);
+  const i = args.indexOf("--model");
+  if (i >= 0) {
+    const file = args[i + 1];
+    if (!file || !fs.existsSync(file))
+      throw new Error(`--model needs the path of a GGUF file; ${file ? `${file} does not exist` : "none was given"}`);
+    local.file = path.resolve(file);
+    say(`model: ${local.file}`);
+  } else {
+    if (!fs.existsSync(local.file)) {
+      fs.mkdirSync(path.dirname(local.file), { recursive: true });
+      writeTinyGguf(local.file);
+    }
+    say(
+      `model: a tiny random-weight model (${local.file}): real runtime, meaningless text. ` +
+        "Pass --model FILE.gguf for a real one, or see README 'Bring your own model'.",
+    );
+  }
+  return topology;
+}
 
 export async function runDemo(urls: InfraUrls, args: string[]): Promise<number> {
   const config = loadConfig();
   const attach = args.includes("--attach");
+  const ai = args.includes("--ai");
   const topology = args.includes("--dgm") ? "dgm" : "aamas";
+  if (ai && topology === "dgm")
+    throw new Error("--ai runs the aamas topology of processors/config/ai-topology.json; drop --dgm");
   const kafka = kafkaClient(urls.kafkaBrokers, `${config.clientId}-demo`);
   const codec = Codec.forUrl(urls.schemaRegistryUrl);
   const started = Date.now();
   const clock = () => `${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s`;
-  const hierarchy = attach ? null : await runProcessors(urls, [...ROLES], () => undefined);
+  const say = (line: string) => console.log(`${clock()}  ${line}`);
+  const hierarchy = attach
+    ? null
+    : await runProcessors(urls, [...ROLES], () => undefined, ai ? aiTopology(args, say) : undefined);
   if (hierarchy) console.log(`${clock()}  hierarchy running in this process (${ROLES.join(", ")})`);
 
   const goalId = `demo-${randomUUID().slice(0, 8)}`;
@@ -49,6 +92,24 @@ export async function runDemo(urls: InfraUrls, args: string[]): Promise<number> 
           console.log(`${clock()}  REJECTED ${e.value.code}: ${e.value.reasons.join("; ")}`);
           done(1);
           break;
+        case "PlanRequested":
+          console.log(
+            `${clock()}  plan asked of model "${e.value.model}" (attempt ${e.value.attempt} of ${e.value.maxAttempts})`,
+          );
+          break;
+        case "PlanProposed": {
+          const u = e.value.usage;
+          const tokens = u ? `, ${u.tokensIn} tokens in, ${u.tokensOut} out, ${u.latencyMs} ms` : "";
+          console.log(
+            `${clock()}  plan ${e.value.accepted ? "accepted" : "refused"}: ${e.value.tasks.length} task(s)${tokens}` +
+              (e.value.accepted ? "" : ` (${[e.value.error, ...e.value.problems].filter(Boolean).join("; ")})`),
+          );
+          for (const t of e.value.accepted ? e.value.tasks : [])
+            console.log(
+              `${clock()}    ${t.id} [${t.domain}/${t.specialization ?? "any"}]${t.dependsOn.length > 0 ? ` after ${t.dependsOn.join(", ")}` : ""}: ${t.title}`,
+            );
+          break;
+        }
         case "PhaseTransitioned":
           console.log(`${clock()}  phase ${e.value.toPhase}`);
           break;
@@ -57,7 +118,12 @@ export async function runDemo(urls: InfraUrls, args: string[]): Promise<number> 
           break;
         case "TaskCompleted":
           completed++;
-          console.log(`${clock()}    ${e.value.taskId} done by ${e.value.agentId} (${completed}/${tasks})`);
+          console.log(
+            `${clock()}    ${e.value.taskId} done by ${e.value.agentId} (${completed}/${tasks})` +
+              (e.value.usage
+                ? `: ${e.value.usage.tokensIn} tokens in, ${e.value.usage.tokensOut} out, ${e.value.usage.latencyMs} ms; ${JSON.stringify(e.value.outputs).slice(0, 120)}`
+                : ""),
+          );
           break;
         case "TaskFailed":
           console.log(`${clock()}    ${e.value.taskId} failed on ${e.value.agentId}: ${e.value.reason}`);
@@ -83,14 +149,23 @@ export async function runDemo(urls: InfraUrls, args: string[]): Promise<number> 
   await submitGoal(
     writer,
     { tenantId: "demo", userId: "demo-user" },
-    {
-      goalId,
-      kind: "PROJECT",
-      title: "Online bookshop",
-      description: "A web shop for books: catalogue, cart, payments, tests",
-      priority: 7,
-      topology,
-    },
+    ai
+      ? {
+          goalId,
+          kind: "GOAL",
+          title: "Online bookshop API",
+          description: "A REST API for a book shop (catalogue, cart, orders) and the unit tests that prove it works",
+          priority: 7,
+          topology,
+        }
+      : {
+          goalId,
+          kind: "PROJECT",
+          title: "Online bookshop",
+          description: "A web shop for books: catalogue, cart, payments, tests",
+          priority: 7,
+          topology,
+        },
   );
   const timeout = setTimeout(() => {
     console.log(

@@ -13,7 +13,7 @@ import { kafkaClient } from "../lib/kafka.js";
 import { Codec } from "../schemas/codec.js";
 import type { Role } from "./domain/directory.js";
 import { ROLES, startHierarchy, type RunningHierarchy } from "./hierarchy.js";
-import { loadTopology } from "./topology.js";
+import { loadTopology, type TopologyConfig } from "./topology.js";
 
 export function parseTiers(value: string | undefined): Role[] {
   if (!value || value === "all") return [...ROLES];
@@ -27,12 +27,13 @@ export async function runProcessors(
   urls: Pick<InfraUrls, "kafkaBrokers" | "schemaRegistryUrl">,
   roles: Role[],
   log: (line: string) => void,
+  topology: TopologyConfig = loadTopology(),
 ): Promise<RunningHierarchy> {
   const config = loadConfig();
   return startHierarchy({
     kafka: kafkaClient(urls.kafkaBrokers, `${config.clientId}-${roles.join("-")}`),
     codec: Codec.forUrl(urls.schemaRegistryUrl),
-    topology: loadTopology(),
+    topology,
     roles,
     topicPrefix: config.topicPrefix,
     log,
