@@ -4,7 +4,7 @@
  * two curves of bench/scaling.ts. Writes bench/results/<at>.json (every result, the machine and the
  * stack), <at>.md (the tables) and <at>.svg (the charts); all three are rewritten after each step,
  * so that a run cut short keeps what it measured. Steps, in order: codec, flow, projections,
- * gateway, replay, scaling, goalsize. Sizes: see OPTIONS (each also BENCH_<NAME>, e.g.
+ * gateway, replay, scaling, goalsize, models. Sizes: see OPTIONS (each also BENCH_<NAME>, e.g.
  * BENCH_FLOW_GOALS=50; a flag wins over the environment).
  */
 import fs from "node:fs";
@@ -18,6 +18,7 @@ import { svgChart, type Bar, type Panel } from "./chart.js";
 import { codecBench, type CodecResult } from "./codec.js";
 import { flowBench, type FlowResult } from "./flow.js";
 import { gatewayBench, type GatewayResult } from "./gateway.js";
+import { modelsBench, type ModelsResult } from "./models.js";
 import { projectionsBench, type ProjectionsResult } from "./projections.js";
 import { replayBench, type ReplayResult } from "./replay.js";
 import {
@@ -29,7 +30,7 @@ import {
   type Spread,
 } from "./scaling.js";
 
-export const STEPS = ["codec", "flow", "projections", "gateway", "replay", "scaling", "goalsize"] as const;
+export const STEPS = ["codec", "flow", "projections", "gateway", "replay", "scaling", "goalsize", "models"] as const;
 type Step = (typeof STEPS)[number];
 
 /** name: [default, --quick, what]. Lists are comma-separated whole numbers. */
@@ -52,7 +53,10 @@ const OPTIONS = {
   "goal-sizes": ["10,100,1000", "10,100", "goal size: tasks in one goal"],
   "goal-depth": [10, 10, "goal size: layers of the DAG (10 tasks in 10 layers: a chain)"],
   "task-ms": [10, 10, "scaling and goal size: mean simulated task duration (ms)"],
-  "timeout-ms": [600_000, 300_000, "scaling and goal size: the most one repetition may take"],
+  "timeout-ms": [600_000, 300_000, "scaling, goal size and models: the most one repetition (one model goal) may take"],
+  "model-goals": [20, 3, "models: goals of 5 model tasks each (embedded runtime, tiny GGUF)"],
+  "model-plan-goals": [5, 1, "models: goals without tasks, planned by the model"],
+  "model-concurrency": [1, 1, "models: goals in flight at once"],
 } as const;
 type Name = keyof typeof OPTIONS;
 
@@ -195,6 +199,7 @@ interface Results {
   replay?: ReplayResult;
   scaling?: ScalingResult;
   goalsize?: GoalSizeResult;
+  models?: ModelsResult;
 }
 
 const ratio = (a: number, b: number | undefined) => (b ? Math.round((a / b) * 1000) / 1000 : undefined);
@@ -355,6 +360,53 @@ function rowsOf(r: Results): Row[] {
       });
     }
   }
+  if (r.models) {
+    const m = r.models;
+    const one = (x: number) => ({ median: x, min: x, max: x });
+    const tasks = `${m.tasks.completed} tasks`;
+    for (const p of ["p50", "p99"] as const) {
+      rows.push({
+        bench: "models",
+        figure: `orchestration overhead per model task ${p} (wall - model call; target <= ${m.target[p]} ms, ${m.met[p] ? "met" : "**not met**"}; ${tasks})`,
+        short: `overhead ${p}`,
+        unit: "ms",
+        ...one(m.overheadMs[p]),
+      });
+    }
+    rows.push({
+      bench: "models",
+      figure: "worker-side overhead per model task p50 (TaskStarted to TaskCompleted - model call; min/max: p50/p99)",
+      unit: "ms",
+      median: m.workerOverheadMs.p50,
+      min: m.workerOverheadMs.p50,
+      max: m.workerOverheadMs.p99,
+    });
+    rows.push({
+      bench: "models",
+      figure: "model call p50, embedded tiny GGUF (min/max: p50/p99)",
+      unit: "ms",
+      median: m.modelMs.p50,
+      min: m.modelMs.p50,
+      max: m.modelMs.p99,
+    });
+    rows.push({
+      bench: "models",
+      figure: "model tokens out per second of model time",
+      unit: "tokens/s",
+      ...one(m.tokensPerSecond),
+    });
+    if (m.planning?.overheadMs) {
+      const o = m.planning.overheadMs;
+      rows.push({
+        bench: "models",
+        figure: `plan step overhead p50 (PlanRequested to PlanProposed - model call; ${o.n} plans; min/max: p50/p99)`,
+        unit: "ms",
+        median: o.p50,
+        min: o.p50,
+        max: o.p99,
+      });
+    }
+  }
   return rows;
 }
 
@@ -436,6 +488,31 @@ function markdown(report: Report, svgName: string): string {
         `| ${p.tasks} | ${p.depth} x ${p.width} | ${num(p.latencyMs.median, "ms")} | ${num(p.latencyMs.min)} | ${num(p.latencyMs.max)} | ${p.msPerTask} | ${p.hierarchyErrors} |`,
       );
     }
+  }
+  if (r.models) {
+    const m = r.models;
+    const d = (x: { p50: number; p95: number; p99: number; max: number } | null | undefined) =>
+      x ? [x.p50, x.p95, x.p99, x.max].map((v) => num(v, "ms")).join(" | ") : "- | - | - | -";
+    const met = (ok: boolean) => (ok ? "met" : "**not met**");
+    out.push(
+      "",
+      "## Model tasks: orchestration overhead beside the model call",
+      "",
+      `${m.tasks.completed} model tasks (${m.goals.submitted} goals x ${m.options.tasksPerGoal}, ${m.options.concurrency} at a time; ` +
+        `${m.tasks.failedAttempts} failed attempts), ${m.runtime}. ${m.notes}`,
+      "",
+      "| per model task | p50 | p95 | p99 | max |",
+      "| --- | --- | --- | --- | --- |",
+      `| **overhead: wall - model** (target p50 <= ${m.target.p50} ms ${met(m.met.p50)}, p99 <= ${m.target.p99} ms ${met(m.met.p99)}) | ${d(m.overheadMs)} |`,
+      `| worker overhead: TaskStarted to TaskCompleted - model | ${d(m.workerOverheadMs)} |`,
+      `| model call (usage.latencyMs) | ${d(m.modelMs)} |`,
+      `| wall: the president's TaskAssigned to TaskCompleted | ${d(m.wallMs)} |`,
+      `| hand-off: dependencies done to the president's TaskAssigned | ${d(m.handoffMs)} |`,
+      `| plan overhead: PlanRequested to PlanProposed - model | ${d(m.planning?.overheadMs)} |`,
+      `| plan model call | ${d(m.planning?.modelMs)} |`,
+      "",
+      `${m.tokensPerSecond} tokens/s out per second of model time; overhead / model ${m.overheadToModel.p50} at p50, ${m.overheadToModel.total} in total.`,
+    );
   }
   const firstErrors = [
     ...(r.scaling?.points ?? []).map((p) => [`scaling, ${p.instances} instance(s)`, p.firstError] as const),
@@ -634,6 +711,13 @@ export async function runAllBenches(urls: InfraUrls, args: string[], stack: Stac
         (line) => say(line),
       );
       return 0;
+    },
+    models: async () => {
+      const a = ["--goals", o["model-goals"], "--plan-goals", o["model-plan-goals"]];
+      const b = ["--concurrency", o["model-concurrency"], "--timeout-ms", o["timeout-ms"]];
+      const { code, result } = await modelsBench(urls, [...a, ...b].map(String), write0);
+      report.results.models = result;
+      return code;
     },
   };
   write();

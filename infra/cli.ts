@@ -43,6 +43,9 @@ const USAGE = `usage:
                                      hierarchy throughput next to a bare kafkajs transactional loop
   npm run bench:projections [-- --goals N --reps R]
                                      read model events/s next to bare batched inserts of the same rows
+  npm run bench:models [-- --goals N --plan-goals P --concurrency C --quick]
+                                     orchestration overhead per model task (embedded runtime, tiny
+                                     GGUF) beside the model call's own time, and the plan step's
 servers: postgres, kafka, registry, mongo`;
 
 function runChild(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -245,6 +248,10 @@ async function main(argv: string[]): Promise<number> {
   if (command === "bench" && rest[0] === "flow") {
     const { runFlowBench } = await import("../bench/flow.js");
     return withInfra(config, (infra) => runFlowBench(infra.urls, rest.slice(1)));
+  }
+  if (command === "bench" && rest[0] === "models") {
+    const { runModelsBench } = await import("../bench/models.js");
+    return withInfra(config, (infra) => runModelsBench(infra.urls, rest.slice(1)));
   }
   if (command === "bench" && rest[0] === "projections") {
     const { runProjectionsBench } = await import("../bench/projections.js");
