@@ -5,19 +5,20 @@
  * answer is checked the same way before anything is built from it.
  */
 import { createHash } from "node:crypto";
-import type { JsonSchema } from "./model.js";
+import type { ModelUsage } from "../../schemas/generated/types.js";
+import { ModelError, type ChatModel, type ChatRequest, type JsonSchema } from "./model.js";
 
 export const sha256 = (text: string): string => createHash("sha256").update(text).digest("hex");
 
-/** The answer as JSON, or the problem with it. */
-export function parseAnswer(text: string, schema: JsonSchema): { value: unknown; problems: string[] } {
+/** The answer as JSON and what does not fit its schema; `json` false (and one problem) when it is not JSON at all. */
+export function parseAnswer(text: string, schema: JsonSchema): { value: unknown; json: boolean; problems: string[] } {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (e) {
-    return { value: null, problems: [`the answer is not JSON (${(e as Error).message})`] };
+    return { value: null, json: false, problems: [`the answer is not JSON (${(e as Error).message})`] };
   }
-  return { value, problems: schemaProblems(value, schema, "answer") };
+  return { value, json: true, problems: schemaProblems(value, schema, "answer") };
 }
 
 /**
@@ -118,4 +119,68 @@ function describe(value: unknown): string {
 /** Whether a value is a usable JSON schema object (for schemas given in configuration or task inputs). */
 export function isSchema(value: unknown): value is JsonSchema {
   return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+/** A model's JSON answer, checked, with what the call used; or why there is none. */
+export type JsonAnswer =
+  | { ok: true; value: unknown; text: string; usage: ModelUsage }
+  | {
+      ok: false;
+      reason: string;
+      /** Whether another attempt may help. */
+      retryable: boolean;
+      /** What the call used, when it answered at all. */
+      usage: ModelUsage | null;
+      /** The tail of what it answered, for the record. */
+      text: string | null;
+    };
+
+/**
+ * One call for a JSON answer of `request.schema`, within `timeoutMs`: the answer parsed and checked
+ * against the schema, with its usage (model, tokens, latency and the digests of prompt and answer).
+ * Never throws: a refusal, an answer cut off at maxTokens, one that does not fit, a failed or
+ * timed-out call each come back with the reason.
+ */
+export async function askForJson(
+  model: ChatModel,
+  request: Omit<ChatRequest, "signal">,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<JsonAnswer> {
+  const promptDigest = sha256(JSON.stringify({ system: request.system, user: request.user, schema: request.schema }));
+  const started = Date.now();
+  try {
+    const answer = await model.chat({ ...request, signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]) });
+    const usage: ModelUsage = {
+      model: answer.model,
+      tokensIn: answer.tokensIn,
+      tokensOut: answer.tokensOut,
+      calls: 1,
+      latencyMs: answer.latencyMs,
+      promptDigest,
+      answerDigest: sha256(answer.text),
+    };
+    const failed = (reason: string): JsonAnswer => ({
+      ok: false,
+      reason,
+      retryable: true,
+      usage,
+      text: answer.text.slice(-4_096),
+    });
+    if (answer.finishReason === "refusal")
+      return failed(`the model refused: ${answer.refusal ?? answer.text}`.slice(0, 1_000));
+    if (answer.finishReason === "length") return failed(`the answer was cut off at ${request.maxTokens} tokens`);
+    const { value, json, problems } = parseAnswer(answer.text, request.schema);
+    if (!json) return failed(problems[0]!);
+    if (problems.length > 0) return failed(`the answer does not fit its schema: ${problems.slice(0, 10).join("; ")}`);
+    return { ok: true, value, text: answer.text, usage };
+  } catch (e) {
+    const timedOut = !signal.aborted && Date.now() - started >= timeoutMs - 5;
+    const reason = timedOut
+      ? `the model did not answer within ${timeoutMs} ms`
+      : e instanceof ModelError
+        ? e.message
+        : `the model call failed: ${(e as Error).message}`;
+    return { ok: false, reason, retryable: e instanceof ModelError ? e.retryable : true, usage: null, text: null };
+  }
 }

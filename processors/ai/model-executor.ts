@@ -14,8 +14,8 @@
 import { formatCost, toUnits } from "../domain/state.js";
 import type { Execution, Executor, Outcome } from "../executors.js";
 import type { ModelUsage } from "../../schemas/generated/types.js";
-import { isSchema, parseAnswer, sha256 } from "./json-answer.js";
-import { ModelError, type ChatModel, type JsonSchema } from "./model.js";
+import { askForJson, isSchema } from "./json-answer.js";
+import type { ChatModel, JsonSchema } from "./model.js";
 
 /** A worker group's `model` settings in the topology file. */
 export interface ModelWorkerConfig {
@@ -134,17 +134,15 @@ export function modelExecutor(
       const chosen = schemaFor(e, group);
       if ("problem" in chosen) return failed(chosen.problem, "INVALID_OUTPUT", false, null);
       const { system, user } = taskPrompt(e, { ...role, systemPrompt: group.systemPrompt });
-      const promptDigest = sha256(JSON.stringify({ system, user, schema: chosen.schema }));
       const maxTokens = group.maxTokens ?? 1536;
-      const timeoutMs = group.timeoutMs ?? 120_000;
       let lastReported = 0;
-      try {
-        const answer = await model.chat({
+      const answer = await askForJson(
+        model,
+        {
           system,
           user,
           schema: chosen.schema,
           maxTokens,
-          signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
           onProgress: (tokensOut) => {
             const now = Date.now();
             if (!progress || now - lastReported < 1_000) return;
@@ -155,53 +153,26 @@ export function modelExecutor(
               metrics: { tokensOut },
             });
           },
-        });
-        const usage: ModelUsage = {
-          model: answer.model,
-          tokensIn: answer.tokensIn,
-          tokensOut: answer.tokensOut,
-          calls: 1,
-          latencyMs: answer.latencyMs,
-          promptDigest,
-          answerDigest: sha256(answer.text),
-        };
-        const tail = answer.text.slice(-4_096);
-        if (answer.finishReason === "refusal")
-          return failed(
-            `the model refused: ${answer.refusal ?? answer.text}`.slice(0, 1_000),
-            "INVALID_OUTPUT",
-            true,
-            usage,
-            tail,
-          );
-        if (answer.finishReason === "length")
-          return failed(`the answer was cut off at ${maxTokens} tokens`, "INVALID_OUTPUT", true, usage, tail);
-        const { value, problems } = parseAnswer(answer.text, chosen.schema);
-        if (problems.length > 0)
-          return failed(
-            `the answer does not fit its schema: ${problems.slice(0, 10).join("; ")}`,
-            "INVALID_OUTPUT",
-            true,
-            usage,
-            tail,
-          );
-        return {
-          ok: true,
-          ...outputsOf(value, answer.text),
-          durationMs: Date.now() - started,
-          cost: costOfTokens(usage, pricing),
-          exitCode: null,
-          usage,
-        };
-      } catch (err) {
-        const timedOut = !signal.aborted && Date.now() - started >= timeoutMs - 5;
-        const reason = timedOut
-          ? `the model did not answer within ${timeoutMs} ms`
-          : err instanceof ModelError
-            ? err.message
-            : `the model call failed: ${(err as Error).message}`;
-        return failed(reason, "EXECUTION_ERROR", err instanceof ModelError ? err.retryable : true, null);
-      }
+        },
+        group.timeoutMs ?? 120_000,
+        signal,
+      );
+      if (!answer.ok)
+        return failed(
+          answer.reason,
+          answer.usage ? "INVALID_OUTPUT" : "EXECUTION_ERROR",
+          answer.retryable,
+          answer.usage,
+          answer.text,
+        );
+      return {
+        ok: true,
+        ...outputsOf(answer.value, answer.text),
+        durationMs: Date.now() - started,
+        cost: costOfTokens(answer.usage, pricing),
+        exitCode: null,
+        usage: answer.usage,
+      };
     },
   };
 }

@@ -16,8 +16,8 @@ import type { PlanningFinished } from "../domain/decider.js";
 import { PHASE_DUTIES } from "../domain/planner.js";
 import type { GoalState, HierarchyState, PlanRequest } from "../domain/state.js";
 import type { ModelUsage, TaskSpec, Topology } from "../../schemas/generated/types.js";
-import { parseAnswer, sha256 } from "./json-answer.js";
-import { ModelError, type ChatModel, type JsonSchema } from "./model.js";
+import { askForJson } from "./json-answer.js";
+import type { ChatModel, JsonSchema } from "./model.js";
 
 /** Name and version of this planner, as recorded in PlanProposed and GoalDecomposed. */
 export const MODEL_PLANNER = "model/v1";
@@ -160,7 +160,6 @@ export async function planWithModel(
   const maxTasks = options.maxTasks ?? 8;
   const schema = planSchema(request, maxTasks);
   const { system, user } = planPrompt(goal, request);
-  const promptDigest = sha256(JSON.stringify({ system, user, schema }));
   const finished = (tasks: TaskSpec[], usage: ModelUsage | null, error: string | null): PlanningFinished => ({
     type: "PlanningFinished",
     goalId: goal.goalId,
@@ -170,42 +169,14 @@ export async function planWithModel(
     usage,
     error,
   });
-  const timeoutMs = options.timeoutMs ?? 120_000;
-  const started = Date.now();
-  try {
-    const answer = await model.chat({
-      system,
-      user,
-      schema,
-      maxTokens: options.maxTokens ?? 2048,
-      signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
-    });
-    const usage: ModelUsage = {
-      model: answer.model,
-      tokensIn: answer.tokensIn,
-      tokensOut: answer.tokensOut,
-      calls: 1,
-      latencyMs: answer.latencyMs,
-      promptDigest,
-      answerDigest: sha256(answer.text),
-    };
-    if (answer.finishReason === "refusal")
-      return finished([], usage, `the model refused to plan: ${answer.refusal ?? answer.text}`.slice(0, 1000));
-    if (answer.finishReason === "length")
-      return finished([], usage, `the model's plan was cut off at ${options.maxTokens ?? 2048} tokens`);
-    const { value, problems } = parseAnswer(answer.text, schema);
-    if (problems.length > 0)
-      return finished([], usage, `the model's answer is not a plan: ${problems.slice(0, 10).join("; ")}`);
-    return finished(tasksOfAnswer(request, (value as { tasks: PlannedTask[] }).tasks), usage, null);
-  } catch (e) {
-    const timedOut = !signal.aborted && Date.now() - started >= timeoutMs - 5;
-    const why = timedOut
-      ? `the model did not answer within ${timeoutMs} ms`
-      : e instanceof ModelError
-        ? e.message
-        : `the model call failed: ${(e as Error).message}`;
-    return finished([], null, why);
-  }
+  const answer = await askForJson(
+    model,
+    { system, user, schema, maxTokens: options.maxTokens ?? 2048 },
+    options.timeoutMs ?? 120_000,
+    signal,
+  );
+  if (!answer.ok) return finished([], answer.usage, `no plan: ${answer.reason}`);
+  return finished(tasksOfAnswer(request, (answer.value as { tasks: PlannedTask[] }).tasks), answer.usage, null);
 }
 
 /**
