@@ -265,8 +265,20 @@ const goal = obj(
     taskSummary: counts("Tasks by status."),
     tasksTotal: int(),
     progress: numb("Share of the tasks completed, 0 to 1."),
-    resourceConsumption: obj({ computeCost: str(), agentMs: numb() }),
+    resourceConsumption: obj({
+      computeCost: str(),
+      agentMs: numb(),
+      apiCalls: int("External API (model) calls of every task attempt and plan of the goal."),
+      resources: list(ref("ResourceUse"), "Per kind of resource, what the goal's tasks asked for."),
+    }),
     escalations: obj({ open: int(), total: int() }),
+    governorId: orNull(str("The governor (sub-master in dgm) holding most of the goal's tasks.")),
+    governorIds: list(str(), "Every governor (sub-master) holding tasks of the goal."),
+    mayorIds: list(str(), "Every mayor holding tasks of the goal."),
+    phaseProgress: list(ref("PhaseStatus"), "A project's eight phases in SDLC order; empty for a goal."),
+    allocations: list(ref("ResourceAllocation"), "Resource requests made for the goal's tasks, in log order."),
+    violations: list(ref("ConstitutionalViolation"), "Constitutional violations found about the goal."),
+    policyDecisions: counts("Policy decisions (PolicyEvaluated) about the goal, by decision."),
   },
   ["id", "status", "version", "plans", "tokensIn", "tokensOut", "modelCalls", "modelLatencyMs", "modelCost"],
   "A goal, or a project (kind PROJECT) that runs through the eight SDLC phases.",
@@ -323,6 +335,73 @@ const task = obj(
   ["id", "goalId", "taskId", "status", "attempt", "tokensIn", "tokensOut", "modelCalls", "usage", "attemptUsage"],
 );
 
+const phaseStatus = obj(
+  {
+    phase: enumOf(PHASES),
+    status: enumOf(["PENDING", "ACTIVE", "COMPLETED", "FAILED", "STOPPED"]),
+    startedAt: orNull(dateTime()),
+    endedAt: orNull(dateTime()),
+    tasksTotal: int(),
+    tasksCompleted: int(),
+    tasksFailed: int(),
+    progress: numb("Share of the phase's tasks completed, 0 to 1."),
+  },
+  ["phase", "status", "tasksTotal", "tasksCompleted", "progress"],
+  "Where a project stands in one of its phases.",
+);
+
+const resourceUse = obj(
+  {
+    kind: str(),
+    unit: str(),
+    requests: int(),
+    allocated: int(),
+    denied: int(),
+    granted: decimal("Granted, summed."),
+    held: decimal(
+      "What the allocations hold now: a cancelled task's nothing; a completed task's BUDGET its cost, API_QUOTA its model calls, AGENT_CAPACITY nothing; any other what was granted.",
+    ),
+  },
+  ["kind", "unit", "requests", "allocated", "denied", "granted", "held"],
+  "One kind of resource a goal's tasks asked for.",
+);
+
+const resourceAllocation = obj(
+  {
+    requestId: str(),
+    allocationId: orNull(str()),
+    taskId: orNull(str()),
+    requesterId: str("The agent that asked, to which the resource is allocated."),
+    kind: str(),
+    amount: decimal("Asked."),
+    granted: orNull(decimal("Granted; null unless allocated.")),
+    unit: str(),
+    status: enumOf(["REQUESTED", "ALLOCATED", "DENIED"]),
+    reasons: list(str()),
+    requestedAt: orNull(dateTime()),
+    answeredAt: orNull(dateTime()),
+    expiresAt: orNull(dateTime()),
+  },
+  ["requestId", "requesterId", "kind", "amount", "unit", "status"],
+  "A resource request made for one of a goal's tasks, and its answer.",
+);
+
+const constitutionalViolation = obj(
+  {
+    violationId: str(),
+    taskId: orNull(str()),
+    agentId: orNull(str()),
+    policyId: str(),
+    policyVersion: int(),
+    principle: str(),
+    description: str(),
+    severity: str(),
+    enforcement: str(),
+    at: dateTime(),
+  },
+  ["violationId", "policyId", "policyVersion", "principle", "severity", "enforcement", "at"],
+);
+
 const agentPerformance = obj(
   {
     tasksCompleted: int(),
@@ -355,6 +434,16 @@ const agentProperties: Record<string, Schema> = {
   termination: orNull(obj({ cause: str(), reason: str(), at: dateTime() })),
   openTasks: int("Open tasks the agent holds, all tenants."),
   performance: ref("AgentPerformance"),
+  resourceAllocation: {
+    type: "object",
+    description: "What the agent was allocated, per kind of resource (every ResourceAllocated naming it, all tenants).",
+    additionalProperties: obj({
+      unit: str(),
+      allocations: int(),
+      grantedTenThousandths: int("The granted amounts summed, in ten-thousandths."),
+      granted: decimal("The same as a decimal."),
+    }),
+  },
 };
 
 const agentWorkload = obj(
@@ -441,6 +530,10 @@ const schemas: Record<string, Schema> = {
   AttemptUsage: attemptUsage,
   PlanAttempt: planAttempt,
   Goal: goal,
+  PhaseStatus: phaseStatus,
+  ResourceUse: resourceUse,
+  ResourceAllocation: resourceAllocation,
+  ConstitutionalViolation: constitutionalViolation,
   Task: task,
   GoalWithTasks: { allOf: [ref("Goal"), obj({ tasks: list(ref("Task")) }, ["tasks"])] },
   GoalPage: obj(
@@ -510,9 +603,11 @@ const schemas: Record<string, Schema> = {
       obj(
         {
           currentTasks: list(str(), "goalId/taskId of the open tasks the agent holds, of the caller's tenant."),
+          currentPhase: orNull(enumOf(PHASES, "The latest phase of the project tasks among currentTasks.")),
+          assignedProjects: list(str(), "The goals of currentTasks."),
           workload: orNull(ref("AgentWorkload")),
         },
-        ["currentTasks", "workload"],
+        ["currentTasks", "currentPhase", "assignedProjects", "workload"],
       ),
     ],
   },

@@ -14,6 +14,8 @@
 import express, { type Request, type Response } from "express";
 import {
   goalModelUsage,
+  goalsOf,
+  latestPhase,
   noTaskUsage,
   noUsage,
   type AgentDoc,
@@ -177,7 +179,16 @@ export function taskView(t: TaskDoc) {
  * only by GET /agents/{id}, filtered to the caller's tenant.
  */
 export function agentView(a: AgentDoc) {
-  const { _id, _pos, currentTasks, ...rest } = a;
+  // What the agent holds names goals of every tenant: left out here; GET /agents/:id shows the caller's.
+  const {
+    _id,
+    _pos,
+    currentTasks,
+    currentTaskPhases: _phases,
+    currentPhase: _phase,
+    assignedProjects: _projects,
+    ...rest
+  } = a;
   return {
     id: _id,
     ...rest,
@@ -425,7 +436,16 @@ export function restRouter(deps: RestDeps): express.Router {
       const currentTasks: string[] = [];
       for (const key of agent.currentTasks ?? [])
         if (await goals.load(key.slice(0, key.indexOf("/")))) currentTasks.push(key);
-      return { ...agentView(agent), currentTasks, workload: workloadView(await read.agentWorkload(agent._id)) };
+      // Their phases and goals, as GraphQL's Agent.currentPhase and assignedProjects.
+      const visible = new Set(currentTasks);
+      const phases = (agent.currentTaskPhases ?? []).filter((tag) => visible.has(tag.slice(0, tag.lastIndexOf("@"))));
+      return {
+        ...agentView(agent),
+        currentTasks,
+        currentPhase: latestPhase(phases),
+        assignedProjects: goalsOf(currentTasks),
+        workload: workloadView(await read.agentWorkload(agent._id)),
+      };
     }),
   );
   router.get(

@@ -17,10 +17,22 @@ import { migrate } from "./pg/migrate.js";
 import { pgPool } from "../lib/pg.js";
 import { watchedMongoClient } from "../lib/mongo.js";
 
-/** The topics each read model folds. */
+/**
+ * The topics each read model folds. Both read polity.governance.events: without it the analytics
+ * views policy_denials and constitutional_violations (and constitutional_violations_total on
+ * /metrics) stayed empty while the policy engine rejected goals, and the state documents could not
+ * show resource allocations or violations. A read model that did not read a topic before starts it
+ * from offset 0 (no checkpoint), so an existing deployment catches up by itself.
+ */
 export const PROJECTED_TOPICS = {
-  analytics: ["polity.goals.events", "polity.tasks.events", "polity.agents.events"],
-  state: ["polity.goals.events", "polity.tasks.events", "polity.agents.events", "polity.policies.events"],
+  analytics: ["polity.goals.events", "polity.tasks.events", "polity.agents.events", "polity.governance.events"],
+  state: [
+    "polity.goals.events",
+    "polity.tasks.events",
+    "polity.agents.events",
+    "polity.policies.events",
+    "polity.governance.events",
+  ],
 } as const;
 
 export interface RunningProjections {

@@ -1,4 +1,6 @@
-import type { AgentDoc } from "../../projections/mongo/state-store.js";
+import { goalsOf, latestPhase, phaseTag, type AgentDoc } from "../../projections/mongo/state-store.js";
+import { formatCost } from "../../processors/domain/state.js";
+import type { Phase } from "../../schemas/generated/types.js";
 import { forbidden } from "../errors.js";
 import { caller, guarded, type GatewayContext } from "./context.js";
 import { entries } from "./common.js";
@@ -22,6 +24,15 @@ export const typeDefs = /* GraphQL */ `
     successRate: Float
   }
 
+  "What an agent was allocated of one kind of resource: every ResourceAllocated naming it, summed (all tenants, like performance)."
+  type AgentResourceAllocation {
+    "BUDGET, API_QUOTA, COMPUTATIONAL or AGENT_CAPACITY."
+    kind: String!
+    unit: String!
+    allocations: Int!
+    granted: Decimal!
+  }
+
   type Agent {
     id: ID!
     name: String
@@ -39,6 +50,12 @@ export const typeDefs = /* GraphQL */ `
     "Open tasks the agent holds, of the caller's tenant."
     currentTasks: [Task!]!
     performance: AgentPerformance!
+    "The latest SDLC phase, of the project tasks of the caller's tenant it holds; null when it holds none."
+    currentPhase: Phase
+    "Goals (projects) of the caller's tenant it holds open tasks of."
+    assignedProjects: [ID!]!
+    "What it was allocated, per kind of resource (from ResourceAllocated)."
+    resourceAllocation: [AgentResourceAllocation!]!
     registeredAt: DateTime
     lastHeartbeat: DateTime
     heartbeatIntervalMs: Int
@@ -114,6 +131,36 @@ function tree(all: AgentDoc[], roots: AgentDoc[], depth = 0): unknown[] {
       depth + 1,
     ),
   }));
+}
+
+/**
+ * The open tasks an agent holds that the caller may see, as `goalId/taskId` keys with their phase:
+ * of the caller's tenant only, and for an agent token only within its subtree (as currentTasks).
+ * As of a time, from the tasks as they were then; live, from the phases kept beside currentTasks.
+ */
+async function heldTasks(a: AsOf<AgentDoc>, ctx: GatewayContext): Promise<{ key: string; phase: Phase | null }[]> {
+  const p = caller(ctx, "read");
+  if (p.role === "agent" && !(await ctx.subtree()).has(a._id))
+    throw forbidden("an agent token reads the tasks of its own subtree only");
+  const snapshot = a._asOf;
+  const phases = new Map(
+    (a.currentTaskPhases ?? []).map((tag) => [tag.slice(0, tag.lastIndexOf("@")), tag.slice(tag.lastIndexOf("@") + 1)]),
+  );
+  const out: { key: string; phase: Phase | null }[] = [];
+  for (const key of [...(a.currentTasks ?? [])].sort()) {
+    const slash = key.indexOf("/");
+    const goalId = key.slice(0, slash);
+    if (snapshot) {
+      if (snapshot.state.goals.get(goalId)?.tenantId !== p.tenantId) continue;
+      const task = tasksAt(snapshot, goalId).find((t) => t.taskId === key.slice(slash + 1));
+      out.push({ key, phase: task?.phase ?? null });
+    } else {
+      // The goal loader filters by tenant: another tenant's work stays invisible.
+      if (!(await ctx.loaders().goal.load(goalId))) continue;
+      out.push({ key, phase: (phases.get(key) as Phase | undefined) ?? null });
+    }
+  }
+  return out;
 }
 
 /** Every agent as of `at` (the whole log replayed up to then), by id. */
@@ -201,5 +248,18 @@ export const resolvers = {
       return out;
     },
     performance: (a: AgentDoc) => a.performance,
+    currentPhase: async (a: AsOf<AgentDoc>, _: unknown, ctx: GatewayContext) =>
+      latestPhase((await heldTasks(a, ctx)).flatMap(({ key, phase }) => (phase ? [phaseTag(key, phase)] : []))),
+    assignedProjects: async (a: AsOf<AgentDoc>, _: unknown, ctx: GatewayContext) =>
+      goalsOf((await heldTasks(a, ctx)).map(({ key }) => key)),
+    resourceAllocation: (a: AgentDoc) =>
+      Object.entries(a.resourceAllocation ?? {})
+        .sort(([x], [y]) => (x < y ? -1 : 1))
+        .map(([kind, t]) => ({
+          kind,
+          unit: t.unit,
+          allocations: t.allocations,
+          granted: t.granted ?? formatCost(BigInt(t.grantedTenThousandths ?? 0)),
+        })),
   },
 };

@@ -21,6 +21,14 @@ export const typeDefs = /* GraphQL */ `
     utilization: Float
     avgDurationMs: Float
     lastTaskAt: DateTime
+    "DGM pending_tasks: open tasks not running (waiting to start, or for a retry); pendingTasks + activeTasks = openTasks."
+    pendingTasks: Int!
+    "DGM active_tasks: open tasks running."
+    activeTasks: Int!
+    "DGM avg_execution_time: avgDurationMs as an ISO-8601 duration (e.g. P0Y0M0DT0H0M0.1S for 100 ms)."
+    avgExecutionTime: String
+    "DGM success_rate: completed / (completed + failed) attempts, 0 to 1; null before the first result."
+    successRate: Float
   }
 
   "get_goal_progress(goal) of the analytics schema."
@@ -37,6 +45,8 @@ export const typeDefs = /* GraphQL */ `
     taskCost: Decimal
     submittedAt: DateTime
     endedAt: DateTime
+    "DGM progress_percentage: the same as percentComplete."
+    progressPercentage: Float!
   }
 
   type ThroughputHour {
@@ -204,6 +214,10 @@ function workload(r: Row | null) {
     utilization: num(r.utilization),
     avgDurationMs: num(r.avg_duration_ms),
     lastTaskAt: r.last_task_at,
+    pendingTasks: r.pending_tasks ?? 0,
+    activeTasks: r.active_tasks ?? 0,
+    avgExecutionTime: isoDuration(r.avg_execution_time),
+    successRate: num(r.success_rate),
   };
 }
 
@@ -222,7 +236,15 @@ function progress(r: Row | null) {
     taskCost: r.task_cost,
     submittedAt: r.submitted_at,
     endedAt: r.ended_at,
+    progressPercentage: num(r.progress_percentage) ?? num(r.percent_complete) ?? 0,
   };
+}
+
+/** A PostgreSQL interval (node-postgres gives an object with toISOString) as an ISO-8601 duration. */
+function isoDuration(v: unknown): string | null {
+  if (v === null || v === undefined) return null;
+  const interval = v as { toISOString?: () => string };
+  return typeof interval.toISOString === "function" ? interval.toISOString() : String(v);
 }
 
 const count = (v: unknown) => (v === null || v === undefined ? 0 : Number(v));

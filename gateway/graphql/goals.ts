@@ -5,6 +5,8 @@ import {
   goalModelUsage,
   noTaskUsage,
   noUsage,
+  phaseProgressOf,
+  tierHolders,
   type AgentDoc,
   type GoalDoc,
   type TaskDoc,
@@ -127,6 +129,75 @@ export const typeDefs = /* GraphQL */ `
     "Agent time spent on the goal's tasks, in hours."
     agentHours: Float!
     agentMs: Float!
+    "External API calls: the model calls of every task attempt and plan of the goal (their usage.calls)."
+    apiCalls: Int!
+    "Per kind of resource (BUDGET, API_QUOTA, COMPUTATIONAL, AGENT_CAPACITY), what the goal's tasks asked for."
+    resources: [ResourceUse!]!
+  }
+
+  """
+  One kind of resource the goal's tasks asked for: requests and answers, what was granted, and what
+  the allocations hold now (a cancelled task's nothing; a completed task's BUDGET its cost, API_QUOTA
+  the model calls it made, AGENT_CAPACITY nothing; any other what was granted).
+  """
+  type ResourceUse {
+    kind: String!
+    unit: String!
+    requests: Int!
+    allocated: Int!
+    denied: Int!
+    granted: Decimal!
+    held: Decimal!
+  }
+
+  "A resource request made for one of the goal's tasks (ResourceRequested) and its answer."
+  type ResourceAllocation {
+    requestId: ID!
+    "Null until allocated."
+    allocationId: ID
+    taskId: ID
+    "The agent that asked, to which the resource is allocated."
+    requesterId: ID!
+    kind: String!
+    amount: Decimal!
+    "Null unless allocated."
+    granted: Decimal
+    unit: String!
+    "REQUESTED, ALLOCATED or DENIED."
+    status: String!
+    reasons: [String!]!
+    requestedAt: DateTime
+    answeredAt: DateTime
+    expiresAt: DateTime
+  }
+
+  "A ConstitutionalViolationDetected about the goal."
+  type ConstitutionalViolation {
+    violationId: ID!
+    taskId: ID
+    agentId: ID
+    policyId: ID!
+    policyVersion: Int!
+    principle: String!
+    description: String!
+    severity: String!
+    "BLOCKED, FLAGGED, ESCALATED or GOAL_STOPPED."
+    enforcement: String!
+    at: DateTime!
+  }
+
+  "Where a project stands in one of its phases, and how far the phase's tasks are."
+  type PhaseStatus {
+    phase: Phase!
+    "PENDING, ACTIVE, COMPLETED, or FAILED / STOPPED when the project ended so in it."
+    status: String!
+    startedAt: DateTime
+    endedAt: DateTime
+    tasksTotal: Int!
+    tasksCompleted: Int!
+    tasksFailed: Int!
+    "Share of the phase's tasks completed, 0 to 1."
+    progress: Float!
   }
 
   "A goal, or a project (kind PROJECT) that runs through the eight SDLC phases."
@@ -174,6 +245,20 @@ export const typeDefs = /* GraphQL */ `
     progress: Float!
     resourceConsumption: ResourceConsumption!
     openEscalations: Int!
+    "The governor (sub-master in dgm) holding most of the goal's tasks; null before any is assigned."
+    governorId: ID
+    "Every governor (sub-master) holding tasks of the goal."
+    governorIds: [ID!]!
+    "Every mayor holding tasks of the goal (none in dgm)."
+    mayorIds: [ID!]!
+    "A project's eight phases in SDLC order, with status and task progress; empty for a goal."
+    phaseProgress: [PhaseStatus!]!
+    "Resource requests made for the goal's tasks, in log order."
+    allocations: [ResourceAllocation!]!
+    "Constitutional violations found about the goal."
+    violations: [ConstitutionalViolation!]!
+    "Policy decisions about the goal that denied something (PolicyEvaluated DENY)."
+    policyDenials: Int!
   }
 
   type GoalEdge {
@@ -390,6 +475,13 @@ async function goalOrAsOf(ctx: GatewayContext, id: string, asOf: unknown): Promi
   return at ? visibleGoalAsOf(ctx, id, at) : visibleGoal(ctx, id);
 }
 
+/** The goal's governors and mayors: from the document, or for a goal as of a time from its tasks then. */
+function holdersOf(g: AsOf<GoalDoc>): { governorId: string | null; governorIds: string[]; mayorIds: string[] } {
+  if (!g._asOf)
+    return { governorId: g.governorId ?? null, governorIds: g.governorIds ?? [], mayorIds: g.mayorIds ?? [] };
+  return tierHolders(tasksAt(g._asOf, g._id));
+}
+
 /** A goal of the caller's tenant; for an agent token, only one its subtree holds a task of. */
 export async function visibleGoal(ctx: GatewayContext, id: string): Promise<GoalDoc | null> {
   caller(ctx, "read");
@@ -461,7 +553,18 @@ export const resolvers = {
       computeCost: g.resourceConsumption?.computeCost ?? "0.0000",
       agentMs: g.resourceConsumption?.agentMs ?? 0,
       agentHours: (g.resourceConsumption?.agentMs ?? 0) / 3_600_000,
+      // A goal as of a time (or a document written before these were kept) counts its own model calls.
+      apiCalls: g.resourceConsumption?.apiCalls ?? goalModelUsage(g).calls,
+      resources: g.resourceConsumption?.resources ?? [],
     }),
     openEscalations: (g: GoalDoc) => g.escalations?.open ?? 0,
+    governorId: (g: AsOf<GoalDoc>) => holdersOf(g).governorId,
+    governorIds: (g: AsOf<GoalDoc>) => holdersOf(g).governorIds,
+    mayorIds: (g: AsOf<GoalDoc>) => holdersOf(g).mayorIds,
+    phaseProgress: (g: AsOf<GoalDoc>) =>
+      g._asOf ? (g.kind === "PROJECT" ? phaseProgressOf(g, tasksAt(g._asOf, g._id)) : []) : (g.phaseProgress ?? []),
+    allocations: (g: GoalDoc) => g.allocations ?? [],
+    violations: (g: GoalDoc) => g.violations ?? [],
+    policyDenials: (g: GoalDoc) => g.policyDecisions?.DENY ?? 0,
   },
 };

@@ -19,10 +19,13 @@
  *   events of one partition land in log order; they use commutative operators ($inc, $addToSet, $pull).
  * - Those cross-document effects are written before the document whose fold decided them: if a crash
  *   falls in between, the fold decides them again on redelivery and their own guards drop the repeats.
- * - Summaries (a goal's taskSummary, resource consumption, escalation counts; an agent's average
- *   completion time and success rate) are recomputed from the documents they summarise, which is
- *   idempotent by construction, instead of being kept with $inc (which would need the previous status
- *   of every task and could drift).
+ * - Summaries (a goal's taskSummary, resource consumption, escalation counts, governors and mayors,
+ *   phase progress; an agent's average completion time, success rate, current phase and assigned
+ *   projects) are recomputed from the documents they summarise, which is idempotent by construction,
+ *   instead of being kept with $inc (which would need the previous status of every task and could
+ *   drift). A goal's summary reads the goal document too (its kind, phases, plans and resource
+ *   requests), so it is recomputed after every batch of any topic that changes one of these: the
+ *   last recomputation sees every input at its final state, whatever order the topics were applied in.
  * - Documents are created by an unguarded upsert that only sets defaults ($setOnInsert) before the
  *   guarded updates, because a guarded upsert on an existing document raises a duplicate-key error.
  */
@@ -37,8 +40,10 @@ import {
 import type { AnyBulkWriteOperation, Collection, Db, Document } from "mongodb";
 import { findEach } from "./find-each.js";
 import { checkpointKey, type Checkpoints, type LoggedEvent, type ProjectionStore } from "../host.js";
-import { sumCosts, taskKey } from "../../processors/domain/state.js";
+import { formatCost, sumCosts, taskKey, toUnits } from "../../processors/domain/state.js";
+import { PHASES } from "../../processors/domain/planner.js";
 import type {
+  EnforcementAction,
   EscalationKind,
   EscalationOutcome,
   ExecutorKind,
@@ -49,6 +54,8 @@ import type {
   PlanProposed,
   PlanRequested,
   PolicyCategory,
+  PolicyDecision,
+  ResourceKind,
   Severity,
   TaskCompleted,
   TaskFailed,
@@ -63,6 +70,7 @@ export const STATE_TOPICS = [
   "polity.tasks.events",
   "polity.agents.events",
   "polity.policies.events",
+  "polity.governance.events",
 ] as const;
 
 /** Positions of the last applied event per source (`<topic with _ for .>_<partition>`). */
@@ -146,6 +154,88 @@ export interface PlanAttemptDoc {
   answeredAt: Date | null;
 }
 
+/** One resource request made for a goal's task and its answer (polity.governance.events). */
+export interface AllocationDoc {
+  requestId: string;
+  /** ResourceAllocated.allocationId; null until allocated. */
+  allocationId: string | null;
+  taskId: string | null;
+  /** The agent that asked (a governor or sub-master), to which the resource is allocated. */
+  requesterId: string;
+  kind: ResourceKind;
+  /** Quantity asked, decimal(18,4) string, in `unit`. */
+  amount: string;
+  /** Quantity granted, decimal(18,4) string; null unless allocated. */
+  granted: string | null;
+  unit: string;
+  status: "REQUESTED" | "ALLOCATED" | "DENIED";
+  /** Why it was denied. */
+  reasons: string[];
+  requestedAt: Date | null;
+  answeredAt: Date | null;
+  expiresAt: Date | null;
+}
+
+/** A ConstitutionalViolationDetected about a goal. */
+export interface ViolationDoc {
+  violationId: string;
+  taskId: string | null;
+  agentId: string | null;
+  policyId: string;
+  policyVersion: number;
+  principle: string;
+  description: string;
+  severity: Severity;
+  enforcement: EnforcementAction;
+  at: Date;
+}
+
+/**
+ * One kind of resource a goal's tasks asked for: requests and their answers, what was granted, and
+ * what the allocations hold now, by the rule of processors/domain/resources.ts (held()): a cancelled
+ * task's allocation holds nothing; a completed task's BUDGET holds its actual cost, its API_QUOTA the
+ * model calls its attempts made, its AGENT_CAPACITY slot nothing; any other holds what was granted.
+ */
+export interface ResourceUse {
+  kind: ResourceKind;
+  unit: string;
+  requests: number;
+  allocated: number;
+  denied: number;
+  /** decimal(18,4) string. */
+  granted: string;
+  /** decimal(18,4) string. */
+  held: string;
+}
+
+/** Per kind of resource, what an agent was allocated (every ResourceAllocated naming it, summed). */
+export interface AgentResourceTotals {
+  unit: string;
+  allocations: number;
+  /** The granted amounts summed, in ten-thousandths (kept with $inc: exact and commutative). */
+  grantedTenThousandths: number;
+  /** The same as a decimal(18,4) string. */
+  granted: string;
+}
+
+/** A project's phase: where it stands and how far its tasks are. */
+export interface PhaseSummary {
+  phase: Phase;
+  /**
+   * PENDING (not entered), ACTIVE (the project is in it), COMPLETED (left, or the project completed
+   * in it), FAILED or STOPPED (the project ended that way in it).
+   */
+  status: "PENDING" | "ACTIVE" | "COMPLETED" | "FAILED" | "STOPPED";
+  startedAt: Date | null;
+  endedAt: Date | null;
+  /** The phase's tasks (created so far), completed ones, and those whose current attempt failed. */
+  tasksTotal: number;
+  tasksCompleted: number;
+  tasksFailed: number;
+  /** tasksCompleted / tasksTotal, 0 to 1 (0 with no task). */
+  progress: number;
+}
+
 export interface GoalDoc {
   _id: string;
   _pos: Positions;
@@ -182,14 +272,33 @@ export interface GoalDoc {
   tasksTotal: number;
   /** Share of the goal's tasks completed, 0 to 1. */
   progress: number;
-  /** computeCost is a decimal(18,4) string, like every cost in the log, so sums stay exact. */
-  resourceConsumption: { computeCost: string; agentMs: number };
+  /**
+   * computeCost is a decimal(18,4) string, like every cost in the log, so sums stay exact. apiCalls
+   * counts the external (model) API calls of the goal: every task attempt's and plan's usage.calls.
+   * resources: per kind, the goal's resource requests (absent on documents written before).
+   */
+  resourceConsumption: { computeCost: string; agentMs: number; apiCalls?: number; resources?: ResourceUse[] };
   /**
    * The tasks' model calls summed over every attempt, and the cost of their completed attempts that
    * called a model (decimal(18,4) string); with planUsage, every model call of the goal.
    */
   taskUsage: UsageTotals & { cost: string };
   escalations: { open: number; total: number };
+  /**
+   * Governors (sub-masters in dgm) holding the goal's tasks, sorted; governorId the one holding the
+   * most of them (ties: the first by id), null before any assignment. Summaries, like mayorIds.
+   */
+  governorId?: string | null;
+  governorIds?: string[];
+  mayorIds?: string[];
+  /** A project's eight phases in SDLC order; empty for a goal. */
+  phaseProgress?: PhaseSummary[];
+  /** Resource requests made for the goal's tasks, in log order (polity.governance.events). */
+  allocations?: AllocationDoc[];
+  /** Constitutional violations found about the goal, in log order. */
+  violations?: ViolationDoc[];
+  /** Policy decisions (PolicyEvaluated) about the goal, counted by decision. */
+  policyDecisions?: Partial<Record<PolicyDecision, number>>;
 }
 
 export interface TaskDoc {
@@ -272,6 +381,14 @@ export interface AgentDoc {
   termination: { cause: string; reason: string; at: Date } | null;
   /** `goalId/taskId` of the open tasks the agent holds. */
   currentTasks: string[];
+  /** The same tasks that belong to a phase, as `goalId/taskId@PHASE` (kept beside currentTasks). */
+  currentTaskPhases?: string[];
+  /** The latest phase, in SDLC order, of the project tasks it holds; null when it holds none. */
+  currentPhase?: Phase | null;
+  /** Goals (projects) it holds open tasks of, sorted. */
+  assignedProjects?: string[];
+  /** What it was allocated, per kind of resource; absent before its first allocation. */
+  resourceAllocation?: Partial<Record<ResourceKind, AgentResourceTotals>>;
   performance: {
     tasksCompleted: number;
     tasksFailed: number;
@@ -619,7 +736,7 @@ class Effects {
  * Array fields filled from several partitions with $addToSet, in whatever order the partitions are
  * applied: their order means nothing, so comparisons (a rebuild against the live model) sort them.
  */
-export const UNORDERED_FIELDS = ["subordinates", "currentTasks"] as const;
+export const UNORDERED_FIELDS = ["subordinates", "currentTasks", "currentTaskPhases"] as const;
 
 export const STATE_COLLECTIONS = ["goals", "tasks", "agents", "escalations", "policies", "checkpoints"] as const;
 export type StateCollection = (typeof STATE_COLLECTIONS)[number];
@@ -701,12 +818,130 @@ function recordUsage(task: TaskUsageFields, usage: AttemptUsage): void {
   task.model = task.usage.model;
 }
 
+/** A held task of a phase as kept in an agent's currentTaskPhases. */
+export function phaseTag(key: string, phase: Phase): string {
+  return `${key}@${phase}`;
+}
+
+/** The latest phase, in SDLC order, of currentTaskPhases entries; null when there is none. */
+export function latestPhase(tags: readonly string[]): Phase | null {
+  let latest = -1;
+  for (const tag of tags) latest = Math.max(latest, PHASES.indexOf(tag.slice(tag.lastIndexOf("@") + 1) as Phase));
+  return latest < 0 ? null : PHASES[latest]!;
+}
+
+/** The goals of `goalId/taskId` keys, each once, sorted. */
+export function goalsOf(keys: readonly string[]): string[] {
+  return [...new Set(keys.map((k) => k.slice(0, k.indexOf("/"))))].sort();
+}
+
+/** Agents holding the tasks at any of `tiers`, with how many tasks each holds: most first, then by id. */
+function holdersByTier(tasks: Pick<TaskDoc, "assignees">[], tiers: Tier[]): [string, number][] {
+  const counts = new Map<string, number>();
+  for (const t of tasks)
+    for (const tier of tiers) {
+      const id = t.assignees?.[tier];
+      if (id) counts.set(id, (counts.get(id) ?? 0) + 1);
+    }
+  return [...counts].sort(([a, x], [b, y]) => y - x || (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** A goal's governors (sub-masters in dgm) and mayors from its tasks' assignees, as GoalDoc keeps them. */
+export function tierHolders(tasks: Pick<TaskDoc, "assignees">[]): {
+  governorId: string | null;
+  governorIds: string[];
+  mayorIds: string[];
+} {
+  const governors = holdersByTier(tasks, ["GOVERNOR", "SUB_MASTER"]);
+  return {
+    governorId: governors[0]?.[0] ?? null,
+    governorIds: governors.map(([id]) => id).sort(),
+    mayorIds: holdersByTier(tasks, ["MAYOR"])
+      .map(([id]) => id)
+      .sort(),
+  };
+}
+
+/** What an allocation holds now: processors/domain/resources.ts held(), on the task documents. */
+function heldBy(a: AllocationDoc, task: Pick<TaskDoc, "status" | "cost" | "modelCalls"> | undefined): bigint {
+  if (a.status !== "ALLOCATED") return 0n;
+  if (task?.status === "CANCELLED") return 0n;
+  if (task?.status === "COMPLETED") {
+    if (a.kind === "BUDGET") return toUnits(task.cost);
+    if (a.kind === "AGENT_CAPACITY") return 0n;
+    if (a.kind === "API_QUOTA") return toUnits(String(task.modelCalls ?? 0));
+  }
+  return toUnits(a.granted ?? a.amount);
+}
+
+/** A goal's resource requests per kind (kinds in name order), with what they were granted and hold now. */
+export function resourceUses(
+  allocations: readonly AllocationDoc[],
+  tasks: Pick<TaskDoc, "taskId" | "status" | "cost" | "modelCalls">[],
+): ResourceUse[] {
+  const byKind = new Map<ResourceKind, { use: ResourceUse; granted: bigint; held: bigint }>();
+  const byTask = new Map(tasks.map((t) => [t.taskId, t]));
+  for (const a of allocations) {
+    let k = byKind.get(a.kind);
+    if (!k) {
+      k = {
+        use: { kind: a.kind, unit: a.unit, requests: 0, allocated: 0, denied: 0, granted: "", held: "" },
+        granted: 0n,
+        held: 0n,
+      };
+      byKind.set(a.kind, k);
+    }
+    k.use.requests += 1;
+    if (a.status === "ALLOCATED") {
+      k.use.allocated += 1;
+      k.granted += toUnits(a.granted ?? "0");
+    }
+    if (a.status === "DENIED") k.use.denied += 1;
+    k.held += heldBy(a, a.taskId === null ? undefined : byTask.get(a.taskId));
+  }
+  return [...byKind.values()]
+    .sort((x, y) => (x.use.kind < y.use.kind ? -1 : 1))
+    .map((k) => ({ ...k.use, granted: formatCost(k.granted), held: formatCost(k.held) }));
+}
+
+/** A project's eight phases: its own dates and status (goal.phases, goal.status) and its tasks'. */
+export function phaseProgressOf(
+  goal: Pick<GoalDoc, "status" | "phases">,
+  tasks: Pick<TaskDoc, "phase" | "status">[],
+): PhaseSummary[] {
+  return PHASES.map((phase) => {
+    const entered = (goal.phases ?? []).find((p) => p.phase === phase);
+    const mine = tasks.filter((t) => t.phase === phase);
+    const completed = mine.filter((t) => t.status === "COMPLETED").length;
+    let status: PhaseSummary["status"] = "PENDING";
+    if (entered)
+      status = entered.endedAt
+        ? "COMPLETED"
+        : goal.status === "FAILED" || goal.status === "REJECTED"
+          ? "FAILED"
+          : goal.status === "STOPPED"
+            ? "STOPPED"
+            : "ACTIVE";
+    return {
+      phase,
+      status,
+      startedAt: entered?.startedAt ?? null,
+      endedAt: entered?.endedAt ?? null,
+      tasksTotal: mine.length,
+      tasksCompleted: completed,
+      tasksFailed: mine.filter((t) => t.status === "FAILED" || t.status === "TIMED_OUT").length,
+      progress: mine.length === 0 ? 0 : completed / mine.length,
+    };
+  });
+}
+
 function agentDefaults(id: string): Document {
   return {
     agentId: id,
     _pos: {},
     subordinates: [],
     currentTasks: [],
+    currentTaskPhases: [],
     performance: { tasksCompleted: 0, tasksFailed: 0, totalCompletionMs: 0, avgCompletionMs: null, successRate: null },
   };
 }
@@ -772,8 +1007,14 @@ function freshGoal(id: string): GoalDoc {
     resourceConsumption: { computeCost: "0.0000", agentMs: 0 },
     taskUsage: noTaskUsage(),
     escalations: { open: 0, total: 0 },
+    allocations: [],
+    violations: [],
+    policyDecisions: {},
   };
 }
+
+/** The fields of a goal written from its polity.governance.events partition. */
+const GOVERNANCE_OWNED = ["allocations", "violations", "policyDecisions"] as const satisfies readonly (keyof GoalDoc)[];
 
 const TASK_OWNED = [
   "goalId",
@@ -909,6 +1150,7 @@ function freshAgent(id: string): AgentDoc {
     failure: null,
     termination: null,
     currentTasks: [],
+    currentTaskPhases: [],
     performance: { tasksCompleted: 0, tasksFailed: 0, totalCompletionMs: 0, avgCompletionMs: null, successRate: null },
   };
 }
@@ -1058,6 +1300,9 @@ export class StateStore implements ProjectionStore {
       case "polity.policies.events":
         await this.applyPolicies(pos, events);
         break;
+      case "polity.governance.events":
+        await this.applyGovernance(pos, events);
+        break;
       default:
         throw new Error(
           `state projection: topic ${topic} is not one it projects; subscribe it to ${STATE_TOPICS.join(", ")} only`,
@@ -1170,6 +1415,8 @@ export class StateStore implements ProjectionStore {
       }
     }
     await goals.write();
+    // The summaries read the goal's kind, phases and plans: recomputed now they may have changed.
+    await this.summariseGoals([...new Set(idsOf(events, (v) => v.goalId))]);
   }
 
   private async applyTasks(pos: string, events: LoggedEvent[]): Promise<void> {
@@ -1197,6 +1444,14 @@ export class StateStore implements ProjectionStore {
     }
     await tasks.load(taskIds);
     await escalations.load(escalationIds);
+    // An agent holds a task in currentTasks, and a task of a phase also in currentTaskPhases: the
+    // two sets change together, so the phases of the tasks it holds are known without reading them.
+    const holding = (task: TaskDoc, key: string): Document =>
+      task.phase ? { currentTasks: key, currentTaskPhases: phaseTag(key, task.phase) } : { currentTasks: key };
+    const hold = (agentId: string, offset: number, task: TaskDoc, key: string) =>
+      agents.add(agentId, offset, { $addToSet: holding(task, key) });
+    const release = (agentId: string, offset: number, task: TaskDoc, key: string) =>
+      agents.add(agentId, offset, { $pull: holding(task, key) });
 
     for (const { event, offset: big } of events) {
       const offset = num(big);
@@ -1272,7 +1527,7 @@ export class StateStore implements ProjectionStore {
           task.assignees[e.assigneeTier] = e.assigneeId;
           if (!task.holders.includes(e.assigneeId)) task.holders.push(e.assigneeId);
           task.timings.assignedAt = at;
-          agents.add(e.assigneeId, offset, { $addToSet: { currentTasks: key } });
+          hold(e.assigneeId, offset, task, key);
           break;
         }
         case "TaskAccepted":
@@ -1309,7 +1564,7 @@ export class StateStore implements ProjectionStore {
           task.timings.durationMs = e.durationMs;
           task.assignees.WORKER ??= e.agentId;
           for (const holder of new Set([...Object.values(task.assignees), e.agentId]))
-            agents.add(holder, offset, { $pull: { currentTasks: key } });
+            release(holder, offset, task, key);
           agents.add(e.agentId, offset, {
             $inc: { "performance.tasksCompleted": 1, "performance.totalCompletionMs": e.durationMs },
           });
@@ -1337,7 +1592,7 @@ export class StateStore implements ProjectionStore {
           task.agentMs += ran;
           // The worker is done with this attempt; its superiors keep the task until it is retried or ends.
           for (const holder of new Set([task.assignees.WORKER, e.agentId]))
-            if (holder) agents.add(holder, offset, { $pull: { currentTasks: key } });
+            if (holder) release(holder, offset, task, key);
           agents.add(e.agentId, offset, { $inc: { "performance.tasksFailed": 1 } });
           break;
         }
@@ -1348,7 +1603,7 @@ export class StateStore implements ProjectionStore {
           if (!task || TASK_TERMINAL.has(task.status) || e.attempt <= task.attempt) break;
           const worker = task.assignees.WORKER;
           if (worker) {
-            agents.add(worker, offset, { $pull: { currentTasks: key } });
+            release(worker, offset, task, key);
             task.holders = task.holders.filter((h) => h !== worker);
           }
           delete task.assignees.WORKER;
@@ -1363,7 +1618,7 @@ export class StateStore implements ProjectionStore {
           const task = tasks.at(key, offset);
           if (!task || TASK_TERMINAL.has(task.status) || e.attempt < task.attempt || !e.fromAgentId) break;
           const from = e.fromAgentId;
-          agents.add(from, offset, { $pull: { currentTasks: key } });
+          release(from, offset, task, key);
           task.holders = task.holders.filter((h) => h !== from);
           for (const tier of Object.keys(task.assignees) as Tier[])
             if (task.assignees[tier] === from) delete task.assignees[tier];
@@ -1378,7 +1633,7 @@ export class StateStore implements ProjectionStore {
           task.cancellation = { cause: e.cause, reason: e.reason };
           task.timings.completedAt = at;
           for (const holder of new Set([...Object.values(task.assignees), e.agentId]))
-            if (holder) agents.add(holder, offset, { $pull: { currentTasks: key } });
+            if (holder) release(holder, offset, task, key);
           break;
         }
         default:
@@ -1390,12 +1645,26 @@ export class StateStore implements ProjectionStore {
     // change, applied now or before: a batch delivered again after the store failed between the
     // counters and the summary (seen with FerretDB stopped mid-batch) finds its events applied,
     // touches nothing, and would otherwise leave avgCompletionMs and successRate stale for ever.
-    const outcomeAgents = events.flatMap(({ event }) =>
-      event.type === "TaskCompleted" || event.type === "TaskFailed" || event.type === "TaskTimedOut"
-        ? [event.value.agentId]
-        : [],
-    );
-    const touchedAgents = [...new Set([...agents.touched(), ...outcomeAgents])];
+    // So are the current phase and assigned projects of every agent the batch's events name or whose
+    // tasks they change (the holders of those tasks as folded), applied now or before.
+    const eventAgents = events.flatMap(({ event }) => {
+      switch (event.type) {
+        case "TaskCompleted":
+        case "TaskFailed":
+        case "TaskTimedOut":
+          return [event.value.agentId];
+        case "TaskCancelled":
+          return event.value.agentId ? [event.value.agentId] : [];
+        case "TaskAssigned":
+          return [event.value.assigneeId];
+        case "TaskReassigned":
+          return event.value.fromAgentId ? [event.value.fromAgentId] : [];
+        default:
+          return [];
+      }
+    });
+    const holders = taskIds.flatMap((id) => Object.values(tasks.peek(id)?.assignees ?? {}));
+    const touchedAgents = [...new Set([...agents.touched(), ...eventAgents, ...holders])].sort();
     // Effects first: if the task documents were written first and a crash followed, the fold
     // would skip these events on redelivery and never decide the effects again.
     await agents.write(this.db, this.collections.agents);
@@ -1405,15 +1674,41 @@ export class StateStore implements ProjectionStore {
     await this.summariseAgents(touchedAgents);
   }
 
-  /** Recomputes the goals' task summary, consumption and escalation counts from the documents. */
+  /**
+   * Recomputes the goals' task summary, consumption (with the resources their requests hold),
+   * escalation counts, governors and mayors, and phase progress from the documents: the goal's own
+   * and its tasks' and escalations'.
+   */
   private async summariseGoals(goalIds: string[]): Promise<void> {
     if (goalIds.length === 0) return;
+    const goals = await findEach(
+      this.db.collection<GoalDoc>(this.collections.goals),
+      "_id",
+      goalIds,
+      {},
+      {
+        projection: { kind: 1, status: 1, phases: 1, planUsage: 1, allocations: 1 },
+      },
+    );
     const tasks = await findEach(
       this.db.collection<TaskDoc>(this.collections.tasks),
       "goalId",
       goalIds,
       {},
-      { projection: { goalId: 1, status: 1, cost: 1, agentMs: 1, attempt: 1, attemptUsage: 1 } },
+      {
+        projection: {
+          goalId: 1,
+          taskId: 1,
+          status: 1,
+          phase: 1,
+          cost: 1,
+          agentMs: 1,
+          attempt: 1,
+          attemptUsage: 1,
+          modelCalls: 1,
+          assignees: 1,
+        },
+      },
     );
     const escalations = await findEach(
       this.db.collection<EscalationDoc>(this.collections.escalations),
@@ -1424,11 +1719,13 @@ export class StateStore implements ProjectionStore {
     );
     const ops: Op[] = [];
     for (const goalId of goalIds) {
+      const goal = goals.find((g) => g._id === goalId);
       // A task document exists before its TaskCreated only when an event of it came first; it is not counted.
       const mine = tasks.filter((t) => t.goalId === goalId && t.attempt > 0);
       const summary: Partial<Record<TaskStatus, number>> = {};
       for (const t of mine) summary[t.status] = (summary[t.status] ?? 0) + 1;
       const esc = escalations.filter((e) => e.goalId === goalId);
+      const taskUsage = taskUsageOf(mine);
       ops.push({
         updateOne: {
           filter: { _id: goalId },
@@ -1440,9 +1737,13 @@ export class StateStore implements ProjectionStore {
               resourceConsumption: {
                 computeCost: sumCosts(mine.map((t) => t.cost)),
                 agentMs: mine.reduce((s, t) => s + t.agentMs, 0),
+                apiCalls: taskUsage.calls + (goal?.planUsage?.calls ?? 0),
+                resources: resourceUses(goal?.allocations ?? [], mine),
               },
-              taskUsage: taskUsageOf(mine),
+              taskUsage,
               escalations: { open: esc.filter((e) => e.status === "OPEN").length, total: esc.length },
+              ...tierHolders(mine),
+              phaseProgress: goal?.kind === "PROJECT" ? phaseProgressOf(goal, mine) : [],
             },
             $setOnInsert: { goalId, _pos: {} },
           },
@@ -1454,8 +1755,9 @@ export class StateStore implements ProjectionStore {
   }
 
   /**
-   * Derives average completion time and success rate from the counters. Written only if the counters
-   * are still those read: a writer that changed them since recomputes after its own change.
+   * Derives average completion time and success rate from the counters, and the current phase and
+   * assigned projects from the tasks held. Written only if the counters are still those read: a
+   * writer that changed them since recomputes after its own change.
    */
   private async summariseAgents(agentIds: string[]): Promise<void> {
     if (agentIds.length === 0) return;
@@ -1464,9 +1766,9 @@ export class StateStore implements ProjectionStore {
       "_id",
       agentIds,
       {},
-      { projection: { performance: 1 } },
+      { projection: { performance: 1, currentTasks: 1, currentTaskPhases: 1 } },
     );
-    const ops: Op[] = docs.map(({ _id, performance: p }) => {
+    const ops: Op[] = docs.map(({ _id, performance: p, currentTasks, currentTaskPhases }) => {
       const ended = p.tasksCompleted + p.tasksFailed;
       return {
         updateOne: {
@@ -1480,11 +1782,170 @@ export class StateStore implements ProjectionStore {
             $set: {
               "performance.avgCompletionMs": p.tasksCompleted === 0 ? null : p.totalCompletionMs / p.tasksCompleted,
               "performance.successRate": ended === 0 ? null : p.tasksCompleted / ended,
+              currentPhase: latestPhase(currentTaskPhases ?? []),
+              assignedProjects: goalsOf(currentTasks ?? []),
             },
           },
         },
       };
     });
+    await bulkWrite(this.db.collection<Stored>(this.collections.agents), ops, false);
+  }
+
+  /**
+   * Resource requests and their answers onto the goal (allocations), with the violations and policy
+   * decisions about it; what each agent was allocated onto the agent. Allocations are counted for
+   * the agent when the goal's fold sees them granted (once per request, whatever copies the log has).
+   */
+  private async applyGovernance(pos: string, events: LoggedEvent[]): Promise<void> {
+    const goals = new Fold<GoalDoc>(this.db, this.collections.goals, pos, freshGoal, GOVERNANCE_OWNED, goalDefaults);
+    const agents = new Effects(pos, agentDefaults);
+    const goalIds = [...new Set(idsOf(events, (v) => v.goalId))];
+    await goals.load(goalIds);
+    const requesters = new Set<string>();
+    for (const { event, offset: big } of events) {
+      const offset = num(big);
+      const at = occurredAt(event);
+      switch (event.type) {
+        case "ResourceRequested": {
+          const e = event.value;
+          const goal = e.goalId === null ? undefined : goals.at(e.goalId, offset);
+          if (!goal) break;
+          const allocations = (goal.allocations ??= []);
+          if (allocations.some((a) => a.requestId === e.requestId)) break;
+          allocations.push({
+            requestId: e.requestId,
+            allocationId: null,
+            taskId: e.taskId,
+            requesterId: e.requesterId,
+            kind: e.kind,
+            amount: e.amount,
+            granted: null,
+            unit: e.unit,
+            status: "REQUESTED",
+            reasons: [],
+            requestedAt: at,
+            answeredAt: null,
+            expiresAt: null,
+          });
+          break;
+        }
+        case "ResourceAllocated":
+        case "ResourceDenied": {
+          const e = event.value;
+          const allocated = event.type === "ResourceAllocated" ? event.value : null;
+          requesters.add(e.requesterId);
+          if (e.goalId !== null) {
+            const goal = goals.at(e.goalId, offset);
+            // Applied before: what it meant for the agent was decided then.
+            if (!goal) break;
+            const allocations = (goal.allocations ??= []);
+            let a = allocations.find((x) => x.requestId === e.requestId);
+            if (!a) {
+              // An answer whose request this model never saw: the answer tells what was asked.
+              a = {
+                requestId: e.requestId,
+                allocationId: null,
+                taskId: e.taskId,
+                requesterId: e.requesterId,
+                kind: e.kind,
+                amount: e.requestedAmount,
+                granted: null,
+                unit: e.unit,
+                status: "REQUESTED",
+                reasons: [],
+                requestedAt: null,
+                answeredAt: null,
+                expiresAt: null,
+              };
+              allocations.push(a);
+            }
+            // The first answer to a request counts.
+            if (a.status !== "REQUESTED") break;
+            a.answeredAt = at;
+            if (allocated) {
+              Object.assign(a, {
+                status: "ALLOCATED",
+                allocationId: allocated.allocationId,
+                granted: allocated.grantedAmount,
+                expiresAt: allocated.expiresAt,
+              });
+            } else {
+              a.status = "DENIED";
+              a.reasons = event.type === "ResourceDenied" ? event.value.reasons : [];
+            }
+          }
+          // Granted now (a repeat or a late copy of an answer broke off above): counted for the agent.
+          if (allocated)
+            agents.add(allocated.requesterId, offset, {
+              $inc: {
+                [`resourceAllocation.${allocated.kind}.allocations`]: 1,
+                [`resourceAllocation.${allocated.kind}.grantedTenThousandths`]: Number(
+                  toUnits(allocated.grantedAmount),
+                ),
+              },
+              $set: { [`resourceAllocation.${allocated.kind}.unit`]: allocated.unit },
+            });
+          break;
+        }
+        case "PolicyEvaluated": {
+          const e = event.value;
+          const goal = e.goalId === null ? undefined : goals.at(e.goalId, offset);
+          if (!goal) break;
+          const decisions = { ...(goal.policyDecisions ?? {}) };
+          decisions[e.decision] = (decisions[e.decision] ?? 0) + 1;
+          goal.policyDecisions = decisions;
+          break;
+        }
+        case "ConstitutionalViolationDetected": {
+          const e = event.value;
+          const goal = e.goalId === null ? undefined : goals.at(e.goalId, offset);
+          if (!goal) break;
+          const violations = (goal.violations ??= []);
+          if (violations.some((v) => v.violationId === e.violationId)) break;
+          violations.push({
+            violationId: e.violationId,
+            taskId: e.taskId,
+            agentId: e.agentId,
+            policyId: e.policyId,
+            policyVersion: e.policyVersion,
+            principle: e.principle,
+            description: e.description,
+            severity: e.severity,
+            enforcement: e.enforcement,
+            at,
+          });
+          break;
+        }
+        default:
+          // PerformanceAlert: in the analytics model (system_events).
+          break;
+      }
+    }
+    // Effects first, as in applyTasks: on redelivery the fold decides them again and their guards drop repeats.
+    await agents.write(this.db, this.collections.agents);
+    await goals.write();
+    await this.summariseGoals(goalIds);
+    await this.summariseAllocations([...requesters].sort());
+  }
+
+  /** The granted totals of the agents' allocations as decimal strings, from their exact counters. */
+  private async summariseAllocations(agentIds: string[]): Promise<void> {
+    if (agentIds.length === 0) return;
+    const docs = await findEach(
+      this.db.collection<AgentDoc>(this.collections.agents),
+      "_id",
+      agentIds,
+      {},
+      { projection: { resourceAllocation: 1 } },
+    );
+    const ops: Op[] = [];
+    for (const { _id, resourceAllocation } of docs) {
+      const set: Document = {};
+      for (const [kind, totals] of Object.entries(resourceAllocation ?? {}))
+        set[`resourceAllocation.${kind}.granted`] = formatCost(BigInt(totals.grantedTenThousandths ?? 0));
+      if (Object.keys(set).length > 0) ops.push({ updateOne: { filter: { _id }, update: { $set: set } } });
+    }
     await bulkWrite(this.db.collection<Stored>(this.collections.agents), ops, false);
   }
 

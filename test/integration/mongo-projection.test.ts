@@ -25,6 +25,8 @@ import type {
   MessageTypeName,
   ModelUsage,
   Payload,
+  Phase,
+  ResourceKind,
   TaskSpec,
 } from "../../schemas/generated/types.js";
 import type { PolityEvent } from "../../schemas/reader.js";
@@ -638,6 +640,423 @@ describe("MongoDB state projection", () => {
     );
     const thenA = tasksAsOf(asOf, "p1").find((t) => t.taskId === "a");
     assert.deepEqual([thenA?.tokensIn, thenA?.usage, thenA?.attemptUsage], [a.tokensIn, a.usage, a.attemptUsage]);
+  });
+
+  it("shows a project's phase progress and the goals' governors and mayors, from the tasks run by the hierarchy", async () => {
+    await caughtUp();
+    const goals = db.collection<GoalDoc>("goals");
+    const project = await goals.findOne({ kind: "PROJECT", status: "COMPLETED" });
+    assert.ok(project, "the eight-phase project ran before");
+    const tasks = await db.collection<TaskDoc>("tasks").find({ goalId: project._id }).toArray();
+    assert.deepEqual(
+      project.phaseProgress?.map((p) => ({ ...p })),
+      project.phases.map((p) => {
+        const mine = tasks.filter((t) => t.phase === p.phase);
+        return {
+          phase: p.phase,
+          status: "COMPLETED",
+          startedAt: p.startedAt,
+          endedAt: p.endedAt,
+          tasksTotal: mine.length,
+          tasksCompleted: mine.length,
+          tasksFailed: 0,
+          progress: 1,
+        };
+      }),
+    );
+    assert.equal(project.phaseProgress?.length, 8);
+    assert.ok(project.phaseProgress?.every((p) => p.tasksTotal === 4));
+    for (const goal of await goals.find({ status: "COMPLETED" }).toArray()) {
+      const mine = await db.collection<TaskDoc>("tasks").find({ goalId: goal._id }).toArray();
+      const governors = [...new Set(mine.map((t) => t.assignees.GOVERNOR ?? t.assignees.SUB_MASTER))].sort();
+      const mayors = [...new Set(mine.flatMap((t) => (t.assignees.MAYOR ? [t.assignees.MAYOR] : [])))].sort();
+      assert.ok(governors.length >= 2 && governors.every(Boolean), `${goal._id}: governors of its tasks`);
+      assert.deepEqual([goal.governorIds, goal.mayorIds], [governors, mayors], `${goal._id}: governors and mayors`);
+      assert.ok(governors.includes(goal.governorId!), `${goal._id}: lead governor`);
+      if (goal.kind !== "PROJECT") assert.deepEqual(goal.phaseProgress, []);
+      assert.equal(goal.resourceConsumption.apiCalls, 0, "simulated workers call no model");
+      assert.deepEqual(goal.resourceConsumption.resources, [], "no RESOURCE_ALLOCATION policy: nothing requested");
+    }
+    // Nothing is held once every goal is done.
+    for (const a of await db
+      .collection<AgentDoc>("agents")
+      .find({ tier: { $ne: null } })
+      .toArray())
+      if (a.assignedProjects !== undefined)
+        assert.deepEqual([a.currentPhase, a.assignedProjects, a.currentTaskPhases], [null, [], []], String(a._id));
+  });
+
+  it("shows resource requests, allocations, violations and policy decisions, and what agents hold, derived from the events alone", async () => {
+    const log = new HandMadeLog();
+    const t0 = Date.parse("2030-04-01T08:00:00Z");
+    const at = (seconds: number) => new Date(t0 + seconds * 1000);
+    const spec = (id: string, phase: Phase | null): TaskSpec => ({
+      id,
+      title: `Task ${id}`,
+      description: null,
+      domain: "backend",
+      specialization: "api",
+      phase,
+      dependsOn: [],
+      estimatedEffortMs: null,
+      priority: null,
+      inputs: {},
+    });
+    const submitted = (goalId: string, kind: "GOAL" | "PROJECT"): Payload<"GoalSubmitted"> => ({
+      goalId,
+      commandId: randomUUID(),
+      kind,
+      title: goalId,
+      description: goalId,
+      priority: 5,
+      constraints: {},
+      deadline: null,
+      domainHints: ["backend"],
+      topology: "aamas",
+      tasks: null,
+      budget: null,
+    });
+    const q1 = log.goal("q1");
+    const q2 = log.goal("q2");
+    const planUsage: ModelUsage = {
+      model: "openai:gpt-4o-mini",
+      tokensIn: 100,
+      tokensOut: 20,
+      calls: 2,
+      latencyMs: 300,
+      promptDigest: null,
+      answerDigest: null,
+    };
+    const goals = log.batch("polity.goals.events", [
+      q1.event("GoalSubmitted", at(0), submitted("q1", "PROJECT")),
+      q1.event("PhaseTransitioned", at(1), {
+        goalId: "q1",
+        fromPhase: null,
+        toPhase: "DESIGN",
+        requestId: null,
+        phaseDurationMs: null,
+      }),
+      q1.event("PlanProposed", at(2), {
+        goalId: "q1",
+        requestId: "q1:DESIGN:1",
+        phase: "DESIGN",
+        attempt: 1,
+        planner: "model/v1",
+        usage: planUsage,
+        tasks: [spec("d1", "DESIGN")],
+        error: null,
+        accepted: true,
+        problems: [],
+      }),
+      q1.event("PhaseTransitioned", at(20), {
+        goalId: "q1",
+        fromPhase: "DESIGN",
+        toPhase: "DEVELOPMENT",
+        requestId: null,
+        phaseDurationMs: 19_000,
+      }),
+      q2.event("GoalSubmitted", at(3), submitted("q2", "GOAL")),
+    ]);
+    const created = (g: typeof q1, goalId: string, id: string, phase: Phase | null) =>
+      g.event("TaskCreated", at(3), {
+        goalId,
+        task: spec(id, phase),
+        priority: 5,
+        maxAttempts: 3,
+        parentTaskId: null,
+        deadline: null,
+      });
+    const assigned = (
+      g: typeof q1,
+      goalId: string,
+      id: string,
+      agentId: string,
+      tier: "GOVERNOR" | "MAYOR" | "WORKER",
+    ) =>
+      g.event("TaskAssigned", at(4), {
+        goalId,
+        taskId: id,
+        assigneeId: agentId,
+        assigneeTier: tier,
+        assignedBy: "test",
+        attempt: 1,
+        task: spec(id, null),
+        priority: 5,
+        timeoutMs: null,
+      });
+    const tasks = log.batch("polity.tasks.events", [
+      created(q1, "q1", "d1", "DESIGN"),
+      created(q1, "q1", "d2", "DESIGN"),
+      created(q1, "q1", "d3", "DESIGN"),
+      assigned(q1, "q1", "d1", "gov-a", "GOVERNOR"),
+      assigned(q1, "q1", "d2", "gov-a", "GOVERNOR"),
+      assigned(q1, "q1", "d3", "gov-b", "GOVERNOR"),
+      assigned(q1, "q1", "d1", "mayor-1", "MAYOR"),
+      assigned(q1, "q1", "d2", "mayor-1", "MAYOR"),
+      assigned(q1, "q1", "d3", "mayor-2", "MAYOR"),
+      assigned(q1, "q1", "d1", "w1", "WORKER"),
+      assigned(q1, "q1", "d3", "w3", "WORKER"),
+      q1.event("TaskStarted", at(5), { goalId: "q1", taskId: "d3", agentId: "w3", attempt: 1, executor: "model" }),
+      q1.event("TaskCompleted", at(6), {
+        goalId: "q1",
+        taskId: "d1",
+        agentId: "w1",
+        attempt: 1,
+        result: "done",
+        durationMs: 900,
+        outputs: {},
+        cost: "0.2500",
+        exitCode: null,
+        usage: { ...planUsage, calls: 3 },
+      }),
+      q1.event("TaskCancelled", at(7), {
+        goalId: "q1",
+        taskId: "d2",
+        cause: "MANUAL",
+        reason: "not needed",
+        previousStatus: "ASSIGNED",
+        agentId: null,
+      }),
+      created(q1, "q1", "v1", "DEVELOPMENT"),
+      assigned(q1, "q1", "v1", "gov-a", "GOVERNOR"),
+      created(q2, "q2", "x", null),
+      assigned(q2, "q2", "x", "gov-a", "GOVERNOR"),
+    ]);
+    const request = (taskId: string, kind: ResourceKind, amount: string, requesterId = "gov-a") =>
+      q1.event("ResourceRequested", at(4), {
+        requestId: `res-q1-${taskId}-${kind}`,
+        goalId: "q1",
+        taskId,
+        requesterId,
+        requesterTier: "GOVERNOR",
+        kind,
+        amount,
+        unit: kind === "BUDGET" ? "billing-currency" : kind === "API_QUOTA" ? "calls" : "units",
+        durationMs: null,
+        priority: 5,
+        justification: "test",
+      });
+    const allocate = (taskId: string, kind: ResourceKind, amount: string, requesterId = "gov-a") =>
+      q1.event("ResourceAllocated", at(5), {
+        requestId: `res-q1-${taskId}-${kind}`,
+        allocationId: `alloc-${taskId}-${kind}`,
+        goalId: "q1",
+        taskId,
+        requesterId,
+        kind,
+        requestedAmount: amount,
+        grantedAmount: amount,
+        unit: kind === "BUDGET" ? "billing-currency" : kind === "API_QUOTA" ? "calls" : "units",
+        expiresAt: null,
+        consultedPolicies: [{ policyId: "quota", version: 1 }],
+      });
+    const budgetD1 = allocate("d1", "BUDGET", "1.0000");
+    const violation = q1.event("ConstitutionalViolationDetected", at(9), {
+      violationId: "v-1",
+      goalId: "q1",
+      taskId: "d3",
+      agentId: "w3",
+      policyId: "no-secrets",
+      policyVersion: 2,
+      principle: "no secrets in outputs",
+      description: "printed a token",
+      severity: "CRITICAL",
+      enforcement: "FLAGGED",
+    });
+    const evaluated = (decision: "ALLOW" | "DENY") =>
+      q1.event("PolicyEvaluated", at(8), {
+        goalId: "q1",
+        subject: { type: "ResourceRequested", id: "r", agentId: null },
+        category: "RESOURCE_ALLOCATION",
+        policyId: "quota",
+        policyVersion: 1,
+        decision,
+        consultedPolicies: [],
+        reasons: [],
+      });
+    const governance = log.batch("polity.governance.events", [
+      ...(["BUDGET", "API_QUOTA", "AGENT_CAPACITY"] as const).flatMap((kind) => [request("d1", kind, "1.0000")]),
+      request("d1", "COMPUTATIONAL", "30.0000"),
+      budgetD1,
+      allocate("d1", "API_QUOTA", "1.0000"),
+      allocate("d1", "AGENT_CAPACITY", "1.0000"),
+      allocate("d1", "COMPUTATIONAL", "30.0000"),
+      // The same answer again at another offset: counted once, for the goal and for the agent.
+      { ...budgetD1 },
+      request("d2", "BUDGET", "1.0000"),
+      allocate("d2", "BUDGET", "1.0000"),
+      // Answered without a request this model saw: the answer says what was asked.
+      allocate("d3", "BUDGET", "1.0000", "gov-b"),
+      request("v1", "BUDGET", "1.0000"),
+      q1.event("ResourceDenied", at(6), {
+        requestId: "res-q1-v1-BUDGET",
+        goalId: "q1",
+        taskId: "v1",
+        requesterId: "gov-a",
+        kind: "BUDGET",
+        requestedAmount: "1.0000",
+        unit: "billing-currency",
+        availableAmount: "0.0000",
+        reasons: ["the goal's budget is spent"],
+        consultedPolicies: [],
+      }),
+      evaluated("ALLOW"),
+      evaluated("ALLOW"),
+      evaluated("DENY"),
+      violation,
+      { ...violation },
+    ]);
+    const target = new StateStore(freshDb());
+    await target.ensureIndexes();
+    for (const b of [goals, tasks, governance]) await target.apply(b.topic, 0, b.events, b.next);
+    const goalDoc = (id: string) => target.db.collection<GoalDoc>("goals").findOne({ _id: id });
+    const agentDoc = (id: string) => target.db.collection<AgentDoc>("agents").findOne({ _id: id });
+
+    const q = await goalDoc("q1");
+    assert.ok(q);
+    assert.deepEqual(
+      [q.governorId, q.governorIds, q.mayorIds],
+      ["gov-a", ["gov-a", "gov-b"], ["mayor-1", "mayor-2"]],
+      "gov-a holds three tasks of q1, gov-b one",
+    );
+    assert.equal(q.resourceConsumption.apiCalls, 5, "the plan's 2 model calls and d1's 3");
+    assert.deepEqual(q.resourceConsumption.resources, [
+      {
+        kind: "AGENT_CAPACITY",
+        unit: "units",
+        requests: 1,
+        allocated: 1,
+        denied: 0,
+        granted: "1.0000",
+        held: "0.0000",
+      },
+      { kind: "API_QUOTA", unit: "calls", requests: 1, allocated: 1, denied: 0, granted: "1.0000", held: "3.0000" },
+      // d1 completed (its cost), d2 cancelled (nothing), d3 running (its grant), v1 denied.
+      {
+        kind: "BUDGET",
+        unit: "billing-currency",
+        requests: 4,
+        allocated: 3,
+        denied: 1,
+        granted: "3.0000",
+        held: "1.2500",
+      },
+      {
+        kind: "COMPUTATIONAL",
+        unit: "units",
+        requests: 1,
+        allocated: 1,
+        denied: 0,
+        granted: "30.0000",
+        held: "30.0000",
+      },
+    ]);
+    assert.deepEqual(
+      q.allocations?.map((a) => [a.requestId, a.status, a.granted, a.requesterId, a.reasons]),
+      [
+        ["res-q1-d1-BUDGET", "ALLOCATED", "1.0000", "gov-a", []],
+        ["res-q1-d1-API_QUOTA", "ALLOCATED", "1.0000", "gov-a", []],
+        ["res-q1-d1-AGENT_CAPACITY", "ALLOCATED", "1.0000", "gov-a", []],
+        ["res-q1-d1-COMPUTATIONAL", "ALLOCATED", "30.0000", "gov-a", []],
+        ["res-q1-d2-BUDGET", "ALLOCATED", "1.0000", "gov-a", []],
+        ["res-q1-d3-BUDGET", "ALLOCATED", "1.0000", "gov-b", []],
+        ["res-q1-v1-BUDGET", "DENIED", null, "gov-a", ["the goal's budget is spent"]],
+      ],
+    );
+    assert.deepEqual(q.policyDecisions, { ALLOW: 2, DENY: 1 });
+    assert.deepEqual(
+      q.violations?.map((v) => [v.violationId, v.policyId, v.policyVersion, v.enforcement, v.at.getTime()]),
+      [["v-1", "no-secrets", 2, "FLAGGED", at(9).getTime()]],
+    );
+    const design = { startedAt: at(1), endedAt: at(20) };
+    assert.deepEqual(
+      q.phaseProgress?.map((p) => ({ ...p })),
+      ["INITIATION", "FEASIBILITY", "REQUIREMENTS", "DESIGN", "DEVELOPMENT", "QA", "DEPLOYMENT", "LAUNCH"].map(
+        (phase) =>
+          phase === "DESIGN"
+            ? {
+                phase,
+                status: "COMPLETED",
+                ...design,
+                tasksTotal: 3,
+                tasksCompleted: 1,
+                tasksFailed: 0,
+                progress: 1 / 3,
+              }
+            : phase === "DEVELOPMENT"
+              ? {
+                  phase,
+                  status: "ACTIVE",
+                  startedAt: at(20),
+                  endedAt: null,
+                  tasksTotal: 1,
+                  tasksCompleted: 0,
+                  tasksFailed: 0,
+                  progress: 0,
+                }
+              : {
+                  phase,
+                  status: "PENDING",
+                  startedAt: null,
+                  endedAt: null,
+                  tasksTotal: 0,
+                  tasksCompleted: 0,
+                  tasksFailed: 0,
+                  progress: 0,
+                },
+      ),
+    );
+    assert.deepEqual((await goalDoc("q2"))?.phaseProgress, [], "a goal has no phases");
+
+    // Agents: what they hold now (phase and projects) and what they were allocated.
+    const holding = async (id: string) => {
+      const a = await agentDoc(id);
+      return [a?.currentPhase, a?.assignedProjects];
+    };
+    assert.deepEqual(await holding("gov-a"), ["DEVELOPMENT", ["q1", "q2"]], "v1 (DEVELOPMENT) and q2's x (no phase)");
+    assert.deepEqual(await holding("gov-b"), ["DESIGN", ["q1"]]);
+    assert.deepEqual(await holding("mayor-1"), [null, []], "d1 completed, d2 cancelled");
+    assert.deepEqual(await holding("mayor-2"), ["DESIGN", ["q1"]]);
+    assert.deepEqual(await holding("w1"), [null, []]);
+    assert.deepEqual(await holding("w3"), ["DESIGN", ["q1"]]);
+    assert.deepEqual((await agentDoc("gov-a"))?.resourceAllocation, {
+      AGENT_CAPACITY: { unit: "units", allocations: 1, grantedTenThousandths: 10_000, granted: "1.0000" },
+      API_QUOTA: { unit: "calls", allocations: 1, grantedTenThousandths: 10_000, granted: "1.0000" },
+      BUDGET: { unit: "billing-currency", allocations: 2, grantedTenThousandths: 20_000, granted: "2.0000" },
+      COMPUTATIONAL: { unit: "units", allocations: 1, grantedTenThousandths: 300_000, granted: "30.0000" },
+    });
+    assert.deepEqual((await agentDoc("gov-b"))?.resourceAllocation, {
+      BUDGET: { unit: "billing-currency", allocations: 1, grantedTenThousandths: 10_000, granted: "1.0000" },
+    });
+
+    // Derived from the events alone: other batches, topics in another order, the same documents.
+    const before = await snapshot(target.db);
+    const again = new StateStore(freshDb());
+    await again.ensureIndexes();
+    for (const b of [governance, tasks, goals])
+      for (let i = 0; i < b.events.length; i += 2) {
+        const next = i + 2 < b.events.length ? b.events[i + 2]!.offset : b.next;
+        await again.apply(b.topic, 0, b.events.slice(i, i + 2), next);
+      }
+    assert.deepEqual(await snapshot(again.db), before);
+    // Delivered again: nothing changes. And summaries lost after their counters were written (a store
+    // down mid-batch) come back when the batch is delivered again.
+    for (const b of [goals, tasks, governance]) await target.apply(b.topic, 0, b.events, b.next);
+    assert.deepEqual(await snapshot(target.db), before);
+    await target.db
+      .collection<AgentDoc>("agents")
+      .updateOne(
+        { _id: "gov-a" },
+        { $unset: { currentPhase: "", assignedProjects: "", "resourceAllocation.BUDGET.granted": "" } },
+      );
+    await target.db
+      .collection<GoalDoc>("goals")
+      .updateOne(
+        { _id: "q1" },
+        { $unset: { phaseProgress: "", governorIds: "", "resourceConsumption.resources": "" } },
+      );
+    for (const b of [tasks, governance]) await target.apply(b.topic, 0, b.events, b.next);
+    assert.deepEqual(await snapshot(target.db), before);
   });
 });
 

@@ -1049,6 +1049,225 @@ describe("PostgreSQL analytics projection", () => {
     assert.deepEqual((await migrate(pool, schema)).applied, ["005_model_usage.sql"]);
     assert.deepEqual(await digest(schema), before);
   });
+
+  it("answers the DGM's own columns of get_agent_workload and get_goal_progress, and has the DGM composite indexes", async () => {
+    const schema = await newSchema();
+    const store = new AnalyticsStore(pool, { schema });
+    const log = new HandMadeLog();
+    const t0 = Date.parse("2030-05-01T10:00:00Z");
+    const at = (seconds: number) => new Date(t0 + seconds * 1000);
+    const goal = { type: "GOAL" as const, id: "g9" };
+    const on = { correlationId: "g9" };
+    const tk = (id: string) => ({ type: "TASK" as const, id });
+    const spec = (id: string) => task(id, "backend", "api");
+    const agents = log.batch("polity.agents.events", [
+      log.event("AgentRegistered", at(0), { type: "AGENT", id: "w9" }, agentPayload("w9", 4), on),
+      log.event(
+        "AgentRegistered",
+        at(0),
+        { type: "AGENT", id: "gov9" },
+        { ...agentPayload("gov9", 10), tier: "GOVERNOR", superiorId: null },
+        on,
+      ),
+    ]);
+    const goals = log.batch("polity.goals.events", [
+      log.event(
+        "GoalSubmitted",
+        at(0),
+        goal,
+        {
+          goalId: "g9",
+          commandId: randomUUID(),
+          kind: "GOAL",
+          title: "DGM columns",
+          description: "DGM columns",
+          priority: 5,
+          constraints: {},
+          deadline: null,
+          domainHints: ["backend"],
+          topology: "aamas",
+          tasks: null,
+          budget: null,
+        },
+        on,
+      ),
+    ]);
+    const assigned = (id: string, assigneeId: string, tier: "GOVERNOR" | "WORKER", attempt = 1) =>
+      log.event(
+        "TaskAssigned",
+        at(2),
+        tk(id),
+        {
+          goalId: "g9",
+          taskId: id,
+          assigneeId,
+          assigneeTier: tier,
+          assignedBy: "test",
+          attempt,
+          task: spec(id),
+          priority: 5,
+          timeoutMs: null,
+        },
+        on,
+      );
+    const tasks = log.batch("polity.tasks.events", [
+      ...["t1", "t2", "t3", "t4", "t5"].map((id) =>
+        log.event(
+          "TaskCreated",
+          at(1),
+          tk(id),
+          { goalId: "g9", task: spec(id), priority: 5, maxAttempts: 3, parentTaskId: null, deadline: null },
+          on,
+        ),
+      ),
+      ...["t1", "t2", "t3", "t4"].map((id) => assigned(id, "gov9", "GOVERNOR")),
+      assigned("t1", "w9", "WORKER"),
+      log.event(
+        "TaskCompleted",
+        at(3),
+        tk("t1"),
+        {
+          goalId: "g9",
+          taskId: "t1",
+          agentId: "w9",
+          attempt: 1,
+          result: "ok",
+          durationMs: 100,
+          outputs: {},
+          cost: "0.1000",
+          exitCode: null,
+          usage: null,
+        },
+        on,
+      ),
+      assigned("t2", "w9", "WORKER"),
+      log.event(
+        "TaskFailed",
+        at(4),
+        tk("t2"),
+        {
+          goalId: "g9",
+          taskId: "t2",
+          agentId: "w9",
+          attempt: 1,
+          reason: "boom",
+          failureKind: "EXECUTION_ERROR",
+          retryable: true,
+          exitCode: null,
+          output: null,
+          durationMs: 40,
+          usage: null,
+        },
+        on,
+      ),
+      log.event(
+        "TaskRetried",
+        at(5),
+        tk("t2"),
+        { goalId: "g9", taskId: "t2", attempt: 2, maxAttempts: 3, reason: "boom", backoffMs: 0, excludeAgentIds: [] },
+        on,
+      ),
+      assigned("t3", "w9", "WORKER"),
+      log.event(
+        "TaskStarted",
+        at(6),
+        tk("t3"),
+        { goalId: "g9", taskId: "t3", agentId: "w9", attempt: 1, executor: "simulated" },
+        on,
+      ),
+      assigned("t4", "w9", "WORKER"),
+    ]);
+    for (const b of [agents, goals, tasks]) await store.apply(b.topic, 0, b.events, b.next);
+
+    const one = async (sql: string, params: unknown[] = []) => (await pool.query(sql, params)).rows;
+    const workload = (agent: string) =>
+      one(
+        `SELECT open_tasks, pending_tasks, active_tasks, avg_duration_ms::text AS avg_ms,
+           avg_execution_time::text AS avg_time, success_rate::text AS success_rate
+         FROM ${schema}.get_agent_workload($1)`,
+        [agent],
+      );
+    // The worker holds t3 (running) and t4 (assigned); t1 completed in 100 ms, t2 failed once.
+    assert.deepEqual(await workload("w9"), [
+      {
+        open_tasks: 2,
+        pending_tasks: 1,
+        active_tasks: 1,
+        avg_ms: "100.0",
+        avg_time: "00:00:00.1",
+        success_rate: "0.5000",
+      },
+    ]);
+    // The governor holds every task it was given until it completes: t2 (waiting for its retry), t3, t4.
+    assert.deepEqual(await workload("gov9"), [
+      { open_tasks: 3, pending_tasks: 2, active_tasks: 1, avg_ms: null, avg_time: null, success_rate: null },
+    ]);
+    assert.deepEqual(await workload("nobody"), [
+      { open_tasks: 0, pending_tasks: 0, active_tasks: 0, avg_ms: null, avg_time: null, success_rate: null },
+    ]);
+    // The columns 003 gave the functions are all still there, in their order, the DGM's after them.
+    const columns = async (fn: string) =>
+      (
+        await one(
+          `SELECT unnest(proargnames) AS name FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+           WHERE n.nspname = $1 AND p.proname = $2`,
+          [schema, fn],
+        )
+      ).map((r) => r.name as string);
+    assert.deepEqual(await columns("get_agent_workload"), [
+      "agent_id",
+      "tier",
+      "status",
+      "capacity",
+      "open_tasks",
+      "completed_tasks",
+      "failed_tasks",
+      "utilization",
+      "avg_duration_ms",
+      "last_task_at",
+      "pending_tasks",
+      "active_tasks",
+      "avg_execution_time",
+      "success_rate",
+    ]);
+    assert.deepEqual(await columns("get_goal_progress"), [
+      "goal_id",
+      "status",
+      "current_phase",
+      "total_tasks",
+      "completed_tasks",
+      "failed_tasks",
+      "cancelled_tasks",
+      "running_tasks",
+      "pending_tasks",
+      "percent_complete",
+      "task_cost",
+      "submitted_at",
+      "ended_at",
+      "progress_percentage",
+    ]);
+    assert.deepEqual(
+      await one(
+        `SELECT total_tasks, completed_tasks, failed_tasks, progress_percentage::text AS progress,
+           percent_complete::text AS percent FROM ${schema}.get_goal_progress('g9')`,
+      ),
+      [{ total_tasks: 5, completed_tasks: 1, failed_tasks: 0, progress: "20.00", percent: "20.00" }],
+    );
+
+    // The DGM composite indexes, on this schema's column names.
+    const { rows: indexes } = await pool.query<{ indexname: string; indexdef: string }>(
+      `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = ANY($2) ORDER BY indexname`,
+      [schema, ["tasks_status_priority_idx", "tasks_domain_status_idx", "agent_performance_agent_recent_idx"]],
+    );
+    assert.deepEqual(
+      indexes.map((i) => [i.indexname, i.indexdef.replace(/^.* USING btree /, "")]),
+      [
+        ["agent_performance_agent_recent_idx", "(agent_id, last_task_at DESC)"],
+        ["tasks_domain_status_idx", "(domain, status)"],
+        ["tasks_status_priority_idx", "(status, priority DESC)"],
+      ],
+    );
+  });
 });
 
 function agentPayload(agentId: string, capacity: number): Payload<"AgentRegistered"> {
