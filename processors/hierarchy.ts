@@ -20,6 +20,7 @@ import { autoscaleCommands, scaler, scalerDecider } from "./domain/scaler.js";
 import { worker } from "./domain/worker.js";
 import { shellExecutor, simulatedExecutor, type Executor } from "./executors.js";
 import { DirectoryFeed } from "./host/directory-feed.js";
+import { watchHierarchy } from "./host/metrics.js";
 import { PolicyFeed } from "./host/policy-feed.js";
 import { TierHost, type TierTopics } from "./host/tier-host.js";
 import {
@@ -265,11 +266,14 @@ export async function startHierarchy(options: HierarchyOptions): Promise<Running
     throw e;
   }
   log(`hierarchy running: ${roles.join(", ")} (${agents.length} agents configured)`);
+  // Metrics: the hosts' liveness, lag and agents are reported at scrape time until stop.
+  const unwatch = watchHierarchy({ hosts, directory: feed.directory });
   return {
     hosts,
     feed,
     policies,
     async stop() {
+      unwatch();
       await Promise.all(hosts.map((h) => h.stop()));
       await feed.stop();
       await policies.stop();

@@ -215,6 +215,10 @@ export class TierHost {
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => this.onAssignment(payload.memberAssignment));
     consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => this.onBatchEnd(payload));
+    // Metrics (host/metrics.ts): a crash kafkajs does not restart from leaves this tier down.
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (!payload.restart) this.crashed = true;
+    });
     await consumer.connect();
     await consumer.subscribe({
       topics: this.options.topics.inputs.map((t) => physicalTopic(t, this.prefix)),
@@ -262,6 +266,43 @@ export class TierHost {
   /** Partitions restored from the log and deciding live (for readiness checks). */
   get livePartitions(): number {
     return [...this.slots.values()].filter((s) => s.live && !s.closed).length;
+  }
+
+  // ---- metrics: what processors/host/metrics.ts reads at scrape time ---------------------------
+
+  private crashed = false;
+
+  /** Started, not stopped, and its consumer not crashed for good. */
+  get up(): boolean {
+    return this.consumer !== undefined && !this.stopping && !this.crashed;
+  }
+
+  /** Whether this host acts for an agent now (a silenced one does not). */
+  actsFor(agentId: string): boolean {
+    return !this.silenced.has(agentId) && this.options.hosts(agentId);
+  }
+
+  /**
+   * The tier's consumer lag, per input topic (catalog name) and partition: the log end minus the
+   * group's committed offset, in offsets (transaction markers count too). The whole group's,
+   * whichever member asks.
+   */
+  async lag(): Promise<{ group: string; topic: string; partition: number; lag: number }[]> {
+    if (!this.admin || !this.up) return [];
+    const inputs = this.options.topics.inputs;
+    const physical = inputs.map((t) => physicalTopic(t, this.prefix));
+    const committed = await this.admin.fetchOffsets({ groupId: this.groupId, topics: physical });
+    const out: { group: string; topic: string; partition: number; lag: number }[] = [];
+    for (const [i, topic] of physical.entries()) {
+      const done = committed.find((t) => t.topic === topic)?.partitions ?? [];
+      for (const { partition, high, low } of await this.admin.fetchTopicOffsets(topic)) {
+        const c = done.find((p) => p.partition === partition)?.offset;
+        const from = c === undefined || c === "-1" ? BigInt(low) : BigInt(c);
+        const lag = BigInt(high) - from;
+        out.push({ group: this.groupId, topic: inputs[i]!, partition, lag: lag > 0n ? Number(lag) : 0 });
+      }
+    }
+    return out;
   }
 
   // ---- assignment and restore ------------------------------------------------------------------
