@@ -4,7 +4,7 @@
  * tests and benchmarks that need a real gateway on a free port.
  */
 import path from "node:path";
-import type { InfraUrls } from "../lib/config.js";
+import { loadConfig, type InfraUrls } from "../lib/config.js";
 import { kafkaClient } from "../lib/kafka.js";
 import { EventWriter } from "../producers/writer.js";
 import { Codec } from "../schemas/codec.js";
@@ -66,7 +66,7 @@ export async function startGateway(options: {
       auth,
       registryUrl: urls.schemaRegistryUrl,
       topicPrefix: options.topicPrefix,
-      graphiql: process.env.NODE_ENV !== "production",
+      ui: loadConfig().gatewayUi,
       log: options.log,
       ...options.overrides,
     });

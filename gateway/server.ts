@@ -1,19 +1,31 @@
 /**
  * The gateway: one express app serving GraphQL (graphql-yoga, over HTTP, SSE and WebSocket via
  * graphql-ws), the REST API under /api/v1 with its OpenAPI document, and the operations endpoints
- * /health, /ready and /metrics. It reads the read models and writes only commands.
+ * /health, /ready and /metrics. It reads the read models and writes only commands. With `ui` (the
+ * default) it also serves the web dashboard at /ui, GraphiQL at GET /graphql (to a browser) and the
+ * OpenAPI document in Swagger UI at /api-docs, all from the bundle infra/ui-build.ts writes into
+ * dist/ui: nothing is loaded from elsewhere, so they work offline.
  *
  * Cross-cutting rules live here, once: body size limit, rate limit per token, bearer-token parsing,
  * and the mapping of GatewayError to HTTP statuses.
  */
+import fs from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import path from "node:path";
 import express, { type NextFunction, type Request, type Response } from "express";
-import { GraphQLError, type ExecutionArgs, type ValidationRule } from "graphql";
+import {
+  GraphQLError,
+  introspectionFromSchema,
+  type ExecutionArgs,
+  type GraphQLSchema,
+  type ValidationRule,
+} from "graphql";
 import { createYoga, type Plugin } from "graphql-yoga";
 import { useServer } from "graphql-ws/use/ws";
 import type { Kafka } from "kafkajs";
 import { WebSocketServer } from "ws";
+import { repoRoot } from "../lib/config.js";
 import { registry } from "../lib/metrics.js";
 import type { EventWriter } from "../producers/writer.js";
 import type { Codec } from "../schemas/codec.js";
@@ -45,8 +57,15 @@ export interface GatewayOptions {
   maxBodyBytes?: number;
   /** Requests per second per token (or per address when anonymous), with a burst of twice that. */
   rateLimitPerSecond?: number;
-  /** Serve GraphiQL at GET /graphql (development). */
+  /**
+   * Serve the dashboard (/ui), GraphiQL (GET /graphql from a browser) and the API docs page
+   * (/api-docs); default true (POLITY_GATEWAY_UI=off turns them off for `npm start`).
+   */
+  ui?: boolean;
+  /** GraphiQL alone; defaults to `ui`. */
   graphiql?: boolean;
+  /** Where the built dashboard is (default dist/ui in the repository). */
+  uiDir?: string;
   /** Read-model lag above which /ready says not ready. */
   maxReadyLag?: number;
   projectionWaitMs?: number;
@@ -155,10 +174,15 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     }
   };
 
+  const ui = options.ui ?? true;
+  const uiDir = options.uiDir ?? path.join(repoRoot, "dist", "ui");
+  const schema = gatewaySchema();
   const yoga = createYoga<object, GatewayContext>({
-    schema: gatewaySchema(),
+    schema,
     graphqlEndpoint: "/graphql",
-    graphiql: options.graphiql ?? false,
+    graphiql: options.graphiql ?? ui,
+    // The locally bundled GraphiQL (yoga's own loads its assets from a CDN).
+    renderGraphiQL: () => uiPage(uiDir, "graphiql.html"),
     landingPage: false,
     maskedErrors: { maskError: (e, message) => maskError(e, message, log) },
     plugins: [
@@ -190,6 +214,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   app.get("/openapi.json", (_req, res) => {
     res.json(openApiDocument());
   });
+
+  if (ui) app.use(uiRouter(uiDir, schema));
 
   // Everything below is an API call: size-limited, authenticated if a token is sent, rate-limited.
   app.use((req, res, next) => {
@@ -303,7 +329,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         server.listen(port, "127.0.0.1", resolve);
       });
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-      log(`gateway at ${url} (GraphQL ${url}/graphql, REST ${url}/api/v1, OpenAPI ${url}/openapi.json)`);
+      log(
+        `gateway at ${url} (GraphQL ${url}/graphql, REST ${url}/api/v1, OpenAPI ${url}/openapi.json` +
+          (ui ? `, dashboard ${url}/ui, API docs ${url}/api-docs)` : ")"),
+      );
       return url;
     },
     async stop(): Promise<void> {
@@ -315,6 +344,50 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       await health.stop();
     },
   };
+}
+
+const NOT_BUILT = (file: string) => `<!doctype html><meta charset="utf-8"><title>Polity: dashboard not built</title>
+<body style="font:15px system-ui,sans-serif;max-width:640px;margin:60px auto">
+<h1>The dashboard is not built</h1>
+<p>This gateway serves the web dashboard from <code>dist/ui</code>, which has no <code>${file}</code>.
+<code>npm start</code> builds it when it is missing or stale; <code>npm run ui:build</code> builds it by hand.</p>
+<p>The APIs work without it: <code>POST /graphql</code>, <code>/api/v1</code>, <code>/openapi.json</code>.</p></body>`;
+
+/** A page of the built dashboard, read at each request so that a rebuild shows without a restart. */
+function uiPage(dir: string, file: string): string {
+  try {
+    return fs.readFileSync(path.join(dir, file), "utf8");
+  } catch {
+    return NOT_BUILT(file);
+  }
+}
+
+/**
+ * /ui (the dashboard: index.html and hashed assets), /api-docs (Swagger UI), / sent to /ui, and the
+ * schema's introspection for GraphiQL at /ui/schema.json (GraphiQL's own introspection query is
+ * deeper than the depth limit lets through).
+ */
+function uiRouter(dir: string, schema: GraphQLSchema): express.Router {
+  const router = express.Router();
+  let introspection: unknown;
+  router.get("/ui/schema.json", (_req, res) => {
+    res.setHeader("Cache-Control", "no-cache").json((introspection ??= introspectionFromSchema(schema)));
+  });
+  const page = (file: string) => (_req: Request, res: Response) => {
+    const html = uiPage(dir, file);
+    res
+      .status(html.includes("dashboard is not built") ? 503 : 200)
+      .type("html")
+      .setHeader("Cache-Control", "no-cache")
+      .send(html);
+  };
+  router.get("/", (_req, res) => res.redirect(302, "/ui"));
+  router.get(["/ui", "/ui/", "/ui/index.html"], page("index.html"));
+  router.get(["/api-docs", "/api-docs/"], page(path.join("api-docs", "index.html")));
+  // Asset names carry a hash of their content: they may be kept for ever.
+  router.use("/ui/assets", express.static(path.join(dir, "assets"), { immutable: true, maxAge: "365d", index: false }));
+  router.use("/ui", express.static(dir, { maxAge: "1h", index: false }));
+  return router;
 }
 
 type Enveloped = {

@@ -1,7 +1,8 @@
 /**
  * `npm run token -- --role operator [--tenant acme] [--sub alice] [--agent <agentId>] [--ttl 3600]`
  * prints a development bearer token signed with the gateway's secret (POLITY_JWT_SECRET, or the
- * generated one in .polity/jwt-secret).
+ * generated one in .polity/jwt-secret). The token alone goes to stdout (for scripts:
+ * `TOKEN=$(npm run --silent token)`); a link that signs in to the dashboard goes to stderr.
  */
 import { loadConfig } from "../lib/config.js";
 import { Auth, ROLES, type Role } from "./auth.js";
@@ -26,11 +27,13 @@ export async function runToken(args: string[]): Promise<number> {
     console.error("--ttl must be a whole number of seconds");
     return 2;
   }
-  const auth = Auth.fromEnv(loadConfig().native.home);
+  const config = loadConfig();
+  const auth = Auth.fromEnv(config.native.home);
   const token = await auth.mint(
     { subject: arg("sub") ?? agentId ?? "dev-user", role, tenantId: arg("tenant") ?? "default", agentId },
     ttl,
   );
   console.log(token);
+  if (config.gatewayUi) console.error(`dashboard: http://127.0.0.1:${config.gatewayPort}/ui#token=${token}`);
   return 0;
 }

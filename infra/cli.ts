@@ -26,7 +26,11 @@ const USAGE = `usage:
   npm run schemas:check              refuse a schema change the registered versions cannot follow
   npm run schemas:register           create the catalog's topics, register every schema
   npm run token -- --role R [--tenant T] [--sub S] [--agent A]
-                                     print a development bearer token for the gateway
+                                     print a development bearer token for the gateway (and a
+                                     dashboard link with it, on stderr)
+  npm run ui:build [-- --force] [--check]
+                                     build the dashboard (ui/) into dist/ui when stale (npm start
+                                     and npm test do it too); --check typechecks ui/ first
   npm run rebuild [-- --models analytics,state] [--swap] [--keep]
                                      rebuild read models from offset 0, compare with the live ones
   npm run audit -- goal <id> [--from ISO] [--json] | state --at ISO [--goal id] | verify | rebuild
@@ -93,9 +97,27 @@ async function test(config: PolityConfig, args: string[]): Promise<number> {
   say("typecheck (tsc --noEmit)");
   const tsc = await runChild(bin("tsc"), ["--noEmit", "-p", config.repoRoot], process.env);
   if (tsc !== 0) return tsc;
+  const ui = await import("./ui-build.js");
+  say("typecheck the dashboard (tsc -p ui)");
+  const uiTsc = await ui.typecheckUi();
+  if (uiTsc !== 0) return uiTsc;
+  await ui.ensureUi(say);
+  const files = testFiles(config, args);
+  // The dashboard's tests drive Debian's Chromium: installed here when missing (root), like PostgreSQL.
+  if (files.some((f) => f.includes(`${path.sep}test${path.sep}ui${path.sep}`)))
+    await (await import("./chromium.js")).ensureChromium();
   return withInfra(config, async (infra) => {
     say(`infrastructure: ${JSON.stringify(infra.sources)}`);
-    const files = testFiles(config, args);
+    // The alert rules' tests need promtool (infra/native/promtool.ts): installed here when missing.
+    if (files.some((f) => path.basename(f) === "metrics-rules.test.ts")) {
+      const { ensurePromtool } = await import("./native/promtool.js");
+      const promtool = await ensurePromtool();
+      say(
+        promtool.path === null
+          ? `promtool: ${promtool.reason}; the promtool checks of metrics-rules.test.ts will be skipped`
+          : `promtool: ${promtool.path} (${promtool.version})`,
+      );
+    }
     say(`running ${files.length} test file(s)`);
     return runChild(
       process.execPath,
@@ -130,6 +152,7 @@ async function start(config: PolityConfig, args: string[]): Promise<number> {
     });
     const { serveMetrics } = await import("../lib/metrics.js");
     const metrics = await serveMetrics(config.metricsPort, (line) => console.log(`[metrics] ${line}`));
+    if (config.gatewayUi) await (await import("./ui-build.js")).ensureUi((line) => console.log(`[ui] ${line}`));
     const { startGateway } = await import("../gateway/main.js");
     const gateway = await startGateway({
       urls: infra.urls,
@@ -143,6 +166,10 @@ async function start(config: PolityConfig, args: string[]): Promise<number> {
     console.log(
       `  gateway: ${gateway.url}/graphql (GraphiQL), ${gateway.url}/api/v1, token: npm run token -- --role operator`,
     );
+    if (config.gatewayUi)
+      console.log(
+        `  dashboard: ${gateway.url}/ui (npm run token prints a link that signs in), API docs: ${gateway.url}/api-docs`,
+      );
     for (const [name, value] of Object.entries(urlsToEnv(infra.urls))) console.log(`  ${name}=${value}`);
     console.log(`  (sources: ${JSON.stringify(infra.sources)})`);
     console.log("Try `npm run demo -- --attach` in another terminal.");
@@ -212,6 +239,10 @@ async function main(argv: string[]): Promise<number> {
   if (command === "token") {
     const { runToken } = await import("../gateway/token.js");
     return runToken(rest);
+  }
+  if (command === "ui") {
+    const { runUiBuild } = await import("./ui-build.js");
+    return runUiBuild(rest);
   }
   if (command === "rebuild") {
     const { runRebuild } = await import("../projections/rebuild-command.js");

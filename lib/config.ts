@@ -59,6 +59,8 @@ export interface PolityConfig {
   metricsPort: number;
   /** Where `npm start` serves the gateway (GraphQL, REST, /health, /ready, /metrics) on 127.0.0.1. */
   gatewayPort: number;
+  /** Whether the gateway serves the web dashboard (/ui), GraphiQL and the API docs page (/api-docs). */
+  gatewayUi: boolean;
 }
 
 /** The environment variable that carries each URL, for every process and error message. */
@@ -119,6 +121,13 @@ function topicPrefix(env: NodeJS.ProcessEnv): string {
   return raw;
 }
 
+function onOff(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = text(env, name, fallback ? "on" : "off").toLowerCase();
+  if (["on", "true", "1", "yes"].includes(raw)) return true;
+  if (["off", "false", "0", "no"].includes(raw)) return false;
+  throw new ConfigError(`${name}=${env[name]} is neither on nor off.`);
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): PolityConfig {
   return {
     repoRoot,
@@ -128,6 +137,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PolityConfig {
     topicPrefix: topicPrefix(env),
     metricsPort: port(env, "POLITY_METRICS_PORT", 9464),
     gatewayPort: port(env, "POLITY_GATEWAY_PORT", 4000),
+    gatewayUi: onOff(env, "POLITY_GATEWAY_UI", true),
     native: {
       home: path.resolve(text(env, "POLITY_HOME", path.join(repoRoot, ".polity"))),
       cacheDir: path.resolve(
