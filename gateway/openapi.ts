@@ -423,7 +423,9 @@ const agentProperties: Record<string, Schema> = {
   superiorId: orNull(str()),
   subordinates: list(str(), "Ids of the agents directly below."),
   capacity: orNull(int()),
-  load: orNull(int("Open tasks the agent reports holding.")),
+  load: orNull(
+    numb("Load the agent last reported in its heartbeat: tasks held divided by capacity (0.0 idle, 1.0 full)."),
+  ),
   executor: orNull(str()),
   labels: stringMap("Labels given at registration."),
   heartbeatIntervalMs: orNull(int()),
@@ -634,7 +636,7 @@ const schemas: Record<string, Schema> = {
   GovernorStatus: obj(
     {
       agent: ref("Agent"),
-      load: int(),
+      load: numb("Load the governor last reported in its heartbeat: tasks held divided by capacity."),
       capacity: orNull(int()),
       utilization: orNull(numb("load / capacity.")),
       performance: ref("AgentPerformance"),

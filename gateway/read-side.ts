@@ -274,6 +274,19 @@ export class ReadSide {
     return rows;
   }
 
+  /** Rows of the view policy_denials or constitutional_violations of one tenant, newest first. */
+  async governanceRecords(
+    tenantId: string,
+    view: "policy_denials" | "constitutional_violations",
+    limit: number,
+  ): Promise<Record<string, unknown>[]> {
+    const { rows } = await this.pool.query(
+      `SELECT * FROM ${this.schema}.${view} WHERE tenant_id = $1 ORDER BY occurred_at DESC, event_id LIMIT $2`,
+      [tenantId, limit],
+    );
+    return rows;
+  }
+
   /**
    * Model usage totals of one tenant, from the views model_usage_by_model, model_usage_by_goal and
    * model_usage_by_tenant (every view row belongs to one tenant, so the filter is in the query).

@@ -42,7 +42,8 @@ export const typeDefs = /* GraphQL */ `
     specialization: String
     status: String
     capacity: Int
-    load: Int
+    "Heartbeat load: tasks held divided by capacity (0.0 idle, 1.0 full, above 1.0 overloaded)."
+    load: Float
     executor: String
     labels: [Entry!]!
     superior: Agent

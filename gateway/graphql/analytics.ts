@@ -172,6 +172,37 @@ export const typeDefs = /* GraphQL */ `
     payload: JSON!
   }
 
+  "A row of the analytics view policy_denials: a PolicyEvaluated that denied, or a ResourceDenied."
+  type PolicyDenial {
+    occurredAt: DateTime!
+    "PolicyEvaluated or ResourceDenied (a denied resource request usually appears as both)."
+    type: String!
+    goalId: ID
+    policyId: String
+    category: String
+    "What was decided on: the command type (e.g. SubmitGoal), or ResourceRequested."
+    subjectType: String
+    subjectId: String
+    reasons: [String!]!
+    eventId: ID!
+  }
+
+  "A row of the analytics view constitutional_violations (ConstitutionalViolationDetected)."
+  type ConstitutionalViolationRecord {
+    occurredAt: DateTime!
+    violationId: ID
+    goalId: ID
+    taskId: String
+    agentId: String
+    policyId: String
+    policyVersion: Int
+    principle: String
+    description: String
+    severity: String
+    enforcement: String
+    eventId: ID!
+  }
+
   extend type Agent {
     workload: AgentWorkload
   }
@@ -196,6 +227,16 @@ export const typeDefs = /* GraphQL */ `
     and model narrow the rows; limit is 1 to 1000. An agent token must name a goal it sees.
     """
     modelUsage(by: ModelUsageGrouping = MODEL, goalId: ID, model: String, limit: Int = 100): [ModelUsageTotal!]!
+    """
+    Policy denials of the caller's tenant, newest first (view policy_denials); limit is 1 to 1000.
+    An agent token sees those of the goals it sees.
+    """
+    policyDenials(limit: Int = 50): [PolicyDenial!]!
+    """
+    Constitutional violations of the caller's tenant, newest first (view constitutional_violations);
+    limit is 1 to 1000. An agent token sees those of the goals it sees.
+    """
+    constitutionalViolations(limit: Int = 50): [ConstitutionalViolationRecord!]!
   }
 `;
 
@@ -302,6 +343,29 @@ export async function modelUsageFor(
   return rows.map(modelUsageTotal);
 }
 
+/** Rows of a governance view of the caller's tenant; an agent token keeps those of goals it sees. */
+async function governanceRows(
+  ctx: GatewayContext,
+  view: "policy_denials" | "constitutional_violations",
+  limit: number,
+): Promise<Row[]> {
+  const p = caller(ctx, "read");
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw invalid("limit", "must be from 1 to 1000");
+  const rows = await ctx.read.governanceRecords(p.tenantId, view, limit);
+  if (p.role !== "agent") return rows;
+  const seen = new Map<string, boolean>();
+  const kept: Row[] = [];
+  for (const r of rows) {
+    const goalId = r.goal_id as string | null;
+    if (!goalId) continue;
+    if (!seen.has(goalId)) seen.set(goalId, !!(await visibleGoal(ctx, goalId)));
+    if (seen.get(goalId)) kept.push(r);
+  }
+  return kept;
+}
+
+const reasonsOf = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : []);
+
 function trailEvent(e: TimelineEntry) {
   return {
     seq: e.seq,
@@ -384,6 +448,37 @@ export const resolvers = {
     ) => guarded(() => goalTrail(ctx, goalId, args)),
     modelUsage: (_: unknown, args: ModelUsageArgs, ctx: GatewayContext) =>
       guarded(() => modelUsageFor(ctx.read, caller(ctx, "read"), (id) => visibleGoal(ctx, id), args)),
+    policyDenials: (_: unknown, { limit }: { limit: number }, ctx: GatewayContext) =>
+      guarded(async () =>
+        (await governanceRows(ctx, "policy_denials", limit)).map((r) => ({
+          occurredAt: r.occurred_at,
+          type: r.type,
+          goalId: r.goal_id ?? null,
+          policyId: r.policy_id ?? null,
+          category: r.category ?? null,
+          subjectType: r.subject_type ?? null,
+          subjectId: r.subject_id ?? null,
+          reasons: reasonsOf(r.reasons),
+          eventId: r.event_id,
+        })),
+      ),
+    constitutionalViolations: (_: unknown, { limit }: { limit: number }, ctx: GatewayContext) =>
+      guarded(async () =>
+        (await governanceRows(ctx, "constitutional_violations", limit)).map((r) => ({
+          occurredAt: r.occurred_at,
+          violationId: r.violation_id ?? null,
+          goalId: r.goal_id ?? null,
+          taskId: r.task_id ?? null,
+          agentId: r.agent_id ?? null,
+          policyId: r.policy_id ?? null,
+          policyVersion: r.policy_version ?? null,
+          principle: r.principle ?? null,
+          description: r.description ?? null,
+          severity: r.severity ?? null,
+          enforcement: r.enforcement ?? null,
+          eventId: r.event_id,
+        })),
+      ),
   },
   Agent: {
     workload: async (a: { _id: string }, _: unknown, ctx: GatewayContext) =>

@@ -12,6 +12,9 @@ import {
   type TaskDoc,
 } from "../../projections/mongo/state-store.js";
 import type { Codec } from "../../schemas/codec.js";
+import { DEAD_LETTER_TOPIC, physicalTopic } from "../../schemas/catalog.js";
+import type { DeadLetter } from "../../schemas/generated/types.js";
+import { scanLog } from "../../projections/audit/log.js";
 import { caller, guarded, type GatewayContext } from "./context.js";
 import { entries } from "./common.js";
 import { forbidden, GatewayError, invalid } from "../errors.js";
@@ -346,6 +349,8 @@ export interface AuditLog {
    * names (the deployment's topic prefix taken off), as the rest of the API names them.
    */
   timeline(goalId: string, tenantId: string, from?: Date): Promise<Timeline>;
+  /** Every dead letter on polity.deadletters, read from the start of the topic, in log order. */
+  deadLetters(): Promise<DeadLetter[]>;
 }
 
 export interface AuditSource {
@@ -369,7 +374,15 @@ export function auditLog(source: AuditSource): AuditLog {
     }
     return p;
   };
+  let letters: Promise<DeadLetter[]> | undefined;
   return {
+    deadLetters() {
+      if (!letters) {
+        letters = readDeadLetters(source);
+        letters.catch(() => (letters = undefined));
+      }
+      return letters;
+    },
     snapshot(at, goalId) {
       const whole = `${at.toISOString()}|*`;
       // A snapshot of everything answers for any one goal too.
@@ -400,6 +413,25 @@ export function auditLog(source: AuditSource): AuditLog {
       });
     },
   };
+}
+
+/** The dead-letter topic read from its start to the end it had when the read began. */
+async function readDeadLetters(source: AuditSource): Promise<DeadLetter[]> {
+  const out: DeadLetter[] = [];
+  await scanLog(source.kafka, {
+    topics: [physicalTopic(DEAD_LETTER_TOPIC, source.topicPrefix ?? "")],
+    onBatch: async (records) => {
+      for (const r of records) {
+        try {
+          const d = await source.codec.decode(r.value);
+          if (d.type === "DeadLetter") out.push(d.value as unknown as DeadLetter);
+        } catch {
+          // a record that is no dead letter is skipped: this is a view, not a consumer
+        }
+      }
+    },
+  });
+  return out;
 }
 
 /** The resolvers' context with the audit reader (gateway/server.ts adds it to every request). */

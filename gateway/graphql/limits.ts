@@ -3,7 +3,9 @@
  * refused before anything runs. Cost: every field costs 1, times the size of every list above it:
  * its `first` (or `limit`) argument when given as a literal, the largest page (LARGEST_PAGE) when
  * given as a variable (validation does not see variable values), else the argument's declared
- * default, else LIST_GUESS. A connection's `first` sizes its `edges` list.
+ * default, else LIST_GUESS. A connection's `first` sizes its `edges` list. An operation that asks
+ * for introspection only (__schema, __type, __typename at its root, e.g. GraphiQL's) is exempt: its
+ * size is bounded by the schema's, and its type references nest deeper than MAX_DEPTH.
  */
 import {
   GraphQLError,
@@ -110,8 +112,19 @@ export function limitsRule(maxDepth = MAX_DEPTH, maxCost = MAX_COST) {
       return [d + 1, 1 + times * c];
     };
 
+    /** Whether every root field of a selection set (through fragments) is an introspection field. */
+    const introspectionOnly = (set: SelectionSetNode, seen: Set<string>): boolean =>
+      set.selections.every((sel) => {
+        if (sel.kind === Kind.FIELD) return sel.name.value.startsWith("__");
+        if (sel.kind === Kind.INLINE_FRAGMENT) return introspectionOnly(sel.selectionSet, seen);
+        const frag = fragments.get(sel.name.value);
+        if (!frag || seen.has(sel.name.value)) return true; // other rules' errors
+        return introspectionOnly(frag.selectionSet, new Set([...seen, sel.name.value]));
+      });
+
     return {
       OperationDefinition(op) {
+        if (op.operation === "query" && introspectionOnly(op.selectionSet, new Set())) return;
         const root =
           op.operation === "query"
             ? schema.getQueryType()

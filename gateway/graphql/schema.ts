@@ -3,6 +3,7 @@ import { createSchema } from "graphql-yoga";
 import * as agents from "./agents.js";
 import * as analytics from "./analytics.js";
 import * as common from "./common.js";
+import * as deadletters from "./deadletters.js";
 import type { GatewayContext } from "./context.js";
 import * as goals from "./goals.js";
 import * as governance from "./governance.js";
@@ -10,7 +11,7 @@ import * as health from "./health.js";
 import * as subscriptions from "./subscriptions.js";
 import * as tasks from "./tasks.js";
 
-const AREAS = [common, goals, tasks, agents, governance, health, analytics, subscriptions];
+const AREAS = [common, goals, tasks, agents, governance, health, analytics, deadletters, subscriptions];
 
 export function gatewaySchema() {
   return createSchema<GatewayContext>({

@@ -165,7 +165,8 @@ describe("gateway audit: the causal trail and time travel from the log", () => {
       ),
     ).auditTrail as Trail[];
     const projected = trail.filter((e) => /polity\.(goals|tasks)\.events$/.test(e.topic));
-    // The analytics event table, once it holds every goal and task event the log holds.
+    // The analytics event table, once it holds every goal and task event the log holds (it also
+    // holds the goal's governance events, which the trail shows under their own topic).
     logged = await eventually(
       async () => {
         const { rows } = await rig.pool.query<{
@@ -173,9 +174,11 @@ describe("gateway audit: the causal trail and time travel from the log", () => {
           type: string;
           occurred_at: Date;
           payload: { taskId?: string; task?: { id: string }; assigneeId?: string };
-        }>(`SELECT event_id, type, occurred_at, payload FROM "${rig.schema}".events WHERE correlation_id = $1`, [
-          goalId,
-        ]);
+        }>(
+          `SELECT event_id, type, occurred_at, payload FROM "${rig.schema}".events
+            WHERE correlation_id = $1 AND (topic LIKE '%polity.goals.events' OR topic LIKE '%polity.tasks.events')`,
+          [goalId],
+        );
         return rows.length >= projected.length
           ? rows.map((r) => ({
               eventId: r.event_id,

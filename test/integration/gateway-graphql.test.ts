@@ -11,6 +11,7 @@
  * SSE and two-instance tests: every event arrives live), or submit and then subscribe (the
  * WebSocket test: the events written in between are replayed, nothing is missed).
  */
+import { getIntrospectionQuery, type IntrospectionObjectType, type IntrospectionQuery } from "graphql";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
@@ -581,6 +582,33 @@ describe("gateway GraphQL end to end", () => {
     assert.equal(tooDeep.status, 400, JSON.stringify(tooDeep.body));
     assert.equal(errorOf(tooDeep.body).code, "INVALID_INPUT");
     assert.match(errorOf(tooDeep.body).message, /levels deep/);
+    // ...but an introspection-only query (GraphiQL's, deeper than that) is exempt.
+    const introspection = await rig.graphql(getIntrospectionQuery(), {}, operator);
+    assert.equal(introspection.status, 200, JSON.stringify(introspection.body).slice(0, 500));
+    const intro = introspection.body.data as unknown as IntrospectionQuery;
+    const typeOf = (type: string, field: string) =>
+      (intro.__schema.types.find((t) => t.name === type) as IntrospectionObjectType | undefined)?.fields.find(
+        (f) => f.name === field,
+      )?.type;
+    // A heartbeat's load is a fraction (tasks held / capacity).
+    assert.deepEqual(typeOf("Agent", "load"), { kind: "SCALAR", name: "Float", ofType: null });
+    // Dead letters are of every tenant: not for viewers; operators read them from the topic.
+    const viewerLetters = await rig.graphql(`query { deadLetters { reason } }`, {}, await rig.token("viewer"));
+    assert.equal(errorOf(viewerLetters.body).code, "FORBIDDEN", JSON.stringify(viewerLetters.body));
+    const letters = await rig.graphql(
+      `query { deadLetters(limit: 5) { originalTopic originalPartition originalOffset consumerGroup errorKind reason failedAt } }`,
+      {},
+      operator,
+    );
+    assert.equal(letters.body.errors, undefined, JSON.stringify(letters.body.errors));
+    assert.ok(Array.isArray(letters.body.data!.deadLetters));
+    // Governance views of the caller's tenant.
+    const governance = await rig.graphql(
+      `query { policyDenials(limit: 5) { occurredAt type policyId reasons eventId } constitutionalViolations(limit: 5) { occurredAt principle severity eventId } }`,
+      {},
+      operator,
+    );
+    assert.equal(governance.body.errors, undefined, JSON.stringify(governance.body.errors));
     const costly = await rig.graphql(
       `query { agents { subordinates { subordinates { subordinates { id name tier } } } } }`,
       {},

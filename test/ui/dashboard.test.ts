@@ -356,6 +356,9 @@ describe("dashboard in a real browser", () => {
     await visit("#/policies", "page-policies");
     await w.page.getByText("No crypto mining").click();
     await w.page.getByText("mining rigs too").waitFor();
+    // The refusal is in the analytics views too (policyDenials, constitutionalViolations).
+    await w.page.getByTestId("policy-denials").waitFor({ timeout: 30_000 });
+    await w.page.getByTestId("constitutional-violations").waitFor({ timeout: 30_000 });
     await screenshot(w.page, "policies");
     await visit("#/deadletters", "page-deadletters", "dead-letters");
     const shopGoal = await w.page.evaluate(async (token) => {

@@ -1,6 +1,8 @@
 /**
  * Policies: each with its versions (the first is the definition, the later ones amendments with
- * their rationale and effective time), and the goals the policies refused.
+ * their rationale and effective time), the latest denials and constitutional violations (analytics
+ * views policy_denials and constitutional_violations, of the caller's tenant), and the goals the
+ * policies refused.
  */
 import { useState } from "react";
 import { Badge, Card, Empty, ErrorBox, Kpi, Loading, ago, time } from "../components";
@@ -26,6 +28,28 @@ const POLICIES = /* GraphQL */ `
         rationale
         at
       }
+    }
+    denials: policyDenials(limit: 50) {
+      occurredAt
+      type
+      goalId
+      policyId
+      category
+      subjectType
+      subjectId
+      reasons
+      eventId
+    }
+    violations: constitutionalViolations(limit: 50) {
+      occurredAt
+      goalId
+      taskId
+      policyId
+      policyVersion
+      principle
+      severity
+      enforcement
+      eventId
     }
     rejected: goals(filter: { status: REJECTED }, first: 25) {
       totalCount
@@ -65,6 +89,28 @@ interface PoliciesData {
     currentVersion: number;
     versions: PolicyVersion[];
   }[];
+  denials: {
+    occurredAt: string;
+    type: string;
+    goalId: string | null;
+    policyId: string | null;
+    category: string | null;
+    subjectType: string | null;
+    subjectId: string | null;
+    reasons: string[];
+    eventId: string;
+  }[];
+  violations: {
+    occurredAt: string;
+    goalId: string | null;
+    taskId: string | null;
+    policyId: string | null;
+    policyVersion: number | null;
+    principle: string | null;
+    severity: string | null;
+    enforcement: string | null;
+    eventId: string;
+  }[];
   rejected: {
     totalCount: number;
     edges: {
@@ -84,7 +130,7 @@ export function PoliciesPage() {
   const [open, setOpen] = useState<string | null>(null);
   if (q.error && !q.data) return <ErrorBox error={q.error} title="Policies" />;
   if (!q.data) return <Loading what="policies" />;
-  const { policies, rejected } = q.data;
+  const { policies, rejected, denials, violations } = q.data;
   const categories = new Map<string, number>();
   for (const p of policies) categories.set(p.category ?? "?", (categories.get(p.category ?? "?") ?? 0) + 1);
   const amendments = policies.reduce((n, p) => n + Math.max(0, p.versions.length - 1), 0);
@@ -97,6 +143,8 @@ export function PoliciesPage() {
         <Kpi label="active" value={policies.filter((p) => p.status === "ACTIVE").length} />
         <Kpi label="amendments" value={amendments} />
         <Kpi label="goals refused" value={rejected.totalCount} tone={rejected.totalCount ? "warn" : undefined} />
+        <Kpi label="denials" value={denials.length} tone={denials.length ? "warn" : undefined} />
+        <Kpi label="violations" value={violations.length} tone={violations.length ? "warn" : undefined} />
       </div>
       <div className="grid">
         <Card title="Policies and their versions" className="wide">
@@ -169,6 +217,75 @@ export function PoliciesPage() {
             </div>
           ))}
           {categories.size === 0 && <Empty>—</Empty>}
+        </Card>
+        <Card title="Denials (latest policy decisions that denied)" className="wide">
+          {denials.length === 0 ? (
+            <Empty>No policy denied anything.</Empty>
+          ) : (
+            <table className="table" data-testid="policy-denials">
+              <thead>
+                <tr>
+                  <th>policy</th>
+                  <th>subject</th>
+                  <th>goal</th>
+                  <th>reasons</th>
+                  <th>when</th>
+                </tr>
+              </thead>
+              <tbody>
+                {denials.map((d) => (
+                  <tr key={d.eventId}>
+                    <td className="nowrap">
+                      {d.policyId ?? "—"}
+                      <div className="muted small">{d.category?.toLowerCase().replace(/_/g, " ")}</div>
+                    </td>
+                    <td className="small">
+                      {d.subjectType} {d.type === "ResourceDenied" && <span className="muted">(resource denied)</span>}
+                    </td>
+                    <td>{d.goalId ? <a href={href.goal(d.goalId)}>{d.goalId}</a> : "—"}</td>
+                    <td className="small">{d.reasons.join("; ")}</td>
+                    <td>{ago(d.occurredAt, now)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </Card>
+        <Card title="Constitutional violations" className="wide">
+          {violations.length === 0 ? (
+            <Empty>No constitutional violation was detected.</Empty>
+          ) : (
+            <table className="table" data-testid="constitutional-violations">
+              <thead>
+                <tr>
+                  <th>principle</th>
+                  <th>policy</th>
+                  <th>severity</th>
+                  <th>enforcement</th>
+                  <th>goal</th>
+                  <th>when</th>
+                </tr>
+              </thead>
+              <tbody>
+                {violations.map((v) => (
+                  <tr key={v.eventId}>
+                    <td>{v.principle ?? "—"}</td>
+                    <td className="nowrap">
+                      {v.policyId ?? "—"}
+                      {v.policyVersion !== null && <span className="muted"> v{v.policyVersion}</span>}
+                    </td>
+                    <td>{v.severity && <Badge status={v.severity} />}</td>
+                    <td>{v.enforcement && <Badge status={v.enforcement} />}</td>
+                    <td>
+                      {v.goalId ? <a href={href.goal(v.goalId)}>{v.goalId}</a> : "—"}
+                      {v.taskId && <div className="muted small">task {v.taskId}</div>}
+                    </td>
+                    <td>{ago(v.occurredAt, now)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
         </Card>
         <Card title="Goals refused (constitutional checks and other refusals)" className="wide">
           {rejected.edges.length === 0 ? (
