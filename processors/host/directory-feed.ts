@@ -3,6 +3,7 @@
  * from the beginning on start (resolving once caught up), then followed live. It uses a private
  * consumer group that never commits, because every process needs the whole directory.
  */
+import { topicOffsets } from "../../lib/kafka.js";
 import { randomUUID } from "node:crypto";
 import type { Consumer, Kafka } from "kafkajs";
 import { HEADER } from "../../producers/envelope.js";
@@ -66,7 +67,7 @@ export class DirectoryFeed implements AgentEventSource {
     const topic = physicalTopic(AGENTS_TOPIC, this.topicPrefix);
     const admin = this.kafka.admin();
     await admin.connect();
-    const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
+    const ends = await topicOffsets(admin, topic).finally(() => admin.disconnect());
     const target = new Map(ends.map((o) => [o.partition, BigInt(o.high)]));
     const position = this.position;
     for (const o of ends) position.set(o.partition, BigInt(o.low));
@@ -127,9 +128,9 @@ export class DirectoryFeed implements AgentEventSource {
   async caughtUp(): Promise<void> {
     const admin = this.kafka.admin();
     await admin.connect();
-    const ends = await admin
-      .fetchTopicOffsets(physicalTopic(AGENTS_TOPIC, this.topicPrefix))
-      .finally(() => admin.disconnect());
+    const ends = await topicOffsets(admin, physicalTopic(AGENTS_TOPIC, this.topicPrefix)).finally(() =>
+      admin.disconnect(),
+    );
     await this.waiters.until(
       () => ends.every((o) => (this.position.get(o.partition) ?? 0n) >= BigInt(o.high)),
       60_000,

@@ -8,6 +8,7 @@
  * writes it. Deciders consult `book.at(time of the input)`, so a late view can only miss a version
  * accepted just before the input, never apply one accepted after it.
  */
+import { topicOffsets } from "../../lib/kafka.js";
 import { randomUUID } from "node:crypto";
 import type { Consumer, Kafka } from "kafkajs";
 import { physicalTopic } from "../../schemas/catalog.js";
@@ -35,7 +36,7 @@ export class PolicyFeed {
     const topic = physicalTopic(POLICIES_TOPIC, this.topicPrefix);
     const admin = this.kafka.admin();
     await admin.connect();
-    const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
+    const ends = await topicOffsets(admin, topic).finally(() => admin.disconnect());
     const target = new Map(ends.map((o) => [o.partition, BigInt(o.high)]));
     const position = new Map(ends.map((o) => [o.partition, BigInt(o.low)]));
     const caughtUp = () => [...target].every(([p, end]) => (position.get(p) ?? 0n) >= end);

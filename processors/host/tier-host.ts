@@ -16,6 +16,7 @@
  * aborted transaction is invisible to read_committed readers, and a repeat input finds its
  * effects already in the state). A failed transaction throws the slot's state away and restores.
  */
+import { topicOffsets } from "../../lib/kafka.js";
 import { Partitioners, type Admin, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage } from "kafkajs";
 import { buildEnvelope, HEADER, type MessageContext } from "../../producers/envelope.js";
 import { EventWriter, type OutgoingMessage } from "../../producers/writer.js";
@@ -372,7 +373,7 @@ export class TierHost {
       if (c && c.offset !== "-1") this.consumer!.seek({ topic, partition: slot.partition, offset: c.offset });
     }
     for (const topic of topics) {
-      const ends = await admin.fetchTopicOffsets(topic);
+      const ends = await topicOffsets(admin, topic);
       const end = ends.find((o) => o.partition === slot.partition)!;
       const low = BigInt(end.low);
       const c = committed.find((t) => t.topic === topic)?.partitions.find((x) => x.partition === slot.partition);

@@ -172,10 +172,20 @@ describe("bad input on the tiers' topics", () => {
     const producer = d.kafka.producer();
     await producer.connect();
     const garbage = Buffer.from("not avro at all");
-    await producer.send({
-      topic: `${d.prefix}polity.tasks.events`,
-      messages: [{ key: "goal-x", value: garbage, headers: { "polity-type": "TaskCompleted" } }],
-    });
+    // The deployment's topics are new: a partition's leader may still move (NOT_LEADER_FOR_PARTITION
+    // was seen once in CI), which a bare producer does not always ride out. Retry what is retriable.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await producer.send({
+          topic: `${d.prefix}polity.tasks.events`,
+          messages: [{ key: "goal-x", value: garbage, headers: { "polity-type": "TaskCompleted" } }],
+        });
+        break;
+      } catch (e) {
+        if (!(e as { retriable?: boolean }).retriable || attempt >= 10) throw e;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
     await producer.disconnect();
     const { goalId } = await submitGoal(d.writer, who, { title: "after the garbage", tasks: TEN_TASK_DAG.slice(0, 2) });
     assert.equal((await d.watch.final(goalId)).type, "GoalCompleted");
