@@ -173,6 +173,12 @@ export interface AgentSpec extends Payload<"AgentRegistered"> {
   model?: WorkerGroup["model"];
 }
 
+/** The AgentRegistered payload of a configured agent: its spec without the executor settings, which stay in this process. */
+export function registrationOf(spec: AgentSpec): Payload<"AgentRegistered"> {
+  const { shell: _shell, model: _model, ...payload } = spec;
+  return payload;
+}
+
 const TOP: Record<Topology, Tier> = { aamas: "PRESIDENT", dgm: "MASTER" };
 const DOMAIN_TIER: Record<Topology, Tier> = { aamas: "GOVERNOR", dgm: "SUB_MASTER" };
 const HEARTBEAT_MS = 5_000;

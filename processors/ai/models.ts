@@ -10,7 +10,6 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { openEmbeddedModel } from "./embedded-backend.js";
 import type { ChatModel, ChatRequest, ChatAnswer } from "./model.js";
 import type { ModelPricing } from "./model-executor.js";
 import { openaiModel } from "./openai-backend.js";
@@ -126,16 +125,21 @@ export class ModelRegistry {
   }
 }
 
-/** An embedded model that loads its file on its first call. */
+/**
+ * An embedded model that loads its file on its first call. node-llama-cpp itself is imported then
+ * too (about 0.5 s): every process reads the topology, few of them run an embedded model.
+ */
 function lazyEmbedded(config: EmbeddedModelSettings): ChatModel {
   let opening: Promise<ChatModel> | null = null;
   const open = () =>
-    (opening ??= openEmbeddedModel({
-      modelPath: config.file,
-      contextSize: config.contextSize,
-      threads: config.threads,
-      sequences: config.sequences,
-    }));
+    (opening ??= import("./embedded-backend.js").then(({ openEmbeddedModel }) =>
+      openEmbeddedModel({
+        modelPath: config.file,
+        contextSize: config.contextSize,
+        threads: config.threads,
+        sequences: config.sequences,
+      }),
+    ));
   return {
     name: `embedded:${path.basename(config.file)}`,
     chat: async (request: ChatRequest): Promise<ChatAnswer> => (await open()).chat(request),

@@ -14,7 +14,7 @@ import { DecodeError } from "../../schemas/codec.js";
 import type { PolityEvent } from "../../schemas/reader.js";
 import { AgentDirectory } from "../domain/directory.js";
 import { MONITOR_ID } from "../domain/health.js";
-import type { AgentSpec } from "../topology.js";
+import { registrationOf, type AgentSpec } from "../topology.js";
 import type { AgentEventSource } from "./tier-host.js";
 import { Waiters } from "./waiters.js";
 
@@ -146,7 +146,7 @@ export class DirectoryFeed implements AgentEventSource {
       try {
         await writer.send(
           missing.map((a) => {
-            const { shell: _shell, model: _model, ...payload } = a;
+            const payload = registrationOf(a);
             return {
               type: "AgentRegistered" as const,
               context: {

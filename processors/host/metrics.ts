@@ -210,30 +210,30 @@ new Gauge({
   },
 });
 
-new Gauge({
-  name: "agent_cpu_usage_percent",
-  help: "CPU of the process hosting the agent, in percent of one core (as top shows it); agents hosted in one process share it, so each reports the process's figure",
-  labelNames: ["agent_id", "tier"],
-  registers: [registry],
-  collect() {
-    this.reset();
-    const agents = hostedAgents();
-    if (agents.length === 0) return;
-    const { cpuPercent } = processUsage();
-    for (const a of agents) this.set({ agent_id: a.agentId, tier: a.tier }, cpuPercent);
-  },
-});
+/** A figure of the hosting process, reported for each agent it hosts (they share the process). */
+function processGauge(name: string, help: string, pick: (u: ReturnType<typeof processUsage>) => number): void {
+  new Gauge({
+    name,
+    help,
+    labelNames: ["agent_id", "tier"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const agents = hostedAgents();
+      if (agents.length === 0) return;
+      const value = pick(processUsage());
+      for (const a of agents) this.set({ agent_id: a.agentId, tier: a.tier }, value);
+    },
+  });
+}
 
-new Gauge({
-  name: "agent_memory_usage_percent",
-  help: "Resident memory of the process hosting the agent, in percent of its cgroup limit or else the machine's memory; agents hosted in one process share it, so each reports the process's figure",
-  labelNames: ["agent_id", "tier"],
-  registers: [registry],
-  collect() {
-    this.reset();
-    const agents = hostedAgents();
-    if (agents.length === 0) return;
-    const { memoryPercent } = processUsage();
-    for (const a of agents) this.set({ agent_id: a.agentId, tier: a.tier }, memoryPercent);
-  },
-});
+processGauge(
+  "agent_cpu_usage_percent",
+  "CPU of the process hosting the agent, in percent of one core (as top shows it); agents hosted in one process share it, so each reports the process's figure",
+  (u) => u.cpuPercent,
+);
+processGauge(
+  "agent_memory_usage_percent",
+  "Resident memory of the process hosting the agent, in percent of its cgroup limit or else the machine's memory; agents hosted in one process share it, so each reports the process's figure",
+  (u) => u.memoryPercent,
+);

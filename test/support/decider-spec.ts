@@ -25,7 +25,7 @@ import { AgentDirectory } from "../../processors/domain/directory.js";
 import { templatePlanner } from "../../processors/domain/planner.js";
 import { PolicyBook } from "../../processors/domain/policies.js";
 import { evolve, initialState, type HierarchyState } from "../../processors/domain/state.js";
-import { agentsOf, type TopologyConfig } from "../../processors/topology.js";
+import { agentsOf, registrationOf, type TopologyConfig } from "../../processors/topology.js";
 
 // ---- the hierarchy under test ----------------------------------------------------------------
 
@@ -63,7 +63,7 @@ export const TEST_TOPOLOGY: TopologyConfig = {
 /** The directory every host would derive from the AgentRegistered facts of `config`. */
 export function directoryOf(config: TopologyConfig = TEST_TOPOLOGY): AgentDirectory {
   const directory = new AgentDirectory();
-  for (const { shell: _shell, model: _model, ...agent } of agentsOf(config))
+  for (const agent of agentsOf(config).map(registrationOf))
     directory.apply(
       ev("AgentRegistered", agent, {
         actor: { id: "test", tier: "SYSTEM" },

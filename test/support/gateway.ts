@@ -48,13 +48,23 @@ export interface GraphQLBody {
   errors?: { message: string; extensions?: { code?: string; field?: string } }[];
 }
 
-export async function gatewayRig(name: string, overrides: Partial<GatewayOptions> = {}): Promise<GatewayRig> {
-  const d = await deployment(testTopology(), name);
+/** Both read models of a deployment, each in a fresh database or schema named after `label`, projecting. */
+export interface TestReadModels {
+  pool: pg.Pool;
+  mongo: MongoClient;
+  db: Db;
+  schema: string;
+  projections: ProjectionHost[];
+  /** Stops the projections and drops what they wrote. */
+  stop(): Promise<void>;
+}
+
+export async function startReadModels(d: TestDeployment, label: string): Promise<TestReadModels> {
   const pool = new pg.Pool({ connectionString: urls.databaseUrl, max: 10 });
   const mongo = new MongoClient(urls.mongoUrl);
   await mongo.connect();
-  const db = mongo.db(`gw_${randomUUID().slice(0, 8)}`);
-  const schema = `analytics_gw_${randomUUID().slice(0, 8)}`;
+  const db = mongo.db(`${label}_${randomUUID().slice(0, 8)}`);
+  const schema = `analytics_${label}_${randomUUID().slice(0, 8)}`;
   await migrate(pool, schema);
   const state = new StateStore(db);
   await state.ensureIndexes();
@@ -68,6 +78,26 @@ export async function gatewayRig(name: string, overrides: Partial<GatewayOptions
     new ProjectionHost({ ...common, store: state, topics: [...PROJECTED_TOPICS.state] }),
   ];
   for (const p of projections) await p.start();
+  return {
+    pool,
+    mongo,
+    db,
+    schema,
+    projections,
+    async stop() {
+      for (const p of projections) await p.stop().catch(() => undefined);
+      await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => undefined);
+      await pool.end().catch(() => undefined);
+      await db.dropDatabase().catch(() => undefined);
+      await mongo.close().catch(() => undefined);
+    },
+  };
+}
+
+export async function gatewayRig(name: string, overrides: Partial<GatewayOptions> = {}): Promise<GatewayRig> {
+  const d = await deployment(testTopology(), name);
+  const models = await startReadModels(d, "gw");
+  const { pool, mongo, db, schema, projections } = models;
   const read = new ReadSide(db, pool, { analyticsSchema: schema });
   const auth = new Auth(TEST_SECRET);
   const options = (): GatewayOptions => ({
@@ -113,12 +143,10 @@ export async function gatewayRig(name: string, overrides: Partial<GatewayOptions
     },
     async stop() {
       for (const g of gateways) await g.stop().catch(() => undefined);
+      // Projections stop before the deployment removes their topics; their stores are dropped after.
       for (const p of projections) await p.stop().catch(() => undefined);
       await d.stop().catch(() => undefined);
-      await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => undefined);
-      await pool.end().catch(() => undefined);
-      await db.dropDatabase().catch(() => undefined);
-      await mongo.close().catch(() => undefined);
+      await models.stop();
     },
   };
   return rig;

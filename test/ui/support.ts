@@ -4,21 +4,14 @@
  * (Debian's package, driven by playwright-core) whose pages record every console error, page error
  * and request that leaves the loopback interface.
  */
-import { randomUUID } from "node:crypto";
-import { MongoClient, type Db } from "mongodb";
-import pg from "pg";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { Auth, type Role } from "../../gateway/auth.js";
 import { ReadSide } from "../../gateway/read-side.js";
 import { createGateway, type Gateway } from "../../gateway/server.js";
 import { ensureChromium } from "../../infra/chromium.js";
 import { ensureUi } from "../../infra/ui-build.js";
-import { ProjectionHost } from "../../projections/host.js";
-import { StateStore } from "../../projections/mongo/state-store.js";
-import { AnalyticsStore } from "../../projections/pg/analytics-store.js";
-import { migrate } from "../../projections/pg/migrate.js";
-import { PROJECTED_TOPICS } from "../../projections/run.js";
 import { deployment, testTopology, type TestDeployment } from "../support/hierarchy.js";
+import { startReadModels } from "../support/gateway.js";
 import { urls } from "../support/infra.js";
 
 export const UI_SECRET = "polity-ui-test-secret-0123456789abcdef0123456789";
@@ -36,24 +29,8 @@ export interface UiRig {
 export async function uiRig(name: string): Promise<UiRig> {
   await ensureUi();
   const d = await deployment(testTopology(), name, "all", { heartbeats: true });
-  const pool = new pg.Pool({ connectionString: urls.databaseUrl, max: 10 });
-  const mongo = new MongoClient(urls.mongoUrl);
-  await mongo.connect();
-  const db: Db = mongo.db(`ui_${randomUUID().slice(0, 8)}`);
-  const schema = `analytics_ui_${randomUUID().slice(0, 8)}`;
-  await migrate(pool, schema);
-  const state = new StateStore(db);
-  await state.ensureIndexes();
-  const common = { kafka: d.kafka, codec: d.codec, topicPrefix: d.prefix };
-  const projections = [
-    new ProjectionHost({
-      ...common,
-      store: new AnalyticsStore(pool, { schema }),
-      topics: [...PROJECTED_TOPICS.analytics],
-    }),
-    new ProjectionHost({ ...common, store: state, topics: [...PROJECTED_TOPICS.state] }),
-  ];
-  for (const p of projections) await p.start();
+  const models = await startReadModels(d, "ui");
+  const { pool, db, schema, projections } = models;
   const auth = new Auth(UI_SECRET);
   const gateway = await createGateway({
     kafka: d.kafka,
@@ -88,10 +65,7 @@ export async function uiRig(name: string): Promise<UiRig> {
       await gateway.stop().catch(() => undefined);
       for (const p of projections) await p.stop().catch(() => undefined);
       await d.stop().catch(() => undefined);
-      await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => undefined);
-      await pool.end().catch(() => undefined);
-      await db.dropDatabase().catch(() => undefined);
-      await mongo.close().catch(() => undefined);
+      await models.stop();
     },
   };
 }
