@@ -103,10 +103,16 @@ export const governor: TierDecider = {
           input.value.envelope.occurredAt,
         );
       case "AgentRecovered":
-        return afterRecovery(state, input.value.agentId, ctx, hostedSubMaster, input.value.envelope.occurredAt);
+        return [
+          ...afterRecovery(state, input.value.agentId, ctx, hostedSubMaster, input.value.envelope.occurredAt),
+          ...allocateAbove(state, input.value.agentId, ctx, input.value.envelope.occurredAt),
+        ];
       case "AgentRegistered":
-        return input.value.tier === "WORKER"
-          ? afterRecovery(state, input.value.agentId, ctx, hostedSubMaster, input.value.envelope.occurredAt)
+        return input.value.tier === "WORKER" || input.value.tier === "MAYOR"
+          ? [
+              ...afterRecovery(state, input.value.agentId, ctx, hostedSubMaster, input.value.envelope.occurredAt),
+              ...allocateAbove(state, input.value.agentId, ctx, input.value.envelope.occurredAt),
+            ]
           : [];
       case "ResourceAllocated": {
         const me = hosted(input.value.requesterId, ctx);
@@ -133,6 +139,24 @@ const HOLDER_RULES: HolderRules = {
 function hosted(agentId: string, ctx: DecisionContext): AgentInfo | null {
   const agent = ctx.directory.get(agentId);
   return agent && (agent.tier === "GOVERNOR" || agent.tier === "SUB_MASTER") && ctx.hosts(agentId) ? agent : null;
+}
+
+/**
+ * A worker or mayor is back (recovered, or newly registered) below an aamas governor hosted here:
+ * tasks that waited at the governor because no mayor had a worker of their specialization may go
+ * down now. Without this they waited for the governor's next unrelated input (seen in the fault
+ * suite: every worker of a specialization failed while its process was down, and a task handed to
+ * the governor meanwhile stayed there after they recovered). A sub-master dispatches in afterRecovery.
+ */
+function allocateAbove(state: HierarchyState, agentId: string, ctx: DecisionContext, at: Date): Decision[] {
+  let superiorId = ctx.directory.get(agentId)?.superiorId ?? null;
+  for (let depth = 0; superiorId && depth < 4; depth++) {
+    const agent = ctx.directory.get(superiorId);
+    if (!agent) return [];
+    if (agent.tier === "GOVERNOR") return ctx.hosts(agent.agentId) ? allocate(state, agent, ctx, at) : [];
+    superiorId = agent.superiorId ?? null;
+  }
+  return [];
 }
 
 function hostedSubMaster(agentId: string, ctx: DecisionContext): AgentInfo | null {

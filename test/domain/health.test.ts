@@ -376,3 +376,37 @@ for (const d of DISPATCHERS) {
     });
   });
 }
+
+describe("aamas governor: a task waiting for a specialization whose workers all failed", () => {
+  const GOV = "aamas-governor-frontend";
+  const failures = ["aamas-worker-frontend-react-1", "aamas-worker-frontend-react-2"].map((id) =>
+    agentFailed(id, "aamas-mayor-frontend-1"),
+  );
+  const down = directoryOf();
+  for (const f of failures) down.apply(f);
+  const t = react("w1");
+  const reach = [created("g9", t)];
+
+  it("waits at the governor while no mayor has a react worker", () => {
+    spec(governor, context({ directory: down }))
+      .given(reach)
+      .when(assigned("g9", t, GOV))
+      .thenNothing();
+  });
+
+  it("goes down to the mayor when one of them recovers (not at the governor's next unrelated input)", () => {
+    const recovered = ev("AgentRecovered", {
+      agentId: "aamas-worker-frontend-react-2",
+      tier: "WORKER",
+      downtimeMs: 20_000,
+      failureReason: "no heartbeat",
+    });
+    const back = directoryOf();
+    for (const f of failures) back.apply(f);
+    back.apply(recovered);
+    spec(governor, context({ directory: back }))
+      .given([...reach, assigned("g9", t, GOV)])
+      .when(recovered)
+      .then([{ type: "TaskAssigned", taskId: "w1", assigneeId: "aamas-mayor-frontend-1", assigneeTier: "MAYOR" }]);
+  });
+});
