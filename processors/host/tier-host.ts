@@ -424,10 +424,15 @@ export class TierHost {
     this.log(
       `${this.role}: partition ${slot.partition} restored, deciding ${tail.length} unacknowledged input(s) again`,
     );
+    // The tail is folded into the state already (above, while restoring): it is decided against
+    // that state, not folded again. Folding an old input again would move the state back (a
+    // TaskAssigned of attempt 1 over a state at attempt 3), and the worker would accept an attempt
+    // that was reassigned while its process was down (seen in the fault suite).
     this.decide(
       slot,
       tail.map((t) => t.input),
       letters,
+      true,
     );
     // Failures declared while this partition was elsewhere or restoring: decided on here (a
     // decision already in the log finds nothing left to do).
@@ -554,10 +559,10 @@ export class TierHost {
    * was decided waits in `slot.pending` for the slot's next transaction. Synchronous on purpose:
    * nothing can interleave with it.
    */
-  private decide(slot: Slot, inputs: TierInput[], letters: DeadLetter[]): void {
+  private decide(slot: Slot, inputs: TierInput[], letters: DeadLetter[], folded = false): void {
     const ctx = this.context();
     for (const input of inputs) {
-      if (isEvent(input)) slot.state = evolve(slot.state, input);
+      if (isEvent(input) && !folded) slot.state = evolve(slot.state, input);
       for (const d of this.options.decider.decide(input, slot.state, ctx)) {
         const message = this.outgoing(slot, d, input);
         slot.state = evolve(slot.state, {
