@@ -88,7 +88,7 @@ export function benchTopology(capacity: number, meanDurationMs = 0): TopologyCon
  * of a layer also on the last of the layer before, so that work keeps crossing domains and tiers.
  */
 export function taskGraph(m: number): TaskSpec[] {
-  const none = { description: null, phase: null, estimatedEffortMs: null, priority: null, inputs: {} };
+  const none = { description: null, phase: null, estimatedEffortMs: null, priority: null, inputs: {}, timeoutMs: null };
   const domains = Object.entries(DOMAINS).map(([domain, [, specs]]) => ({ domain, specs: Object.keys(specs) }));
   return Array.from({ length: m }, (_, i) => {
     const { domain, specs } = domains[i % domains.length]!;

@@ -101,7 +101,7 @@ function modelTopology(modelFile: string, concurrency: number): TopologyConfig {
 
 /** 5 tasks: t0 -> (t1, t2) -> t3 -> t4, crossing both domains; at most two run at once. */
 export function modelTaskGraph(): TaskSpec[] {
-  const none = { phase: null, estimatedEffortMs: null, priority: null, inputs: {} };
+  const none = { phase: null, estimatedEffortMs: null, priority: null, inputs: {}, timeoutMs: null };
   const task = (id: string, domain: string, specialization: string, dependsOn: string[], title: string) => ({
     ...none,
     id,

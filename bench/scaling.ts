@@ -332,7 +332,7 @@ export async function scalingCurve(urls: InfraUrls, opts: ScalingOptions, say: S
  * depends on tasks j and j+1 (mod width) of the layer above. Domains and specializations rotate.
  */
 export function layeredGraph(n: number, depth: number): TaskSpec[] {
-  const none = { description: null, phase: null, estimatedEffortMs: null, priority: null, inputs: {} };
+  const none = { description: null, phase: null, estimatedEffortMs: null, priority: null, inputs: {}, timeoutMs: null };
   const domains = Object.entries(DOMAINS).map(([domain, [, specs]]) => ({ domain, specs: Object.keys(specs) }));
   const width = Math.max(1, Math.ceil(n / Math.max(1, depth)));
   return Array.from({ length: n }, (_, i) => {

@@ -13,6 +13,7 @@ import { governor } from "./domain/governor.js";
 import { health, healthDecider, type HealthOptions } from "./domain/health.js";
 import { mayor } from "./domain/mayor.js";
 import { templatePlanner } from "./domain/planner.js";
+import { watchesTime } from "./domain/time-limits.js";
 import { policy } from "./domain/policy.js";
 import { president } from "./domain/president.js";
 import { resources } from "./domain/resources.js";
@@ -29,6 +30,7 @@ import {
   autoscales,
   planningConfigOf,
   retryLimitsOf,
+  timeLimitsOf,
   type AgentSpec,
   type TopologyConfig,
 } from "./topology.js";
@@ -108,6 +110,14 @@ const ROLE_TIERS: Record<Role, string[]> = {
  * projected, so it is not ticked more often than that.
  */
 const TICK_MS = 5_000;
+
+/**
+ * How often the tiers that watch time (domain/time-limits.ts) are handed the time: the dispatchers
+ * (mayor, sub-master) for attempts under a limit, the top for goal deadlines. A limit is enforced
+ * within this much of passing; a tick of a partition with nothing to watch costs no work.
+ */
+const CLOCK_MS = 500;
+const CLOCKED: ReadonlySet<Role> = new Set(["president", "governor", "mayor"]);
 
 export interface HierarchyOptions {
   kafka: Kafka;
@@ -251,7 +261,9 @@ export async function startHierarchy(options: HierarchyOptions): Promise<Running
         ...(role === "health"
           ? { ticks: { intervalMs: Math.min(TICK_MS, topology.heartbeatIntervalMs ?? TICK_MS) } }
           : { agentEvents: feed }),
+        ...(CLOCKED.has(role) ? { clock: { intervalMs: CLOCK_MS, due: watchesTime } } : {}),
         retryLimits: (t) => retryLimitsOf(topology, t),
+        timeLimits: (t) => timeLimitsOf(topology, t),
         topicPrefix: prefix,
         log,
       });

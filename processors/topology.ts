@@ -11,6 +11,13 @@ import type { Payload } from "../schemas/generated/types.js";
 import { DEFAULT_RETRY_LIMITS, type RetryLimits } from "./domain/limits.js";
 import type { AutoscaleConfig } from "./domain/scaler.js";
 import { DEFAULT_PLANNING, PLANNER_KINDS, type PlannerKind, type PlanningConfig } from "./domain/planner.js";
+import {
+  DEFAULT_DEADLINES,
+  deadlineProblems,
+  timeoutProblem,
+  type DeadlineSettings,
+  type TimeLimits,
+} from "./domain/time-limits.js";
 import { isSchema } from "./ai/json-answer.js";
 import type { ModelWorkerConfig } from "./ai/model-executor.js";
 import type { ModelPlannerOptions } from "./ai/model-planner.js";
@@ -29,6 +36,12 @@ export interface WorkerGroup {
   model?: ModelWorkerConfig;
   /** Autoscaling of this group (domain/scaler.ts); the topology's `autoscale` when absent; off when neither. */
   autoscale?: AutoscaleConfig;
+  /**
+   * How long one attempt may run on a worker of this group, in ms, before its dispatcher times it
+   * out (TaskTimedOut, then a retry or an escalation; domain/time-limits.ts), whatever the executor,
+   * external agents included. A task's own `timeoutMs` wins; no limit when neither is set.
+   */
+  timeoutMs?: number;
 }
 
 export interface DomainConfig {
@@ -59,6 +72,12 @@ export interface TopologyConfig {
         autoscale?: AutoscaleConfig;
         /** How goals submitted without tasks are planned; the template planner when absent. */
         planner?: PlannerSettings;
+        /**
+         * Goal deadlines (domain/time-limits.ts): the part of the time to a deadline after which a
+         * running goal is at risk (0.8) and what a missed one does (`fail`, or `warn`); a goal's
+         * constraints `deadlineAtRisk` and `onDeadlineMiss` override them.
+         */
+        deadlines?: Partial<DeadlineSettings>;
       }
     >
   >;
@@ -168,6 +187,18 @@ export function retryLimitsOf(config: TopologyConfig, topology: Topology): Retry
   return { ...DEFAULT_RETRY_LIMITS, ...config.topologies[topology]?.retries };
 }
 
+/** A topology's time limits (domain/time-limits.ts): its worker groups' `timeoutMs` and its `deadlines`. */
+export function timeLimitsOf(config: TopologyConfig, topology: Topology): TimeLimits {
+  const topo = config.topologies[topology];
+  return {
+    groupTimeoutMs: (domain, specialization) =>
+      (domain !== null && specialization !== null
+        ? topo?.domains[domain]?.workers[specialization]?.timeoutMs
+        : undefined) ?? null,
+    deadlines: { ...DEFAULT_DEADLINES, ...topo?.deadlines },
+  };
+}
+
 export interface AgentSpec extends Payload<"AgentRegistered"> {
   shell?: WorkerGroup["shell"];
   model?: WorkerGroup["model"];
@@ -237,6 +268,7 @@ export function topologyProblems(raw: unknown): string[] {
       }
     problems.push(...autoscaleProblems(`topologies.${name}.autoscale`, topo?.autoscale));
     problems.push(...plannerProblems(`topologies.${name}.planner`, topo?.planner, models));
+    problems.push(...deadlineProblems(`topologies.${name}.deadlines`, topo?.deadlines));
     if (Object.keys(domains).length === 0) problems.push(`topologies.${name}.domains: configure at least one domain`);
     for (const [domain, d] of Object.entries(domains)) {
       const where = `topologies.${name}.domains.${domain}`;
@@ -258,6 +290,9 @@ export function topologyProblems(raw: unknown): string[] {
         if (w.executor === "shell" && !w.shell?.command)
           problems.push(`${where}.workers.${spec}.shell.command is required for the shell executor`);
         problems.push(...autoscaleProblems(`${where}.workers.${spec}.autoscale`, w.autoscale));
+        const timeout =
+          w.timeoutMs === undefined ? null : timeoutProblem(`${where}.workers.${spec}.timeoutMs`, w.timeoutMs);
+        if (timeout) problems.push(timeout);
       }
     }
   }

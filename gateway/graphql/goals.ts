@@ -288,6 +288,8 @@ export const typeDefs = /* GraphQL */ `
     phase: Phase
     dependsOn: [ID!]
     estimatedEffortMs: Int
+    "How long one attempt may run before it times out (TaskTimedOut, then a retry or escalation), in milliseconds, 1 ms to 30 days; null for the worker group's limit (a Float: an Int stops at 24.8 days)."
+    timeoutMs: Float
     priority: Int
     inputs: [EntryInput!]
   }

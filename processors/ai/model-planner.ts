@@ -146,6 +146,7 @@ export function tasksOfAnswer(request: PlanRequest, tasks: PlannedTask[]): TaskS
     estimatedEffortMs: null,
     priority: null,
     inputs: {},
+    timeoutMs: null,
   }));
 }
 

@@ -15,6 +15,7 @@ import type {
 } from "../../schemas/generated/types.js";
 import type { AgentDirectory, Role } from "./directory.js";
 import type { RetryLimits } from "./limits.js";
+import type { TimeLimits } from "./time-limits.js";
 import type { Planner, PlanningConfig } from "./planner.js";
 import type { PolicyBook } from "./policies.js";
 import type { HierarchyState } from "./state.js";
@@ -90,12 +91,27 @@ export interface ExecutionProgressed {
 /** What a side effect run outside a decider (an execution, a planning) hands back to it: no event, so never folded. */
 export type SideEffectOutcome = ExecutionFinished | ExecutionProgressed | PlanningFinished;
 
-export type TierInput = PolityEvent | SideEffectOutcome;
+/**
+ * The host's clock: the time now, handed to the deciders of its partitions every few hundred
+ * milliseconds (tier-host.ts `clock`), so a decider can see that a time limit passed without
+ * reading a clock itself. Never written to the log: what it leads to (TaskTimedOut, a deadline's
+ * escalation or GoalFailed) is, so a replay never needs the tick, and a tick decided again after a
+ * restart finds those facts in the state and adds nothing.
+ */
+export interface ClockTicked {
+  type: "ClockTicked";
+  now: Date;
+}
 
-/** Whether an input is an event read from the log (folded into the state) rather than a side effect's outcome. */
+export type TierInput = PolityEvent | SideEffectOutcome | ClockTicked;
+
+/** Whether an input is an event read from the log (folded into the state) rather than a side effect's outcome or a tick. */
 export function isEvent(input: TierInput): input is PolityEvent {
   return (
-    input.type !== "ExecutionFinished" && input.type !== "ExecutionProgressed" && input.type !== "PlanningFinished"
+    input.type !== "ExecutionFinished" &&
+    input.type !== "ExecutionProgressed" &&
+    input.type !== "PlanningFinished" &&
+    input.type !== "ClockTicked"
   );
 }
 
@@ -110,6 +126,8 @@ export interface DecisionContext {
   planning?: (topology: Topology) => PlanningConfig;
   /** Retry and escalation limits of a topology, from its configuration; the defaults when absent (limits.ts). */
   retryLimits?: (topology: Topology) => RetryLimits;
+  /** Task time limits and goal deadlines of a topology, from its configuration; none and the defaults when absent (time-limits.ts). */
+  timeLimits?: (topology: Topology) => TimeLimits;
   /**
    * Every policy version (a global view of polity.policies.events, kept by the host's policy
    * feed). Consult `policies.at(time)` with the time of what is decided on, never the latest.

@@ -10,13 +10,15 @@
  * per attempt, and leaves it waiting (the superior, unable to hand it elsewhere, passes it up and
  * the top fails the goal).
  */
-import type { Actor, MessageTypeName } from "../../schemas/generated/types.js";
+import type { Actor, EscalationKind, MessageTypeName } from "../../schemas/generated/types.js";
 import type { AgentInfo } from "./directory.js";
 import { decision, type Decision, type DecisionContext, type TierInput } from "./decider.js";
 import { attemptInDelivery, deliveryOf, retryLimitsFor } from "./limits.js";
 import { reportIfDone } from "./reports.js";
 import { checkAssignment, type AccessCheck } from "./security.js";
 import { GOAL_ENDS, loadOf, taskKey, type HierarchyState, type TaskState } from "./state.js";
+import { ATTEMPT_FAILED } from "./status.js";
+import { attemptTimeout } from "./time-limits.js";
 
 /** What the two middle tiers (governor, mayor) read: their tasks' lifecycle and the messages about them. */
 export const MIDDLE_TIER_READS: ReadonlySet<MessageTypeName> = new Set([
@@ -26,6 +28,8 @@ export const MIDDLE_TIER_READS: ReadonlySet<MessageTypeName> = new Set([
   "TaskAssigned",
   "TaskCompleted",
   "TaskFailed",
+  // A dispatcher's own TaskTimedOut (time-limits.ts) comes back to it, to be retried or escalated as a failure.
+  "TaskTimedOut",
   "TaskRetried",
   "TaskCancelled",
   "EscalationRaised",
@@ -91,7 +95,10 @@ export function defaultDeliveryLimits(task: TaskState, dispatcher: AgentInfo, ct
   return { perDelivery: task.maxAttempts, deliveries: retryLimitsFor(ctx, dispatcher.topology).domain };
 }
 
-type HeldTaskEvent = Extract<TierInput, { type: "TaskCompleted" | "TaskCancelled" | "TaskFailed" | "TaskRetried" }>;
+type HeldTaskEvent = Extract<
+  TierInput,
+  { type: "TaskCompleted" | "TaskCancelled" | "TaskFailed" | "TaskTimedOut" | "TaskRetried" }
+>;
 
 /**
  * After an attempt of a held task ended or was retried: retry or escalate (by `limits`, an
@@ -110,7 +117,7 @@ export function afterHeldTaskEvent(
   const me = heldBy ? rules.hosted(heldBy, ctx) : null;
   if (!task || !me) return [];
   const out: Decision[] = [];
-  if (input.type === "TaskFailed" && rules.dispatches(me))
+  if ((input.type === "TaskFailed" || input.type === "TaskTimedOut") && rules.dispatches(me))
     out.push(...handleFailure(state, me, goalId, taskId, ctx, limits ?? defaultDeliveryLimits(task, me, ctx)));
   if (input.type === "TaskCompleted") out.push(...reportIfDone(state, me, goalId, taskId, rules.holder, ctx));
   return [...out, ...rules.handOut(state, me, ctx, input.value.envelope.occurredAt)];
@@ -201,7 +208,7 @@ export function dispatchToWorkers(
           attempt: task.attempt,
           task: task.spec,
           priority: task.priority,
-          timeoutMs: null,
+          timeoutMs: attemptTimeout(task.spec, worker, ctx),
         },
         actor,
         taskRef(task.spec.id),
@@ -209,6 +216,15 @@ export function dispatchToWorkers(
     );
   }
   return out;
+}
+
+/**
+ * Why a dispatcher escalates a task whose attempts ran out: TIMEOUT when the last attempt timed out
+ * (time-limits.ts), RETRIES_EXHAUSTED after a retryable failure, TASK_FAILURE for one that cannot be retried.
+ */
+export function escalationKindOf(failure: { retryable: boolean; timedOut?: boolean }): EscalationKind {
+  if (!failure.retryable) return "TASK_FAILURE";
+  return failure.timedOut ? "TIMEOUT" : "RETRIES_EXHAUSTED";
 }
 
 /** The escalation of a refused assignment of `task`'s current attempt by `dispatcher`: raised once. */
@@ -268,7 +284,7 @@ export function handleFailure(
 ): Decision[] {
   const task = state.tasks.get(taskKey(goalId, taskId));
   const goal = state.goals.get(goalId);
-  if (!task || task.status !== "FAILED" || !task.lastFailure) return [];
+  if (!task || !ATTEMPT_FAILED.has(task.status) || !task.lastFailure) return [];
   const actor: Actor = { id: dispatcher.agentId, tier: dispatcher.tier };
   const { perDelivery, deliveries } = limits;
   const inDelivery = attemptInDelivery(task.attempt, perDelivery);
@@ -315,14 +331,14 @@ export function handleFailure(
         escalationId,
         goalId,
         taskId,
-        kind: retryable ? "RETRIES_EXHAUSTED" : "TASK_FAILURE",
+        kind: escalationKindOf(task.lastFailure),
         severity: "CRITICAL",
         fromAgentId: dispatcher.agentId,
         fromTier: dispatcher.tier,
         toAgentId: superior?.agentId ?? null,
         toTier: superior?.tier ?? "SYSTEM",
         reason: retryable
-          ? `${dispatcher.name} escalates: task ${taskId} failed ${tally}`
+          ? `${dispatcher.name} escalates: task ${taskId} failed ${tally}${task.lastFailure.timedOut ? ", the last by timing out" : ""}`
           : `${dispatcher.name} escalates: task ${taskId} failed and cannot be retried`,
         reasonChain: workerFailures,
         previousEscalationId: null,

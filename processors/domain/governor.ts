@@ -10,12 +10,14 @@ import type {
   PolicyRef,
   ResourceDenied,
   TaskFailed,
+  TaskTimedOut,
 } from "../../schemas/generated/types.js";
 import type { AgentInfo } from "./directory.js";
 import { decision, type Decision, type DecisionContext, type TierDecider, type TierInput } from "./decider.js";
 import {
   afterHeldTaskEvent,
   dispatchToWorkers,
+  escalationKindOf,
   leastLoaded,
   MIDDLE_TIER_READS,
   policyEscalationId,
@@ -44,6 +46,15 @@ import { refOf } from "./policies.js";
 import { resourceRequestsFor } from "./resources.js";
 import { checkAssignment, type AccessCheck } from "./security.js";
 import { loadOf, taskKey, type HierarchyState, type TaskState } from "./state.js";
+import { ATTEMPT_FAILED } from "./status.js";
+import { timedOutAttempts } from "./time-limits.js";
+
+/**
+ * Escalations a governor answers by delivering the task again in its domain (redeliver) when no
+ * policy routes them: attempts ran out after retryable failures, the last of them a failure or a
+ * timeout (time-limits.ts), the same rule either way.
+ */
+const RETRIED_KINDS: ReadonlySet<EscalationRaised["kind"]> = new Set(["RETRIES_EXHAUSTED", "TIMEOUT"]);
 
 /**
  * Besides the middle tiers' reads, the answers to the budget requests it makes (resources.ts): a
@@ -84,6 +95,12 @@ export const governor: TierDecider = {
         const done = input.type === "TaskCompleted" ? partCompleted(input.value, state, ctx) : [];
         return [...done, ...afterHeldTaskEvent(input, state, ctx, HOLDER_RULES)];
       }
+      // A sub-master's own TaskTimedOut, read back: retried or escalated as a failed attempt is.
+      case "TaskTimedOut":
+        return subMasterFailure(input, state, ctx) ?? afterHeldTaskEvent(input, state, ctx, HOLDER_RULES);
+      // Time passed: a sub-master times out attempts its workers held longer than their limit.
+      case "ClockTicked":
+        return timedOutAttempts(state, input.now, ctx, (t) => t.governorId, hostedSubMaster);
       case "TaskCancelled":
       case "TaskRetried":
         return afterHeldTaskEvent(input, state, ctx, HOLDER_RULES);
@@ -318,7 +335,7 @@ function resolveEscalation(
   const policy = escalationPolicyAt(ctx.policies, at, me.tier, task?.spec.domain ?? me.domain);
   if (!policy) return redeliver(e, state, me, ctx, defaultTerms(task, me, ctx)) ?? passUp(e, state, me, ctx);
   const route = policy.route(e.kind);
-  const resolution: Resolution | null = route?.value ?? (e.kind === "RETRIES_EXHAUSTED" ? "RETRY_ELSEWHERE" : null);
+  const resolution: Resolution | null = route?.value ?? (RETRIED_KINDS.has(e.kind) ? "RETRY_ELSEWHERE" : null);
   const domain = limitsUnder(policy, ctx, me.topology).domain;
   // Deliveries are counted in the mayors' attempts per delivery, as the mayors' policy sets them.
   const mayorPolicy = escalationPolicyAt(ctx.policies, at, "MAYOR", task?.spec.domain ?? me.domain);
@@ -414,7 +431,7 @@ function resolveEscalation(
 function splitRefusal(task: TaskState, me: AgentInfo): string | null {
   if (splitParentOf(task)) return `it is a part of task ${splitParentOf(task)}, and a part is not split again`;
   if (task.governorId !== me.agentId) return `${me.name} does not hold it`;
-  if (task.status !== "FAILED") return `it is ${task.status.toLowerCase()}`;
+  if (!ATTEMPT_FAILED.has(task.status)) return `it is ${task.status.toLowerCase()}`;
   return null;
 }
 
@@ -456,11 +473,11 @@ function redeliver(
   terms: DeliveryTerms,
 ): Decision[] | null {
   if (me.tier !== "GOVERNOR" || !e.taskId) return null;
-  if (e.kind !== "RETRIES_EXHAUSTED" && !(terms.anyFailure && e.kind === "TASK_FAILURE")) return null;
+  if (!RETRIED_KINDS.has(e.kind) && !(terms.anyFailure && e.kind === "TASK_FAILURE")) return null;
   const goal = state.goals.get(e.goalId);
   if (!goal?.openEscalations.has(e.escalationId)) return [];
   const task = state.tasks.get(taskKey(e.goalId, e.taskId));
-  if (!task || task.status !== "FAILED" || !task.lastFailure || task.governorId !== me.agentId) return null;
+  if (!task || !ATTEMPT_FAILED.has(task.status) || !task.lastFailure || task.governorId !== me.agentId) return null;
   if (!task.lastFailure.retryable && !terms.anyFailure) return null;
   const deliveries = terms.deliveries;
   const delivery = deliveryOf(task.attempt, terms.perDelivery);
@@ -548,7 +565,7 @@ function passUp(
     note.why ??
     (task?.status === "CANCELLED"
       ? ": the task was cancelled"
-      : task?.status !== "FAILED"
+      : !task || !ATTEMPT_FAILED.has(task.status)
         ? ""
         : task.lastFailure?.retryable
           ? `: ${deliveryOf(task.attempt, note.perDelivery ?? task.maxAttempts)} of ${note.deliveries ?? retryLimitsFor(ctx, me.topology).domain} deliveries in ${me.domain} failed`
@@ -601,17 +618,17 @@ function passUp(
  * the shared handling applies unchanged.
  */
 function subMasterFailure(
-  input: { type: "TaskFailed"; value: TaskFailed },
+  input: { type: "TaskFailed"; value: TaskFailed } | { type: "TaskTimedOut"; value: TaskTimedOut },
   state: HierarchyState,
   ctx: DecisionContext,
 ): Decision[] | null {
   const e = input.value;
   const task = state.tasks.get(taskKey(e.goalId, e.taskId));
   const me = task?.governorId ? hostedSubMaster(task.governorId, ctx) : null;
-  if (!task || !me || task.status !== "FAILED" || !task.lastFailure) return null;
+  if (!task || !me || !ATTEMPT_FAILED.has(task.status) || !task.lastFailure) return null;
   const policy = escalationPolicyAt(ctx.policies, e.envelope.occurredAt, me.tier, task.spec.domain);
   if (!policy) return null;
-  const kind = task.lastFailure.retryable ? "RETRIES_EXHAUSTED" : "TASK_FAILURE";
+  const kind = escalationKindOf(task.lastFailure);
   const route = policy.route(kind);
   const limits = limitsUnder(policy, ctx, me.topology);
   const perDelivery = policy.workerRetries?.value ?? task.maxAttempts;
@@ -621,7 +638,7 @@ function subMasterFailure(
   const raised = decisions.findIndex((d) => d.type === "EscalationRaised");
   if (raised < 0) return decisions;
   const actor = { id: me.agentId, tier: me.tier };
-  const subject = { type: "TaskFailed", id: `${e.goalId}/${e.taskId}#${e.attempt}`, agentId: e.agentId };
+  const subject = { type: input.type, id: `${e.goalId}/${e.taskId}#${e.attempt}`, agentId: e.agentId };
   const reasons = limitReasons(policy, perDelivery, deliveries, me);
   if (route?.value === "SPLIT" && !splitParentOf(task)) {
     const parts = splitSpecs(task, policy.splitInto?.value ?? DEFAULT_SPLIT_INTO);

@@ -11,6 +11,7 @@ import { cite, escalationEvaluated, escalationPolicyAt } from "./escalation-poli
 import { retryLimitsFor } from "./limits.js";
 import { afterRecovery, reassignFromFailed } from "./reassign.js";
 import { taskKey, type HierarchyState } from "./state.js";
+import { timedOutAttempts } from "./time-limits.js";
 
 const RULES: HolderRules = {
   holder: (t) => t.mayorId,
@@ -43,6 +44,12 @@ export const mayor: TierDecider = {
         if (input.type === "TaskFailed") return failedUnderPolicy(input, state, ctx);
         return afterHeldTaskEvent(input, state, ctx, RULES);
       }
+      // The mayor's own TaskTimedOut, read back: retried or escalated as a failed attempt is.
+      case "TaskTimedOut":
+        return failedUnderPolicy(input, state, ctx);
+      // Time passed: attempts its workers held longer than their limit are timed out (time-limits.ts).
+      case "ClockTicked":
+        return timedOutAttempts(state, input.now, ctx, (t) => t.mayorId, hosted);
       case "TaskCancelled":
       case "TaskRetried":
         return afterHeldTaskEvent(input, state, ctx, RULES);
@@ -75,12 +82,12 @@ function hosted(agentId: string, ctx: DecisionContext): AgentInfo | null {
 }
 
 /**
- * A failed attempt: retried or escalated as the task's maxAttempts allow, or, under an ESCALATION
- * policy applying to mayors in the task's domain (in effect when the attempt failed), as its
- * `workerRetries` allows; an escalation the policy's limit decided is recorded (PolicyEvaluated).
+ * A failed (or timed-out) attempt: retried or escalated as the task's maxAttempts allow, or, under
+ * an ESCALATION policy applying to mayors in the task's domain (in effect when the attempt failed),
+ * as its `workerRetries` allows; an escalation the policy's limit decided is recorded (PolicyEvaluated).
  */
 function failedUnderPolicy(
-  input: Extract<TierInput, { type: "TaskFailed" }>,
+  input: Extract<TierInput, { type: "TaskFailed" | "TaskTimedOut" }>,
   state: HierarchyState,
   ctx: DecisionContext,
 ): Decision[] {
@@ -100,7 +107,7 @@ function failedUnderPolicy(
     ...decisions,
     escalationEvaluated(
       e.goalId,
-      { type: "TaskFailed", id: `${e.goalId}/${e.taskId}#${e.attempt}`, agentId: e.agentId },
+      { type: input.type, id: `${e.goalId}/${e.taskId}#${e.attempt}`, agentId: e.agentId },
       limit.policy,
       policy,
       [

@@ -164,6 +164,7 @@ function spec(fields: Partial<TaskSpec> & Pick<TaskSpec, "id" | "title" | "domai
     estimatedEffortMs: null,
     priority: null,
     inputs: {},
+    timeoutMs: null,
     ...fields,
   };
 }

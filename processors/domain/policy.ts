@@ -14,6 +14,12 @@
  * - Answered commands are remembered (PolicyDefined/PolicyAmended carry the commandId, a refusal's
  *   causationId is the command), so a command delivered again is answered once.
  *
+ * - Ownership (tenancy.ts): a policy belongs to the tenant of its DefinePolicy's envelope, or is
+ *   platform-wide when the platform defined it. Only its owner amends it: an amendment of another
+ *   tenant's policy is refused as if there were no such policy (nothing of it is revealed), and one
+ *   of a platform-wide policy from a tenant is refused for that reason. The gateway refuses these
+ *   before writing; the engine refuses them again, so no other writer gets around it.
+ *
  * A version takes effect at effectiveFrom, which is never before the moment the engine accepts it
  * (nor before the previous version's): policies apply to what follows them, never retroactively.
  */
@@ -25,6 +31,7 @@ import { resourceRulesProblems } from "./resources.js";
 import { accessRulesProblems } from "./security.js";
 import { escalationRulesProblems } from "./escalation-policy.js";
 import type { HierarchyState } from "./state.js";
+import { ownerOf } from "./tenancy.js";
 
 export const POLICY_ENGINE: Actor = { id: "policy-engine", tier: "SYSTEM" };
 
@@ -113,8 +120,12 @@ function amend(cmd: AmendPolicy, state: HierarchyState, ctx: DecisionContext): D
   const commandId = cmd.envelope.eventId;
   const book = state.policies;
   if (book.answered.has(commandId)) return [];
-  const record = book.get(cmd.policyId);
-  const current = book.latest(cmd.policyId);
+  const owner = ownerOf(cmd.envelope.tenantId);
+  const found = book.get(cmd.policyId);
+  // Another tenant's policy is treated exactly like one that does not exist: the refusal names none
+  // of it (its category, its versions).
+  const record = found && (found.tenantId === null || found.tenantId === owner) ? found : undefined;
+  const current = record ? book.latest(cmd.policyId) : undefined;
   const refuse = (reasons: string[]) => [
     refusal(
       "AmendPolicy",
@@ -126,6 +137,8 @@ function amend(cmd: AmendPolicy, state: HierarchyState, ctx: DecisionContext): D
     ),
   ];
   if (!record || !current) return refuse([`no policy "${cmd.policyId}" is defined`]);
+  if (record.tenantId === null && owner !== null)
+    return refuse(["the policy is platform-wide: only a platform admin may amend it"]);
   if (record.retired) return refuse([`the policy was retired at version ${record.retired.version}`]);
   if (cmd.expectedVersion !== current.version)
     return refuse([

@@ -55,8 +55,10 @@ import {
 import { refOf } from "./policies.js";
 import { DEFAULT_RETRY_LIMITS, retryLimitsFor } from "./limits.js";
 import { DEFAULT_PLANNING, nextPhase, planningOf, taskGraphProblems, type PlanningConfig } from "./planner.js";
-import { GOAL_FINAL } from "./status.js";
+import { ATTEMPT_FAILED, GOAL_FINAL } from "./status.js";
+import { atRiskAt, DEFAULT_DEADLINES, deadlineSettingsOf, timeLimitsFor } from "./time-limits.js";
 import {
+  deadlineEscalationIds,
   isOpen,
   newGoal,
   sumCosts,
@@ -115,6 +117,7 @@ export const president: TierDecider = {
     "TaskAssigned",
     "TaskCompleted",
     "TaskFailed",
+    "TaskTimedOut",
     "TaskRetried",
     "TaskCancelled",
     "EscalationRaised",
@@ -140,6 +143,9 @@ export const president: TierDecider = {
         return planned(input, state, ctx);
       case "EscalationRaised":
         return escalated(input.value, state, ctx);
+      // Time passed: goal deadlines at risk or missed (time-limits.ts).
+      case "ClockTicked":
+        return watchDeadlines(state, input.now, ctx);
       case "ContextRequested":
         return answerContext(input, state, ctx, (id, c) => {
           const agent = c.directory.get(id);
@@ -182,6 +188,7 @@ function submit(cmd: SubmitGoal, state: HierarchyState, ctx: DecisionContext): D
   if (cmd.deadline && cmd.deadline.getTime() <= ctx.now.getTime())
     invalid.push(`deadline ${cmd.deadline.toISOString()} is already past`);
   if (!cmd.title.trim()) invalid.push("title is empty");
+  invalid.push(...deadlineSettingsOf(cmd.constraints, DEFAULT_DEADLINES).problems);
   if (!cmd.tasks)
     invalid.push(...planningOf(cmd.constraints, ctx.planning?.(cmd.topology) ?? DEFAULT_PLANNING).problems);
   if (invalid.length > 0) return reject("INVALID_REQUEST", invalid);
@@ -1012,7 +1019,6 @@ function escalated(
   if (!top || e.toAgentId !== top.agentId) return [];
   const actor = actorOf(top);
   const out: Decision[] = [];
-  const tasks = tasksOf(state, goal);
   const task = e.taskId ? state.tasks.get(taskKey(goal.goalId, e.taskId)) : undefined;
   const final = GOAL_FINAL.has(goal.status);
   // The policies in effect when the escalation was raised, for the top's tier and the task's domain.
@@ -1030,7 +1036,7 @@ function escalated(
       ? "the escalation names no task"
       : splitParentOf(task)
         ? `task ${task.spec.id} is a part of task ${splitParentOf(task)}, and a part is not split again`
-        : task.status !== "FAILED"
+        : !ATTEMPT_FAILED.has(task.status)
           ? `task ${task.spec.id} is ${task.status.toLowerCase()}`
           : !holder
             ? `no governor or sub-master holds task ${task.spec.id}`
@@ -1044,48 +1050,10 @@ function escalated(
       : "no policy allows another attempt: the goal fails and its open tasks are cancelled";
   let notice: Decision | null = null;
   if (!final) {
-    const failed = tasks.filter((t) => t.status === "FAILED" || t.status === "TIMED_OUT");
     const reason = [...e.reasonChain, e.reason, `${top.name}: ${verdict}`].join(" -> ");
-    notice = outcomeNotice(
-      { ...goal, domains: domainsReached(goal, state) },
-      "FAILED",
-      reason,
-      { escalationId: e.escalationId, failedTaskIds: failed.map((t) => t.spec.id).join(",") },
-      actor,
-    );
-    out.push(
-      decision(
-        "GoalFailed",
-        {
-          goalId: goal.goalId,
-          reason,
-          failedTaskIds: failed.map((t) => t.spec.id),
-          escalationId: e.escalationId,
-          tasksCompleted: tasks.filter((t) => t.status === "COMPLETED").length,
-          tasksFailed: failed.length,
-          totalCost: sumCosts(tasks.map((t) => t.cost)),
-        },
-        actor,
-        goalRef(goal),
-      ),
-    );
-    for (const t of tasks.filter(isOpen)) {
-      out.push(
-        decision(
-          "TaskCancelled",
-          {
-            goalId: goal.goalId,
-            taskId: t.spec.id,
-            cause: "GOAL_FAILED",
-            reason: `goal failed: ${e.reason}`,
-            previousStatus: t.status,
-            agentId: t.workerId,
-          },
-          actor,
-          taskRef(t.spec.id),
-        ),
-      );
-    }
+    const failure = goalFailure(goal, state, top, reason, e.escalationId, `goal failed: ${e.reason}`);
+    notice = failure.notice;
+    out.push(...failure.decisions);
   }
   out.push(
     decision(
@@ -1125,6 +1093,176 @@ function escalated(
     );
   if (notice) out.push(notice);
   return out;
+}
+
+/**
+ * A goal failed by the top: GoalFailed (the failed tasks, what completed, the cost so far), then a
+ * TaskCancelled (GOAL_FAILED) for every open task, which tells the tiers below to let it go and the
+ * worker holding it to abort; and the notice of the outcome, which the caller writes last.
+ */
+function goalFailure(
+  goal: GoalState,
+  state: HierarchyState,
+  top: AgentInfo,
+  reason: string,
+  escalationId: string | null,
+  cancelReason: string,
+): { decisions: Decision[]; notice: Decision } {
+  const actor = actorOf(top);
+  const tasks = tasksOf(state, goal);
+  const failed = tasks.filter((t) => ATTEMPT_FAILED.has(t.status));
+  const decisions: Decision[] = [
+    decision(
+      "GoalFailed",
+      {
+        goalId: goal.goalId,
+        reason,
+        failedTaskIds: failed.map((t) => t.spec.id),
+        escalationId,
+        tasksCompleted: tasks.filter((t) => t.status === "COMPLETED").length,
+        tasksFailed: failed.length,
+        totalCost: sumCosts(tasks.map((t) => t.cost)),
+      },
+      actor,
+      goalRef(goal),
+    ),
+  ];
+  for (const t of tasks.filter(isOpen))
+    decisions.push(
+      decision(
+        "TaskCancelled",
+        {
+          goalId: goal.goalId,
+          taskId: t.spec.id,
+          cause: "GOAL_FAILED",
+          reason: cancelReason,
+          previousStatus: t.status,
+          agentId: t.workerId,
+        },
+        actor,
+        taskRef(t.spec.id),
+      ),
+    );
+  const notice = outcomeNotice(
+    { ...goal, domains: domainsReached(goal, state) },
+    "FAILED",
+    reason,
+    { ...(escalationId ? { escalationId } : {}), failedTaskIds: failed.map((t) => t.spec.id).join(",") },
+    actor,
+  );
+  return { decisions, notice };
+}
+
+// ---- deadlines --------------------------------------------------------------------------------
+
+/**
+ * The top's watch over goal deadlines, at each tick of its clock (time-limits.ts): a running goal
+ * past its at-risk moment gets one DEADLINE_AT_RISK escalation (to the operators); one past its
+ * deadline fails (onMiss `fail`: GoalFailed naming the deadline, its open tasks cancelled, as any
+ * failed goal's) or gets a second escalation and goes on (`warn`). A goal's deadline escalations
+ * are closed when it ends. Only goals with a deadline are looked at (state.deadlines); what is
+ * decided is in the log, so a tick decided again adds nothing.
+ */
+function watchDeadlines(state: HierarchyState, now: Date, ctx: DecisionContext): Decision[] {
+  if (state.deadlines.size === 0) return [];
+  const out: Decision[] = [];
+  for (const goalId of [...state.deadlines].sort()) {
+    const goal = state.goals.get(goalId);
+    if (!goal?.deadline || goal.partial) continue;
+    const top = topOf(goal, ctx);
+    if (!top) continue;
+    out.push(...deadlineDecisions(goal, goal.deadline, state, now, top, ctx));
+  }
+  return out;
+}
+
+function deadlineDecisions(
+  goal: GoalState,
+  deadline: Date,
+  state: HierarchyState,
+  now: Date,
+  top: AgentInfo,
+  ctx: DecisionContext,
+): Decision[] {
+  const ids = deadlineEscalationIds(goal.goalId);
+  const actor = actorOf(top);
+  const close = (outcome: "FAIL_GOAL" | "RESOLVED_WITH_GUIDANCE", verdict: string) =>
+    [ids.atRisk, ids.missed]
+      .filter((id) => goal.openEscalations.has(id))
+      .map((id) =>
+        decision(
+          "EscalationResolved",
+          {
+            escalationId: id,
+            goalId: goal.goalId,
+            taskId: null,
+            outcome,
+            decision: verdict,
+            reassignedTo: null,
+            newTaskIds: [],
+            consultedPolicies: [],
+            openForMs: 0,
+          },
+          actor,
+          { type: "GOAL", id: goal.goalId },
+        ),
+      );
+  if (GOAL_FINAL.has(goal.status))
+    return close(
+      goal.status === "FAILED" ? "FAIL_GOAL" : "RESOLVED_WITH_GUIDANCE",
+      `the goal is ${goal.status.toLowerCase()}: its deadline is watched no more`,
+    );
+  const { settings } = deadlineSettingsOf(goal.constraints, timeLimitsFor(ctx, goal.topology).deadlines);
+  const tasks = tasksOf(state, goal);
+  const progress = `${tasks.filter((t) => t.status === "COMPLETED").length} of ${tasks.length} task(s) done`;
+  const at = deadline.toISOString();
+  const raise = (escalationId: string, severity: "WARNING" | "CRITICAL", reason: string) =>
+    decision(
+      "EscalationRaised",
+      {
+        escalationId,
+        goalId: goal.goalId,
+        taskId: null,
+        kind: "DEADLINE_AT_RISK",
+        severity,
+        fromAgentId: top.agentId,
+        fromTier: top.tier,
+        // To the operators: no tier of the hierarchy can buy the goal more time.
+        toAgentId: null,
+        toTier: "SYSTEM",
+        reason,
+        reasonChain: [],
+        previousEscalationId: null,
+      },
+      actor,
+      { type: "GOAL", id: goal.goalId },
+    );
+  if (now.getTime() >= deadline.getTime()) {
+    const late = `deadline ${at} passed with ${progress}`;
+    if (settings.onMiss === "warn") {
+      if (goal.escalations.has(ids.missed)) return [];
+      return [raise(ids.missed, "CRITICAL", `${late}; onMiss is warn: the goal goes on`)];
+    }
+    const reason = `${late}: ${top.name} fails the goal (onMiss fail)`;
+    const failure = goalFailure(
+      goal,
+      state,
+      top,
+      reason,
+      goal.escalations.has(ids.atRisk) ? ids.atRisk : null,
+      `goal failed: ${late}`,
+    );
+    return [...failure.decisions, ...close("FAIL_GOAL", reason), failure.notice];
+  }
+  if (now.getTime() < atRiskAt(goal, deadline, settings).getTime() || goal.escalations.has(ids.atRisk)) return [];
+  const left = Math.max(0, deadline.getTime() - now.getTime());
+  return [
+    raise(
+      ids.atRisk,
+      "WARNING",
+      `deadline ${at} is at risk: ${Math.round(settings.atRiskFraction * 100)}% of the time from submission has passed with ${progress}, ${left} ms left`,
+    ),
+  ];
 }
 
 /**

@@ -23,6 +23,7 @@ import { decision, type Decision, type DecisionContext } from "./decider.js";
 import { byPriority, dispatchToWorkers, leastLoaded, refusedAssignment } from "./dispatch.js";
 import { checkAssignment, type AccessCheck } from "./security.js";
 import { loadOf, type HierarchyState, type TaskState } from "./state.js";
+import { attemptTimeout } from "./time-limits.js";
 
 const HELD: ReadonlySet<string> = new Set(["ASSIGNED", "ACCEPTED", "RUNNING"]);
 
@@ -114,7 +115,7 @@ export function reassignFromFailed(
             attempt,
             task: task.spec,
             priority: task.priority,
-            timeoutMs: null,
+            timeoutMs: attemptTimeout(task.spec, worker, ctx),
           },
           actor,
           ref,

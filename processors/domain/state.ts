@@ -45,8 +45,8 @@ export interface TaskState {
   result: string | null;
   outputs: Record<string, string>;
   cost: string;
-  /** The attempt's last failure, while it waits for a retry or an escalation. */
-  lastFailure: { reason: string; retryable: boolean } | null;
+  /** The attempt's last failure, while it waits for a retry or an escalation; `timedOut` when its dispatcher timed it out. */
+  lastFailure: { reason: string; retryable: boolean; timedOut?: boolean } | null;
   /** Every failed attempt, in order, so an escalation can tell what went wrong on the way. */
   failures: { attempt: number; agentId: string; reason: string }[];
   /** When the current holder at the governor tier received it (its TaskAssigned); null before. */
@@ -59,6 +59,11 @@ export interface TaskState {
   parentTaskId: string | null;
   /** Language-model calls its attempts made (TaskCompleted/TaskFailed usage): what its API_QUOTA allocation holds once done. */
   modelCalls: number;
+  /**
+   * The time limit of the current attempt at its worker (TaskAssigned's timeoutMs) and when the
+   * worker was handed it; null when the attempt has no limit (time-limits.ts).
+   */
+  limit: { attempt: number; timeoutMs: number; since: Date } | null;
 }
 
 /** A resource request and its answer, as folded from ResourceRequested/Allocated/Denied. */
@@ -115,6 +120,8 @@ export interface GoalState {
   snapshotTasksCompleted: number;
   /** SubmitGoal's budget (GoalSubmitted); null for none or while the goal is partial. */
   budget: string | null;
+  /** When the goal must be done (GoalSubmitted's deadline); null for none or while the goal is partial. */
+  deadline: Date | null;
   /** Resource requests made for the goal, by requestId (resources.ts). */
   allocations: Map<string, Allocation>;
   /** PerformanceAlerts already written for the goal, by alertId. */
@@ -176,6 +183,13 @@ export interface HierarchyState {
   ended: string[];
   /** Goals with a plan asked and not answered (GoalState.planning), for the planner to find without a scan. */
   awaitingPlans: Set<string>;
+  /**
+   * Keys of tasks whose current attempt is held by a worker under a time limit (TaskState.limit):
+   * all a clock tick looks at (time-limits.ts), so a tick costs nothing while no attempt has a limit.
+   */
+  timed: Set<string>;
+  /** Goals with a deadline whose watch is not over (time-limits.ts `deadlineWatched`), for the top's clock ticks. */
+  deadlines: Set<string>;
 }
 
 /** What the health monitor knows of an agent: its heartbeats and whether it was declared failed. */
@@ -223,6 +237,7 @@ export function newGoal(goalId: string, tenantId: string, kind: GoalKind, at: Da
     reported: new Set(),
     snapshotTasksCompleted: 0,
     budget: null,
+    deadline: null,
     allocations: new Map(),
     alerts: new Set(),
     contextAnswered: new Set(),
@@ -254,6 +269,8 @@ export function initialState(options: { keepEnded?: number } = {}): HierarchySta
     keepEnded: options.keepEnded ?? KEEP_ENDED_GOALS,
     ended: [],
     awaitingPlans: new Set(),
+    timed: new Set(),
+    deadlines: new Set(),
   };
 }
 
@@ -353,6 +370,7 @@ export function evolve(state: HierarchyState, event: PolityEvent): HierarchyStat
     if (goalId && state.goals.get(goalId)?.settled) return state;
   }
   state = apply(state, event);
+  watchTime(state, event);
   if (ENDS_GOAL.has(event.type)) {
     const goalId = (event.value as { goalId: string }).goalId;
     state.awaitingPlans.delete(goalId);
@@ -390,6 +408,7 @@ function settle(state: HierarchyState, goalId: string): void {
     const task = state.tasks.get(key);
     if (task) releaseAll(state, task, key, ["governor", "mayor", "worker"]);
     state.tasks.delete(key);
+    state.timed.delete(key);
   }
   Object.assign(goal, {
     settled: true,
@@ -425,6 +444,7 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
         constraints: e.constraints,
         explicitTasks: e.tasks,
         budget: e.budget,
+        deadline: e.deadline,
         submitCommandId: e.commandId,
       });
       goal.answeredCommands.add(e.commandId);
@@ -524,6 +544,7 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
         allocation: null,
         parentTaskId: e.parentTaskId,
         modelCalls: 0,
+        limit: null,
       });
       return state;
     }
@@ -562,6 +583,8 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
           break;
         case "WORKER":
           task.workerId = e.assigneeId;
+          if (e.timeoutMs !== null && e.timeoutMs > 0 && task.limit?.attempt !== e.attempt)
+            task.limit = { attempt: e.attempt, timeoutMs: e.timeoutMs, since: e.envelope.occurredAt };
           break;
         default:
           return state;
@@ -607,6 +630,19 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
       task.lastFailure = { reason: e.reason, retryable: e.retryable };
       task.modelCalls += e.usage?.calls ?? 0;
       task.failures.push({ attempt: e.attempt, agentId: e.agentId, reason: e.reason });
+      if (!task.failedOn.includes(e.agentId)) task.failedOn.push(e.agentId);
+      release(state, task.workerId, key);
+      return state;
+    }
+    case "TaskTimedOut": {
+      // Its dispatcher ended the attempt: a failure like TaskFailed (retryable), retried or escalated the same way.
+      const e = event.value;
+      const key = taskKey(e.goalId, e.taskId);
+      const task = state.tasks.get(key);
+      if (!task || claimedByAnother(state, e) || !advance(task, e.attempt, "TIMED_OUT")) return state;
+      const reason = `timed out after ${e.elapsedMs} ms (limit ${e.timeoutMs} ms)`;
+      task.lastFailure = { reason: `attempt ${e.attempt} on ${e.agentId} ${reason}`, retryable: true, timedOut: true };
+      task.failures.push({ attempt: e.attempt, agentId: e.agentId, reason });
       if (!task.failedOn.includes(e.agentId)) task.failedOn.push(e.agentId);
       release(state, task.workerId, key);
       return state;
@@ -779,6 +815,44 @@ function apply(state: HierarchyState, event: PolityEvent): HierarchyState {
     default:
       return state;
   }
+}
+
+/**
+ * Keeps the clock's indexes (HierarchyState.timed, .deadlines) in step with the event just folded:
+ * a task is watched while a worker holds its current attempt under a limit; a goal while it has a
+ * deadline and is running, or has a deadline escalation still open (time-limits.ts closes it).
+ */
+function watchTime(state: HierarchyState, event: PolityEvent): void {
+  const goalId = (event.value as { goalId?: string }).goalId;
+  if (!goalId) return;
+  const taskId = (event.value as { taskId?: string | null }).taskId;
+  if (typeof taskId === "string" && TASK_TOPIC.has(event.type)) {
+    const key = taskKey(goalId, taskId);
+    const task = state.tasks.get(key);
+    const watched = !!task?.workerId && task.limit?.attempt === task.attempt && HELD_BY_WORKER.has(task.status);
+    if (watched) state.timed.add(key);
+    else state.timed.delete(key);
+  }
+  const goal = state.goals.get(goalId);
+  if (!goal?.deadline) return;
+  if (deadlineWatched(goal)) state.deadlines.add(goalId);
+  else state.deadlines.delete(goalId);
+}
+
+const HELD_BY_WORKER: ReadonlySet<TaskStatus> = new Set(["ASSIGNED", "ACCEPTED", "RUNNING"]);
+
+/** Escalation ids of a goal's deadline: raised by the top when it is at risk, and when it passed (onMiss `warn`). */
+export const deadlineEscalationIds = (goalId: string) => ({
+  atRisk: `esc-deadline-at-risk-${goalId}`,
+  missed: `esc-deadline-missed-${goalId}`,
+});
+
+/** Whether the top still watches a goal's deadline: it is running, or one of its deadline escalations is open. */
+export function deadlineWatched(goal: GoalState): boolean {
+  if (!goal.deadline || goal.partial) return false;
+  if (!GOAL_FINAL.has(goal.status)) return true;
+  const ids = deadlineEscalationIds(goal.goalId);
+  return goal.openEscalations.has(ids.atRisk) || goal.openEscalations.has(ids.missed);
 }
 
 function goalOf(state: HierarchyState, goalId: string, tenantId: string, at: Date): GoalState {

@@ -23,6 +23,12 @@ export const TASK_TERMINAL: ReadonlySet<TaskStatus> = new Set(["COMPLETED", "CAN
 /** Ends the current attempt. */
 export const ATTEMPT_OVER: ReadonlySet<TaskStatus> = new Set(["COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"]);
 
+/**
+ * An attempt that ended without a result: it failed at its worker (FAILED) or its dispatcher timed
+ * it out (TIMED_OUT). Both wait for the same answer from the dispatcher: a retry or an escalation.
+ */
+export const ATTEMPT_FAILED: ReadonlySet<TaskStatus> = new Set(["FAILED", "TIMED_OUT"]);
+
 export const GOAL_RANK: Record<GoalStatus, number> = {
   SUBMITTED: 0,
   VALIDATED: 1,
@@ -44,6 +50,9 @@ export function taskMovesForward(
 ): boolean {
   if (TASK_TERMINAL.has(task.status)) return false;
   if (attempt < task.attempt) return false;
+  // An attempt its dispatcher timed out is over for good: a result of it that arrives late is
+  // dropped, as the dispatcher has already moved on (a retry, an escalation).
+  if (attempt === task.attempt && task.status === "TIMED_OUT") return false;
   return attempt > task.attempt || TASK_RANK[status] > TASK_RANK[task.status];
 }
 

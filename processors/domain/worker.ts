@@ -27,6 +27,8 @@ export const worker: TierDecider = {
     "TaskStarted",
     "TaskCompleted",
     "TaskFailed",
+    // Its dispatcher timed the attempt out: the host aborts the execution it no longer holds.
+    "TaskTimedOut",
     "TaskRetried",
     "TaskReassigned",
     "TaskCancelled",

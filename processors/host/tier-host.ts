@@ -38,7 +38,8 @@ import {
   type TierInput,
 } from "../domain/decider.js";
 import type { Planner } from "../domain/planner.js";
-import { NO_POLICIES, type PolicyBook } from "../domain/policies.js";
+import { NO_POLICIES, scopedContext, type PolicyBook } from "../domain/policies.js";
+import { SYSTEM_TENANT } from "../domain/tenancy.js";
 import { evolve, initialState, loadOf, taskKey, type HierarchyState } from "../domain/state.js";
 import { runningOn } from "../domain/worker.js";
 import type { Execution, Executor, Progress } from "../executors.js";
@@ -78,6 +79,12 @@ export interface TierHostOptions {
    */
   ticks?: { intervalMs: number };
   /**
+   * The deciders' clock (time limits, deadlines: domain/time-limits.ts): every `intervalMs`, each
+   * live partition decides on a ClockTicked with the time now, unless `due` says its state has
+   * nothing to watch. The tick is not written; what it decides is.
+   */
+  clock?: { intervalMs: number; due?: (state: HierarchyState) => boolean };
+  /**
    * Awaited before a partition goes live, once its state is restored: the scaler, which decides
    * from the process's directory, waits there for the directory to catch up with the log.
    */
@@ -98,6 +105,8 @@ export interface TierHostOptions {
   policies?: PolicyBook;
   /** Retry and escalation limits per topology (the topology file's `retries`); the defaults when absent. */
   retryLimits?: DecisionContext["retryLimits"];
+  /** Task time limits and goal deadlines per topology (the topology file's `timeoutMs`, `deadlines`); none when absent. */
+  timeLimits?: DecisionContext["timeLimits"];
   /** How each topology plans goals (the topology file's `planner`); the template planner when absent. */
   planning?: DecisionContext["planning"];
   topicPrefix?: string;
@@ -185,6 +194,7 @@ export class TierHost {
   private readonly silenced = new Set<string>();
   private beatTimer?: NodeJS.Timeout;
   private sampleTimer?: NodeJS.Timeout;
+  private clockTimer?: NodeJS.Timeout;
   /** Per hosted agent: heartbeats sent since this host started, and when the last went out. */
   private readonly beats = new Map<string, { sequence: number; lastAt: number }>();
   private unsubscribe?: () => void;
@@ -234,6 +244,7 @@ export class TierHost {
     this.unsubscribe = this.options.agentEvents?.onStatusChange((e) => this.onAgentEvent(e));
     this.startBeating();
     this.startSampling();
+    this.startClock();
   }
 
   /**
@@ -253,6 +264,7 @@ export class TierHost {
     this.stopping = true;
     clearInterval(this.beatTimer);
     clearInterval(this.sampleTimer);
+    clearInterval(this.clockTimer);
     this.unsubscribe?.();
     // Leave with every consumed offset committed, so a successor has nothing to decide again.
     await Promise.all(
@@ -550,6 +562,7 @@ export class TierHost {
       hosts: this.options.hosts,
       policies: this.options.policies ?? NO_POLICIES,
       ...(this.options.retryLimits ? { retryLimits: this.options.retryLimits } : {}),
+      ...(this.options.timeLimits ? { timeLimits: this.options.timeLimits } : {}),
       ...(this.options.planning ? { planning: this.options.planning } : {}),
     };
   }
@@ -563,7 +576,8 @@ export class TierHost {
     const ctx = this.context();
     for (const input of inputs) {
       if (isEvent(input) && !folded) slot.state = evolve(slot.state, input);
-      for (const d of this.options.decider.decide(input, slot.state, ctx)) {
+      // The policies scoped to the input's tenant: a tenant's policy governs its own goals only.
+      for (const d of this.options.decider.decide(input, slot.state, scopedContext(ctx, input, slot.state))) {
         const message = this.outgoing(slot, d, input);
         slot.state = evolve(slot.state, {
           type: d.type,
@@ -573,7 +587,7 @@ export class TierHost {
       }
     }
     slot.pending.letters.push(...letters);
-    this.stats.inputs += inputs.length;
+    this.stats.inputs += inputs.filter((i) => i.type !== "ClockTicked").length;
   }
 
   /**
@@ -694,7 +708,8 @@ export class TierHost {
     const causeEnvelope =
       cause === null || !isEvent(cause) ? null : (cause.value as { envelope?: PolityEventEnvelope }).envelope;
     const context: MessageContext = {
-      tenantId: (goalId && slot.state.goals.get(goalId)?.tenantId) || causeEnvelope?.tenantId || "default",
+      // Neither goal nor cause (the autoscaler's commands, timers): the platform's own (tenancy.ts).
+      tenantId: (goalId && slot.state.goals.get(goalId)?.tenantId) || causeEnvelope?.tenantId || SYSTEM_TENANT,
       correlationId: goalId ?? causeEnvelope?.correlationId ?? d.aggregate.id,
       // An executor's outcome is caused by the attempt's TaskStarted.
       causationId:
@@ -825,6 +840,25 @@ export class TierHost {
       void this.flush(slot);
     }, sample.intervalMs);
     this.sampleTimer.unref?.();
+  }
+
+  /** The deciders' clock: a ClockTicked into every live partition with something to watch (options.clock). */
+  private startClock(): void {
+    const clock = this.options.clock;
+    if (!clock) return;
+    this.clockTimer = setInterval(() => {
+      if (this.stopping) return;
+      const now = new Date();
+      for (const slot of this.liveSlots()) {
+        if (clock.due && !clock.due(slot.state)) continue;
+        const before = slot.pending.out.length;
+        this.decide(slot, [{ type: "ClockTicked", now }], []);
+        if (slot.pending.out.length === before) continue;
+        this.startSideEffects(slot);
+        void this.flush(slot);
+      }
+    }, clock.intervalMs);
+    this.clockTimer.unref?.();
   }
 
   private liveSlots(): Slot[] {

@@ -1365,6 +1365,8 @@ export interface TaskSpec {
   priority: null | number;
   /** Named inputs for the executor (e.g. the command line for the shell executor, parameters for an external agent). */
   inputs: Record<string, string>;
+  /** How long one attempt of the task may run on its worker, in milliseconds, before the dispatching tier times it out (TaskTimedOut, then a retry or an escalation); null uses the worker group's timeoutMs from the topology, or no limit. */
+  timeoutMs: null | number;
 }
 
 /** Fact: a worker began executing the task with its executor plug-in. */

@@ -62,6 +62,7 @@ const execution = (inputs: Record<string, string> = {}): Execution => ({
     estimatedEffortMs: null,
     priority: null,
     inputs,
+    timeoutMs: null,
   },
   dependencies: [{ taskId: "t1", title: "Build the API", result: "GET /todos done", outputs: { port: "8080" } }],
 });

@@ -35,6 +35,7 @@ function spec(id: string, fields: Partial<TaskSpec> = {}): TaskSpec {
     estimatedEffortMs: null,
     priority: null,
     inputs: {},
+    timeoutMs: null,
     ...fields,
   };
 }

@@ -36,6 +36,7 @@ function spec(id: string, fields: Partial<TaskSpec> = {}): TaskSpec {
     estimatedEffortMs: null,
     priority: null,
     inputs: {},
+    timeoutMs: null,
     ...fields,
   };
 }

@@ -273,6 +273,7 @@ describe("an API key never leaves the model backend", () => {
           estimatedEffortMs: null,
           priority: null,
           inputs: {},
+          timeoutMs: null,
         },
       ],
     });

@@ -346,6 +346,7 @@ describe("MongoDB state projection", () => {
       estimatedEffortMs: null,
       priority: null,
       inputs: {},
+      timeoutMs: null,
     });
     const submitted = (goalId: string, kind: "GOAL" | "PROJECT", commandId: string): Payload<"GoalSubmitted"> => ({
       goalId,
@@ -701,6 +702,7 @@ describe("MongoDB state projection", () => {
       estimatedEffortMs: null,
       priority: null,
       inputs: {},
+      timeoutMs: null,
     });
     const submitted = (goalId: string, kind: "GOAL" | "PROJECT"): Payload<"GoalSubmitted"> => ({
       goalId,

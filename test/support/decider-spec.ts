@@ -23,7 +23,7 @@ import {
 } from "../../processors/domain/decider.js";
 import { AgentDirectory } from "../../processors/domain/directory.js";
 import { templatePlanner } from "../../processors/domain/planner.js";
-import { PolicyBook } from "../../processors/domain/policies.js";
+import { PolicyBook, scopedContext } from "../../processors/domain/policies.js";
 import { evolve, initialState, type HierarchyState } from "../../processors/domain/state.js";
 import { agentsOf, registrationOf, type TopologyConfig } from "../../processors/topology.js";
 
@@ -143,6 +143,7 @@ export function task(
     estimatedEffortMs: null,
     priority: null,
     inputs: {},
+    timeoutMs: null,
     ...extra,
   };
 }
@@ -370,7 +371,8 @@ export function spec(decider: TierDecider, ctx: DecisionContext = context()): Sp
     let state = stateOf(given);
     // A host folds each input before it decides on it; an ExecutionFinished is no event.
     if (isEvent(input)) state = evolve(state, input);
-    return new Outcome(decider.decide(input, state, ctx), state);
+    // Policies scoped to the input's tenant, as a host does (policies.ts scopedContext).
+    return new Outcome(decider.decide(input, state, scopedContext(ctx, input, state)), state);
   };
   return {
     given: (events) => ({ when: (input) => run(events, input) }),

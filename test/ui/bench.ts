@@ -71,6 +71,7 @@ try {
               estimatedEffortMs: 5,
               priority: null,
               inputs: {},
+              timeoutMs: null,
             },
           ],
         }),
@@ -174,6 +175,7 @@ try {
       estimatedEffortMs: 200,
       priority: null,
       inputs: {},
+      timeoutMs: null,
     });
     await submitGoal(rig.d.writer, who, {
       goalId,
