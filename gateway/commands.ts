@@ -5,6 +5,12 @@
  *
  * The gateway writes only commands (and an agent's own task reports); it never writes events of
  * the hierarchy or the read models.
+ *
+ * Tenancy (processors/domain/tenancy.ts, auth.ts): a tenant's admin defines policies for its tenant
+ * and amends only those; it registers and scales only its tenant's agents. The platform admin does
+ * the same for what is platform-wide. What the caller cannot see answers 404 (nothing about another
+ * tenant's policies or agents leaks); what it sees but may not change answers 403. A refused
+ * command is never written. Submissions are held to the tenant's plan (plans.ts).
  */
 import {
   amendPolicy,
@@ -18,7 +24,8 @@ import {
 } from "../producers/commands.js";
 import type { EventWriter, SentMessage } from "../producers/writer.js";
 import { ATTEMPT_OVER } from "../processors/domain/status.js";
-import { require, type Principal } from "./auth.js";
+import type { AgentDoc } from "../projections/mongo/state-store.js";
+import { mayChange, maySee, ownerFor, require, type Principal } from "./auth.js";
 import { forbidden, GatewayError, invalid, notFound } from "./errors.js";
 import {
   parseAmendPolicy,
@@ -30,6 +37,7 @@ import {
   parseStop,
   parseTaskResult,
 } from "./inputs.js";
+import { TenantPlans } from "./plans.js";
 import type { ReadSide } from "./read-side.js";
 
 export interface CommandReceipt {
@@ -77,7 +85,25 @@ export class Commands {
     private readonly writer: EventWriter,
     private readonly read: ReadSide,
     private readonly defaultWaitMs = 10_000,
+    private readonly plans: TenantPlans = new TenantPlans(),
   ) {}
+
+  /** Refuses a submission the tenant's plan does not allow: too many tasks, or too many goals running. */
+  private async withinPlan(p: Principal, tasks: number): Promise<void> {
+    const plan = this.plans.of(p.tenantId);
+    if (tasks > plan.maxTasksPerGoal)
+      throw new GatewayError(
+        "FORBIDDEN",
+        `tasks: ${tasks} tasks is more than plan ${plan.plan} allows in one goal (maxTasksPerGoal ${plan.maxTasksPerGoal}); split the goal or ask for a larger plan`,
+        "tasks",
+      );
+    const running = await this.read.runningGoals(p.tenantId);
+    if (running >= plan.maxConcurrentGoals)
+      throw new GatewayError(
+        "RATE_LIMITED",
+        `tenant ${p.tenantId} has ${running} goals running, the most plan ${plan.plan} allows (maxConcurrentGoals ${plan.maxConcurrentGoals}); submit again when one ends`,
+      );
+  }
 
   private wait(options: WriteOptions): number | null {
     return options.waitForProjection ? (options.waitMs ?? this.defaultWaitMs) : null;
@@ -102,6 +128,7 @@ export class Commands {
     const request = parseGoal(raw, kind);
     if (request.goalId && (await this.read.goal(p.tenantId, request.goalId)))
       throw invalid("goalId", `"${request.goalId}" is already taken; leave goalId out to get a fresh one`);
+    await this.withinPlan(p, request.tasks?.length ?? 0);
     const { goalId, command } = await submitGoal(this.writer, who(p), request);
     const ms = this.wait(options);
     const outcome = ms === null ? null : await waitFor(this.goalOutcome(p.tenantId, goalId), ms);
@@ -149,6 +176,27 @@ export class Commands {
   async scaleAgents(principal: Principal | null, raw: unknown): Promise<CommandReceipt> {
     const p = require(principal, "govern");
     const request = parseScale(raw);
+    const pool = `${request.topology}/${request.tier}/${request.domain ?? "*"}/${request.specialization ?? "*"}`;
+    // The scaler counts, starts and retires every live agent of the pool: the caller must own them all.
+    const members = (await this.read.agents({ tier: request.tier, topology: request.topology })).filter(
+      (a) =>
+        a.status !== "TERMINATED" &&
+        (!request.domain || a.domain === request.domain) &&
+        (!request.specialization || a.specialization === request.specialization),
+    );
+    const foreign = members.filter((a) => !mayChange(p, a.tenantId));
+    if (foreign.length > 0) {
+      if (foreign.every((a) => !maySee(p, a.tenantId))) throw notFound(`agent pool "${pool}"`);
+      const named = foreign
+        .filter((a) => maySee(p, a.tenantId))
+        .slice(0, 3)
+        .map((a) => a._id);
+      throw forbidden(
+        ownerFor(p) === null
+          ? `pool "${pool}" holds tenants' agents (${named.join(", ")}); the platform admin scales only platform-wide pools`
+          : `pool "${pool}" holds agents that are not tenant ${p.tenantId}'s (${named.join(", ")}); a tenant admin scales only pools of its own agents`,
+      );
+    }
     const sent = await scaleAgents(this.writer, who(p), request);
     return receipt(sent, sent.envelope.aggregate.id, null, false);
   }
@@ -156,6 +204,15 @@ export class Commands {
   async definePolicy(principal: Principal | null, raw: unknown, options: WriteOptions = {}): Promise<CommandReceipt> {
     const p = require(principal, "govern");
     const policy = parseDefinePolicy(raw);
+    // Policy ids are one namespace: the engine would refuse a taken one, so it is refused here.
+    const existing = (await this.read.policies({})).find((x) => x.policyId === policy.policyId);
+    if (existing)
+      throw invalid(
+        "policyId",
+        maySee(p, existing.tenantId)
+          ? `policy "${policy.policyId}" already exists; change it with amendPolicy`
+          : `"${policy.policyId}" is taken; choose another policy id`,
+      );
     const sent = await definePolicy(this.writer, who(p), policy);
     return receipt(
       sent,
@@ -168,6 +225,16 @@ export class Commands {
   async amendPolicy(principal: Principal | null, raw: unknown, options: WriteOptions = {}): Promise<CommandReceipt> {
     const p = require(principal, "govern");
     const amendment = parseAmendPolicy(raw);
+    // A policy the read model does not show yet (just defined) is left to the policy engine, which
+    // refuses an amendment of another tenant's policy too (processors/domain/policy.ts).
+    const policy = (await this.read.policies({})).find((x) => x.policyId === amendment.policyId);
+    if (policy && !maySee(p, policy.tenantId)) throw notFound(`policy "${amendment.policyId}"`);
+    if (policy && !mayChange(p, policy.tenantId))
+      throw forbidden(
+        policy.tenantId
+          ? `policy "${amendment.policyId}" belongs to tenant ${policy.tenantId}; only that tenant's admin amends it`
+          : `policy "${amendment.policyId}" is platform-wide; only a platform admin (role platform-admin) amends it`,
+      );
     const sent = await amendPolicy(this.writer, who(p), amendment);
     return receipt(
       sent,
@@ -189,6 +256,7 @@ export class Commands {
   async registerAgent(principal: Principal | null, raw: unknown, options: WriteOptions = {}): Promise<CommandReceipt> {
     const p = require(principal, "govern");
     const agent = parseRegisterAgent(raw);
+    await this.mayRegister(p, agent.agentId, agent.superiorId);
     const sent = await registerAgent(this.writer, who(p), agent);
     const ms = this.wait(options);
     const outcome =
@@ -196,6 +264,20 @@ export class Commands {
         ? null
         : await waitFor(async () => ((await this.read.agent(agent.agentId)) ? "REGISTERED" : null), ms);
     return receipt(sent, agent.agentId, outcome, ms !== null);
+  }
+
+  /**
+   * An agent id belongs to whoever registered it first: the caller may register it again only when
+   * it is its own. Its superior must be an agent the caller sees (its own or a platform-wide one).
+   */
+  private async mayRegister(p: Principal, agentId: string, superiorId: string | null): Promise<void> {
+    const existing: AgentDoc | null = await this.read.agent(agentId);
+    if (existing && !mayChange(p, existing.tenantId))
+      throw invalid("agentId", `"${agentId}" is taken; choose another agent id`);
+    if (superiorId) {
+      const superior = await this.read.agent(superiorId);
+      if (!superior || !maySee(p, superior.tenantId)) throw notFound(`superior agent "${superiorId}"`);
+    }
   }
 
   /**

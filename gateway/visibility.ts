@@ -1,10 +1,13 @@
 /**
- * Who may see what, for GraphQL and REST alike. Tenant filtering is in the read side's queries;
- * this adds the agent-token rule: an agent sees its own subtree of agents, and only the goals that
- * subtree holds a task of. Everyone else sees every agent and every goal of their tenant.
+ * Who may see what, for GraphQL and REST alike. Goals, tasks and escalations are filtered by tenant
+ * in the read side's queries. Agents and policies belong to a tenant or to the platform
+ * (processors/domain/tenancy.ts): a tenant sees its own and the platform-wide ones, the platform
+ * admin sees all (auth.ts `maySee`); that is decided here, for every list and every lookup. On top,
+ * the agent-token rule: an agent sees its own subtree of agents, and only the goals that subtree
+ * holds a task of.
  */
-import type { AgentDoc, GoalDoc } from "../projections/mongo/state-store.js";
-import type { Principal } from "./auth.js";
+import type { AgentDoc, GoalDoc, PolicyDoc } from "../projections/mongo/state-store.js";
+import { maySee, type Principal } from "./auth.js";
 import type { Loaders, ReadSide } from "./read-side.js";
 
 export class Viewer {
@@ -37,14 +40,24 @@ export class Viewer {
   }
 
   async agents(agents: AgentDoc[]): Promise<AgentDoc[]> {
-    if (!this.isAgent) return agents;
+    const owned = agents.filter((a) => maySee(this.principal, a.tenantId));
+    if (!this.isAgent) return owned;
     const subtree = await this.subtree();
-    return agents.filter((a) => subtree.has(a._id));
+    return owned.filter((a) => subtree.has(a._id));
   }
 
   async agent(id: string): Promise<AgentDoc | null> {
     const a = await this.loaders.agent.load(id);
     if (!a?.tier) return null;
     return (await this.agents([a]))[0] ?? null;
+  }
+
+  /** The policies the caller sees: its tenant's and the platform-wide ones (all for the platform admin). */
+  async policies(filter: { category?: string | null; status?: string | null }): Promise<PolicyDoc[]> {
+    return (await this.read.policies(filter)).filter((p) => maySee(this.principal, p.tenantId));
+  }
+
+  async policy(id: string): Promise<PolicyDoc | null> {
+    return (await this.policies({})).find((p) => p.policyId === id) ?? null;
   }
 }

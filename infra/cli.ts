@@ -27,7 +27,8 @@ const USAGE = `usage:
   npm run schemas:register           create the catalog's topics, register every schema
   npm run token -- --role R [--tenant T] [--sub S] [--agent A]
                                      print a development bearer token for the gateway (and a
-                                     dashboard link with it, on stderr)
+                                     dashboard link with it, on stderr); R is platform-admin,
+                                     admin, operator, viewer or agent (platform-admin: tenant platform)
   npm run ui:build [-- --force] [--check]
                                      build the dashboard (ui/) into dist/ui when stale (npm start
                                      and npm test do it too); --check typechecks ui/ first

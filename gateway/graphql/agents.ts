@@ -35,6 +35,8 @@ export const typeDefs = /* GraphQL */ `
 
   type Agent {
     id: ID!
+    "The owning tenant (it registered or scaled the agent); null for a platform-wide agent."
+    tenantId: String
     name: String
     tier: Tier
     topology: Topology
@@ -116,7 +118,7 @@ export const typeDefs = /* GraphQL */ `
   }
 `;
 
-/** Agents an agent token may see: its subtree; everyone else sees all agents. */
+/** Agents the caller sees (visibility.ts): its tenant's and the platform-wide ones; an agent token only its subtree. */
 async function visible(ctx: GatewayContext, agents: AgentDoc[]): Promise<AgentDoc[]> {
   caller(ctx, "read");
   return ctx.viewer().agents(agents);

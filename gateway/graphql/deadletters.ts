@@ -37,7 +37,7 @@ export const resolvers = {
     deadLetters: (_: unknown, { limit }: { limit: number }, ctx: GatewayContext) =>
       guarded(async () => {
         const p = caller(ctx, "read");
-        if (p.role !== "admin" && p.role !== "operator")
+        if (p.role !== "platform-admin" && p.role !== "admin" && p.role !== "operator")
           throw forbidden(`role ${p.role} may not read dead letters (of every tenant); ask for an operator token`);
         if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw invalid("limit", "must be from 1 to 1000");
         const letters = await audit(ctx).deadLetters();

@@ -28,6 +28,8 @@ export const typeDefs = /* GraphQL */ `
 
   type Policy {
     id: ID!
+    "The owning tenant; null for a platform-wide policy (defined by the platform admin)."
+    tenantId: String
     name: String
     category: PolicyCategory
     status: String!
@@ -111,12 +113,13 @@ export const resolvers = {
     policies: (_: unknown, args: { category?: string; status?: string }, ctx: GatewayContext) =>
       guarded(async () => {
         caller(ctx, "read");
-        return ctx.read.policies(args);
+        // A tenant sees its own policies and the platform-wide ones (visibility.ts).
+        return ctx.viewer().policies(args);
       }),
     policy: (_: unknown, { id }: { id: string }, ctx: GatewayContext) =>
       guarded(async () => {
         caller(ctx, "read");
-        return (await ctx.read.policies({})).find((p) => p.policyId === id) ?? null;
+        return ctx.viewer().policy(id);
       }),
     escalations: (_: unknown, args: { goalId?: string; status?: string }, ctx: GatewayContext) =>
       guarded(async () => {

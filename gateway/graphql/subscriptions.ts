@@ -1,6 +1,8 @@
 /**
  * Live subscriptions, fed by the gateway's LiveFeed (Kafka). Every stream is filtered by the
- * caller's tenant; goal streams also check that the goal is the caller's before they start.
+ * caller's tenant; goal streams also check that the goal is the caller's before they start. Agent
+ * streams deliver the agents the caller sees (its tenant's and the platform-wide ones, as every
+ * agent read: visibility.ts), following registrations as they come.
  *
  * Goal streams start with the goal's events still in the feed's recent history, then go on live,
  * so the natural sequence "submit, then subscribe" misses nothing, even when a small goal completed
@@ -9,6 +11,8 @@
  * goalId it is going to submit) is waited for up to GOAL_APPEARS_MS before the answer is NOT_FOUND.
  */
 import type { LiveEvent, LiveSubscription } from "../live.js";
+import { ownerOf } from "../../processors/domain/tenancy.js";
+import { maySee } from "../auth.js";
 import { notFound } from "../errors.js";
 import { caller, guarded, type GatewayContext } from "./context.js";
 import { visibleGoal } from "./goals.js";
@@ -222,12 +226,24 @@ export const resolvers = {
         guarded(async () => {
           const p = caller(ctx, "read");
           const subtree = p.role === "agent" ? await ctx.subtree() : null;
+          // The agents the caller sees now; registrations that follow add theirs (or hide another's).
+          const seen = new Set((await ctx.viewer().agents(await ctx.read.agents({}))).map((a) => a._id));
           await ctx.live.ready;
           const source = ctx.live.subscribe((e) => {
             if (!AGENT_HEALTH.has(e.event.type)) return false;
-            const id = valueOf(e).agentId;
+            const v = valueOf(e);
+            const owner = ownerOf(v.envelope.tenantId);
+            // A pool's resize names no agent: it is the business of the pool's owner.
+            if (e.event.type === "AgentsScaled") return !agentId && !subtree && maySee(p, owner);
+            const id = v.agentId;
+            if (id === undefined) return false;
+            if (e.event.type === "AgentRegistered") {
+              if (maySee(p, owner)) seen.add(id);
+              else seen.delete(id);
+            }
+            if (!seen.has(id)) return false;
             if (agentId && id !== agentId) return false;
-            return !subtree || (id !== undefined && subtree.has(id));
+            return !subtree || subtree.has(id);
           });
           return stream(source, "agentHealth");
         }),

@@ -42,6 +42,7 @@ import { findEach } from "./find-each.js";
 import { checkpointKey, type Checkpoints, type LoggedEvent, type ProjectionStore } from "../host.js";
 import { formatCost, sumCosts, taskKey, toUnits } from "../../processors/domain/state.js";
 import { PHASES } from "../../processors/domain/planner.js";
+import { ownerOf } from "../../processors/domain/tenancy.js";
 import type {
   EnforcementAction,
   EscalationKind,
@@ -361,6 +362,8 @@ export interface AgentDoc {
   _id: string;
   _pos: Positions;
   agentId: string;
+  /** The owning tenant (AgentRegistered's envelope tenant, processors/domain/tenancy.ts); null: platform-wide. */
+  tenantId?: string | null;
   name: string | null;
   tier: Tier | null;
   topology: Topology | null;
@@ -435,6 +438,8 @@ export interface PolicyDoc {
   _id: string;
   _pos: Positions;
   policyId: string;
+  /** The owning tenant (PolicyDefined's envelope tenant, processors/domain/tenancy.ts); null: platform-wide. */
+  tenantId?: string | null;
   name: string | null;
   category: PolicyCategory | null;
   status: "ACTIVE" | "RETIRED";
@@ -1107,6 +1112,7 @@ function freshTask(id: string): TaskDoc {
 
 const AGENT_OWNED = [
   "agentId",
+  "tenantId",
   "name",
   "tier",
   "topology",
@@ -1131,6 +1137,7 @@ function freshAgent(id: string): AgentDoc {
     _id: id,
     _pos: {},
     agentId: id,
+    tenantId: null,
     name: null,
     tier: null,
     topology: null,
@@ -1199,6 +1206,7 @@ function freshEscalation(id: string): EscalationDoc {
 
 const POLICY_OWNED = [
   "policyId",
+  "tenantId",
   "name",
   "category",
   "status",
@@ -1212,6 +1220,7 @@ function freshPolicy(id: string): PolicyDoc {
     _id: id,
     _pos: {},
     policyId: id,
+    tenantId: null,
     name: null,
     category: null,
     status: "ACTIVE",
@@ -1965,6 +1974,7 @@ export class StateStore implements ProjectionStore {
           if (!agent) break;
           const previous = agent.superiorId;
           Object.assign(agent, {
+            tenantId: ownerOf(e.envelope.tenantId),
             name: e.name,
             tier: e.tier,
             topology: e.topology,
@@ -2042,7 +2052,10 @@ export class StateStore implements ProjectionStore {
           const policy = policies.at(e.policyId, num(offset));
           if (!policy || policy.versions.some((v) => v.version === e.version)) break;
           policy.category = e.category;
-          if (event.type === "PolicyDefined") policy.name = event.value.name;
+          if (event.type === "PolicyDefined") {
+            policy.name = event.value.name;
+            policy.tenantId = ownerOf(event.value.envelope.tenantId);
+          }
           policy.versions.push({
             version: e.version,
             description: e.description,
