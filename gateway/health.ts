@@ -48,7 +48,7 @@ async function timed(name: string, probe: () => Promise<string>): Promise<Compon
 }
 
 export class HealthChecks {
-  private admin?: Admin;
+  private admin?: Promise<Admin>;
   private readonly stores: Record<ReadModel, ProjectionStore>;
 
   constructor(
@@ -63,17 +63,27 @@ export class HealthChecks {
     };
   }
 
-  private async kafkaAdmin(): Promise<Admin> {
+  /**
+   * One admin client, connected once: concurrent reports (two requests, or aliases of systemHealth)
+   * share the same connection attempt instead of each opening a client that stop() never closes.
+   */
+  private kafkaAdmin(): Promise<Admin> {
     if (!this.admin) {
       const admin = this.kafka.admin();
-      await admin.connect();
-      this.admin = admin;
+      this.admin = admin.connect().then(
+        () => admin,
+        (e: unknown) => {
+          this.admin = undefined;
+          throw e;
+        },
+      );
     }
     return this.admin;
   }
 
   async stop(): Promise<void> {
-    await this.admin?.disconnect().catch(() => undefined);
+    const admin = await this.admin?.catch(() => undefined);
+    await admin?.disconnect().catch(() => undefined);
   }
 
   private async lag(model: ReadModel): Promise<number> {

@@ -14,7 +14,7 @@ import type {
   Tier,
   Topology,
 } from "../schemas/generated/types.js";
-import { invalid } from "./errors.js";
+import { GatewayError, invalid } from "./errors.js";
 
 export const PHASES: readonly Phase[] = [
   "INITIATION",
@@ -175,11 +175,112 @@ function task(f: Fields): TaskSpec {
     estimatedEffortMs: f.int("estimatedEffortMs", { min: 0, max: 30 * 24 * 3600 * 1000 }),
     priority: f.int("priority", { min: 1, max: 10 }),
     inputs: f.map("inputs"),
+    // One attempt's time limit (processors/domain/time-limits.ts): at most 30 days.
+    timeoutMs: f.int("timeoutMs", { min: 1, max: 30 * 24 * 3600 * 1000 }),
   };
 }
 
-/** SubmitGoal / submitProject input. `kind` comes from the route or mutation, not from the body. */
+/**
+ * The DGM design's GoalRequest names (snake_case) beside this API's: a client written against the
+ * design sends `goal_id`, `domain_hints`; the parser reads the camelCase name and errors name
+ * the field as the client sent it. Giving both spellings with different values is refused.
+ */
+const GOAL_ALIASES: Record<string, string> = { goal_id: "goalId", domain_hints: "domainHints" };
+const TASK_ALIASES: Record<string, string> = {
+  depends_on: "dependsOn",
+  estimated_effort_ms: "estimatedEffortMs",
+  timeout_ms: "timeoutMs",
+};
+/** The design's priority names, on this API's 1 (lowest) to 10 scale. */
+export const PRIORITY_NAMES: Readonly<Record<string, number>> = { low: 3, medium: 5, high: 8, critical: 10 };
+/** A title derived from a description is its first non-empty line, cut to this length. */
+export const DERIVED_TITLE_MAX = 120;
+
+/** `raw` with the aliases renamed; `renamed` maps each camelCase name used back to the alias sent. */
+function unalias(raw: Json, aliases: Record<string, string>, path: string, renamed: Map<string, string>): Json {
+  const out: Json = { ...raw };
+  for (const [alias, name] of Object.entries(aliases)) {
+    if (out[alias] === undefined) continue;
+    const at = path ? `${path}.${alias}` : alias;
+    if (out[name] !== undefined && JSON.stringify(out[name]) !== JSON.stringify(out[alias]))
+      throw invalid(at, `and ${name} are the same field; send one of them`);
+    out[name] = out[alias];
+    delete out[alias];
+    renamed.set(path ? `${path}.${name}` : name, at);
+  }
+  return out;
+}
+
+/** The first non-empty line of a description, as a title. */
+export function titleFrom(description: string): string {
+  const line = description.split(/\r?\n/).find((l) => l.trim()) ?? "";
+  const t = line.trim();
+  return t.length <= DERIVED_TITLE_MAX ? t : `${t.slice(0, DERIVED_TITLE_MAX - 1)}\u2026`;
+}
+
+/**
+ * The goal as this API reads it: design aliases renamed, `priority` by name, `deadline` as epoch
+ * millis, non-string `constraints` values as their JSON text, and a missing title derived from
+ * the description. Only shapes are converted here; parseGoal checks the values.
+ */
+function designGoal(raw: unknown, renamed: Map<string, string>): unknown {
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return raw;
+  const g = unalias(raw as Json, GOAL_ALIASES, "", renamed);
+  if (typeof g.priority === "string") {
+    const n = PRIORITY_NAMES[g.priority.toLowerCase()];
+    if (n === undefined)
+      throw invalid(
+        "priority",
+        `must be an integer from 1 to 10 or one of ${Object.keys(PRIORITY_NAMES).join(", ")}, got "${g.priority}"`,
+      );
+    g.priority = n;
+  }
+  if (typeof g.deadline === "number") {
+    if (!Number.isSafeInteger(g.deadline) || g.deadline < 0)
+      throw invalid("deadline", `must be an ISO-8601 date-time or epoch milliseconds, got ${g.deadline}`);
+    g.deadline = new Date(g.deadline).toISOString();
+  }
+  const c = g.constraints;
+  if (c && typeof c === "object" && !Array.isArray(c))
+    g.constraints = Object.fromEntries(
+      Object.entries(c as Json).map(([k, v]) => [
+        k,
+        typeof v === "string" || v === null || v === undefined
+          ? v
+          : typeof v === "object"
+            ? JSON.stringify(v)
+            : String(v),
+      ]),
+    );
+  if ((g.title === undefined || g.title === null) && typeof g.description === "string" && g.description.trim())
+    g.title = titleFrom(g.description);
+  if (Array.isArray(g.tasks))
+    g.tasks = g.tasks.map((t, i) =>
+      t && typeof t === "object" && !Array.isArray(t) ? unalias(t as Json, TASK_ALIASES, `tasks[${i}]`, renamed) : t,
+    );
+  return g;
+}
+
+/**
+ * SubmitGoal / submitProject input. `kind` comes from the route or mutation, not from the body.
+ * Accepts this API's GoalInput and the DGM design's GoalRequest (see designGoal).
+ */
 export function parseGoal(raw: unknown, kind: "GOAL" | "PROJECT", now = new Date()): GoalRequest {
+  const renamed = new Map<string, string>();
+  try {
+    return goalOf(designGoal(raw, renamed), kind, now);
+  } catch (e) {
+    // An error about a field the client sent under its design name names it so.
+    const field = e instanceof GatewayError ? e.field : undefined;
+    const prefix =
+      field && [...renamed.keys()].find((k) => field === k || field.startsWith(`${k}.`) || field.startsWith(`${k}[`));
+    if (!prefix || !field) throw e;
+    const sent = renamed.get(prefix)! + field.slice(prefix.length);
+    throw invalid(sent, (e as GatewayError).message.slice(field.length + 2));
+  }
+}
+
+function goalOf(raw: unknown, kind: "GOAL" | "PROJECT", now: Date): GoalRequest {
   const f = Fields.of(raw);
   const deadline = f.date("deadline");
   if (deadline && deadline.getTime() <= now.getTime())
@@ -191,7 +292,11 @@ export function parseGoal(raw: unknown, kind: "GOAL" | "PROJECT", now = new Date
   return {
     goalId: f.str("goalId", { pattern: ID, hint: "must be 1-128 letters, digits, '.', '_', ':' or '-'" }) ?? undefined,
     kind,
-    title: f.required("title", { max: 200 }),
+    title: f.has("title")
+      ? f.required("title", { max: 200 })
+      : (() => {
+          throw invalid("title", "is required (or send a description: its first line becomes the title)");
+        })(),
     description: f.str("description", { max: 4000 }) ?? undefined,
     priority: f.int("priority", { min: 1, max: 10 }) ?? 5,
     topology: f.oneOf("topology", TOPOLOGIES) ?? "aamas",

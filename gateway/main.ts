@@ -25,6 +25,8 @@ export interface RunningGateway {
 export async function startGateway(options: {
   urls: InfraUrls;
   port: number;
+  /** Listen address; default POLITY_GATEWAY_HOST (lib/config.ts), which defaults to 127.0.0.1. */
+  host?: string;
   /** Where the development JWT secret lives when POLITY_JWT_SECRET is not set. */
   home: string;
   topicPrefix?: string;
@@ -58,6 +60,7 @@ export async function startGateway(options: {
       collectionPrefix: options.collectionPrefix ?? targets.collectionPrefix,
     });
     const auth = Auth.fromEnv(options.home);
+    const config = loadConfig();
     gateway = await createGateway({
       kafka,
       codec,
@@ -66,11 +69,11 @@ export async function startGateway(options: {
       auth,
       registryUrl: urls.schemaRegistryUrl,
       topicPrefix: options.topicPrefix,
-      ui: loadConfig().gatewayUi,
+      ui: config.gatewayUi,
       log: options.log,
       ...options.overrides,
     });
-    const url = await gateway.listen(options.port);
+    const url = await gateway.listen(options.port, options.host ?? config.gatewayHost);
     return { gateway, url, auth, stop };
   } catch (e) {
     await stop();

@@ -8,7 +8,17 @@
  */
 import { GOAL_RANK, TASK_RANK } from "../processors/domain/status.js";
 import { ERROR_STATUS } from "./errors.js";
-import { EXECUTORS, PHASES, POLICY_CATEGORIES, TIERS, TOPOLOGIES } from "./inputs.js";
+import {
+  DERIVED_TITLE_MAX,
+  EXECUTORS,
+  PHASES,
+  POLICY_CATEGORIES,
+  PRIORITY_NAMES,
+  TIERS,
+  TOPOLOGIES,
+} from "./inputs.js";
+import { MAX_ALIASES, MAX_COST, MAX_ROOT_FIELDS } from "./graphql/limits.js";
+import { paths as agentPaths } from "./openapi-agents.js";
 
 type Schema = Record<string, unknown>;
 
@@ -83,22 +93,52 @@ const taskInput = obj(
   ["id", "title", "domain"],
 );
 
-const goalInput = obj(
-  {
-    goalId: id("Leave out to get a generated id."),
-    title: str(undefined, { maxLength: 200 }),
-    description: str(undefined, { maxLength: 4000 }),
-    priority: int("1 (lowest) to 10; default 5.", { minimum: 1, maximum: 10 }),
-    topology: enumOf(TOPOLOGIES, "Which hierarchy runs it; default aamas."),
-    domainHints: list(str(), "Domains the planner should consider (at most 20)."),
-    constraints: stringMap("Free-form constraints for the planner."),
-    deadline: dateTime("ISO-8601; must be in the future."),
-    budget: decimal("A decimal with at most four places."),
-    tasks: list(ref("TaskInput"), "An explicit task DAG (1 to 1000 tasks); leave out to let the planner decompose."),
-  },
-  ["title"],
-  "A goal or project to submit. The kind comes from the route (/goals or /projects).",
-);
+const goalInput = {
+  ...obj(
+    {
+      goalId: id("Leave out to get a generated id."),
+      goal_id: id("The DGM design's name of goalId."),
+      title: str(
+        `Required unless a description is given: then its first non-empty line (at most ${DERIVED_TITLE_MAX} characters) is the title.`,
+        { maxLength: 200 },
+      ),
+      description: str(undefined, { maxLength: 4000 }),
+      priority: {
+        description: `1 (lowest) to 10, default 5; or the DGM design's names: ${Object.entries(PRIORITY_NAMES)
+          .map(([k, v]) => `${k} (${v})`)
+          .join(", ")}.`,
+        oneOf: [
+          { type: "integer", minimum: 1, maximum: 10 },
+          { type: "string", enum: Object.keys(PRIORITY_NAMES) },
+        ],
+      },
+      topology: enumOf(TOPOLOGIES, "Which hierarchy runs it; default aamas."),
+      domainHints: list(str(), "Domains the planner should consider (at most 20)."),
+      domain_hints: list(str(), "The DGM design's name of domainHints."),
+      constraints: {
+        type: "object",
+        description:
+          "Free-form constraints for the planner. String values are kept as sent; other values (the DGM design's numbers, lists, objects) are kept as their JSON text.",
+        additionalProperties: true,
+      },
+      deadline: {
+        description: "Must be in the future: an ISO-8601 date-time, or epoch milliseconds (the DGM design).",
+        oneOf: [
+          { type: "string", format: "date-time" },
+          { type: "integer", minimum: 0 },
+        ],
+      },
+      budget: decimal("A decimal with at most four places."),
+      tasks: list(
+        ref("TaskInput"),
+        "An explicit task DAG (1 to 1000 tasks); leave out to let the planner decompose. Each task also accepts depends_on and estimated_effort_ms for dependsOn and estimatedEffortMs.",
+      ),
+    },
+    [],
+    "A goal or project to submit: this API's GoalInput, or the DGM design's GoalRequest (description, priority, constraints, deadline, domain_hints; no title). Sending a field under both names with different values is refused. The kind comes from the route (/goals or /projects).",
+  ),
+  anyOf: [{ required: ["title"] }, { required: ["description"] }],
+};
 
 const commandReceipt = obj(
   {
@@ -415,6 +455,9 @@ const agentPerformance = obj(
 
 const agentProperties: Record<string, Schema> = {
   id: str(),
+  agentId: str("The same as id."),
+  tenantId: orNull(str("The tenant that registered the agent; null for the platform's own agents.")),
+  heartbeatSequence: orNull(int("Sequence number of the last heartbeat.")),
   name: orNull(str()),
   tier: orNull(enumOf(TIERS)),
   topology: orNull(enumOf(TOPOLOGIES)),
@@ -447,6 +490,28 @@ const agentProperties: Record<string, Schema> = {
     }),
   },
 };
+
+/** The designs' AgentInfo fields, beside the camelCase ones (GET /agents, GET /agents/{id}). */
+const agentInfoProperties: Record<string, Schema> = {
+  agent_id: str("The designs' name of id."),
+  agent_type: orNull(str('The tier in lower case, the designs\' agent type: "worker", "sub_master", "governor", ...')),
+  capabilities: list(str(), "The agent's `capabilities` label (comma-separated), else its specialization and domain."),
+  current_load: numb("The heartbeat's load: tasks held / capacity (0.0 idle, 1.0 full)."),
+  max_capacity: orNull(int("The designs' name of capacity.")),
+  current_task_count: int("Open tasks the agent holds (GET /agents: all tenants; GET /agents/{id}: the caller's)."),
+  superior_id: orNull(str()),
+  last_heartbeat: orNull(dateTime()),
+  performance_metrics: obj(
+    {
+      tasks_completed: int(),
+      tasks_failed: int(),
+      success_rate: orNull(numb()),
+      avg_completion_ms: orNull(numb()),
+    },
+    ["tasks_completed", "tasks_failed", "success_rate", "avg_completion_ms"],
+  ),
+};
+Object.assign(agentProperties, agentInfoProperties);
 
 const agentWorkload = obj(
   {
@@ -520,6 +585,260 @@ const policyVersion = obj(
 const rules = {
   description: "A JSON object of rules, as an object or a string holding one (at most 64 000 characters).",
   type: ["object", "string"],
+};
+
+/** The DGM design's GoalResponse fields, beside a SubmitGoal's receipt. */
+const goalResponse = obj(
+  {
+    goal_id: str("The goal's id (aggregateId)."),
+    status: str(
+      "The goal's status in the read model when ?wait=true got there (SUBMITTED, VALIDATED, RUNNING, REJECTED, ...); SUBMITTED otherwise.",
+    ),
+    estimated_completion: orNull(
+      dateTime("When the goal completed, once it has; null while unknown (the platform makes no estimate)."),
+    ),
+    tasks_created: int("Tasks the read model shows for the goal (0 unless waited for)."),
+    agents_allocated: int("Distinct agents holding its tasks at any tier (0 unless waited for)."),
+  },
+  ["goal_id", "status", "estimated_completion", "tasks_created", "agents_allocated"],
+);
+
+/** Shapes of the source designs (snake_case, as they name them), for the routes added for them. */
+const designSchemas: Record<string, Schema> = {
+  GoalReceipt: {
+    allOf: [ref("CommandReceipt"), goalResponse],
+    description: "The receipt of a submitted goal with the DGM design's GoalResponse fields.",
+  },
+  DesignSystemHealth: obj(
+    {
+      status: enumOf(
+        ["healthy", "degraded", "unhealthy"],
+        "healthy; degraded: an agent failed or a read model lags; unhealthy: a server is down.",
+      ),
+      total_agents: int(),
+      active_agents: int("Agents neither failed nor terminated."),
+      failed_agents: int("FAILED or UNRESPONSIVE."),
+      pending_tasks: int("Tasks of the caller's tenant waiting for a worker (PENDING, READY, ASSIGNED)."),
+      running_tasks: int("ACCEPTED or RUNNING."),
+      completed_tasks: int(),
+      failed_tasks: int("FAILED or TIMED_OUT."),
+      running_goals: int(),
+      components: {
+        type: "object",
+        description: "Per server (kafka, registry, mongo, postgres).",
+        additionalProperties: obj({ status: enumOf(["up", "down"]), latency_ms: int(), detail: str() }, [
+          "status",
+          "latency_ms",
+          "detail",
+        ]),
+      },
+      projection_lag: obj(
+        {
+          analytics: orNull(int("Records of the log the analytics model has not applied; null when Kafka is down.")),
+          state: orNull(int("The same for the state model.")),
+          total: int(),
+        },
+        ["analytics", "state", "total"],
+      ),
+      problems: list(str()),
+      timestamp: dateTime(),
+    },
+    [
+      "status",
+      "total_agents",
+      "active_agents",
+      "failed_agents",
+      "pending_tasks",
+      "running_tasks",
+      "completed_tasks",
+      "failed_tasks",
+      "components",
+      "projection_lag",
+      "timestamp",
+    ],
+    "The DGM design's SystemHealth: the numbers of GET /system/health (and GraphQL systemHealth), in the design's names.",
+  ),
+  ResourceMetrics: obj(
+    {
+      tenant_id: str(),
+      agents: list(
+        obj(
+          {
+            agent_id: str(),
+            tier: orNull(enumOf(TIERS)),
+            topology: orNull(enumOf(TOPOLOGIES)),
+            domain: orNull(str()),
+            specialization: orNull(str()),
+            status: orNull(str()),
+            load: numb("The heartbeat's load: tasks held / capacity."),
+            capacity: orNull(int()),
+            utilization: orNull(numb("The same load; null without a capacity.")),
+            tasks_held: numb("load x capacity."),
+            resource_allocation: {
+              type: "object",
+              description:
+                "What the agent was allocated per kind of resource (all tenants), as Agent.resourceAllocation.",
+            },
+          },
+          ["agent_id", "load", "capacity", "utilization", "tasks_held"],
+        ),
+        "Every agent the caller sees (filters: tier, domain, topology), terminated ones included.",
+      ),
+      tiers: list(
+        obj(
+          {
+            tier: str(),
+            agents: int(),
+            capacity: int(),
+            tasks_held: numb(),
+            utilization: orNull(numb("tasks_held / capacity.")),
+          },
+          ["tier", "agents", "capacity", "tasks_held", "utilization"],
+        ),
+        "Agents not terminated, per tier.",
+      ),
+      budget: obj(
+        {
+          goals: int("Goals of the caller's tenant in the analytics model."),
+          goals_with_budget: int(),
+          total_budget: decimal("Their budgets summed."),
+          open_budget: decimal("Budgets of the goals not ended."),
+          cost: decimal("What the tenant's tasks cost so far."),
+        },
+        ["goals", "goals_with_budget", "total_budget", "open_budget", "cost"],
+      ),
+      model_usage: orNull(
+        obj(
+          {
+            calls: int(),
+            tokens_in: int(),
+            tokens_out: int(),
+            tokens_total: int(),
+            latency_ms: int(),
+            cost: decimal("Cost of the completed task attempts that called a model."),
+            models: list(str()),
+          },
+          ["calls", "tokens_in", "tokens_out", "tokens_total", "cost", "models"],
+          "The tenant's model usage (model_usage_by_tenant); null for an agent token.",
+        ),
+      ),
+      timestamp: dateTime(),
+    },
+    ["tenant_id", "agents", "tiers", "budget", "model_usage", "timestamp"],
+    "Resource usage: per agent and per tier load, capacity and utilization; the tenant's budgets, cost and model tokens.",
+  ),
+  GovernorPerformance: obj(
+    {
+      governor_id: str(),
+      agent_type: orNull(str()),
+      domain: orNull(str()),
+      topology: orNull(enumOf(TOPOLOGIES)),
+      tenant_id: str(),
+      tasks: obj(
+        {
+          total: int(),
+          completed: int(),
+          failed: int("FAILED or TIMED_OUT."),
+          cancelled: int(),
+          open: int(),
+          failed_attempts: int("Attempts that failed or timed out, retried ones included."),
+        },
+        ["total", "completed", "failed", "cancelled", "open", "failed_attempts"],
+        "Tasks of the caller's tenant the governor held (analytics tasks table).",
+      ),
+      tasks_completed: int(),
+      tasks_failed: int(),
+      success_rate: orNull(numb("completed / (completed + failed); null before the first outcome.")),
+      avg_duration_ms: orNull(numb("Mean execution time of the completed tasks.")),
+      cost: decimal("What those tasks cost."),
+      team: obj(
+        {
+          agents: int("Agents below the governor (its subtree)."),
+          mayors: int(),
+          workers: int(),
+          active_workers: int("Workers neither failed nor terminated."),
+          capacity: int("The workers' capacity summed."),
+          tasks_held: numb("Tasks the workers hold now (load x capacity)."),
+          tasks_completed: int("The workers' counters (all tenants)."),
+          tasks_failed: int(),
+          success_rate: orNull(numb()),
+          avg_completion_ms: orNull(numb()),
+        },
+        ["agents", "workers", "capacity", "tasks_held", "tasks_completed", "tasks_failed"],
+        "The team below the governor, now.",
+      ),
+      utilization: orNull(numb("team.tasks_held / team.capacity.")),
+      checked_at: dateTime(),
+    },
+    [
+      "governor_id",
+      "tenant_id",
+      "tasks",
+      "tasks_completed",
+      "tasks_failed",
+      "success_rate",
+      "avg_duration_ms",
+      "team",
+      "utilization",
+    ],
+    "A governor's (sub-master's) team performance.",
+  ),
+  GovernorTaskInput: obj(
+    {
+      title: str("Required unless a description is given (its first line becomes the title).", { maxLength: 200 }),
+      description: str(undefined, { maxLength: 4000 }),
+      taskId: id('The task\'s id in its goal; default "task". Also task_id.'),
+      goalId: id("The goal's id; leave out to get a generated one. Also goal_id."),
+      specialization: str("A worker specialization of the governor's domain (e.g. react).", { maxLength: 64 }),
+      phase: enumOf(PHASES),
+      priority: int("1 (lowest) to 10; default 5.", { minimum: 1, maximum: 10 }),
+      estimatedEffortMs: int("Also estimated_effort_ms.", { minimum: 0 }),
+      inputs: stringMap("Named inputs handed to the worker."),
+      deadline: dateTime("The goal's deadline; must be in the future."),
+      budget: decimal("The goal's budget."),
+      constraints: stringMap("The goal's constraints."),
+      domain: str("Optional; must be the governor's domain."),
+      topology: enumOf(TOPOLOGIES, "Optional; must be the governor's topology."),
+    },
+    [],
+    "One task for a governor: submitted as a goal of one task in the governor's domain (SubmitGoal), which the president routes to that domain's governor.",
+  ),
+  GovernorTaskReceipt: {
+    allOf: [
+      ref("CommandReceipt"),
+      goalResponse,
+      obj({ governor_id: str(), domain: str(), task_id: str("The task's id within the goal.") }, [
+        "governor_id",
+        "domain",
+        "task_id",
+      ]),
+    ],
+  },
+  GovernorResourcesInput: obj(
+    {
+      targetCount: int("How many agents the group should have.", { minimum: 0, maximum: 1000 }),
+      tier: enumOf(["WORKER", "MAYOR"], "The group below the governor: WORKER (default) or MAYOR (aamas only)."),
+      specialization: str("WORKER: only this specialization's workers; leave out for the whole domain.", {
+        maxLength: 64,
+      }),
+      reason: str(undefined, { maxLength: 2000 }),
+      domain: str("Optional; must be the governor's domain."),
+      topology: enumOf(TOPOLOGIES, "Optional; must be the governor's topology."),
+    },
+    ["targetCount"],
+    "The number of agents of one group under the governor: a ScaleAgents for the governor's domain and topology.",
+  ),
+  GovernorResourcesReceipt: {
+    allOf: [
+      ref("CommandReceipt"),
+      obj({ governor_id: str(), domain: str(), tier: str(), specialization: orNull(str()) }, [
+        "governor_id",
+        "domain",
+        "tier",
+        "specialization",
+      ]),
+    ],
+  },
 };
 
 const schemas: Record<string, Schema> = {
@@ -605,6 +924,7 @@ const schemas: Record<string, Schema> = {
       obj(
         {
           currentTasks: list(str(), "goalId/taskId of the open tasks the agent holds, of the caller's tenant."),
+          current_tasks: list(str(), "The designs' name of currentTasks."),
           currentPhase: orNull(enumOf(PHASES, "The latest phase of the project tasks among currentTasks.")),
           assignedProjects: list(str(), "The goals of currentTasks."),
           workload: orNull(ref("AgentWorkload")),
@@ -621,15 +941,20 @@ const schemas: Record<string, Schema> = {
   RegisterAgentCommand: {
     allOf: [obj({ type: { const: "register" } }, ["type"]), ref("RegisterAgentInput")],
   },
+  StopGoalCommand: {
+    allOf: [obj({ type: { enum: ["stop", "emergency_stop"] } }, ["type"]), ref("EmergencyStopInput")],
+  },
   AgentCommand: {
     description:
-      "One agent command by its `type`: `scale` takes the fields of ScaleAgentsInput (as POST /agents/scale), `register` those of RegisterAgentInput (as POST /agents).",
-    oneOf: [ref("ScaleAgentsCommand"), ref("RegisterAgentCommand")],
+      "One command by its `type`: `scale` takes the fields of ScaleAgentsInput (as POST /agents/scale), `register` those of RegisterAgentInput (as POST /agents), `stop` (or `emergency_stop`) those of EmergencyStopInput (as POST /emergency/stop: every open task of the goal cancelled, its agents released). There is no command to terminate one agent: ScaleAgents retires the least loaded agents of a group.",
+    oneOf: [ref("ScaleAgentsCommand"), ref("RegisterAgentCommand"), ref("StopGoalCommand")],
     discriminator: {
       propertyName: "type",
       mapping: {
         scale: "#/components/schemas/ScaleAgentsCommand",
         register: "#/components/schemas/RegisterAgentCommand",
+        stop: "#/components/schemas/StopGoalCommand",
+        emergency_stop: "#/components/schemas/StopGoalCommand",
       },
     },
   },
@@ -638,7 +963,7 @@ const schemas: Record<string, Schema> = {
       agent: ref("Agent"),
       load: numb("Load the governor last reported in its heartbeat: tasks held divided by capacity."),
       capacity: orNull(int()),
-      utilization: orNull(numb("load / capacity.")),
+      utilization: orNull(numb("The heartbeat's load (already tasks held / capacity); null without a capacity.")),
       performance: ref("AgentPerformance"),
       workload: orNull(ref("AgentWorkload")),
       subordinates: list(ref("Agent"), "The agents directly below."),
@@ -647,8 +972,8 @@ const schemas: Record<string, Schema> = {
           count: int(),
           byStatus: counts("Subordinates by status."),
           capacity: int(),
-          load: int(),
-          utilization: orNull(numb()),
+          load: numb("Tasks the subordinates hold: each one's load x capacity, summed."),
+          utilization: orNull(numb("load / capacity.")),
           tasksCompleted: int(),
           tasksFailed: int(),
           successRate: orNull(numb()),
@@ -827,7 +1152,7 @@ interface Op {
   access: Access;
   query?: Schema[];
   body?: string;
-  /** 200 with this schema, or 202 with a CommandReceipt for a command. */
+  /** 200 with this schema, or 202 with a CommandReceipt (or `ok`, when given) for a command. */
   ok?: string;
   command?: boolean;
   notFound?: boolean;
@@ -876,7 +1201,7 @@ function operation(path: string, o: Op): Schema {
       headers: {
         Location: { description: "Where to read the aggregate, when it has a route.", schema: { type: "string" } },
       },
-      content: { "application/json": { schema: ref("CommandReceipt") } },
+      content: { "application/json": { schema: ref(o.ok ?? "CommandReceipt") } },
     };
   } else {
     responses["200"] = { description: "OK", content: { "application/json": { schema: ref(o.ok ?? "Liveness") } } };
@@ -914,8 +1239,73 @@ const agentFilters = [
   queryParam("topology", enumOf(TOPOLOGIES), "Only agents of this topology."),
 ];
 
+/**
+ * Routes the two source designs list that the API first lacked (issue 19). New routes answer in the
+ * designs' snake_case names; the older routes keep camelCase and gained the designs' names beside.
+ */
+const DESIGN_OPERATIONS: Record<string, Record<string, Op>> = {
+  "/health/system": {
+    get: {
+      id: "designSystemHealth",
+      summary: "System health in the DGM design's SystemHealth shape",
+      description: "The numbers of GET /system/health, in the design's names; tasks are the caller's tenant's.",
+      tag: "health",
+      access: "read",
+      ok: "DesignSystemHealth",
+    },
+  },
+  "/metrics/resource": {
+    get: {
+      id: "resourceMetrics",
+      summary: "Resource usage: per agent and tier load, capacity, utilization; budgets, cost and model tokens",
+      tag: "health",
+      access: "read",
+      query: agentFilters,
+      ok: "ResourceMetrics",
+    },
+  },
+  "/governors/{id}/performance": {
+    get: {
+      id: "governorPerformance",
+      summary: "A governor's team performance",
+      description:
+        "Tasks of the caller's tenant the governor held (completed, failed, success rate, mean duration, cost), and its team now (agents, capacity, tasks held, utilization). 404 unless the agent is a GOVERNOR or SUB_MASTER.",
+      tag: "agents",
+      access: "read",
+      ok: "GovernorPerformance",
+    },
+  },
+  "/governors/{id}/tasks": {
+    post: {
+      id: "governorTask",
+      summary: "Hand a task to a governor",
+      description:
+        "Writes SubmitGoal of a goal with this one task, in the governor's domain (and topology): the president routes the task to that domain's governor, as for any goal, and the goal is the caller's tenant's (read it at GET /goals/{id}, stop it like any goal). Where a domain has several governors, the president's usual rule picks among them. Field errors name the body's fields; 404 for an agent that is not a governor.",
+      tag: "agents",
+      access: "submit",
+      body: "GovernorTaskInput",
+      command: true,
+      ok: "GovernorTaskReceipt",
+    },
+  },
+  "/governors/{id}/resources": {
+    put: {
+      id: "governorResources",
+      summary: "Set the number of agents under a governor",
+      description:
+        "Writes ScaleAgents for one group of the governor's domain: its workers (optionally of one specialization) or, in aamas, its mayors. A governor's budget, quotas and capacity limits are RESOURCE_ALLOCATION policy rules, set with POST /policies and /policies/{id}/amend, where the tiers and domains they apply to are explicit.",
+      tag: "agents",
+      access: "govern",
+      body: "GovernorResourcesInput",
+      command: true,
+      ok: "GovernorResourcesReceipt",
+    },
+  },
+};
+
 /** Every route of gateway/rest.ts, by OpenAPI path and lower-case method. */
 const OPERATIONS: Record<string, Record<string, Op>> = {
+  ...DESIGN_OPERATIONS,
   "/openapi.json": {
     get: { id: "getOpenApi", summary: "This document", tag: "meta", access: "public", ok: "OpenApiDocument" },
   },
@@ -976,11 +1366,13 @@ const OPERATIONS: Record<string, Record<string, Op>> = {
     post: {
       id: "submitGoal",
       summary: "Submit a goal",
-      description: "Writes SubmitGoal. With an explicit `tasks` DAG the planner is skipped.",
+      description:
+        "Writes SubmitGoal. With an explicit `tasks` DAG the planner is skipped. Takes this API's GoalInput or the DGM design's GoalRequest; answers with the receipt and the design's GoalResponse fields.",
       tag: "goals",
       access: "submit",
       body: "GoalInput",
       command: true,
+      ok: "GoalReceipt",
     },
     get: {
       id: "listGoals",
@@ -1055,6 +1447,7 @@ const OPERATIONS: Record<string, Record<string, Op>> = {
       access: "submit",
       body: "GoalInput",
       command: true,
+      ok: "GoalReceipt",
     },
     get: {
       id: "listProjects",
@@ -1128,7 +1521,7 @@ const OPERATIONS: Record<string, Record<string, Op>> = {
       id: "agentCommand",
       summary: "One agent command, chosen by `type`",
       description:
-        'Dispatches on `type`: "scale" is POST /agents/scale, "register" is POST /agents (and honours ?wait); the other fields are that command\'s input. An unknown or missing type is a 400 naming field "type".',
+        'Dispatches on `type`: "scale" is POST /agents/scale (role admin), "register" is POST /agents (role admin; honours ?wait), "stop" (or "emergency_stop") is POST /emergency/stop (roles operator and admin; honours ?wait); the other fields are that command\'s input. An unknown or missing type is a 400 naming field "type" and listing the known ones. No command terminates one agent: ScaleAgents retires the least loaded of a group.',
       tag: "agents",
       access: "govern",
       body: "AgentCommand",
@@ -1221,13 +1614,13 @@ export function openApiDocument(): Schema {
   const paths: Record<string, Record<string, Schema>> = {};
   for (const [path, methods] of Object.entries(OPERATIONS))
     paths[path] = Object.fromEntries(Object.entries(methods).map(([m, o]) => [m, operation(path, o)]));
+  Object.assign(paths, agentPaths); // the worker API (gateway/worker-api.ts, gateway/openapi-agents.ts)
   cached = {
     openapi: "3.1.0",
     info: {
       title: "Polity gateway REST API",
       version: "1.0.0",
-      description:
-        "Goals, projects, agents, policies and health of a Polity deployment. The REST API shares its validation, permissions and tenant rules with the GraphQL API at /graphql. Commands answer 202 with a CommandReceipt; add ?wait=true to wait until the read model shows the effect. Errors are JSON: {error: {code, message, field}}.",
+      description: `Goals, projects, agents, policies and health of a Polity deployment. The REST API shares its validation, permissions and tenant rules with the GraphQL API at /graphql. Commands answer 202 with a CommandReceipt; add ?wait=true to wait until the read model shows the effect. Errors are JSON: {error: {code, message, field}}. Routes added for the source designs (DGM, AAMAS) answer in their snake_case names. GraphQL refuses, before running it, an operation costing more than ${MAX_COST}, with more than ${MAX_ROOT_FIELDS} root fields or more than ${MAX_ALIASES} aliases (400, the message giving the cost and the limit).`,
     },
     servers: [{ url: "/api/v1" }],
     security: [{ bearer: [] }],
@@ -1243,7 +1636,11 @@ export function openApiDocument(): Schema {
             "HS256 JWT with claims sub, role (admin, operator, viewer, agent), tenant, and agent for agent tokens. Mint one with `npm run token -- --role operator`.",
         },
       },
-      schemas: { ...schemas, OpenApiDocument: { type: "object", description: "An OpenAPI 3.1 document." } },
+      schemas: {
+        ...schemas,
+        ...designSchemas,
+        OpenApiDocument: { type: "object", description: "An OpenAPI 3.1 document." },
+      },
       responses: Object.fromEntries(
         Object.entries(errorResponses).map(([name, description]) => [
           name,

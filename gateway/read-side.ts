@@ -2,8 +2,9 @@
  * Everything the gateway reads: the MongoDB state model (goals, tasks, agents, escalations,
  * policies) and the PostgreSQL analytics model (functions, views, the event table). Tenant
  * filtering happens here, in the queries, so no caller can forget it: every goal, task and
- * escalation read takes the reader's tenant. Agents and policies belong to the platform and are
- * visible to every tenant; an agent's current tasks are filtered by tenant where they are shown.
+ * escalation read takes the reader's tenant. Agents and policies belong to a tenant or to the
+ * platform (their `tenantId`, null for platform-wide); which of them a caller sees is decided in
+ * visibility.ts. An agent's current tasks are filtered by tenant where they are shown.
  *
  * `loaders()` makes per-request DataLoaders, so a GraphQL query listing fifty goals with their tasks
  * makes one tasks query, not fifty.
@@ -151,6 +152,14 @@ export class ReadSide {
       hasNextPage: docs.length > size,
       totalCount,
     };
+  }
+
+  /** Goals of the tenant not yet over (for the plan's maxConcurrentGoals, gateway/plans.ts). */
+  async runningGoals(tenantId: string): Promise<number> {
+    return this.goalsCol.countDocuments({
+      tenantId,
+      status: { $nin: ["COMPLETED", "FAILED", "STOPPED", "REJECTED"] },
+    } as Filter<GoalDoc>);
   }
 
   async tasksOf(tenantId: string, goalId: string): Promise<TaskDoc[]> {
@@ -345,6 +354,40 @@ export class ReadSide {
       offset: String(r.offset),
       payload: r.payload,
     }));
+  }
+
+  /**
+   * The tasks of one tenant a governor (or sub-master) holds or held, by outcome, from the analytics
+   * tasks table (GET /governors/{id}/performance): counts, mean duration of the completed, cost.
+   */
+  async governorTasks(tenantId: string, governorId: string): Promise<Record<string, unknown>> {
+    const { rows } = await this.pool.query(
+      `SELECT count(*)::integer AS total,
+              count(*) FILTER (WHERE status = 'COMPLETED')::integer AS completed,
+              count(*) FILTER (WHERE status IN ('FAILED', 'TIMED_OUT'))::integer AS failed,
+              count(*) FILTER (WHERE status = 'CANCELLED')::integer AS cancelled,
+              count(*) FILTER (WHERE status NOT IN ('COMPLETED', 'FAILED', 'TIMED_OUT', 'CANCELLED'))::integer AS open,
+              round(avg(duration_ms) FILTER (WHERE status = 'COMPLETED'), 1) AS avg_duration_ms,
+              coalesce(sum(cost), 0) AS cost,
+              coalesce(sum(failures), 0)::integer AS failed_attempts
+       FROM ${this.schema}.tasks WHERE tenant_id = $1 AND governor_id = $2`,
+      [tenantId, governorId],
+    );
+    return rows[0]!;
+  }
+
+  /** One tenant's goal budgets (analytics goals) and what its tasks cost so far (analytics tasks). */
+  async tenantBudget(tenantId: string): Promise<Record<string, unknown>> {
+    const { rows } = await this.pool.query(
+      `SELECT count(*)::integer AS goals,
+              count(budget)::integer AS goals_with_budget,
+              coalesce(sum(budget), 0) AS budget,
+              coalesce(sum(budget) FILTER (WHERE ended_at IS NULL), 0) AS open_budget,
+              (SELECT coalesce(sum(cost), 0) FROM ${this.schema}.tasks WHERE tenant_id = $1) AS cost
+       FROM ${this.schema}.goals WHERE tenant_id = $1`,
+      [tenantId],
+    );
+    return rows[0]!;
   }
 
   // --- batching ---------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ import type { Commands, CommandReceipt } from "./commands.js";
 import { require, type Action, type Principal } from "./auth.js";
 import { forbidden, GatewayError, invalid, notFound } from "./errors.js";
 import { modelUsageFor } from "./graphql/analytics.js";
-import { systemHealth } from "./graphql/health.js";
+import { designSystemHealth, systemHealth } from "./graphql/health.js";
+import { scaleGovernor, submitGovernorTask } from "./design-commands.js";
 import type { HealthChecks } from "./health.js";
 import { POLICY_CATEGORIES, TIERS, TOPOLOGIES } from "./inputs.js";
 import { openApiDocument } from "./openapi.js";
@@ -198,6 +199,50 @@ export function agentView(a: AgentDoc) {
   };
 }
 
+/** The agent's tier as the designs name agent types: "worker", "sub_master", "governor", ... */
+const agentType = (tier: string | null) => (tier ? tier.toLowerCase() : null);
+
+/**
+ * The AgentInfo fields of the designs (DGM AgentInfo, AAMAS agent documents), snake_case, beside
+ * agentView's own: `current_load` is the heartbeat's load (tasks held / capacity), `capabilities`
+ * the agent's `capabilities` label (comma-separated) or else its specialization and domain.
+ */
+export function agentInfo(a: AgentDoc) {
+  const labels = asObject(a.labels);
+  const capabilities = labels.capabilities
+    ? labels.capabilities
+        .split(",")
+        .map((c) => c.trim())
+        .filter(Boolean)
+    : [a.specialization, a.domain].filter((c): c is string => !!c);
+  return {
+    agent_id: a._id,
+    agent_type: agentType(a.tier),
+    domain: a.domain,
+    specialization: a.specialization,
+    capabilities,
+    current_load: a.load ?? 0,
+    max_capacity: a.capacity,
+    current_task_count: a.currentTasks?.length ?? 0,
+    superior_id: a.superiorId,
+    last_heartbeat: a.lastHeartbeat ?? null,
+    performance_metrics: {
+      tasks_completed: a.performance?.tasksCompleted ?? 0,
+      tasks_failed: a.performance?.tasksFailed ?? 0,
+      success_rate: a.performance?.successRate ?? null,
+      avg_completion_ms: a.performance?.avgCompletionMs ?? null,
+    },
+  };
+}
+
+/**
+ * Tasks held (not the load fraction) of agents: load x capacity each, summed. A heartbeat's load is
+ * already a fraction of the agent's capacity, so a team's utilization is held / capacity.
+ */
+const held = (agents: AgentDoc[]) => agents.reduce((n, a) => n + (a.load ?? 0) * (a.capacity ?? 0), 0);
+const capacityOf = (agents: AgentDoc[]) => agents.reduce((n, a) => n + (a.capacity ?? 0), 0);
+const round4 = (n: number) => Math.round(n * 10_000) / 10_000;
+
 function policyView(p: PolicyDoc) {
   const { _id, _pos, policyId, ...rest } = p;
   const versions = (rest.versions ?? []).map((v) => ({ ...v, rules: parseRules(v.rules) }));
@@ -247,6 +292,46 @@ async function visibleAgent(read: ReadSide, p: Principal, id: string): Promise<A
   if (!seen) throw notFound(`agent "${id}"`);
   return seen;
 }
+
+/** A GOVERNOR (AAMAS) or SUB_MASTER (DGM) the caller sees; 404 for any other agent. */
+async function visibleGovernor(read: ReadSide, p: Principal, id: string): Promise<AgentDoc> {
+  const agent = await visibleAgent(read, p, id);
+  if (!agent.tier || !GOVERNOR_TIERS.includes(agent.tier))
+    throw notFound(`governor "${id}" (agent ${id} is a ${agent.tier ?? "agent of unknown tier"})`);
+  return agent;
+}
+
+/**
+ * The DGM design's GoalResponse fields beside the receipt: from the read model when the caller
+ * waited for it (?wait=true and it got there), else status SUBMITTED, no tasks or agents yet and
+ * no estimate. `estimated_completion` is the completion time once the goal has ended, else null:
+ * the platform makes no estimate.
+ */
+async function goalResponse(read: ReadSide, tenantId: string, r: CommandReceipt) {
+  const none = {
+    goal_id: r.aggregateId,
+    status: "SUBMITTED",
+    estimated_completion: null,
+    tasks_created: 0,
+    agents_allocated: 0,
+  };
+  const goal = r.projected ? await read.goal(tenantId, r.aggregateId) : null;
+  if (!goal) return { ...r, ...none };
+  const tasks = await read.tasksOf(tenantId, goal._id);
+  const agents = new Set<string>();
+  for (const t of tasks) for (const a of Object.values(t.assignees ?? {})) if (a) agents.add(a);
+  return {
+    ...r,
+    goal_id: goal._id,
+    status: goal.status ?? "SUBMITTED",
+    estimated_completion: goal.completedAt ?? null,
+    tasks_created: tasks.length,
+    agents_allocated: agents.size,
+  };
+}
+
+/** Types of POST /agents/command: the agent commands the platform has. */
+export const AGENT_COMMAND_TYPES = ["scale", "register", "stop", "emergency_stop"] as const;
 
 function noGoalLists(p: Principal): void {
   if (p.role === "agent")
@@ -298,7 +383,8 @@ export function restRouter(deps: RestDeps): express.Router {
     "/goals",
     handle(async (req, res) => {
       const r = await commands.submitGoal(req.principal ?? null, body(req), "GOAL", waitOption(req));
-      return accepted(res, r, `/api/v1/goals/${encodeURIComponent(r.aggregateId)}`);
+      accepted(res, r, `/api/v1/goals/${encodeURIComponent(r.aggregateId)}`);
+      return goalResponse(read, who(req, "submit").tenantId, r);
     }),
   );
   router.get(
@@ -353,7 +439,8 @@ export function restRouter(deps: RestDeps): express.Router {
     "/projects",
     handle(async (req, res) => {
       const r = await commands.submitGoal(req.principal ?? null, body(req), "PROJECT", waitOption(req));
-      return accepted(res, r, `/api/v1/projects/${encodeURIComponent(r.aggregateId)}`);
+      accepted(res, r, `/api/v1/projects/${encodeURIComponent(r.aggregateId)}`);
+      return goalResponse(read, who(req, "submit").tenantId, r);
     }),
   );
   router.get(
@@ -399,7 +486,7 @@ export function restRouter(deps: RestDeps): express.Router {
         status: query(req, "status"),
         topology: oneOfQuery(req, "topology", TOPOLOGIES),
       });
-      return { items: (await visibleAgents(read, p, agents)).map(agentView) };
+      return { items: (await visibleAgents(read, p, agents)).map((a) => ({ ...agentView(a), ...agentInfo(a) })) };
     }),
   );
   router.post(
@@ -416,14 +503,26 @@ export function restRouter(deps: RestDeps): express.Router {
   router.post(
     "/agents/command",
     handle(async (req, res) => {
+      // Agent commands the log carries today; there is no command to terminate one agent (ScaleAgents
+      // retires the least loaded of a group).
       const { type, ...rest } = body(req);
-      if (type === undefined || type === null) throw invalid("type", 'is required: "scale" or "register"');
-      if (type === "scale") return accepted(res, await commands.scaleAgents(req.principal ?? null, rest));
-      if (type === "register") {
-        const r = await commands.registerAgent(req.principal ?? null, rest, waitOption(req));
-        return accepted(res, r, `/api/v1/agents/${encodeURIComponent(r.aggregateId)}`);
+      const known = AGENT_COMMAND_TYPES.map((t) => `"${t}"`).join(", ");
+      if (type === undefined || type === null) throw invalid("type", `is required: one of ${known}`);
+      switch (type) {
+        case "scale":
+          return accepted(res, await commands.scaleAgents(req.principal ?? null, rest));
+        case "register": {
+          const r = await commands.registerAgent(req.principal ?? null, rest, waitOption(req));
+          return accepted(res, r, `/api/v1/agents/${encodeURIComponent(r.aggregateId)}`);
+        }
+        case "stop":
+        case "emergency_stop": {
+          const r = await commands.emergencyStop(req.principal ?? null, rest, waitOption(req));
+          return accepted(res, r, `/api/v1/goals/${encodeURIComponent(r.aggregateId)}`);
+        }
+        default:
+          throw invalid("type", `must be one of ${known}, got ${JSON.stringify(type)}`);
       }
-      throw invalid("type", `must be "scale" or "register", got ${JSON.stringify(type)}`);
     }),
   );
   router.get(
@@ -441,6 +540,10 @@ export function restRouter(deps: RestDeps): express.Router {
       const phases = (agent.currentTaskPhases ?? []).filter((tag) => visible.has(tag.slice(0, tag.lastIndexOf("@"))));
       return {
         ...agentView(agent),
+        ...agentInfo(agent),
+        // Of the caller's tenant, as currentTasks.
+        current_tasks: currentTasks,
+        current_task_count: currentTasks.length,
         currentTasks,
         currentPhase: latestPhase(phases),
         assignedProjects: goalsOf(currentTasks),
@@ -452,23 +555,21 @@ export function restRouter(deps: RestDeps): express.Router {
     "/governors/:id/status",
     handle(async (req) => {
       const p = who(req, "read");
-      const id = param(req, "id");
-      const agent = await visibleAgent(read, p, id);
-      if (!agent.tier || !GOVERNOR_TIERS.includes(agent.tier))
-        throw notFound(`governor "${id}" (agent ${id} is a ${agent.tier ?? "agent of unknown tier"})`);
+      const agent = await visibleGovernor(read, p, param(req, "id"));
       const subordinates = await visibleAgents(read, p, await read.loaders(p.tenantId).subordinates.load(agent._id));
       const sum = (f: (a: AgentDoc) => number | null | undefined) => subordinates.reduce((n, a) => n + (f(a) ?? 0), 0);
       const byStatus: Record<string, number> = {};
       for (const a of subordinates) byStatus[a.status ?? "UNKNOWN"] = (byStatus[a.status ?? "UNKNOWN"] ?? 0) + 1;
-      const capacity = sum((a) => a.capacity);
-      const load = sum((a) => a.load);
+      const capacity = capacityOf(subordinates);
+      const load = held(subordinates);
       const completed = sum((a) => a.performance?.tasksCompleted);
       const failed = sum((a) => a.performance?.tasksFailed);
       return {
         agent: agentView(agent),
         load: agent.load ?? 0,
         capacity: agent.capacity,
-        utilization: agent.capacity ? (agent.load ?? 0) / agent.capacity : null,
+        // The heartbeat's load is already tasks held / capacity.
+        utilization: agent.capacity ? (agent.load ?? 0) : null,
         performance: agent.performance,
         workload: workloadView(await read.agentWorkload(agent._id)),
         subordinates: subordinates.map(agentView),
@@ -476,12 +577,106 @@ export function restRouter(deps: RestDeps): express.Router {
           count: subordinates.length,
           byStatus,
           capacity,
-          load,
-          utilization: capacity ? load / capacity : null,
+          // Tasks the subordinates hold (each one's load x capacity).
+          load: round4(load),
+          utilization: capacity ? round4(load / capacity) : null,
           tasksCompleted: completed,
           tasksFailed: failed,
           successRate: completed + failed > 0 ? completed / (completed + failed) : null,
         },
+      };
+    }),
+  );
+  router.get(
+    "/governors/:id/performance",
+    handle(async (req) => {
+      const p = who(req, "read");
+      const governor = await visibleGovernor(read, p, param(req, "id"));
+      // The team is everything below the governor (mayors and workers), as its subtree.
+      const below = await read.subtree(governor._id);
+      below.delete(governor._id);
+      const loaded = await read.loaders(p.tenantId).agent.loadMany([...below]);
+      const team = await visibleAgents(
+        read,
+        p,
+        loaded.filter((a): a is AgentDoc => !!a && !(a instanceof Error)),
+      );
+      const workers = team.filter((a) => a.tier === "WORKER");
+      const tasks = await read.governorTasks(p.tenantId, governor._id);
+      const completed = Number(tasks.completed);
+      const failed = Number(tasks.failed);
+      const capacity = capacityOf(workers);
+      const done = workers.reduce((n, a) => n + (a.performance?.tasksCompleted ?? 0), 0);
+      const lost = workers.reduce((n, a) => n + (a.performance?.tasksFailed ?? 0), 0);
+      const busyMs = workers.reduce((n, a) => n + (a.performance?.totalCompletionMs ?? 0), 0);
+      return {
+        governor_id: governor._id,
+        agent_type: agentType(governor.tier),
+        domain: governor.domain,
+        topology: governor.topology,
+        tenant_id: p.tenantId,
+        // The caller's tenant's tasks the governor held, from the analytics model.
+        tasks: {
+          total: Number(tasks.total),
+          completed,
+          failed,
+          cancelled: Number(tasks.cancelled),
+          open: Number(tasks.open),
+          failed_attempts: Number(tasks.failed_attempts),
+        },
+        tasks_completed: completed,
+        tasks_failed: failed,
+        success_rate: completed + failed > 0 ? round4(completed / (completed + failed)) : null,
+        avg_duration_ms: num(tasks.avg_duration_ms),
+        cost: String(tasks.cost),
+        // The team now: agents below the governor (their counters are of every tenant).
+        team: {
+          agents: team.length,
+          mayors: team.filter((a) => a.tier === "MAYOR").length,
+          workers: workers.length,
+          active_workers: workers.filter((a) => !["FAILED", "TERMINATED"].includes(a.status ?? "")).length,
+          capacity,
+          tasks_held: round4(held(workers)),
+          tasks_completed: done,
+          tasks_failed: lost,
+          success_rate: done + lost > 0 ? round4(done / (done + lost)) : null,
+          avg_completion_ms: done > 0 ? Math.round(busyMs / done) : null,
+        },
+        utilization: capacity ? round4(held(workers) / capacity) : null,
+        checked_at: new Date().toISOString(),
+      };
+    }),
+  );
+  router.post(
+    "/governors/:id/tasks",
+    handle(async (req, res) => {
+      const p = who(req, "submit");
+      const governor = await visibleGovernor(read, p, param(req, "id"));
+      const { receipt, taskId, domain } = await submitGovernorTask(
+        commands,
+        read,
+        req.principal ?? null,
+        governor,
+        body(req),
+        waitOption(req),
+      );
+      accepted(res, receipt, `/api/v1/goals/${encodeURIComponent(receipt.aggregateId)}`);
+      return { ...(await goalResponse(read, p.tenantId, receipt)), governor_id: governor._id, domain, task_id: taskId };
+    }),
+  );
+  router.put(
+    "/governors/:id/resources",
+    handle(async (req, res) => {
+      const p = who(req, "govern");
+      const governor = await visibleGovernor(read, p, param(req, "id"));
+      const scaled = await scaleGovernor(commands, read, req.principal ?? null, governor, body(req));
+      accepted(res, scaled.receipt);
+      return {
+        ...scaled.receipt,
+        governor_id: governor._id,
+        domain: scaled.domain,
+        tier: scaled.tier,
+        specialization: scaled.specialization,
       };
     }),
   );
@@ -505,6 +700,79 @@ export function restRouter(deps: RestDeps): express.Router {
   router.get(
     "/system/health",
     handle(async (req) => systemHealth(deps, who(req, "read").tenantId)),
+  );
+  router.get(
+    "/health/system",
+    handle(async (req) => designSystemHealth(await systemHealth(deps, who(req, "read").tenantId))),
+  );
+  router.get(
+    "/metrics/resource",
+    handle(async (req) => {
+      const p = who(req, "read");
+      const filter = {
+        tier: oneOfQuery(req, "tier", TIERS),
+        domain: query(req, "domain"),
+        topology: oneOfQuery(req, "topology", TOPOLOGIES),
+      };
+      const [agents, budget, usage] = await Promise.all([
+        read.agents(filter).then((all) => visibleAgents(read, p, all)),
+        read.tenantBudget(p.tenantId),
+        // Totals of the tenant; an agent token reads model usage per goal only (GET /metrics/model-usage).
+        p.role === "agent" ? Promise.resolve(null) : read.modelUsage(p.tenantId, "TENANT"),
+      ]);
+      const live = agents.filter((a) => a.status !== "TERMINATED");
+      const tiers = new Map<string, AgentDoc[]>();
+      for (const a of live) tiers.set(a.tier ?? "UNKNOWN", [...(tiers.get(a.tier ?? "UNKNOWN") ?? []), a]);
+      const t = usage?.[0];
+      return {
+        tenant_id: p.tenantId,
+        agents: agents.map((a) => ({
+          agent_id: a._id,
+          tier: a.tier,
+          topology: a.topology,
+          domain: a.domain,
+          specialization: a.specialization,
+          status: a.status,
+          load: a.load ?? 0,
+          capacity: a.capacity,
+          utilization: a.capacity ? (a.load ?? 0) : null,
+          tasks_held: round4((a.load ?? 0) * (a.capacity ?? 0)),
+          resource_allocation: a.resourceAllocation ?? {},
+        })),
+        // Agents not terminated, per tier: capacity, tasks held and held / capacity.
+        tiers: [...tiers.entries()]
+          .sort(([a], [b]) => (a < b ? -1 : 1))
+          .map(([tier, list]) => {
+            const capacity = capacityOf(list);
+            return {
+              tier,
+              agents: list.length,
+              capacity,
+              tasks_held: round4(held(list)),
+              utilization: capacity ? round4(held(list) / capacity) : null,
+            };
+          }),
+        budget: {
+          goals: Number(budget.goals),
+          goals_with_budget: Number(budget.goals_with_budget),
+          total_budget: String(budget.budget),
+          open_budget: String(budget.open_budget),
+          cost: String(budget.cost),
+        },
+        model_usage: usage
+          ? {
+              calls: Number(t?.calls ?? 0),
+              tokens_in: Number(t?.tokens_in ?? 0),
+              tokens_out: Number(t?.tokens_out ?? 0),
+              tokens_total: Number(t?.tokens_total ?? 0),
+              latency_ms: Number(t?.latency_ms ?? 0),
+              cost: t?.cost === undefined || t?.cost === null ? "0.0000" : String(t.cost),
+              models: (t?.models as string[] | undefined) ?? [],
+            }
+          : null,
+        timestamp: new Date().toISOString(),
+      };
+    }),
   );
   router.get(
     "/system/metrics",
@@ -586,8 +854,8 @@ export function restRouter(deps: RestDeps): express.Router {
   router.get(
     "/policies",
     handle(async (req) => {
-      who(req, "read");
-      const policies = await read.policies({
+      const p = who(req, "read");
+      const policies = await new Viewer(read, p).policies({
         category: oneOfQuery(req, "category", POLICY_CATEGORIES),
         status: oneOfQuery(req, "status", ["ACTIVE", "RETIRED"]),
       });
@@ -604,9 +872,9 @@ export function restRouter(deps: RestDeps): express.Router {
   router.get(
     "/policies/:id",
     handle(async (req) => {
-      who(req, "read");
+      const p = who(req, "read");
       const id = param(req, "id");
-      const policy = (await read.policies({})).find((x) => x.policyId === id);
+      const policy = await new Viewer(read, p).policy(id);
       if (!policy) throw notFound(`policy "${id}"`);
       return policyView(policy);
     }),

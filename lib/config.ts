@@ -3,6 +3,7 @@
  * the processors, projections and gateway) reads its settings here, from the environment, with
  * typed defaults. Nothing else reads process.env for these names.
  */
+import { isIP } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -57,10 +58,17 @@ export interface PolityConfig {
   topicPrefix: string;
   /** Where `npm start` serves Prometheus metrics (GET /metrics on 127.0.0.1). */
   metricsPort: number;
-  /** Where `npm start` serves the gateway (GraphQL, REST, /health, /ready, /metrics) on 127.0.0.1. */
+  /** Where `npm start` serves the gateway (GraphQL, REST, /health, /ready, /metrics), on gatewayHost. */
   gatewayPort: number;
+  /**
+   * The address the gateway listens on (POLITY_GATEWAY_HOST): 127.0.0.1 by default, so a fresh
+   * machine exposes nothing; 0.0.0.0 (or ::) serves every interface, e.g. in a container.
+   */
+  gatewayHost: string;
   /** Whether the gateway serves the web dashboard (/ui), GraphiQL and the API docs page (/api-docs). */
   gatewayUi: boolean;
+  /** POLITY_TENANT_PLANS as given: JSON from tenant to plan, parsed by gateway/plans.ts; null when unset. */
+  tenantPlans: string | null;
 }
 
 /** The environment variable that carries each URL, for every process and error message. */
@@ -90,6 +98,19 @@ function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
 function text(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
   const raw = env[name];
   return raw === undefined || raw === "" ? fallback : raw;
+}
+
+/** A listen address: an IPv4 or IPv6 literal or a host name (no scheme, no port). */
+function host(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
+  const raw = text(env, name, fallback).trim();
+  const bare = raw.replace(/^\[(.*)\]$/, "$1");
+  const hostName =
+    /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+  if (isIP(bare) === 0 && (!hostName.test(raw) || /^[\d.]+$/.test(raw)))
+    throw new ConfigError(
+      `${name}=${raw} is not a listen address; give an IP address (127.0.0.1, 0.0.0.0, ::) or a host name, without scheme or port.`,
+    );
+  return bare;
 }
 
 function infraMode(env: NodeJS.ProcessEnv): InfraMode {
@@ -137,7 +158,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PolityConfig {
     topicPrefix: topicPrefix(env),
     metricsPort: port(env, "POLITY_METRICS_PORT", 9464),
     gatewayPort: port(env, "POLITY_GATEWAY_PORT", 4000),
+    gatewayHost: host(env, "POLITY_GATEWAY_HOST", "127.0.0.1"),
     gatewayUi: onOff(env, "POLITY_GATEWAY_UI", true),
+    tenantPlans: env.POLITY_TENANT_PLANS || null,
     native: {
       home: path.resolve(text(env, "POLITY_HOME", path.join(repoRoot, ".polity"))),
       cacheDir: path.resolve(

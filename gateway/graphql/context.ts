@@ -57,3 +57,18 @@ export async function guarded<T>(body: () => Promise<T>): Promise<T> {
     throw toGraphQLError(e);
   }
 }
+
+/** Per-request results of shared resolvers, by context (a context lives for one request). */
+const memos = new WeakMap<object, Map<string, Promise<unknown>>>();
+
+/**
+ * `compute()` once per request and key: every alias of a field (and every other field asking the
+ * same) shares the first call's answer, so aliasing a costly resolver does not multiply its work.
+ */
+export function once<T>(ctx: GatewayContext, key: string, compute: () => Promise<T>): Promise<T> {
+  let memo = memos.get(ctx);
+  if (!memo) memos.set(ctx, (memo = new Map()));
+  let result = memo.get(key) as Promise<T> | undefined;
+  if (!result) memo.set(key, (result = compute()));
+  return result;
+}

@@ -1,7 +1,7 @@
 /** System health: the SystemHealth view of the DGM design, from the read models and the probes. */
 import type { HealthChecks } from "../health.js";
 import type { ReadSide } from "../read-side.js";
-import { caller, guarded, type GatewayContext } from "./context.js";
+import { caller, guarded, once, type GatewayContext } from "./context.js";
 
 export const typeDefs = /* GraphQL */ `
   type ComponentHealth {
@@ -66,9 +66,47 @@ export async function systemHealth(deps: { health: HealthChecks; read: ReadSide 
   };
 }
 
+export type SystemHealthView = Awaited<ReturnType<typeof systemHealth>>;
+
+/** The DGM design's health words for this API's statuses. */
+export const DESIGN_HEALTH_STATUS = { HEALTHY: "healthy", DEGRADED: "degraded", CRITICAL: "unhealthy" } as const;
+
+/**
+ * The same numbers in the DGM design's SystemHealth shape (snake_case, GET /api/v1/health/system):
+ * status healthy/degraded/unhealthy, agent and task counts, each server's status and the read
+ * models' lag. `pending_tasks` is taskQueueLength: tasks waiting for a worker.
+ */
+export function designSystemHealth(h: SystemHealthView) {
+  const lag = Object.fromEntries(h.projections.map((p) => [p.projection, p.lag]));
+  return {
+    status: DESIGN_HEALTH_STATUS[h.status as keyof typeof DESIGN_HEALTH_STATUS] ?? "unhealthy",
+    total_agents: h.totalAgents,
+    active_agents: h.activeAgents,
+    failed_agents: h.failedAgents,
+    pending_tasks: h.taskQueueLength,
+    running_tasks: h.runningTasks,
+    completed_tasks: h.completedTasks,
+    failed_tasks: h.failedTasks,
+    running_goals: h.runningGoals,
+    components: Object.fromEntries(
+      h.components.map((c) => [c.name, { status: c.up ? "up" : "down", latency_ms: c.latencyMs, detail: c.detail }]),
+    ),
+    projection_lag: {
+      analytics: lag.analytics ?? null,
+      state: lag.state ?? null,
+      total: h.projections.reduce((n, p) => n + p.lag, 0),
+    },
+    problems: h.problems,
+    timestamp: h.checkedAt.toISOString(),
+  };
+}
+
 export const resolvers = {
   Query: {
-    systemHealth: (_: unknown, __: unknown, ctx: GatewayContext) =>
-      guarded(async () => systemHealth(ctx, caller(ctx, "read").tenantId)),
+    // Once per request: aliases of systemHealth share one probe of the servers and one count.
+    systemHealth: (_: unknown, __: unknown, ctx: GatewayContext) => {
+      const tenantId = caller(ctx, "read").tenantId;
+      return guarded(() => once(ctx, `systemHealth:${tenantId}`, () => systemHealth(ctx, tenantId)));
+    },
   },
 };

@@ -1167,6 +1167,7 @@ function modelLog(): { batches: { topic: string; events: LoggedEvent[]; next: bi
     estimatedEffortMs: null,
     priority: null,
     inputs: {},
+    timeoutMs: null,
   });
   const submitted = (goalId: string, kind: "GOAL" | "PROJECT"): EventPayload<"GoalSubmitted"> => ({
     goalId,
