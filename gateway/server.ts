@@ -25,7 +25,7 @@ import { createYoga, type Plugin } from "graphql-yoga";
 import { useServer } from "graphql-ws/use/ws";
 import type { Kafka } from "kafkajs";
 import { WebSocketServer } from "ws";
-import { repoRoot } from "../lib/config.js";
+import { loadConfig, repoRoot } from "../lib/config.js";
 import { registry } from "../lib/metrics.js";
 import type { EventWriter } from "../producers/writer.js";
 import type { Codec } from "../schemas/codec.js";
@@ -40,9 +40,12 @@ import { HealthChecks } from "./health.js";
 import { LiveFeed } from "./live.js";
 import { observeRequest, registerGatewayMetrics } from "./metrics.js";
 import { openApiDocument } from "./openapi.js";
+import { TenantPlans } from "./plans.js";
 import { RateLimiter } from "./rate-limit.js";
 import type { ReadSide } from "./read-side.js";
 import { restRouter } from "./rest.js";
+import { workerApiRouter } from "./worker-api.js";
+import { attachAgentSocket } from "./agent-socket.js";
 import { Viewer } from "./visibility.js";
 
 export interface GatewayOptions {
@@ -57,6 +60,8 @@ export interface GatewayOptions {
   maxBodyBytes?: number;
   /** Requests per second per token (or per address when anonymous), with a burst of twice that. */
   rateLimitPerSecond?: number;
+  /** Per-tenant plans (gateway/plans.ts); default from POLITY_TENANT_PLANS (lib/config.ts). */
+  plans?: TenantPlans;
   /**
    * Serve the dashboard (/ui), GraphiQL (GET /graphql from a browser) and the API docs page
    * (/api-docs); default true (POLITY_GATEWAY_UI=off turns them off for `npm start`).
@@ -78,8 +83,8 @@ export interface Gateway {
   live: LiveFeed;
   health: HealthChecks;
   commands: Commands;
-  /** Listens on 127.0.0.1; port 0 picks a free one. Resolves with the base URL. */
-  listen(port: number): Promise<string>;
+  /** Listens on `host` (default 127.0.0.1); port 0 picks a free one. Resolves with the base URL. */
+  listen(port: number, host?: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -131,7 +136,8 @@ const requestErrorsAre4xx: Plugin = {
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const log = options.log ?? (() => undefined);
   const { read, auth } = options;
-  const commands = new Commands(options.writer, read, options.projectionWaitMs);
+  const plans = options.plans ?? TenantPlans.parse(loadConfig().tenantPlans);
+  const commands = new Commands(options.writer, read, options.projectionWaitMs, plans);
   const live = new LiveFeed(options.kafka, options.codec, options.topicPrefix ?? "");
   const health = new HealthChecks(options.kafka, options.registryUrl, read, {
     topicPrefix: options.topicPrefix,
@@ -242,9 +248,23 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
           `more than ${limiter.perSecond} requests per second from this token; slow down`,
         ),
       );
+    // And per tenant, at its plan's rate: every token of a tenant shares one bucket.
+    if (req.principal) {
+      const { tenantId } = req.principal;
+      const plan = plans.of(tenantId);
+      if (!limiter.take(`tenant:${tenantId}`, Date.now(), plan.requestsPerSecond))
+        return sendError(
+          res,
+          new GatewayError(
+            "RATE_LIMITED",
+            `tenant ${tenantId} is over its plan's requestsPerSecond (${plan.requestsPerSecond}, plan ${plan.plan}); slow down`,
+          ),
+        );
+    }
     next();
   });
   // REST bodies are parsed here; GraphQL reads its own (yoga answers malformed JSON with 400).
+  app.use("/api/v1", express.json({ limit: maxBody }), workerApiRouter({ read, writer: options.writer, live }));
   app.use("/api/v1", express.json({ limit: maxBody }), restRouter({ read, commands, health }));
   app.use(yoga.graphqlEndpoint, yoga);
   app.use((_req, res) => {
@@ -305,6 +325,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     },
     wss,
   );
+  const agentSocket = attachAgentSocket(server, { read, live, commands, auth, maxPayload: maxBody, log });
 
   let started = false;
   return {
@@ -313,7 +334,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     live,
     health,
     commands,
-    async listen(port: number): Promise<string> {
+    async listen(port: number, host = "127.0.0.1"): Promise<string> {
       if (!started) {
         await live.start();
         started = true;
@@ -326,9 +347,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
             ),
           ),
         );
-        server.listen(port, "127.0.0.1", resolve);
+        server.listen(port, host, resolve);
       });
-      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      // A wildcard address is reached locally on loopback; an IPv6 literal goes in brackets.
+      const reach = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host;
+      const url = `http://${reach.includes(":") ? `[${reach}]` : reach}:${(server.address() as AddressInfo).port}`;
       log(
         `gateway at ${url} (GraphQL ${url}/graphql, REST ${url}/api/v1, OpenAPI ${url}/openapi.json` +
           (ui ? `, dashboard ${url}/ui, API docs ${url}/api-docs)` : ")"),
@@ -336,6 +359,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       return url;
     },
     async stop(): Promise<void> {
+      await agentSocket.close();
       await ws.dispose();
       wss.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -193,3 +193,141 @@ export async function reportTaskOutcome(
   ]);
   return sent!;
 }
+
+// --- an agent's own writes, for agents that speak only HTTP (gateway/worker-api.ts) --------------------
+// Each is what an external agent on Kafka writes itself (processors/examples/external-agent.ts), as the
+// agent (actor: its id and tier), so the hierarchy cannot tell the two kinds of agent apart.
+
+/** The agent a write speaks for, and the tenant of the work it is about. */
+export interface AgentSelf {
+  tenantId: string;
+  agentId: string;
+}
+
+/** One attempt of a task, as the worker holding it names it. */
+export interface AttemptRef {
+  goalId: string;
+  taskId: string;
+  attempt: number;
+}
+
+const attemptContext = (agent: AgentSelf, task: AttemptRef, causationId?: string | null) => ({
+  tenantId: agent.tenantId,
+  correlationId: task.goalId,
+  ...(causationId ? { causationId } : {}),
+  actor: { id: agent.agentId, tier: "WORKER" as const },
+  aggregate: { type: "TASK" as const, id: task.taskId, version: -1 },
+});
+
+/**
+ * The request id of a worker's context request for an attempt: the same on every retry, so the
+ * agent (or its restart) finds its earlier request and answer and asks once.
+ */
+export const contextRequestId = (agentId: string, taskId: string, attempt: number): string =>
+  `ctx-${taskId}-${attempt}-${agentId}`;
+
+/** TaskAccepted then TaskStarted (executor external) for the attempt the agent holds. */
+export function acceptAndStartTask(
+  writer: EventWriter,
+  agent: AgentSelf,
+  task: AttemptRef,
+  causationId?: string | null,
+): Promise<SentMessage[]> {
+  const context = attemptContext(agent, task, causationId);
+  const ids = { ...task, agentId: agent.agentId };
+  return writer.send([
+    { type: "TaskAccepted", context, payload: { ...ids, tier: "WORKER" } },
+    { type: "TaskStarted", context, payload: { ...ids, executor: "external" } },
+  ]);
+}
+
+/** TaskProgressed: how far the agent is with its attempt (percent 0-100). */
+export async function reportTaskProgress(
+  writer: EventWriter,
+  agent: AgentSelf,
+  task: AttemptRef,
+  progress: { percent: number; message: string | null; metrics?: Record<string, number> },
+): Promise<SentMessage> {
+  const [sent] = await writer.send([
+    {
+      type: "TaskProgressed",
+      context: attemptContext(agent, task),
+      payload: { ...task, agentId: agent.agentId, ...progress, metrics: progress.metrics ?? {} },
+    },
+  ]);
+  return sent!;
+}
+
+/** ContextRequested to the worker's superior (targetAgentId null); its id from contextRequestId. */
+export async function requestTaskContext(
+  writer: EventWriter,
+  agent: AgentSelf,
+  task: AttemptRef,
+  need: string,
+  keys: string[] = [],
+): Promise<{ requestId: string; sent: SentMessage }> {
+  const requestId = contextRequestId(agent.agentId, task.taskId, task.attempt);
+  const [sent] = await writer.send([
+    {
+      type: "ContextRequested",
+      context: attemptContext(agent, task),
+      payload: {
+        requestId,
+        goalId: task.goalId,
+        taskId: task.taskId,
+        requesterId: agent.agentId,
+        requesterTier: "WORKER",
+        targetAgentId: null,
+        need,
+        keys,
+      },
+    },
+  ]);
+  return { requestId, sent: sent! };
+}
+
+/** AgentHeartbeat as the agent: the health monitor watches it from its first one on. */
+export async function agentHeartbeat(
+  writer: EventWriter,
+  agent: AgentSelf,
+  beat: Omit<Payload<"AgentHeartbeat">, "agentId">,
+): Promise<SentMessage> {
+  const [sent] = await writer.send([
+    {
+      type: "AgentHeartbeat",
+      context: {
+        tenantId: agent.tenantId,
+        correlationId: agent.agentId,
+        actor: { id: agent.agentId, tier: beat.tier },
+        aggregate: { type: "AGENT", id: agent.agentId, version: -1 },
+      },
+      payload: { ...beat, agentId: agent.agentId },
+    },
+  ]);
+  return sent!;
+}
+
+/**
+ * An agent registering itself again under its own id with new capabilities (specialization,
+ * capacity, labels): an AgentRegistered as the agent, as an external agent announces itself. The
+ * RegisterAgent command is no use here: the scaler refuses an id that is taken.
+ */
+export async function reregisterAgent(
+  writer: EventWriter,
+  agent: AgentSelf,
+  registration: Omit<Payload<"AgentRegistered">, "commandId">,
+): Promise<SentMessage> {
+  const [sent] = await writer.send([
+    {
+      type: "AgentRegistered",
+      context: {
+        tenantId: agent.tenantId,
+        correlationId: agent.agentId,
+        actor: { id: agent.agentId, tier: registration.tier },
+        aggregate: { type: "AGENT", id: agent.agentId, version: -1 },
+      },
+      payload: { ...registration, agentId: agent.agentId, commandId: null },
+    },
+  ]);
+  return sent!;
+}

@@ -9,6 +9,7 @@ import { after, before, describe, it } from "node:test";
 import type { Admin } from "kafkajs";
 import { openApiDocument } from "../../gateway/openapi.js";
 import { restRouter, type RestDeps } from "../../gateway/rest.js";
+import { workerApiRouter, type WorkerApiDeps } from "../../gateway/worker-api.js";
 import { physicalTopic } from "../../schemas/catalog.js";
 import { gatewayRig, type GatewayRig } from "../support/gateway.js";
 import { task, TEN_TASK_DAG } from "../support/hierarchy.js";
@@ -106,7 +107,9 @@ describe("gateway REST API", () => {
     const router = restRouter({} as RestDeps);
     const doc = openApiDocument() as { paths: Record<string, Record<string, unknown>> };
     const routed = new Set<string>();
-    const layers = router.stack as unknown as { route?: { path: string; methods: Record<string, boolean> } }[];
+    const layers = [...router.stack, ...workerApiRouter({} as WorkerApiDeps).stack] as unknown as {
+      route?: { path: string; methods: Record<string, boolean> };
+    }[];
     for (const layer of layers) {
       if (!layer.route) continue;
       for (const [method, on] of Object.entries(layer.route.methods)) {
