@@ -5,6 +5,7 @@
  */
 import type { PolityEvent } from "../../schemas/reader.js";
 import type { AgentStatus, ExecutorKind, Tier, Topology } from "../../schemas/generated/types.js";
+import { concerns, ownerOf } from "./tenancy.js";
 
 export interface AgentInfo {
   agentId: string;
@@ -19,6 +20,17 @@ export interface AgentInfo {
   status: AgentStatus;
   /** How often the agent heartbeats, as registered. */
   heartbeatIntervalMs: number;
+  /**
+   * The tenant the agent belongs to (registered by that tenant's admin), or null when it is
+   * platform-wide (configured, or registered by the platform admin): see tenancy.ts. A tenant's
+   * agent works only on that tenant's tasks, so no task's inputs reach another tenant's program.
+   */
+  ownerTenantId: string | null;
+}
+
+/** Whether `agent` may be given work of `tenantId`'s goals. */
+export function servesTenant(agent: AgentInfo, tenantId: string | undefined): boolean {
+  return tenantId === undefined ? agent.ownerTenantId === null : concerns(agent.ownerTenantId, tenantId);
 }
 
 /** The tiers a topology has, top first. DGM names are the aliases of the AAMAS ones. */
@@ -96,6 +108,7 @@ export class AgentDirectory {
           executor: e.executor,
           status: "IDLE",
           heartbeatIntervalMs: e.heartbeatIntervalMs,
+          ownerTenantId: ownerOf(e.envelope.tenantId),
         });
         break;
       }

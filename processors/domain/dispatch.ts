@@ -11,7 +11,7 @@
  * the top fails the goal).
  */
 import type { Actor, EscalationKind, MessageTypeName } from "../../schemas/generated/types.js";
-import type { AgentInfo } from "./directory.js";
+import { servesTenant, type AgentInfo } from "./directory.js";
 import { decision, type Decision, type DecisionContext, type TierInput } from "./decider.js";
 import { attemptInDelivery, deliveryOf, retryLimitsFor } from "./limits.js";
 import { reportIfDone } from "./reports.js";
@@ -174,7 +174,10 @@ export function dispatchToWorkers(
   for (const task of waiting) {
     // Refused once already: it waits for its superior's answer, and is not judged again.
     if (state.goals.get(task.goalId)?.escalations.has(policyEscalationId(task, dispatcher))) continue;
-    const fitting = workersOf(task.spec.specialization).filter((w) => loadOfWorker(w) < w.capacity);
+    const tenantId = state.goals.get(task.goalId)?.tenantId;
+    const fitting = workersOf(task.spec.specialization).filter(
+      (w) => loadOfWorker(w) < w.capacity && servesTenant(w, tenantId),
+    );
     if (fitting.length === 0) continue; // waits for a slot
     const fresh = fitting.filter((w) => !task.failedOn.includes(w.agentId));
     const worker = leastLoaded(fresh.length > 0 ? fresh : fitting, loadOfWorker);

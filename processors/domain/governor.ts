@@ -12,7 +12,7 @@ import type {
   TaskFailed,
   TaskTimedOut,
 } from "../../schemas/generated/types.js";
-import type { AgentInfo } from "./directory.js";
+import { servesTenant, type AgentInfo } from "./directory.js";
 import { decision, type Decision, type DecisionContext, type TierDecider, type TierInput } from "./decider.js";
 import {
   afterHeldTaskEvent,
@@ -237,11 +237,18 @@ function allocate(state: HierarchyState, me: AgentInfo, ctx: DecisionContext, at
   }
   const mayors = ctx.directory.subordinates(me.agentId).filter((a) => a.tier === "MAYOR");
   const load = new Map(mayors.map((m) => [m.agentId, loadOf(state, m.agentId)]));
-  // Which mayors can take a specialization, worked out once per specialization.
-  const mayorsFor = new Map<string | null, AgentInfo[]>();
-  const mayorsOf = (spec: string | null) => {
-    let fit = mayorsFor.get(spec);
-    if (!fit) mayorsFor.set(spec, (fit = mayors.filter((m) => ctx.directory.workersUnder(m.agentId, spec).length > 0)));
+  // Which mayors have a worker for a specialization and the task's tenant, worked out once for each.
+  const mayorsFor = new Map<string, AgentInfo[]>();
+  const mayorsOf = (spec: string | null, tenantId: string | undefined) => {
+    const key = `${spec ?? ""}\u0000${tenantId ?? ""}`;
+    let fit = mayorsFor.get(key);
+    if (!fit)
+      mayorsFor.set(
+        key,
+        (fit = mayors.filter((m) =>
+          ctx.directory.workersUnder(m.agentId, spec).some((w) => servesTenant(w, tenantId)),
+        )),
+      );
     return fit;
   };
   const out: Decision[] = [];
@@ -249,7 +256,7 @@ function allocate(state: HierarchyState, me: AgentInfo, ctx: DecisionContext, at
     // Refused once already: it waits for the top's answer, and is not judged again.
     if (state.goals.get(task.goalId)?.escalations.has(policyEscalationId(task, me))) continue;
     if (!ready(task)) continue;
-    const fitting = mayorsOf(task.spec.specialization);
+    const fitting = mayorsOf(task.spec.specialization, state.goals.get(task.goalId)?.tenantId);
     if (fitting.length === 0) continue;
     const mayor = leastLoaded(fitting, (m) => load.get(m.agentId)!);
     const security = checkToMayor(task, me, mayor, at, ctx);

@@ -65,7 +65,9 @@ export function directoryOf(config: TopologyConfig = TEST_TOPOLOGY): AgentDirect
   const directory = new AgentDirectory();
   for (const agent of agentsOf(config).map(registrationOf))
     directory.apply(
+      // As the processes announce configured agents: under the system tenant, platform-wide.
       ev("AgentRegistered", agent, {
+        tenantId: "system",
         actor: { id: "test", tier: "SYSTEM" },
         aggregate: { type: "AGENT", id: agent.agentId, version: 1 },
       }),
