@@ -1160,10 +1160,10 @@ interface Op {
 
 const ACCESS_TEXT: Record<Access, string> = {
   public: "Public: no token needed.",
-  read: "Any role may read (admin, operator, viewer, agent; an agent token sees its own subtree).",
-  submit: "Roles operator and admin.",
-  steer: "Roles operator and admin.",
-  govern: "Role admin.",
+  read: "Any role may read (platform-admin, admin, operator, viewer, agent): a tenant sees its own goals, policies and agents plus the platform-wide ones; an agent token sees its own subtree.",
+  submit: "Roles operator, admin and platform-admin.",
+  steer: "Roles operator, admin and platform-admin.",
+  govern: "Roles admin (its own tenant's policies and agents) and platform-admin (the platform-wide ones).",
   report: "Agent tokens (role agent with an agent claim), for tasks assigned to that agent.",
 };
 
@@ -1633,7 +1633,7 @@ export function openApiDocument(): Schema {
           scheme: "bearer",
           bearerFormat: "JWT",
           description:
-            "HS256 JWT with claims sub, role (admin, operator, viewer, agent), tenant, and agent for agent tokens. Mint one with `npm run token -- --role operator`.",
+            "HS256 JWT with claims sub, role (platform-admin, admin, operator, viewer, agent), tenant (always `platform` for platform-admin), and agent for agent tokens. Mint one with `npm run token -- --role operator`.",
         },
       },
       schemas: {

@@ -58,6 +58,19 @@ describe("the dashboard's live fold", () => {
     assert.equal(g.tasks.get("a")!.attempt, 2);
   });
 
+  it("keeps a timed-out attempt timed out when its result comes late, as the tiers do", () => {
+    const g = goal("t");
+    applyEvent(g, ev("TaskAssigned", "t", { attempt: 1, assigneeTier: "WORKER", assigneeId: "w1" }));
+    applyEvent(g, ev("TaskStarted", "t", { attempt: 1 }));
+    applyEvent(g, ev("TaskTimedOut", "t", { attempt: 1, agentId: "w1", timeoutMs: 1000, elapsedMs: 1500 }));
+    assert.equal(applyEvent(g, ev("TaskCompleted", "t", { attempt: 1, agentId: "w1" })), false);
+    assert.equal(status(g, "t"), "TIMED_OUT");
+    // The retry's attempt completes as usual.
+    applyEvent(g, ev("TaskRetried", "t", { attempt: 2 }));
+    applyEvent(g, ev("TaskCompleted", "t", { attempt: 2, agentId: "w2" }));
+    assert.equal(status(g, "t"), "COMPLETED");
+  });
+
   it("ends the goal once, and cancels the open tasks of a stopped goal", () => {
     const g = goal("a", "b");
     applyEvent(g, ev("TaskCompleted", "a", { attempt: 1 }));

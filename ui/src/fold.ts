@@ -174,6 +174,8 @@ export function applyEvent(goal: GoalLive, e: LiveEventLike): boolean {
       break;
     }
     case "TaskCompleted":
+      // A result that arrives after its attempt timed out is dropped, as the tiers drop it.
+      if (attempt === task.attempt && task.status === "TIMED_OUT") break;
       changed = advance(task, attempt, "COMPLETED");
       if (changed) {
         task.progress = 100;
