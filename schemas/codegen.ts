@@ -1,15 +1,18 @@
 /**
  * Generates from the .avsc files (the single source of truth) what must never be written twice by
- * hand: the TypeScript types of every message (schemas/generated/types.ts) and the AsyncAPI
- * document of the topics (docs/asyncapi.json). `npm run schemas:gen` writes them; a test fails
- * when the committed copies are stale.
+ * hand: the TypeScript types of every message (schemas/generated/types.ts) and the AsyncAPI 3.0
+ * document of the topics (docs/asyncapi.json, checked by test/contract/asyncapi.test.ts with the
+ * AsyncAPI parser). `npm run schemas:gen` writes them; a test fails when the committed copies are
+ * stale.
  */
 import fs from "node:fs";
 import path from "node:path";
 import type avsc from "avsc";
 import { repoRoot } from "../lib/config.js";
+import { CHAIN_HEADER } from "../producers/chain.js";
+import { HEADER } from "../producers/envelope.js";
 import { loadSchemas, type LoadedSchemas } from "./avro-types.js";
-import { TOPICS, subjectFor } from "./catalog.js";
+import { DEAD_LETTER_TOPIC, TOPICS, subjectFor, type KeyKind, type TopicName, type TopicSpec } from "./catalog.js";
 
 export const GENERATED_TYPES = path.join(repoRoot, "schemas/generated/types.ts");
 export const ASYNCAPI_FILE = path.join(repoRoot, "docs/asyncapi.json");
@@ -93,61 +96,349 @@ export function generateTypes(schemas: LoadedSchemas = loadSchemas()): string {
   ].join("\n");
 }
 
+// ---- AsyncAPI ------------------------------------------------------------------------------------
+
+/** AsyncAPI 3.0: channels (topics and the messages they carry) apart from operations (who writes and reads them). */
+const ASYNCAPI_VERSION = "3.0.0";
+const AVRO_SCHEMA_FORMAT = "application/vnd.apache.avro+json;version=1.9.0";
+const KAFKA_BINDING_VERSION = "0.5.0";
+/** The local stack's broker and registry at their default ports (POLITY_KAFKA_PORT, POLITY_REGISTRY_PORT in lib/config.ts). */
+const LOCAL_KAFKA = "127.0.0.1:19092";
+const LOCAL_REGISTRY = "http://127.0.0.1:18081/apis/ccompat/v7";
+/** Header of a dead letter naming its errorKind (schemas/reader.ts `deadLetterMessage`). */
+const DEAD_LETTER_REASON_HEADER = "polity-dead-letter-reason";
+
+/** The components that write and read the topics: the operations' tags, and who their summaries name. */
+const PARTIES = {
+  gateway: {
+    label: "the gateway",
+    description:
+      "The gateway (gateway/): writes the commands of users and integrators, and the reports, heartbeats and re-registrations of external agents (worker API); reads the event topics for live subscriptions and the dead letters for the deadLetters query.",
+  },
+  president: {
+    label: "the president (master)",
+    description:
+      "The top tier, president or master (processors/domain/president.ts, consumer group polity-president): validates and decomposes goals, creates and assigns tasks, moves phases, ends goals and announces their outcome.",
+  },
+  governor: {
+    label: "the governors (sub-masters)",
+    description:
+      "The governor or sub-master tier (processors/domain/governor.ts, polity-governor): assigns its domain's tasks down, reports and escalates up, requests budgets.",
+  },
+  mayor: {
+    label: "the mayors",
+    description:
+      "The mayor tier (processors/domain/mayor.ts, polity-mayor): assigns tasks to workers, retries them, reports and escalates.",
+  },
+  worker: {
+    label: "the workers",
+    description:
+      "The worker tier (processors/domain/worker.ts, polity-worker): accepts, runs (through its executors) and completes or fails tasks; heartbeats for its agents.",
+  },
+  "policy-engine": {
+    label: "the policy engine",
+    description:
+      "The policy engine (processors/domain/policy.ts, polity-policy): answers policy commands, records every policy version, writes its refusals as governance events.",
+  },
+  "health-monitor": {
+    label: "the health monitor",
+    description:
+      "The health monitor (processors/domain/health.ts, polity-health): folds heartbeats, declares agents failed and recovered.",
+  },
+  "resource-manager": {
+    label: "the resource manager",
+    description:
+      "The resource manager (processors/domain/resources.ts, polity-resources): answers budget requests, checks performance.",
+  },
+  scaler: {
+    label: "the scaler",
+    description:
+      "The scaler and autoscaler (processors/domain/scaler.ts, polity-scaler): registers, terminates and scales agents; records refused agent commands as notifications.",
+  },
+  "agent-directory": {
+    label: "the agent directory of every processor process",
+    description:
+      "Every processor process's agent directory (processors/host/directory-feed.ts), read from the whole topic.",
+  },
+  "policy-book": {
+    label: "the policy book of every processor process",
+    description: "Every processor process's policy book (processors/host/policy-feed.ts), read from the whole topic.",
+  },
+  projections: {
+    label: "the projections",
+    description:
+      "The read-model projections (projections/, consumer groups polity-projection-<read model>): current state in MongoDB, analytics in PostgreSQL.",
+  },
+  "consumer-hosts": {
+    label: "every consumer host",
+    description:
+      "Every consumer host (tier hosts, projection hosts, readers): a message it cannot read goes to the dead-letter topic with its original bytes, origin and the reason.",
+  },
+  "external-agents": {
+    label: "agents outside Polity",
+    description: "Agents outside Polity, addressed by tenant.",
+  },
+} as const;
+type Party = keyof typeof PARTIES;
+
+/** Who writes and who reads each catalog topic (ARCHITECTURE.md, "Processors"). */
+const TOPIC_PARTIES: Record<TopicName, { senders: readonly Party[]; receivers: readonly Party[] }> = {
+  "polity.goals.commands": { senders: ["gateway"], receivers: ["president"] },
+  "polity.goals.events": {
+    senders: ["president"],
+    receivers: ["president", "governor", "mayor", "worker", "resource-manager", "projections", "gateway"],
+  },
+  "polity.tasks.events": {
+    senders: ["president", "governor", "mayor", "worker", "gateway"],
+    receivers: ["president", "governor", "mayor", "worker", "resource-manager", "projections", "gateway"],
+  },
+  "polity.governance.events": {
+    senders: ["president", "governor", "mayor", "worker", "policy-engine", "resource-manager"],
+    receivers: ["president", "governor", "mayor", "worker", "resource-manager", "projections", "gateway"],
+  },
+  "polity.policies.commands": { senders: ["gateway"], receivers: ["policy-engine"] },
+  "polity.policies.events": { senders: ["policy-engine"], receivers: ["policy-engine", "policy-book", "projections"] },
+  "polity.agents.commands": { senders: ["gateway", "scaler"], receivers: ["scaler"] },
+  "polity.agents.events": {
+    senders: ["worker", "health-monitor", "scaler", "gateway"],
+    receivers: ["health-monitor", "agent-directory", "projections", "gateway"],
+  },
+  "polity.notifications": { senders: ["president", "scaler"], receivers: ["external-agents"] },
+  "polity.deadletters": { senders: ["consumer-hosts"], receivers: ["gateway"] },
+};
+
+/** What each key kind is, as producers/envelope.ts `keyFor` derives it. */
+const KEY_DESCRIPTIONS: Record<KeyKind, string> = {
+  goalId:
+    "The goal id (the payload's goalId, else the envelope's correlationId): a goal's messages share one partition, in order.",
+  agentId:
+    "The agent id (the payload's agentId, else the envelope's aggregate id): an agent's messages share one partition, in order.",
+  policyId:
+    "The policy id (the payload's policyId, else the envelope's aggregate id): a policy's versions share one partition, in order.",
+  tenantId: "The tenant id (the envelope's tenantId).",
+  originalKey: "The key of the message that could not be read, as it was; absent when it had none.",
+};
+
+/** `polity.goals.commands` -> `goalsCommands`: the id of a topic's channel and, capitalized, of its operations. */
+function channelId(topic: string): string {
+  const [first = "", ...rest] = topic.replace(/^polity\./, "").split(/[.\-_]/);
+  return first + rest.map(capitalize).join("");
+}
+
+const capitalize = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+
+function sentence(names: readonly string[]): string {
+  return names.length <= 1 ? (names[0] ?? "") : `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
+}
+
+type AvroJson = string | AvroJson[] | { [key: string]: unknown };
+
+/**
+ * An exported Avro schema as the AsyncAPI Avro format wants it: every named type defined where it
+ * is first used and referred to by full name after (as avsc exports it), with its name split into
+ * a simple `name` and a `namespace` (avsc writes the full name into `name`).
+ */
+function avroForAsyncApi(schema: AvroJson): AvroJson {
+  if (typeof schema === "string") return schema;
+  if (Array.isArray(schema)) return schema.map(avroForAsyncApi);
+  const { type, name, namespace, doc, ...rest } = schema as {
+    type: AvroJson;
+    name?: string;
+    namespace?: string;
+    doc?: string;
+  };
+  const out: Record<string, unknown> = { type: typeof type === "string" ? type : avroForAsyncApi(type) };
+  if (typeof name === "string" && ["record", "enum", "fixed", "error"].includes(type as string)) {
+    const dot = name.lastIndexOf(".");
+    out.name = name.slice(dot + 1);
+    out.namespace = dot >= 0 ? name.slice(0, dot) : (namespace ?? "");
+  } else if (name !== undefined) {
+    out.name = name;
+  }
+  if (doc !== undefined) out.doc = doc;
+  for (const [key, value] of Object.entries(rest)) {
+    if (key === "fields")
+      out.fields = (value as { type: AvroJson }[]).map((f) => ({ ...f, type: avroForAsyncApi(f.type) }));
+    else if (key === "items" || key === "values") out[key] = avroForAsyncApi(value as AvroJson);
+    else out[key] = value;
+  }
+  return out;
+}
+
+/** The Kafka headers every message written through the EventWriter carries (producers/envelope.ts, producers/chain.ts). */
+function eventHeaders(): Record<string, unknown> {
+  const hex64 = "^[0-9a-f]{64}$";
+  return {
+    type: "object",
+    description:
+      "Headers of every message written through the EventWriter (producers/writer.ts): the envelope's ids, repeated so that a consumer can skip or route a message without decoding it, the W3C trace context, and the hash chain (producers/chain.ts).",
+    properties: {
+      [HEADER.eventId]: { type: "string", format: "uuid", description: "envelope.eventId." },
+      [HEADER.type]: {
+        type: "string",
+        description: "envelope.type: the message type, its record name (e.g. TaskCreated).",
+      },
+      [HEADER.tenantId]: { type: "string", description: "envelope.tenantId." },
+      [HEADER.correlationId]: { type: "string", description: "envelope.correlationId: the goal or request." },
+      [HEADER.causationId]: {
+        type: "string",
+        description: "envelope.causationId; absent when the message starts a flow.",
+      },
+      [HEADER.traceparent]: {
+        type: "string",
+        pattern: "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+        description: "W3C trace context of the writer's caller; a new trace when it had none.",
+      },
+      [CHAIN_HEADER.aggregate]: {
+        type: "string",
+        description: "`<aggregate type>:<id>` of envelope.aggregate: the stream the event belongs to.",
+      },
+      [CHAIN_HEADER.prev]: {
+        type: "string",
+        pattern: hex64,
+        description: "polity-hash of the previous event of the stream as the writer knew it; absent when it knew none.",
+      },
+      [CHAIN_HEADER.hash]: {
+        type: "string",
+        pattern: hex64,
+        description: "sha256 of polity-prev, the key and the value bytes (schema id included), hex.",
+      },
+    },
+    required: [
+      HEADER.eventId,
+      HEADER.type,
+      HEADER.tenantId,
+      HEADER.correlationId,
+      HEADER.traceparent,
+      CHAIN_HEADER.aggregate,
+      CHAIN_HEADER.hash,
+    ],
+  };
+}
+
+/** The headers of a dead letter (schemas/reader.ts `deadLetterMessage`): it has no envelope. */
+function deadLetterHeaders(schemas: LoadedSchemas): Record<string, unknown> {
+  const kind = schemas.registry["dev.polity.shared.DeadLetterErrorKind"] as avsc.types.EnumType | undefined;
+  return {
+    type: "object",
+    description: "Headers of a dead letter; its original headers are in its originalHeaders field.",
+    properties: {
+      [HEADER.type]: { type: "string", const: "DeadLetter", description: "The message type." },
+      [DEAD_LETTER_REASON_HEADER]: {
+        type: "string",
+        ...(kind ? { enum: [...kind.symbols] } : {}),
+        description: "The dead letter's errorKind.",
+      },
+    },
+    required: [HEADER.type, DEAD_LETTER_REASON_HEADER],
+  };
+}
+
+const tagRefs = (parties: readonly Party[]) => parties.map((p) => ({ $ref: `#/components/tags/${p}` }));
+
 export function generateAsyncApi(schemas: LoadedSchemas = loadSchemas()): string {
-  const messages: Record<string, unknown> = {};
   const channels: Record<string, unknown> = {};
-  for (const topic of TOPICS) {
+  const operations: Record<string, unknown> = {};
+  const messages: Record<string, unknown> = {};
+  for (const topic of TOPICS as readonly TopicSpec[]) {
+    const id = channelId(topic.name);
+    const parties = TOPIC_PARTIES[topic.name as TopicName];
+    if (!parties) throw new Error(`codegen: no writers and readers for ${topic.name} (TOPIC_PARTIES)`);
+    const headers = {
+      $ref: `#/components/schemas/${topic.name === DEAD_LETTER_TOPIC ? "DeadLetterHeaders" : "EventHeaders"}`,
+    };
     for (const m of topic.messages) {
       const entry = schemas.messages.get(m);
-      if (!entry) continue;
+      if (!entry) throw new Error(`codegen: ${m} is in the topic catalog but has no schema under schemas/avro`);
+      const exported = entry.type.schema({ exportAttrs: true }) as AvroJson & { doc?: string };
       messages[m] = {
         name: m,
         title: m,
-        summary: (entry.type.schema({ exportAttrs: true }) as { doc?: string }).doc ?? "",
-        schemaFormat: "application/vnd.apache.avro+json;version=1.9.0",
-        contentType: "application/octet-stream",
-        payload: entry.type.schema({ exportAttrs: true }),
+        summary: exported.doc ?? "",
+        headers,
+        payload: { schemaFormat: AVRO_SCHEMA_FORMAT, schema: avroForAsyncApi(exported) },
         bindings: {
           kafka: {
-            key: { type: "string", description: `the ${topic.key}` },
+            key: { type: "string", description: KEY_DESCRIPTIONS[topic.key] },
             schemaIdLocation: "payload",
+            schemaIdPayloadEncoding: "confluent",
             schemaLookupStrategy: "TopicRecordNameStrategy",
-            bindingVersion: "0.4.0",
+            bindingVersion: KAFKA_BINDING_VERSION,
           },
         },
-        "x-subject": subjectFor(topic.name, entry.fullName),
+        "x-registry-subject": subjectFor(topic.name, entry.fullName),
       };
     }
-    channels[topic.name] = {
-      description: topic.description,
-      subscribe: {
-        message: {
-          oneOf: topic.messages
-            .filter((m) => schemas.messages.has(m))
-            .map((m) => ({ $ref: `#/components/messages/${m}` })),
-        },
-      },
+    channels[id] = {
+      address: topic.name,
+      title: topic.name,
+      description: `${topic.description} Key: ${KEY_DESCRIPTIONS[topic.key]}`,
+      messages: Object.fromEntries(topic.messages.map((m) => [m, { $ref: `#/components/messages/${m}` }])),
       bindings: {
         kafka: {
+          topic: topic.name,
           partitions: topic.partitions,
-          topicConfiguration: { "cleanup.policy": [topic.cleanupPolicy], "retention.ms": topic.retentionMs },
-          bindingVersion: "0.4.0",
+          topicConfiguration: {
+            "cleanup.policy": [topic.cleanupPolicy],
+            "retention.ms": topic.retentionMs,
+            ...(topic.maxMessageBytes ? { "max.message.bytes": topic.maxMessageBytes } : {}),
+          },
+          bindingVersion: KAFKA_BINDING_VERSION,
         },
       },
-      "x-key": topic.key,
     };
+    const channelMessages = topic.messages.map((m) => ({ $ref: `#/channels/${id}/messages/${m}` }));
+    for (const [action, who, verb] of [
+      ["send", parties.senders, "Written"],
+      ["receive", parties.receivers, "Read"],
+    ] as const) {
+      operations[`${action}${capitalize(id)}`] = {
+        action,
+        channel: { $ref: `#/channels/${id}` },
+        title: `${action === "send" ? "Write" : "Read"} ${topic.name}`,
+        summary: `${verb} by ${sentence(who.map((p) => PARTIES[p].label))}.`,
+        tags: tagRefs(who),
+        messages: channelMessages,
+      };
+    }
   }
   const doc = {
-    asyncapi: "2.6.0",
+    asyncapi: ASYNCAPI_VERSION,
+    id: "urn:dev.polity:event-contract",
     info: {
       title: "Polity event contract",
       version: "1.0.0",
-      description:
-        "Every message is an Avro record in the Confluent wire format (magic byte 0, 4-byte schema id, Avro body), registered under the subject <topic>-<full record name>. Generated from schemas/catalog.ts and schemas/avro by `npm run schemas:gen`.",
+      description: [
+        "Every Polity topic, the Avro messages it carries, and who writes and reads it.",
+        "Each message is an Avro record in the Confluent wire format (magic byte 0, 4-byte schema id, Avro body), registered under the subject `<topic>-<full record name>` (TopicRecordNameStrategy); each payload below is that record's schema, self-contained.",
+        "Topic names are the catalog's; a deployment may put a prefix (POLITY_TOPIC_PREFIX) before them, while subjects keep the catalog name.",
+        "Generated from schemas/catalog.ts and schemas/avro by `npm run schemas:gen`; do not edit.",
+      ].join("\n\n"),
     },
     defaultContentType: "application/octet-stream",
+    servers: {
+      local: {
+        host: LOCAL_KAFKA,
+        protocol: "kafka",
+        title: "Local stack",
+        description:
+          "The broker of the local stack (`npm run stack`); its schema registry is Apicurio serving the Confluent API.",
+        bindings: {
+          kafka: {
+            schemaRegistryUrl: LOCAL_REGISTRY,
+            schemaRegistryVendor: "confluent",
+            bindingVersion: KAFKA_BINDING_VERSION,
+          },
+        },
+      },
+    },
     channels,
-    components: { messages },
+    operations,
+    components: {
+      messages,
+      schemas: { EventHeaders: eventHeaders(), DeadLetterHeaders: deadLetterHeaders(schemas) },
+      tags: Object.fromEntries(Object.entries(PARTIES).map(([name, { description }]) => [name, { name, description }])),
+    },
   };
   return `${JSON.stringify(doc, null, 2)}\n`;
 }
