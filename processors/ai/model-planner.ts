@@ -11,7 +11,7 @@
  * the graph is sound (no cycle, no unknown task, a worker for every specialization) is the
  * president's check, and its problems go into the next attempt's prompt.
  */
-import type { SideEffect } from "../host/tier-host.js";
+import type { SideEffect } from "../engine/extension.js";
 import type { PlanningFinished } from "../domain/decider.js";
 import { PHASE_DUTIES } from "../domain/planner.js";
 import type { GoalState, HierarchyState, PlanRequest } from "../domain/state.js";

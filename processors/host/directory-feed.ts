@@ -15,7 +15,7 @@ import type { PolityEvent } from "../../schemas/reader.js";
 import { AgentDirectory } from "../domain/directory.js";
 import { MONITOR_ID } from "../domain/health.js";
 import { registrationOf, type AgentSpec } from "../topology.js";
-import type { AgentEventSource } from "./tier-host.js";
+import type { AgentEventSource } from "../roles/shared/agent-status.js";
 import { Waiters } from "./waiters.js";
 
 const AGENTS_TOPIC = "polity.agents.events";

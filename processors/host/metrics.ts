@@ -18,7 +18,7 @@
 import { Counter, Gauge } from "prom-client";
 import { guarded, processUsage, registry } from "../../lib/metrics.js";
 import type { AgentDirectory } from "../domain/directory.js";
-import type { TierHost } from "./tier-host.js";
+import type { ExactlyOnceHost as TierHost } from "../engine/host.js";
 
 interface Watched {
   hosts: readonly TierHost[];

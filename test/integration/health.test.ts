@@ -101,7 +101,6 @@ describe("health: heartbeats, failure detection and reassignment", () => {
     const running: RunningHierarchy = await d.start();
     const agents = await LogWatcher.start(d.kafka, d.codec, d.prefix, ["polity.agents.events"]);
     cleanup.push(() => agents.stop());
-    const workerHost = running.hosts.find((h) => h.role === "worker")!;
 
     // Every worker heartbeats, with rising sequence numbers.
     await agents.until(
@@ -118,7 +117,7 @@ describe("health: heartbeats, failure detection and reassignment", () => {
     const hung = await busyWorker(d, goalId);
     // Let a heartbeat report the tasks it holds, then make it hang.
     await new Promise((r) => setTimeout(r, 2 * HEARTBEAT_MS));
-    workerHost.silence(hung);
+    running.silence(hung);
 
     const failure = await agents.until(
       `AgentFailed for ${hung}`,
@@ -149,7 +148,7 @@ describe("health: heartbeats, failure detection and reassignment", () => {
     assert.equal(agentEvents(agents, "AgentFailed", hung).length, 1, "declared failed once");
 
     // It resumes: heartbeats come back and the monitor says so, once.
-    workerHost.unsilence(hung);
+    running.unsilence(hung);
     await agents.until("AgentRecovered", () => agentEvents(agents, "AgentRecovered", hung)[0], 30_000);
     await new Promise((r) => setTimeout(r, 3 * HEARTBEAT_MS));
     assert.equal(agentEvents(agents, "AgentRecovered", hung).length, 1);
@@ -163,7 +162,6 @@ describe("health: heartbeats, failure detection and reassignment", () => {
     const d = await deployment(topology, "health-crash", [], { heartbeats: true });
     cleanup.push(() => d.stop());
     const running = await d.start(ROLES.filter((r) => r !== "health"));
-    const workerHost = running.hosts.find((h) => h.role === "worker")!;
     let child = await spawnHealth(d.prefix, file);
     cleanup.push(async () => child.kill("SIGKILL"));
     const agents = await LogWatcher.start(d.kafka, d.codec, d.prefix, ["polity.agents.events"]);
@@ -180,7 +178,7 @@ describe("health: heartbeats, failure detection and reassignment", () => {
 
     await agents.until("the monitor ticking", () => ticksSince(0) >= 6, 30_000);
     const hung = "dgm-worker-backend-api-1";
-    workerHost.silence(hung);
+    running.silence(hung);
     // Killed before the timeout ends: the failure is decided by the restarted monitor, not lost.
     await new Promise((r) => setTimeout(r, 2 * HEARTBEAT_MS));
     await kill();
@@ -201,7 +199,7 @@ describe("health: heartbeats, failure detection and reassignment", () => {
     );
 
     // And recovers exactly once.
-    workerHost.unsilence(hung);
+    running.unsilence(hung);
     await agents.until("AgentRecovered", () => agentEvents(agents, "AgentRecovered", hung)[0], 30_000);
     await new Promise((r) => setTimeout(r, 3 * HEARTBEAT_MS));
     assert.equal(agentEvents(agents, "AgentRecovered", hung).length, 1);
