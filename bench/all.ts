@@ -14,6 +14,7 @@ import { performance } from "node:perf_hooks";
 import { MongoClient } from "mongodb";
 import pg from "pg";
 import { repoRoot, type InfraUrls } from "../lib/config.js";
+import { CliExit, defineCommand, parseCommandArgs, type StringOption } from "../lib/cli-args.js";
 import { svgChart, type Bar, type Panel } from "./chart.js";
 import { codecBench, type CodecResult } from "./codec.js";
 import { flowBench, type FlowResult } from "./flow.js";
@@ -60,40 +61,51 @@ const OPTIONS = {
 } as const;
 type Name = keyof typeof OPTIONS;
 
-export const USAGE_ALL = `npm run bench [-- --quick] [--only ${STEPS.join(",")}] [--skip ...] [--reps R] [--<size> N ...]
-${Object.entries(OPTIONS)
-  .map(([name, [full, quick, what]]) => `  --${name.padEnd(20)} ${what} (default ${full}; --quick ${quick})`)
-  .join("\n")}
-  --scale-tiers          scaling: the tiers run in the instances, worker (default) or all
-  each also as BENCH_<NAME> in the environment (BENCH_FLOW_GOALS=50, BENCH_QUICK=1, BENCH_ONLY=flow,scaling)`;
+const SIZE_OPTIONS = Object.fromEntries(
+  Object.entries(OPTIONS).map(([name, [full, quick, what]]) => [
+    name,
+    { type: "string", value: "N", help: `${what} (default ${full}; --quick ${quick})` } satisfies StringOption,
+  ]),
+) as Record<Name, StringOption>;
+
+export const BENCH_ALL_COMMAND = defineCommand({
+  name: "bench",
+  summary:
+    "every benchmark beside its baseline, then the scaling and goal-size curves; bench/results/<date>.json, .md, .svg",
+  options: {
+    quick: { type: "boolean", help: "every step at small sizes (2-3 minutes), to try it" },
+    only: { type: "string", value: "step,...", help: `run only these steps: ${STEPS.join(", ")}` },
+    skip: { type: "string", value: "step,...", help: "skip these steps" },
+    "scale-tiers": {
+      type: "string",
+      value: "worker|all",
+      help: "scaling: the tiers run in the instances (default worker)",
+    },
+    ...SIZE_OPTIONS,
+  },
+  notes:
+    "Each option also as BENCH_<NAME> in the environment (BENCH_FLOW_GOALS=50, BENCH_QUICK=1, BENCH_ONLY=flow,scaling); a flag wins.",
+});
 
 function parse(args: string[], env: NodeJS.ProcessEnv = process.env) {
+  const { values } = parseCommandArgs(BENCH_ALL_COMMAND, args);
+  const given = values as Record<string, string | boolean | undefined>;
   const raw = (name: string): string | undefined => {
-    const i = args.indexOf(`--${name}`);
-    if (i >= 0) {
-      const v = args[i + 1];
-      if (v === undefined || v.startsWith("--")) throw new Error(`--${name} needs a value`);
-      return v;
-    }
-    return env[`BENCH_${name.toUpperCase().replace(/-/g, "_")}`];
+    const flag = given[name];
+    return typeof flag === "string" ? flag : env[`BENCH_${name.toUpperCase().replace(/-/g, "_")}`];
   };
-  const known = new Set([...Object.keys(OPTIONS), "quick", "only", "skip", "scale-tiers"]);
-  for (const a of args) {
-    if (a.startsWith("--") && a !== "--" && !known.has(a.slice(2)))
-      throw new Error(`unknown option ${a}\n${USAGE_ALL}`);
-  }
-  const quick = args.includes("--quick") || env.BENCH_QUICK === "1";
+  const quick = values.quick || env.BENCH_QUICK === "1";
   const list = (name: Name): number[] => {
     const [full, q] = OPTIONS[name];
     const text = String(raw(name) ?? (quick ? q : full));
     const xs = text.split(",").map(Number);
     if (xs.length === 0 || xs.some((x) => !Number.isInteger(x) || x < 1))
-      throw new Error(`--${name} = ${text}: give whole numbers >= 1, comma-separated`);
+      throw new CliExit(2, `--${name} = ${text}: give whole numbers >= 1, comma-separated`);
     return xs;
   };
   const one = (name: Name): number => {
     const xs = list(name);
-    if (xs.length !== 1) throw new Error(`--${name}: give one number`);
+    if (xs.length !== 1) throw new CliExit(2, `--${name}: give one number`);
     return xs[0]!;
   };
   const steps = (name: "only" | "skip"): Step[] | undefined => {
@@ -101,13 +113,13 @@ function parse(args: string[], env: NodeJS.ProcessEnv = process.env) {
     if (v === undefined) return undefined;
     const xs = v.split(",").filter(Boolean);
     for (const x of xs)
-      if (!STEPS.includes(x as Step)) throw new Error(`--${name}: unknown step ${x} (${STEPS.join(", ")})`);
+      if (!STEPS.includes(x as Step)) throw new CliExit(2, `--${name}: unknown step ${x} (${STEPS.join(", ")})`);
     return xs as Step[];
   };
   const [only, skip] = [steps("only"), steps("skip")];
   const scaleTiers = raw("scale-tiers") ?? "worker";
   if (scaleTiers !== "worker" && scaleTiers !== "all")
-    throw new Error(`--scale-tiers: worker or all, not ${scaleTiers}`);
+    throw new CliExit(2, `--scale-tiers: worker or all, not ${scaleTiers}`);
   const sizes = Object.fromEntries(
     (Object.keys(OPTIONS) as Name[]).map((n) => [n, ["instances", "goal-sizes"].includes(n) ? list(n) : one(n)]),
   ) as { [K in Name]: K extends "instances" | "goal-sizes" ? number[] : number };
@@ -119,6 +131,9 @@ function parse(args: string[], env: NodeJS.ProcessEnv = process.env) {
   };
 }
 type Options = ReturnType<typeof parse>;
+
+/** Checks `polity bench` arguments before any infrastructure is resolved (runAllBenches parses them again). */
+export const benchAllOptions = (args: string[]): Options => parse(args);
 
 /** What `infra/cli.ts` knows of the stack: where each URL came from and the native servers' versions. */
 export interface StackInfo {
@@ -604,10 +619,6 @@ interface Report {
 }
 
 export async function runAllBenches(urls: InfraUrls, args: string[], stack: StackInfo): Promise<number> {
-  if (args.includes("--help") || args.includes("-h")) {
-    console.log(USAGE_ALL);
-    return 0;
-  }
   const opts = parse(args);
   const started = performance.now();
   const elapsed = () => ((performance.now() - started) / 1000).toFixed(0).padStart(5);

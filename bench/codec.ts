@@ -10,6 +10,7 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { Kafka, logLevel } from "kafkajs";
 import { repoRoot, type InfraUrls } from "../lib/config.js";
+import { defineCommand, parseCommandArgs, wholeNumber } from "../lib/cli-args.js";
 import { ensureTopics, registerSchemas } from "../producers/admin.js";
 import { EventWriter, type OutgoingMessage } from "../producers/writer.js";
 import { Codec } from "../schemas/codec.js";
@@ -43,15 +44,28 @@ async function rate(rounds: number, ops: number, body: () => void | Promise<void
   return summary(rates);
 }
 
-/** `--rounds R --ops N --messages M` (defaults 5, 50000, 20000; M is rounded up to whole batches). */
+export const CODEC_BENCH_COMMAND = defineCommand({
+  name: "bench codec",
+  summary: "codec and writer throughput next to raw avsc and a bare kafkajs producer",
+  options: {
+    rounds: { type: "string", value: "R", default: "5", help: "rounds per figure" },
+    ops: { type: "string", value: "N", default: "50000", help: "encodes/decodes per round" },
+    messages: {
+      type: "string",
+      value: "M",
+      default: "20000",
+      help: "messages sent per round (rounded up to whole batches)",
+    },
+  },
+});
+
 function options(args: string[]) {
-  const whole = (name: string, fallback: number): number => {
-    const i = args.indexOf(`--${name}`);
-    const v = i >= 0 ? Number(args[i + 1]) : fallback;
-    if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a whole number >= 1`);
-    return v;
+  const { values } = parseCommandArgs(CODEC_BENCH_COMMAND, args);
+  return {
+    rounds: wholeNumber("rounds", values.rounds),
+    ops: wholeNumber("ops", values.ops),
+    messages: wholeNumber("messages", values.messages),
   };
-  return { rounds: whole("rounds", 5), ops: whole("ops", 50_000), messages: whole("messages", 20_000) };
 }
 
 export async function runCodecBench(urls: InfraUrls, args: string[] = []): Promise<number> {

@@ -19,6 +19,7 @@ import { Kafka, logLevel } from "kafkajs";
 import { quietLog } from "../lib/kafka.js";
 import type { Admin, IHeaders, Producer, ProducerConfig, Transaction } from "kafkajs";
 import { repoRoot, type InfraUrls } from "../lib/config.js";
+import { defineCommand, parseCommandArgs, wholeNumber } from "../lib/cli-args.js";
 import type { Role } from "../processors/domain/directory.js";
 import { startHierarchy, TIER_TOPICS } from "../processors/hierarchy.js";
 import type { TopologyConfig } from "../processors/topology.js";
@@ -60,15 +61,27 @@ type Raw = { key: Buffer | null; value: Buffer | null; headers: IHeaders };
 /** producedAt is the record timestamp: when its tier produced it, just before the commit. */
 type Seen = { type: string; goalId: string; readAt: number; producedAt: number; raw: Raw };
 
+export const FLOW_BENCH_COMMAND = defineCommand({
+  name: "bench flow",
+  summary: "hierarchy throughput next to a bare kafkajs transactional loop",
+  options: {
+    goals: { type: "string", value: "N", help: "goals submitted at once (default 100, or BENCH_GOALS)" },
+    tasks: { type: "string", value: "M", help: "tasks per goal (default 10, or BENCH_TASKS)" },
+    "timeout-ms": {
+      type: "string",
+      value: "ms",
+      help: "the most the run may take (default 300000, or BENCH_TIMEOUT_MS)",
+    },
+  },
+  notes: "BENCH_KEEP_TOPICS=1 keeps the run's topics.",
+});
+
 function options(args: string[], env: NodeJS.ProcessEnv = process.env) {
-  const whole = (flag: string, name: string, fallback: number): number => {
-    const raw = args.includes(flag) ? args[args.indexOf(flag) + 1] : env[name];
-    const n = raw ? Number(raw) : fallback;
-    if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} (${name}) = ${raw}: give a whole number >= 1`);
-    return n;
-  };
-  const [goals, tasks] = [whole("--goals", "BENCH_GOALS", 100), whole("--tasks", "BENCH_TASKS", 10)];
-  const timeoutMs = whole("--timeout-ms", "BENCH_TIMEOUT_MS", 300_000);
+  const { values } = parseCommandArgs(FLOW_BENCH_COMMAND, args);
+  const whole = (flag: "goals" | "tasks" | "timeout-ms", name: string, fallback: number): number =>
+    wholeNumber(flag, values[flag] ?? (env[name] || String(fallback)));
+  const [goals, tasks] = [whole("goals", "BENCH_GOALS", 100), whole("tasks", "BENCH_TASKS", 10)];
+  const timeoutMs = whole("timeout-ms", "BENCH_TIMEOUT_MS", 300_000);
   return { goals, tasks, timeoutMs, keepTopics: env.BENCH_KEEP_TOPICS === "1" };
 }
 

@@ -19,6 +19,7 @@ import type { AddressInfo } from "node:net";
 import autocannon from "autocannon";
 import express from "express";
 import { repoRoot, urlsToEnv, type InfraUrls } from "../lib/config.js";
+import { CliExit, defineCommand, parseCommandArgs } from "../lib/cli-args.js";
 import type { GatewayRig } from "../test/support/gateway.js";
 
 interface Round {
@@ -29,11 +30,20 @@ interface Round {
   non2xx: number;
 }
 
-function option(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const v = Number(args[i + 1]);
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} needs a positive number, got ${args[i + 1]}`);
+export const GATEWAY_BENCH_COMMAND = defineCommand({
+  name: "bench gateway",
+  summary: "the gateway's goal query next to a bare express route, and subscription delivery latency",
+  options: {
+    seconds: { type: "string", value: "S", default: "10", help: "seconds per autocannon round" },
+    connections: { type: "string", value: "C", default: "10", help: "connections" },
+    rounds: { type: "string", value: "R", default: "3", help: "rounds behind every median" },
+    goals: { type: "string", value: "G", default: "20", help: "goals run to have data to read" },
+  },
+});
+
+function positive(name: string, text: string): number {
+  const v = Number(text);
+  if (!Number.isFinite(v) || v <= 0) throw new CliExit(2, `--${name} needs a positive number, got ${text}`);
   return v;
 }
 
@@ -150,10 +160,11 @@ export type GatewayResult = Awaited<ReturnType<typeof gatewayBench>>["result"];
 
 /** Prints the table and returns the result; writes bench/results/gateway-<at>.json unless `write` is false. */
 export async function gatewayBench(urls: InfraUrls, args: string[] = [], { write = true } = {}) {
-  const seconds = option(args, "seconds", 10);
-  const connections = option(args, "connections", 10);
-  const rounds = option(args, "rounds", 3);
-  const goals = option(args, "goals", 20);
+  const { values } = parseCommandArgs(GATEWAY_BENCH_COMMAND, args);
+  const seconds = positive("seconds", values.seconds);
+  const connections = positive("connections", values.connections);
+  const rounds = positive("rounds", values.rounds);
+  const goals = positive("goals", values.goals);
   const started = Date.now();
   const say = (line: string) =>
     process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(1)}s] ${line}\n`);

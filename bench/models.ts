@@ -28,6 +28,7 @@ import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { repoRoot, type InfraUrls } from "../lib/config.js";
+import { defineCommand, parseCommandArgs, wholeNumber } from "../lib/cli-args.js";
 import { kafkaClient } from "../lib/kafka.js";
 import { writeTinyGguf } from "../processors/ai/tiny-gguf.js";
 import type { Role } from "../processors/domain/directory.js";
@@ -59,20 +60,48 @@ const MAX_TOKENS = 100;
 /** domain -> specializations; one model worker each. */
 const DOMAINS: Record<string, string[]> = { backend: ["api", "database"], testing: ["unit-test"] };
 
+export const MODELS_BENCH_COMMAND = defineCommand({
+  name: "bench models",
+  summary:
+    "orchestration overhead per model task (embedded runtime, tiny GGUF) beside the model call's own time, and the plan step's",
+  options: {
+    quick: { type: "boolean", help: "small sizes (also BENCH_QUICK=1)" },
+    goals: { type: "string", value: "N", help: "goals of 5 model tasks (default 20; --quick 3; or BENCH_MODEL_GOALS)" },
+    "plan-goals": {
+      type: "string",
+      value: "P",
+      help: "goals without tasks, planned by the model (default 5; --quick 1; or BENCH_MODEL_PLAN_GOALS)",
+    },
+    concurrency: {
+      type: "string",
+      value: "C",
+      help: "goals in flight at once (default 1; or BENCH_MODEL_CONCURRENCY)",
+    },
+    "timeout-ms": {
+      type: "string",
+      value: "ms",
+      help: "the most one model goal may take (default 600000; --quick 300000; or BENCH_TIMEOUT_MS)",
+    },
+  },
+  notes: "BENCH_KEEP_TOPICS=1 keeps the run's topics.",
+});
+
 function options(args: string[], env: NodeJS.ProcessEnv = process.env) {
-  const quick = args.includes("--quick") || env.BENCH_QUICK === "1";
-  const whole = (flag: string, name: string, full: number, q: number, min = 1): number => {
-    const raw = args.includes(flag) ? args[args.indexOf(flag) + 1] : env[name];
-    const n = raw !== undefined ? Number(raw) : quick ? q : full;
-    if (!Number.isInteger(n) || n < min) throw new Error(`${flag} (${name}) = ${raw}: give a whole number >= ${min}`);
-    return n;
-  };
+  const { values } = parseCommandArgs(MODELS_BENCH_COMMAND, args);
+  const quick = values.quick || env.BENCH_QUICK === "1";
+  const whole = (
+    flag: "goals" | "plan-goals" | "concurrency" | "timeout-ms",
+    name: string,
+    full: number,
+    q: number,
+    min = 1,
+  ) => wholeNumber(flag, values[flag] ?? env[name] ?? String(quick ? q : full), min);
   return {
     quick,
-    goals: whole("--goals", "BENCH_MODEL_GOALS", 20, 3),
-    planGoals: whole("--plan-goals", "BENCH_MODEL_PLAN_GOALS", 5, 1, 0),
-    concurrency: whole("--concurrency", "BENCH_MODEL_CONCURRENCY", 1, 1),
-    timeoutMs: whole("--timeout-ms", "BENCH_TIMEOUT_MS", 600_000, 300_000),
+    goals: whole("goals", "BENCH_MODEL_GOALS", 20, 3),
+    planGoals: whole("plan-goals", "BENCH_MODEL_PLAN_GOALS", 5, 1, 0),
+    concurrency: whole("concurrency", "BENCH_MODEL_CONCURRENCY", 1, 1),
+    timeoutMs: whole("timeout-ms", "BENCH_TIMEOUT_MS", 600_000, 300_000),
     keepTopics: env.BENCH_KEEP_TOPICS === "1",
   };
 }

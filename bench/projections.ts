@@ -28,6 +28,7 @@ import type { Admin, Consumer, ConsumerConfig } from "kafkajs";
 import { MongoClient, type AnyBulkWriteOperation, type Db, type Document } from "mongodb";
 import pg from "pg";
 import { repoRoot, urlsToEnv, type InfraUrls } from "../lib/config.js";
+import { defineCommand, parseCommandArgs, wholeNumber } from "../lib/cli-args.js";
 import { startHierarchy } from "../processors/hierarchy.js";
 import { ensureTopics } from "../producers/admin.js";
 import { submitGoal } from "../producers/commands.js";
@@ -58,26 +59,46 @@ const TASKS_PER_GOAL = 10;
 type Say = (line: string) => void;
 type Support = typeof import("../test/support/hierarchy.js");
 
+export const PROJECTIONS_BENCH_COMMAND = defineCommand({
+  name: "bench projections",
+  summary: "read model events/s next to bare batched inserts of the same rows",
+  options: {
+    goals: { type: "string", value: "N", help: "goals recorded, then projected (default 100, or BENCH_GOALS)" },
+    reps: { type: "string", value: "R", help: "repetitions (default 3, or BENCH_REPS)" },
+    "timeout-ms": {
+      type: "string",
+      value: "ms",
+      help: "the most one projection may take (default 1800000, or BENCH_TIMEOUT_MS)",
+    },
+    "stall-ms": {
+      type: "string",
+      value: "ms",
+      help: "a projection without a store write for this long has stalled (default 60000, or BENCH_STALL_MS)",
+    },
+    "mongo-apply-events": {
+      type: "string",
+      value: "N",
+      help: "the most events the state store is given per apply; 0: the host's batches (default 0, or BENCH_MONGO_APPLY_EVENTS)",
+    },
+  },
+});
+
 function options(args: string[], env: NodeJS.ProcessEnv = process.env) {
-  const whole = (flag: string, name: string, fallback: number, least = 1): number => {
-    const raw = args.includes(flag) ? args[args.indexOf(flag) + 1] : env[name];
-    const n = raw ? Number(raw) : fallback;
-    if (!Number.isInteger(n) || n < least)
-      throw new Error(`${flag} (${name}) = ${raw}: give a whole number >= ${least}`);
-    return n;
-  };
+  const { values } = parseCommandArgs(PROJECTIONS_BENCH_COMMAND, args);
+  const whole = (flag: keyof typeof values, name: string, fallback: number, least = 1): number =>
+    wholeNumber(flag, values[flag] ?? (env[name] || String(fallback)), least);
   return {
-    goals: whole("--goals", "BENCH_GOALS", 100),
-    reps: whole("--reps", "BENCH_REPS", 3),
-    timeoutMs: whole("--timeout-ms", "BENCH_TIMEOUT_MS", 1_800_000),
+    goals: whole("goals", "BENCH_GOALS", 100),
+    reps: whole("reps", "BENCH_REPS", 3),
+    timeoutMs: whole("timeout-ms", "BENCH_TIMEOUT_MS", 1_800_000),
     /** A projection that finishes no store write for this long has stalled (FerretDB, see FERRETDB_STALL). */
-    stallMs: whole("--stall-ms", "BENCH_STALL_MS", 60_000),
+    stallMs: whole("stall-ms", "BENCH_STALL_MS", 60_000),
     /**
      * The most events the state store is given per apply; 0 (the default) gives it the host's
      * batches unchanged. A replay's batches hold hundreds of events; a state store that sent them as
      * one bulk of updates deadlocked FerretDB 1.24 (FERRETDB_STALL), which splitting them here avoids.
      */
-    mongoApplyEvents: whole("--mongo-apply-events", "BENCH_MONGO_APPLY_EVENTS", 0, 0),
+    mongoApplyEvents: whole("mongo-apply-events", "BENCH_MONGO_APPLY_EVENTS", 0, 0),
   };
 }
 type Options = ReturnType<typeof options>;

@@ -17,6 +17,7 @@ import { performance } from "node:perf_hooks";
 import { randomUUID } from "node:crypto";
 import type { Kafka } from "kafkajs";
 import { repoRoot, urlsToEnv, type InfraUrls } from "../lib/config.js";
+import { defineCommand, parseCommandArgs, wholeNumber } from "../lib/cli-args.js";
 import { kafkaClient } from "../lib/kafka.js";
 import { startHierarchy } from "../processors/hierarchy.js";
 import { evolve, initialState } from "../processors/domain/state.js";
@@ -40,12 +41,15 @@ const stats = (runs: number[]): Figures => {
   return { median: sorted[Math.floor(sorted.length / 2)]!, min: sorted[0]!, max: sorted.at(-1)!, runs };
 };
 
-function option(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(args[i + 1]) : fallback;
-  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive integer`);
-  return v;
-}
+export const REPLAY_BENCH_COMMAND = defineCommand({
+  name: "bench replay",
+  summary: "audit replay (decode + evolve) next to a bare kafkajs consume",
+  options: {
+    goals: { type: "string", value: "G", default: "20", help: "goals recorded" },
+    copies: { type: "string", value: "K", default: "50", help: "renamed copies of their events in the replayed topic" },
+    reps: { type: "string", value: "R", default: "3", help: "repetitions behind every median" },
+  },
+});
 
 const say = (line: string) => console.error(`[bench:replay] ${line}`);
 
@@ -227,9 +231,10 @@ export type ReplayResult = Awaited<ReturnType<typeof replayBench>>["result"];
 
 /** Prints the summary and returns the result; writes bench/results/replay-<at>.json unless `write` is false. */
 export async function replayBench(urls: InfraUrls, args: string[] = [], { write = true } = {}) {
-  const goals = option(args, "goals", 20);
-  const copies = option(args, "copies", 50);
-  const reps = option(args, "reps", 3);
+  const { values } = parseCommandArgs(REPLAY_BENCH_COMMAND, args);
+  const goals = wholeNumber("goals", values.goals);
+  const copies = wholeNumber("copies", values.copies);
+  const reps = wholeNumber("reps", values.reps);
   const kafka = kafkaClient(urls.kafkaBrokers, "polity-bench-replay", true);
   const codec = Codec.forUrl(urls.schemaRegistryUrl);
   const prefix = `bench-replay-${randomUUID().slice(0, 8)}.`;

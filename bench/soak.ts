@@ -54,6 +54,7 @@ import type { Admin, Kafka } from "kafkajs";
 import { MongoClient } from "mongodb";
 import pg from "pg";
 import { loadConfig, repoRoot, requireUrls, urlsToEnv, type InfraUrls } from "../lib/config.js";
+import { CliExit, defineCommand, parseArgvOrExit, parseCommandArgs } from "../lib/cli-args.js";
 import { spawnScript } from "../lib/child.js";
 import { kafkaClient } from "../lib/kafka.js";
 import { logLine, runIfMain, stopOnSignal } from "../lib/process.js";
@@ -71,22 +72,43 @@ const r1 = (x: number) => Math.round(x * 10) / 10;
 const r2 = (x: number) => Math.round(x * 100) / 100;
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
 
+export const SOAK_COMMAND = defineCommand({
+  name: "soak",
+  summary: "the whole platform under a steady load, watched for unbounded lag and growing memory",
+  options: {
+    minutes: { type: "string", value: "M", default: "10", help: "how long the load runs" },
+    rate: { type: "string", value: "R", default: "0.5", help: "goals per second" },
+    "task-ms": { type: "string", value: "ms", default: "100", help: "mean simulated task duration (0 or more)" },
+    "sample-s": { type: "string", value: "S", default: "10", help: "seconds between samples of lag and memory" },
+    "drain-s": { type: "string", value: "S", default: "60", help: "seconds given to drain after the load (0 or more)" },
+    "mem-slope": { type: "string", value: "MB/min", default: "1", help: "the most memory growth a part may show" },
+    keep: { type: "boolean", help: "keep the run's topics and read models" },
+  },
+});
+
+/** `--child projections|gateway`: how soak starts a part of `npm start` in a process of its own. */
+const SOAK_CHILD_COMMAND = defineCommand({
+  name: "soak (child)",
+  summary: "one part of npm start, in a child process of the soak run",
+  options: { child: { type: "string", value: "projections|gateway", help: "the part to run" } },
+});
+
 function options(args: string[]) {
-  const num = (flag: string, fallback: number, least = 0): number => {
-    const i = args.indexOf(flag);
-    const n = i >= 0 ? Number(args[i + 1]) : fallback;
-    if (!Number.isFinite(n) || n <= least) throw new Error(`${flag} ${args[i + 1]}: give a number > ${least}`);
+  const { values } = parseCommandArgs(SOAK_COMMAND, args);
+  const num = (flag: Exclude<keyof typeof values, "keep">, least = 0): number => {
+    const n = Number(values[flag]);
+    if (!Number.isFinite(n) || n <= least) throw new CliExit(2, `--${flag} ${values[flag]}: give a number > ${least}`);
     return n;
   };
   return {
-    minutes: num("--minutes", 10),
+    minutes: num("minutes"),
     /** Goals per second. */
-    rate: num("--rate", 0.5),
-    taskMs: num("--task-ms", 100, -1),
-    sampleS: num("--sample-s", 10),
-    drainS: num("--drain-s", 60, -1),
-    memSlope: num("--mem-slope", 1),
-    keep: args.includes("--keep"),
+    rate: num("rate"),
+    taskMs: num("task-ms", -1),
+    sampleS: num("sample-s"),
+    drainS: num("drain-s", -1),
+    memSlope: num("mem-slope"),
+    keep: values.keep,
   };
 }
 type Options = ReturnType<typeof options>;
@@ -646,8 +668,7 @@ async function removeDeployment(kafka: Kafka, admin: Admin, urls: InfraUrls, pre
 
 /** `--child projections` or `--child gateway`: one part of `npm start` in this process. */
 async function childMain(): Promise<void> {
-  const i = process.argv.indexOf("--child");
-  const part = i >= 0 ? process.argv[i + 1] : undefined;
+  const part = parseArgvOrExit(SOAK_CHILD_COMMAND).values.child;
   const config = loadConfig();
   const urls = requireUrls();
   if (part === "projections") {

@@ -17,6 +17,7 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { jwtVerify, SignJWT } from "jose";
+import { loadConfig } from "../lib/config.js";
 import { isPlatformTenant, PLATFORM_TENANT } from "../processors/domain/tenancy.js";
 import { GatewayError } from "./errors.js";
 
@@ -107,9 +108,12 @@ export class Auth {
     this.key = new TextEncoder().encode(secret);
   }
 
-  /** The secret from POLITY_JWT_SECRET, or the development secret under `home` (created once). */
-  static fromEnv(home: string, env: NodeJS.ProcessEnv = process.env): Auth {
-    if (env.POLITY_JWT_SECRET) return new Auth(env.POLITY_JWT_SECRET);
+  /**
+   * The configured secret (loadConfig().jwtSecret, from POLITY_JWT_SECRET) when there is one, else
+   * the development secret under `home`, created once.
+   */
+  static fromEnv(home: string, secret: string | null = loadConfig().jwtSecret): Auth {
+    if (secret) return new Auth(secret);
     const file = path.join(home, "jwt-secret");
     if (!fs.existsSync(file)) {
       fs.mkdirSync(home, { recursive: true });

@@ -4,7 +4,7 @@
  * tests and benchmarks that need a real gateway on a free port.
  */
 import path from "node:path";
-import { loadConfig, type InfraUrls } from "../lib/config.js";
+import { loadConfig, type InfraUrls, type PolityConfig } from "../lib/config.js";
 import { kafkaClient } from "../lib/kafka.js";
 import { EventWriter } from "../producers/writer.js";
 import { Codec } from "../schemas/codec.js";
@@ -27,8 +27,12 @@ export async function startGateway(options: {
   port: number;
   /** Listen address; default POLITY_GATEWAY_HOST (lib/config.ts), which defaults to 127.0.0.1. */
   host?: string;
-  /** Where the development JWT secret lives when POLITY_JWT_SECRET is not set. */
+  /** Where the development JWT secret lives when no secret is configured. */
   home: string;
+  /** The HS256 secret (loadConfig().jwtSecret); null: the development one under `home`. Default: lib/config.ts. */
+  jwtSecret?: string | null;
+  /** Serve the dashboard, GraphiQL and the API docs page (loadConfig().gatewayUi). Default: lib/config.ts. */
+  ui?: boolean;
   topicPrefix?: string;
   clientId?: string;
   analyticsSchema?: string;
@@ -38,6 +42,10 @@ export async function startGateway(options: {
   overrides?: Partial<GatewayOptions>;
 }): Promise<RunningGateway> {
   const { urls } = options;
+  // A setting not passed (tests, benches) is taken from lib/config.ts; npm start passes them all.
+  let config: PolityConfig | undefined;
+  const setting = <K extends "gatewayHost" | "jwtSecret" | "gatewayUi">(given: PolityConfig[K] | undefined, key: K) =>
+    given !== undefined ? given : (config ??= loadConfig())[key];
   const kafka = kafkaClient(urls.kafkaBrokers, `${options.clientId ?? "polity"}-gateway`, true);
   const codec = Codec.forUrl(urls.schemaRegistryUrl);
   const pool = pgPool(urls.databaseUrl, 10);
@@ -59,8 +67,7 @@ export async function startGateway(options: {
       analyticsSchema: options.analyticsSchema ?? targets.analyticsSchema,
       collectionPrefix: options.collectionPrefix ?? targets.collectionPrefix,
     });
-    const auth = Auth.fromEnv(options.home);
-    const config = loadConfig();
+    const auth = Auth.fromEnv(options.home, setting(options.jwtSecret, "jwtSecret"));
     gateway = await createGateway({
       kafka,
       codec,
@@ -69,11 +76,11 @@ export async function startGateway(options: {
       auth,
       registryUrl: urls.schemaRegistryUrl,
       topicPrefix: options.topicPrefix,
-      ui: config.gatewayUi,
+      ui: setting(options.ui, "gatewayUi"),
       log: options.log,
       ...options.overrides,
     });
-    const url = await gateway.listen(options.port, options.host ?? config.gatewayHost);
+    const url = await gateway.listen(options.port, setting(options.host, "gatewayHost"));
     return { gateway, url, auth, stop };
   } catch (e) {
     await stop();

@@ -1,57 +1,28 @@
 /**
- * `npm start`, `npm test` and `npm run stack -- up|down|status|logs [server...]`.
- * Reached through infra/bootstrap.mjs, which has installed the node modules.
+ * `polity <command>`: every command of the project (`npm start`, `npm test`, `npm run stack -- up`,
+ * ... are this CLI through infra/bootstrap.mjs). Each command declares its options in one table
+ * (lib/cli-args.ts); the table is parsed strictly and printed by `polity <command> --help`.
+ * Commands that need the infrastructure parse their arguments before it is resolved, so a usage
+ * error or `--help` never starts the stack.
  */
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { loadConfig, urlsToEnv, type PolityConfig } from "../lib/config.js";
+import {
+  CliExit,
+  commandUsage,
+  defineCommand,
+  parseCommandArgs,
+  reportCliExit,
+  wholeNumber,
+  type CommandSpec,
+} from "../lib/cli-args.js";
+import { loadConfig, repoRoot, urlsToEnv, type PolityConfig } from "../lib/config.js";
 import { say, tail } from "./native/process.js";
 import { nativeServers, parseNames, stackDown, stackStatus, stackUp } from "./native/stack.js";
 import { resolveInfrastructure, type ResolvedInfra } from "./resolve.js";
-import { writeGenerated } from "../schemas/codegen.js";
-import { runSchemaCommand } from "../schemas/tools.js";
 
-const USAGE = `usage:
-  npm start [-- --tiers a,b]         resolve the infrastructure and run the hierarchy (all tiers)
-  npm run demo [-- --attach] [--dgm] submit a sample project and follow it to the end
-  npm test [-- file.test.ts ...]     typecheck, resolve the infrastructure, run the tests
-  npm run test:faults [-- file.test.ts ...] [--test-name-pattern=<regex>] [--keep-stack]
-                                     fault-injection suite on a stack of its own (.polity/faults-stack)
-  npm run stack -- up [server...]    install and start the native stack (idempotent)
-  npm run stack -- down [server...]  stop it
-  npm run stack -- status            each server: state, port, version, data dir
-  npm run stack -- logs [server] [-n LINES]
-  npm run schemas:gen                TypeScript types and AsyncAPI document from schemas/avro
-  npm run schemas:check              refuse a schema change the registered versions cannot follow
-  npm run schemas:register           create the catalog's topics, register every schema
-  npm run token -- --role R [--tenant T] [--sub S] [--agent A]
-                                     print a development bearer token for the gateway (and a
-                                     dashboard link with it, on stderr); R is platform-admin,
-                                     admin, operator, viewer or agent (platform-admin: tenant platform)
-  npm run ui:build [-- --force] [--check]
-                                     build the dashboard (ui/) into dist/ui when stale (npm start
-                                     and npm test do it too); --check typechecks ui/ first
-  npm run rebuild [-- --models analytics,state] [--swap] [--keep]
-                                     rebuild read models from offset 0, compare with the live ones
-  npm run audit -- goal <id> [--from ISO] [--json] | state --at ISO [--goal id] | verify | rebuild
-                                     replay the log: a goal's causal timeline, state as of a time,
-                                     the hash chain checked, read models rebuilt and compared
-  npm run bench [-- --quick] [--only flow,scaling] [--reps R] [--help]
-                                     every benchmark beside its baseline, the scaling and goal-size
-                                     curves; bench/results/<date>.json, .md, .svg (about 30 min)
-  npm run bench:replay [-- --goals G --copies K --reps R]
-                                     audit replay (decode + evolve) next to a bare kafkajs consume
-  npm run bench:gateway              gateway goal query vs a bare express route; subscription latency
-  npm run bench:codec                codec and writer throughput next to raw avsc and bare kafkajs
-  npm run bench:flow [-- --goals N --tasks M]
-                                     hierarchy throughput next to a bare kafkajs transactional loop
-  npm run bench:projections [-- --goals N --reps R]
-                                     read model events/s next to bare batched inserts of the same rows
-  npm run bench:models [-- --goals N --plan-goals P --concurrency C --quick]
-                                     orchestration overhead per model task (embedded runtime, tiny
-                                     GGUF) beside the model call's own time, and the plan step's
-servers: postgres, kafka, registry, mongo`;
+const SERVERS = "postgres, kafka, registry, mongo";
 
 function runChild(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   return new Promise((resolve) => {
@@ -133,18 +104,19 @@ async function test(config: PolityConfig, args: string[]): Promise<number> {
   });
 }
 
-async function start(config: PolityConfig, args: string[]): Promise<number> {
+async function start(config: PolityConfig, tiers: string): Promise<number> {
   const { runProcessors, parseTiers } = await import("../processors/main.js");
-  const i = args.indexOf("--tiers");
-  const roles = parseTiers(i >= 0 ? args[i + 1] : undefined);
+  const roles = parseTiers(tiers);
   return withInfra(config, async (infra) => {
     say(`starting the hierarchy: ${roles.join(", ")}`);
-    const hierarchy = await runProcessors(infra.urls, roles, (line) => console.log(`[hierarchy] ${line}`));
-    const { startProjections, readModelsFromEnv } = await import("../projections/run.js");
+    const { loadTopology } = await import("../processors/topology.js");
+    const topology = loadTopology(config.topologyFile);
+    const hierarchy = await runProcessors(infra.urls, roles, (line) => console.log(`[hierarchy] ${line}`), topology);
+    const { startProjections, parseReadModels } = await import("../projections/run.js");
     const { kafkaClient } = await import("../lib/kafka.js");
     const { Codec } = await import("../schemas/codec.js");
     const projections = await startProjections({
-      models: readModelsFromEnv(),
+      models: parseReadModels(config.readModels),
       kafka: kafkaClient(infra.urls.kafkaBrokers, `${config.clientId}-projections`),
       codec: Codec.forUrl(infra.urls.schemaRegistryUrl),
       urls: infra.urls,
@@ -158,7 +130,10 @@ async function start(config: PolityConfig, args: string[]): Promise<number> {
     const gateway = await startGateway({
       urls: infra.urls,
       port: config.gatewayPort,
+      host: config.gatewayHost,
       home: config.native.home,
+      jwtSecret: config.jwtSecret,
+      ui: config.gatewayUi,
       topicPrefix: config.topicPrefix,
       clientId: config.clientId,
       log: (line) => console.log(`[gateway] ${line}`),
@@ -203,114 +178,422 @@ async function status(config: PolityConfig): Promise<number> {
   return 0;
 }
 
-function logs(config: PolityConfig, args: string[]): number {
-  let lines = 40;
-  const n = args.indexOf("-n");
-  if (n >= 0) {
-    lines = Number(args[n + 1]);
-    args.splice(n, 2);
-  }
+function logs(config: PolityConfig, names: string[], lines: number): number {
   const servers = nativeServers(config);
-  for (const name of parseNames(args)) {
+  for (const name of parseNames(names)) {
     console.log(`==> ${servers[name].logFile} <==`);
     console.log(tail(servers[name].logFile, lines));
   }
   return 0;
 }
 
-async function main(argv: string[]): Promise<number> {
-  const config = loadConfig();
-  const [command, ...rest] = argv;
-  if (command === "test") return test(config, rest);
-  if (command === "start") return start(config, rest);
-  if (command === "demo") {
-    const { runDemo } = await import("../processors/demo.js");
-    return withInfra(config, (infra) => runDemo(infra.urls, rest));
-  }
-  if (command === "schemas") {
-    const [sub] = rest;
-    if (sub === "gen") {
+interface Command {
+  spec: () => CommandSpec | Promise<CommandSpec>;
+  /** How npm invokes it, for `polity --help`. */
+  npm?: string;
+  run: (args: string[], config: () => PolityConfig) => Promise<number>;
+}
+
+const noOptions = (name: string, summary: string, extra: Partial<CommandSpec> = {}) =>
+  defineCommand({ name, summary, options: {}, ...extra });
+
+const START = defineCommand({
+  name: "start",
+  summary: "resolve the infrastructure, run the hierarchy, the read models and the gateway until Ctrl-C",
+  options: {
+    tiers: {
+      type: "string",
+      value: "tier,...",
+      default: "all",
+      help: "the tiers to run in this process: president, governor, mayor, worker (comma-separated) or all",
+    },
+  },
+  notes: "Settings come from the environment (README, Configuration): POLITY_TOPOLOGY_FILE, POLITY_READ_MODELS, ...",
+});
+
+const TEST = noOptions(
+  "test",
+  "typecheck, resolve the infrastructure, run the tests (every *.test.ts, or the files named)",
+  {
+    args: "[file.test.ts ...]",
+    positionals: { max: Infinity },
+  },
+);
+
+const FAULTS = defineCommand({
+  name: "faults",
+  summary: "the fault-injection suite on a stack of its own (.polity/faults-stack)",
+  args: "[file.test.ts ...]",
+  positionals: { max: Infinity },
+  options: {
+    "test-name-pattern": {
+      type: "string",
+      value: "regex",
+      multiple: true,
+      help: "run only the tests whose name matches",
+    },
+    "keep-stack": { type: "boolean", help: "leave the faults stack running afterwards" },
+  },
+});
+
+const SERVER_ARGS = {
+  args: "[server...]",
+  positionals: { max: Infinity },
+  notes: `servers: ${SERVERS} (default: all)`,
+};
+
+const STACK = {
+  up: noOptions(
+    "stack up",
+    "install and start the native stack, wait until each server answers (idempotent)",
+    SERVER_ARGS,
+  ),
+  down: noOptions("stack down", "stop the native stack (dependents first); no process is left behind", SERVER_ARGS),
+  status: noOptions("stack status", "each server: state, port, version, data dir"),
+  logs: defineCommand({
+    name: "stack logs",
+    summary: "the last lines of each server's log (.polity/logs/<server>.log)",
+    ...SERVER_ARGS,
+    options: { lines: { type: "string", short: "n", value: "N", default: "40", help: "lines per server" } },
+  }),
+};
+
+const SCHEMAS = {
+  gen: noOptions("schemas gen", "TypeScript types and the AsyncAPI document from schemas/avro"),
+  check: noOptions("schemas check", "refuse a schema change the registered versions cannot follow"),
+  register: noOptions("schemas register", "create the catalog's topics, register every schema (idempotent)"),
+};
+
+const UI = defineCommand({
+  name: "ui",
+  summary: "build the dashboard (ui/) into dist/ui when stale (npm start and npm test do it too)",
+  options: {
+    force: { type: "boolean", help: "build even when dist/ui is up to date" },
+    check: { type: "boolean", help: "typecheck ui/ first" },
+  },
+});
+
+const TOPOLOGY_DESCRIBE = defineCommand({
+  name: "topology describe",
+  summary:
+    "what each role of the hierarchy reads, restores, writes and runs (topics, consumer groups, transactional ids); nothing is started",
+  options: { json: { type: "boolean", help: "the description as JSON" } },
+  notes:
+    "The topology is POLITY_TOPOLOGY_FILE's (default processors/config/topology.json), topics with POLITY_TOPIC_PREFIX.",
+});
+
+/**
+ * A command whose run function takes (urls, args) and parses them itself with `spec`; `check`
+ * refuses bad values before the infrastructure is resolved.
+ */
+function withUrls(
+  spec: () => Promise<CommandSpec>,
+  run: () => Promise<(urls: ResolvedInfra["urls"], args: string[]) => Promise<number>>,
+  npm?: string,
+  check?: (args: string[]) => Promise<unknown>,
+): Command {
+  return {
+    spec,
+    npm,
+    run: async (args, config) => {
+      await check?.(args);
+      return withInfra(config(), async (infra) => (await run())(infra.urls, args));
+    },
+  };
+}
+
+const COMMANDS: Record<string, Command> = {
+  start: {
+    spec: () => START,
+    npm: "npm start",
+    run: (args, config) => start(config(), parseCommandArgs(START, args).values.tiers),
+  },
+  demo: withUrls(
+    async () => (await import("../processors/demo.js")).DEMO_COMMAND,
+    async () => (await import("../processors/demo.js")).runDemo,
+    "npm run demo --",
+    async (args) => (await import("../processors/demo.js")).demoOptions(args),
+  ),
+  test: {
+    spec: () => TEST,
+    npm: "npm test --",
+    run: (args, config) => test(config(), parseCommandArgs(TEST, args).positionals),
+  },
+  faults: {
+    spec: () => FAULTS,
+    npm: "npm run test:faults --",
+    async run(args) {
+      const { values, positionals } = parseCommandArgs(FAULTS, args);
+      const { runFaults } = await import("./faults.js");
+      return runFaults([
+        ...positionals,
+        ...(values["keep-stack"] ? ["--keep-stack"] : []),
+        ...values["test-name-pattern"].map((p) => `--test-name-pattern=${p}`),
+      ]);
+    },
+  },
+  "stack up": {
+    spec: () => STACK.up,
+    npm: "npm run stack -- up",
+    run: async (args, config) => {
+      const names = parseNames(parseCommandArgs(STACK.up, args).positionals);
+      await stackUp(config(), names);
+      return status(config());
+    },
+  },
+  "stack down": {
+    spec: () => STACK.down,
+    npm: "npm run stack -- down",
+    run: async (args, config) => {
+      await stackDown(config(), parseNames(parseCommandArgs(STACK.down, args).positionals));
+      return 0;
+    },
+  },
+  "stack status": {
+    spec: () => STACK.status,
+    npm: "npm run stack -- status",
+    run: (args, config) => (parseCommandArgs(STACK.status, args), status(config())),
+  },
+  "stack logs": {
+    spec: () => STACK.logs,
+    npm: "npm run stack -- logs",
+    run: async (args, config) => {
+      const { values, positionals } = parseCommandArgs(STACK.logs, args);
+      return logs(config(), positionals, wholeNumber("lines", values.lines));
+    },
+  },
+  "schemas gen": {
+    spec: () => SCHEMAS.gen,
+    npm: "npm run schemas:gen",
+    async run(args) {
+      parseCommandArgs(SCHEMAS.gen, args);
+      const { writeGenerated } = await import("../schemas/codegen.js");
       console.log(`wrote ${writeGenerated().join(", ")}`);
       return 0;
-    }
-    if (sub === "check" || sub === "register") {
-      return withInfra(config, (infra) => runSchemaCommand(sub, infra.urls));
-    }
-  }
-  if (command === "token") {
-    const { runToken } = await import("../gateway/token.js");
-    return runToken(rest);
-  }
-  if (command === "ui") {
-    const { runUiBuild } = await import("./ui-build.js");
-    return runUiBuild(rest);
-  }
-  if (command === "rebuild") {
-    const { runRebuild } = await import("../projections/rebuild-command.js");
-    return withInfra(config, (infra) => runRebuild(infra.urls, rest));
-  }
-  if (command === "audit") {
-    const { runAudit } = await import("../projections/audit/command.js");
-    return withInfra(config, (infra) => runAudit(infra.urls, rest));
-  }
-  if (command === "bench" && (rest[0] === undefined || rest[0] === "all" || rest[0].startsWith("--"))) {
-    const { runAllBenches } = await import("../bench/all.js");
-    const args = rest[0] === "all" ? rest.slice(1) : rest;
-    return withInfra(config, async (infra) => {
-      const native = Object.values(infra.sources).includes("native");
-      const servers = native ? await stackStatus(config).catch(() => []) : [];
-      return runAllBenches(infra.urls, args, {
-        sources: infra.sources,
-        servers: servers.map((s) => ({ name: s.name, state: s.state, version: s.title, detail: s.detail })),
+    },
+  },
+  "schemas check": {
+    spec: () => SCHEMAS.check,
+    npm: "npm run schemas:check",
+    run: async (args, config) => {
+      parseCommandArgs(SCHEMAS.check, args);
+      const { runSchemaCommand } = await import("../schemas/tools.js");
+      return withInfra(config(), (infra) => runSchemaCommand("check", infra.urls));
+    },
+  },
+  "schemas register": {
+    spec: () => SCHEMAS.register,
+    npm: "npm run schemas:register",
+    run: async (args, config) => {
+      parseCommandArgs(SCHEMAS.register, args);
+      const { runSchemaCommand } = await import("../schemas/tools.js");
+      return withInfra(config(), (infra) => runSchemaCommand("register", infra.urls));
+    },
+  },
+  "topology describe": {
+    spec: () => TOPOLOGY_DESCRIBE,
+    async run(args, config) {
+      const { values } = parseCommandArgs(TOPOLOGY_DESCRIBE, args);
+      const { loadTopology } = await import("../processors/topology.js");
+      const { describeTopology, formatTopology } = await import("../processors/roles/describe.js");
+      const description = describeTopology(loadTopology(config().topologyFile), { topicPrefix: config().topicPrefix });
+      console.log(values.json ? JSON.stringify(description, null, 2) : formatTopology(description));
+      return 0;
+    },
+  },
+  token: {
+    spec: async () => (await import("../gateway/token.js")).TOKEN_COMMAND,
+    npm: "npm run token --",
+    run: async (args) => (await import("../gateway/token.js")).runToken(args),
+  },
+  ui: {
+    spec: () => UI,
+    npm: "npm run ui:build --",
+    async run(args) {
+      const { values } = parseCommandArgs(UI, args);
+      const { runUiBuild } = await import("./ui-build.js");
+      return runUiBuild([...(values.force ? ["--force"] : []), ...(values.check ? ["--check"] : [])]);
+    },
+  },
+  rebuild: withUrls(
+    async () => (await import("../projections/rebuild-command.js")).REBUILD_COMMAND,
+    async () => (await import("../projections/rebuild-command.js")).runRebuild,
+    "npm run rebuild --",
+  ),
+  ...Object.fromEntries(
+    (["goal", "state", "verify", "rebuild"] as const).map((sub) => [
+      `audit ${sub}`,
+      withUrls(
+        async () => (await import("../projections/audit/command.js")).AUDIT_COMMANDS[sub],
+        async () => {
+          const { runAudit } = await import("../projections/audit/command.js");
+          return (urls, args) => runAudit(urls, [sub, ...args]);
+        },
+        `npm run audit -- ${sub}`,
+        async (args) => {
+          const audit = await import("../projections/audit/command.js");
+          if (sub === "goal") audit.auditGoalArgs(args);
+          if (sub === "state") audit.auditStateArgs(args);
+        },
+      ),
+    ]),
+  ),
+  bench: {
+    spec: async () => (await import("../bench/all.js")).BENCH_ALL_COMMAND,
+    npm: "npm run bench --",
+    run: async (args, config) => {
+      const { runAllBenches, benchAllOptions } = await import("../bench/all.js");
+      benchAllOptions(args);
+      return withInfra(config(), async (infra) => {
+        const native = Object.values(infra.sources).includes("native");
+        const servers = native ? await stackStatus(config()).catch(() => []) : [];
+        return runAllBenches(infra.urls, args, {
+          sources: infra.sources,
+          servers: servers.map((s) => ({ name: s.name, state: s.state, version: s.title, detail: s.detail })),
+        });
       });
-    });
+    },
+  },
+  "bench codec": withUrls(
+    async () => (await import("../bench/codec.js")).CODEC_BENCH_COMMAND,
+    async () => (await import("../bench/codec.js")).runCodecBench,
+    "npm run bench:codec --",
+  ),
+  "bench flow": withUrls(
+    async () => (await import("../bench/flow.js")).FLOW_BENCH_COMMAND,
+    async () => (await import("../bench/flow.js")).runFlowBench,
+    "npm run bench:flow --",
+  ),
+  "bench gateway": withUrls(
+    async () => (await import("../bench/gateway.js")).GATEWAY_BENCH_COMMAND,
+    async () => (await import("../bench/gateway.js")).runGatewayBench,
+    "npm run bench:gateway --",
+  ),
+  "bench projections": withUrls(
+    async () => (await import("../bench/projections.js")).PROJECTIONS_BENCH_COMMAND,
+    async () => (await import("../bench/projections.js")).runProjectionsBench,
+    "npm run bench:projections --",
+  ),
+  "bench replay": withUrls(
+    async () => (await import("../bench/replay.js")).REPLAY_BENCH_COMMAND,
+    async () => (await import("../bench/replay.js")).runReplayBench,
+    "npm run bench:replay --",
+  ),
+  "bench models": withUrls(
+    async () => (await import("../bench/models.js")).MODELS_BENCH_COMMAND,
+    async () => (await import("../bench/models.js")).runModelsBench,
+    "npm run bench:models --",
+  ),
+  soak: withUrls(
+    async () => (await import("../bench/soak.js")).SOAK_COMMAND,
+    async () => (await import("../bench/soak.js")).runSoak,
+    "npm run soak --",
+  ),
+};
+
+function version(): string {
+  return (JSON.parse(fs.readFileSync(path.join(repoRoot, "package.json"), "utf8")) as { version: string }).version;
+}
+
+const GLOBAL_OPTIONS = "--help (-h), --version";
+
+/** The commands under `prefix` (all when empty), each with its summary and the npm script that runs it. */
+async function commandList(prefix = ""): Promise<string> {
+  const names = Object.keys(COMMANDS).filter((n) => !prefix || n === prefix || n.startsWith(`${prefix} `));
+  // A summary lives in the command's own table; one that cannot be loaded is listed without it.
+  const summaries = await Promise.all(
+    names.map(async (name) => {
+      try {
+        return (await COMMANDS[name]!.spec()).summary;
+      } catch {
+        return "";
+      }
+    }),
+  );
+  const width = Math.max(...names.map((n) => n.length)) + 2;
+  return names
+    .map((name, i) => {
+      const npm = COMMANDS[name]!.npm;
+      return `  ${name.padEnd(width)}${summaries[i]}${npm ? `\n  ${"".padEnd(width)}  ${npm}` : ""}`;
+    })
+    .join("\n");
+}
+
+async function topLevelUsage(): Promise<string> {
+  return [
+    "usage: polity <command> [options]   (in this repository: npm run polity -- <command> [options])",
+    "       polity <command> --help      a command's options",
+    "       polity help <command>        the same",
+    "       polity --version",
+    "",
+    "commands (under each, the npm script that runs it):",
+    await commandList(),
+    "",
+    "`polity bench` runs every benchmark (also `polity bench all`).",
+  ].join("\n");
+}
+
+/** The command named by the first words of argv, and the arguments after them. */
+function findCommand(argv: string[]): { name: string; args: string[] } | null {
+  const [first, second] = argv;
+  if (first === undefined) return null;
+  if (first === "bench" && second === "all") return { name: "bench", args: argv.slice(2) };
+  if (second !== undefined && COMMANDS[`${first} ${second}`])
+    return { name: `${first} ${second}`, args: argv.slice(2) };
+  if (COMMANDS[first]) return { name: first, args: argv.slice(1) };
+  return null;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined) throw new CliExit(2, `polity: name a command\n${await topLevelUsage()}`);
+  if (first === "--help" || first === "-h" || (first === "help" && rest.length === 0)) {
+    console.log(await topLevelUsage());
+    return 0;
   }
-  if (command === "bench" && rest[0] === "replay") {
-    const { runReplayBench } = await import("../bench/replay.js");
-    return withInfra(config, (infra) => runReplayBench(infra.urls, rest.slice(1)));
+  if (first === "--version") {
+    console.log(version());
+    return 0;
   }
-  if (command === "bench" && rest[0] === "codec") {
-    const { runCodecBench } = await import("../bench/codec.js");
-    return withInfra(config, (infra) => runCodecBench(infra.urls, rest.slice(1)));
+  const helpFor = first === "help";
+  const words = helpFor ? rest : argv;
+  const [head, sub] = words as [string, string | undefined];
+  if (head.startsWith("-"))
+    throw new CliExit(2, `polity: unknown option ${head}; known options before a command: ${GLOBAL_OPTIONS}`);
+  const found = findCommand(words);
+  if (!found) {
+    const group = Object.keys(COMMANDS).some((n) => n.startsWith(`${head} `));
+    if (!group) {
+      const known = [...new Set(Object.keys(COMMANDS).map((n) => n.split(" ")[0]))].join(", ");
+      throw new CliExit(2, `polity: unknown command ${head}; the commands are ${known} (polity --help describes each)`);
+    }
+    const list = await commandList(head);
+    if (helpFor || sub === "--help" || sub === "-h") {
+      console.log(
+        `usage: polity ${head} <subcommand> [options]\n\n${list}\n\npolity ${head} <subcommand> --help shows its options.`,
+      );
+      return 0;
+    }
+    throw new CliExit(
+      2,
+      `polity ${head}: ${sub === undefined ? "name a subcommand" : `unknown subcommand ${sub}`}; one of:\n${list}`,
+    );
   }
-  if (command === "bench" && rest[0] === "gateway") {
-    const { runGatewayBench } = await import("../bench/gateway.js");
-    return withInfra(config, (infra) => runGatewayBench(infra.urls, rest.slice(1)));
+  if (helpFor) {
+    console.log(commandUsage(await COMMANDS[found.name]!.spec()));
+    return 0;
   }
-  if (command === "bench" && rest[0] === "flow") {
-    const { runFlowBench } = await import("../bench/flow.js");
-    return withInfra(config, (infra) => runFlowBench(infra.urls, rest.slice(1)));
-  }
-  if (command === "bench" && rest[0] === "models") {
-    const { runModelsBench } = await import("../bench/models.js");
-    return withInfra(config, (infra) => runModelsBench(infra.urls, rest.slice(1)));
-  }
-  if (command === "bench" && rest[0] === "projections") {
-    const { runProjectionsBench } = await import("../bench/projections.js");
-    return withInfra(config, (infra) => runProjectionsBench(infra.urls, rest.slice(1)));
-  }
-  if (command === "soak") {
-    const { runSoak } = await import("../bench/soak.js");
-    return withInfra(config, (infra) => runSoak(infra.urls, rest));
-  }
-  if (command === "faults") {
-    const { runFaults } = await import("./faults.js");
-    return runFaults(rest);
-  }
-  if (command === "stack") {
-    const [sub, ...names] = rest;
-    if (sub === "up") return stackUp(config, parseNames(names)).then(() => status(config));
-    if (sub === "down") return stackDown(config, parseNames(names)).then(() => 0);
-    if (sub === "status") return status(config);
-    if (sub === "logs") return logs(config, names);
-  }
-  console.error(USAGE);
-  return 2;
+  const command = COMMANDS[found.name]!;
+  // Parse before anything runs: --help and usage errors end here, before the stack is resolved.
+  parseCommandArgs(await command.spec(), found.args);
+  let config: PolityConfig | undefined;
+  return command.run(found.args, () => (config ??= loadConfig()));
 }
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: Error) => {
+    if (e instanceof CliExit) process.exit(reportCliExit(e));
     console.error(`error: ${e.message}`);
     process.exit(1);
   },

@@ -1,7 +1,8 @@
 /**
  * The one typed configuration module. Every process (the stack tool, `npm start`, tests, and later
  * the processors, projections and gateway) reads its settings here, from the environment, with
- * typed defaults. Nothing else reads process.env for these names.
+ * typed defaults. Nothing else reads process.env for these names: a module that needs a setting
+ * takes it as a parameter, and its caller passes the value from loadConfig().
  */
 import { isIP } from "node:net";
 import os from "node:os";
@@ -69,6 +70,15 @@ export interface PolityConfig {
   gatewayUi: boolean;
   /** POLITY_TENANT_PLANS as given: JSON from tenant to plan, parsed by gateway/plans.ts; null when unset. */
   tenantPlans: string | null;
+  /** POLITY_TOPOLOGY_FILE: the hierarchies to run (processors/topology.ts reads and checks it). */
+  topologyFile: string;
+  /**
+   * POLITY_READ_MODELS: the read models `npm start` runs, as named (projections/run.ts checks the
+   * names against the models it knows).
+   */
+  readModels: string[];
+  /** POLITY_JWT_SECRET: the gateway's HS256 secret; null means the development secret under native.home. */
+  jwtSecret: string | null;
 }
 
 /** The environment variable that carries each URL, for every process and error message. */
@@ -80,6 +90,9 @@ export const URL_ENV: Record<keyof InfraUrls, string> = {
 };
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+/** The topology `npm start` runs when POLITY_TOPOLOGY_FILE is not set. */
+export const DEFAULT_TOPOLOGY_FILE = path.join(repoRoot, "processors", "config", "topology.json");
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -149,6 +162,13 @@ function onOff(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean
   throw new ConfigError(`${name}=${env[name]} is neither on nor off.`);
 }
 
+function list(env: NodeJS.ProcessEnv, name: string, fallback: string): string[] {
+  return text(env, name, fallback)
+    .split(",")
+    .map((item) => item.trim())
+    .filter(Boolean);
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): PolityConfig {
   return {
     repoRoot,
@@ -161,6 +181,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PolityConfig {
     gatewayHost: host(env, "POLITY_GATEWAY_HOST", "127.0.0.1"),
     gatewayUi: onOff(env, "POLITY_GATEWAY_UI", true),
     tenantPlans: env.POLITY_TENANT_PLANS || null,
+    topologyFile: path.resolve(text(env, "POLITY_TOPOLOGY_FILE", DEFAULT_TOPOLOGY_FILE)),
+    readModels: list(env, "POLITY_READ_MODELS", "analytics,state"),
+    // Its length is checked where it is used (gateway/auth.ts), so that a process without a gateway runs.
+    jwtSecret: env.POLITY_JWT_SECRET || null,
     native: {
       home: path.resolve(text(env, "POLITY_HOME", path.join(repoRoot, ".polity"))),
       cacheDir: path.resolve(

@@ -12,6 +12,7 @@ import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import type { InfraUrls } from "../lib/config.js";
 import { loadConfig } from "../lib/config.js";
+import { CliExit, defineCommand, parseCommandArgs } from "../lib/cli-args.js";
 import { kafkaClient } from "../lib/kafka.js";
 import { submitGoal } from "../producers/commands.js";
 import { EventWriter } from "../producers/writer.js";
@@ -27,16 +28,35 @@ import { loadTopology, type TopologyConfig } from "./topology.js";
 
 const AI_TOPOLOGY_FILE = path.join(path.dirname(fileURLToPath(import.meta.url)), "config", "ai-topology.json");
 
+export const DEMO_COMMAND = defineCommand({
+  name: "demo",
+  summary: "submit a sample project and follow it through its eight phases until done",
+  options: {
+    attach: {
+      type: "boolean",
+      help: "use the hierarchy `npm start` runs in another terminal instead of one in this process",
+    },
+    dgm: { type: "boolean", help: "the three-tier DGM topology (master, sub-master, worker) instead of aamas" },
+    ai: {
+      type: "boolean",
+      help: "a goal planned by a language model and done by model workers on the embedded runtime",
+    },
+    model: {
+      type: "string",
+      value: "FILE.gguf",
+      help: "with --ai: the GGUF model to run (default: a tiny random-weight model, meaningless text)",
+    },
+  },
+});
+
 /** The AI demo's topology, its local model file given by --model or written as a tiny random-weight model. */
-function aiTopology(args: string[], say: (line: string) => void): TopologyConfig {
+function aiTopology(model: string | undefined, say: (line: string) => void): TopologyConfig {
   const topology = loadTopology(AI_TOPOLOGY_FILE);
   const local = topology.models?.local;
   if (local?.backend !== "embedded") throw new Error(`${AI_TOPOLOGY_FILE}: models.local must be an embedded model`);
-  const i = args.indexOf("--model");
-  if (i >= 0) {
-    const file = args[i + 1];
-    if (!file || !fs.existsSync(file))
-      throw new Error(`--model needs the path of a GGUF file; ${file ? `${file} does not exist` : "none was given"}`);
+  if (model !== undefined) {
+    const file = model;
+    if (!fs.existsSync(file)) throw new CliExit(2, `--model needs the path of a GGUF file; ${file} does not exist`);
     local.file = path.resolve(file);
     say(`model: ${local.file}`);
   } else {
@@ -52,13 +72,18 @@ function aiTopology(args: string[], say: (line: string) => void): TopologyConfig
   return topology;
 }
 
+/** Checks the demo's flags (before any infrastructure is resolved); runDemo parses them again. */
+export function demoOptions(args: string[]) {
+  const { values } = parseCommandArgs(DEMO_COMMAND, args);
+  if (values.ai && values.dgm)
+    throw new CliExit(2, "--ai runs the aamas topology of processors/config/ai-topology.json; drop --dgm");
+  if (values.model !== undefined && !values.ai) throw new CliExit(2, "--model is for the --ai demo; add --ai");
+  return { ...values, topology: values.dgm ? ("dgm" as const) : ("aamas" as const) };
+}
+
 export async function runDemo(urls: InfraUrls, args: string[]): Promise<number> {
   const config = loadConfig();
-  const attach = args.includes("--attach");
-  const ai = args.includes("--ai");
-  const topology = args.includes("--dgm") ? "dgm" : "aamas";
-  if (ai && topology === "dgm")
-    throw new Error("--ai runs the aamas topology of processors/config/ai-topology.json; drop --dgm");
+  const { attach, ai, model, topology } = demoOptions(args);
   const kafka = kafkaClient(urls.kafkaBrokers, `${config.clientId}-demo`);
   const codec = Codec.forUrl(urls.schemaRegistryUrl);
   const started = Date.now();
@@ -66,7 +91,7 @@ export async function runDemo(urls: InfraUrls, args: string[]): Promise<number> 
   const say = (line: string) => console.log(`${clock()}  ${line}`);
   const hierarchy = attach
     ? null
-    : await runProcessors(urls, [...ROLES], () => undefined, ai ? aiTopology(args, say) : undefined);
+    : await runProcessors(urls, [...ROLES], () => undefined, ai ? aiTopology(model, say) : undefined);
   if (hierarchy) console.log(`${clock()}  hierarchy running in this process (${ROLES.join(", ")})`);
 
   const goalId = `demo-${randomUUID().slice(0, 8)}`;

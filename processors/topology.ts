@@ -5,7 +5,6 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import type { AgentRegistered, ExecutorKind, Tier, Topology } from "../schemas/generated/types.js";
 import type { Payload } from "../schemas/generated/types.js";
 import { DEFAULT_RETRY_LIMITS, type RetryLimits } from "./domain/limits.js";
@@ -23,7 +22,8 @@ import type { ModelWorkerConfig } from "./ai/model-executor.js";
 import type { ModelPlannerOptions } from "./ai/model-planner.js";
 import { modelConfigProblems, type ModelConfig } from "./ai/models.js";
 
-export const DEFAULT_TOPOLOGY_FILE = path.join(path.dirname(fileURLToPath(import.meta.url)), "config", "topology.json");
+/** The topology run when POLITY_TOPOLOGY_FILE is not set (defined with the other settings in lib/config.ts). */
+export { DEFAULT_TOPOLOGY_FILE } from "../lib/config.js";
 
 export interface WorkerGroup {
   count: number;
@@ -214,7 +214,8 @@ const TOP: Record<Topology, Tier> = { aamas: "PRESIDENT", dgm: "MASTER" };
 const DOMAIN_TIER: Record<Topology, Tier> = { aamas: "GOVERNOR", dgm: "SUB_MASTER" };
 const HEARTBEAT_MS = 5_000;
 
-export function loadTopology(file = process.env.POLITY_TOPOLOGY_FILE ?? DEFAULT_TOPOLOGY_FILE): TopologyConfig {
+/** Reads and checks a topology file; `npm start` passes loadConfig().topologyFile (POLITY_TOPOLOGY_FILE). */
+export function loadTopology(file: string): TopologyConfig {
   let raw: unknown;
   try {
     raw = JSON.parse(fs.readFileSync(file, "utf8"));

@@ -1,5 +1,5 @@
 /**
- * `npm run rebuild -- [--models analytics,state] [--swap] [--keep]`: rebuilds the read models from
+ * `npm run rebuild -- [--models analytics,state] [--swap] [--keep]` (also `polity audit rebuild`): rebuilds the read models from
  * offset zero into fresh targets, prints whether each equals the live one, and swaps on request.
  * Exit code 0 when every model is equal (or was swapped in), 1 otherwise.
  */
@@ -9,15 +9,40 @@ import { loadConfig } from "../lib/config.js";
 import { kafkaClient } from "../lib/kafka.js";
 import { Codec } from "../schemas/codec.js";
 import { rebuild } from "./rebuild.js";
-import { readModelsFromEnv, readModelTargets } from "./run.js";
+import { parseReadModels, readModelTargets } from "./run.js";
 import { pgPool } from "../lib/pg.js";
+import { defineCommand, parseCommandArgs, type CommandSpec } from "../lib/cli-args.js";
 
-export async function runRebuild(urls: InfraUrls, args: string[]): Promise<number> {
-  const m = args.indexOf("--models");
-  const models = readModelsFromEnv(m >= 0 ? args[m + 1] : undefined);
-  const swap = args.includes("--swap");
-  const keep = args.includes("--keep");
+const REBUILD_OPTIONS = {
+  models: {
+    type: "string",
+    value: "analytics,state",
+    help: "the read models to rebuild (default: POLITY_READ_MODELS, which defaults to analytics,state)",
+  },
+  swap: { type: "boolean", help: "swap each rebuilt model in for the live one (the replaced one is kept)" },
+  keep: { type: "boolean", help: "keep the rebuilt models beside the live ones after comparing" },
+} as const;
+
+export const REBUILD_COMMAND = defineCommand({
+  name: "rebuild",
+  summary: "rebuild read models from offset 0 into fresh targets and compare them with the live ones",
+  options: REBUILD_OPTIONS,
+  notes: "Exit code 0 when every model is equal (or was swapped in), 1 otherwise.",
+});
+
+/** The same command as `polity audit rebuild`. */
+export const AUDIT_REBUILD_COMMAND = defineCommand({ ...REBUILD_COMMAND, name: "audit rebuild" });
+
+export async function runRebuild(
+  urls: InfraUrls,
+  args: string[],
+  spec: CommandSpec<typeof REBUILD_OPTIONS> = REBUILD_COMMAND,
+): Promise<number> {
   const config = loadConfig();
+  const { values } = parseCommandArgs(spec, args);
+  const models =
+    values.models === undefined ? parseReadModels(config.readModels) : parseReadModels(values.models, "--models");
+  const { swap, keep } = values;
   const pool = pgPool(urls.databaseUrl, 4);
   const mongo = new MongoClient(urls.mongoUrl);
   try {

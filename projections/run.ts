@@ -8,7 +8,7 @@
  * understood, the state store runs in its tests only; POLITY_READ_MODELS=analytics,state opts in.
  */
 import type { Kafka } from "kafkajs";
-import type { InfraUrls } from "../lib/config.js";
+import { loadConfig, type InfraUrls } from "../lib/config.js";
 import type { Codec } from "../schemas/codec.js";
 import { ProjectionHost } from "./host.js";
 import { StateStore } from "./mongo/state-store.js";
@@ -57,15 +57,24 @@ export function readModelTargets(topicPrefix = ""): { analyticsSchema: string; c
   return { analyticsSchema: `analytics_${tag}`, collectionPrefix: `${tag}_` };
 }
 
-export function readModelsFromEnv(value = process.env.POLITY_READ_MODELS): ReadModel[] {
-  const names = (value ?? "analytics,state")
-    .split(",")
-    .map((n) => n.trim())
-    .filter(Boolean);
-  const unknown = names.filter((n) => !(n in PROJECTED_TOPICS));
+/**
+ * The read models named in `names` (comma-separated text or a list), checked against the ones this
+ * module runs. `source` names where they came from, for the error: `npm start` passes
+ * loadConfig().readModels (POLITY_READ_MODELS), the rebuild command its --models flag.
+ */
+export function parseReadModels(names: string | readonly string[], source = "POLITY_READ_MODELS"): ReadModel[] {
+  const list = (typeof names === "string" ? names.split(",") : [...names]).map((n) => n.trim()).filter(Boolean);
+  const unknown = list.filter((n) => !(n in PROJECTED_TOPICS));
   if (unknown.length > 0)
-    throw new Error(`POLITY_READ_MODELS: unknown read model(s) ${unknown.join(", ")}; use analytics, state`);
-  return names as ReadModel[];
+    throw new Error(
+      `${source}: unknown read model(s) ${unknown.join(", ")}; use ${Object.keys(PROJECTED_TOPICS).join(", ")}`,
+    );
+  return list as ReadModel[];
+}
+
+/** The read models of POLITY_READ_MODELS as lib/config.ts reads it, or of `value` when given. */
+export function readModelsFromEnv(value?: string): ReadModel[] {
+  return value === undefined ? parseReadModels(loadConfig().readModels) : parseReadModels(value);
 }
 
 export async function startProjections(options: {

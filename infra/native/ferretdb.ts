@@ -16,6 +16,7 @@ import type { NativeStackConfig } from "../../lib/config.js";
 import { probeMongo } from "../probes.js";
 import { POSTGRES_USER } from "./postgres.js";
 import { installAtomically, run, say } from "./process.js";
+import { DownloadProgress, watchDirectoryGrowth } from "./progress.js";
 import { pidFileDaemon, stackPaths, type NativeServer } from "./server.js";
 
 const MODULE = "github.com/FerretDB/FerretDB";
@@ -35,23 +36,33 @@ export function ferretdbServer(native: NativeStackConfig): NativeServer {
     async install() {
       await installAtomically(distDir, async (tmp) => {
         say(`mongo: building FerretDB v${native.ferretdbVersion} with Go (first time only, about 2 minutes)`);
-        const info = JSON.parse(
-          await run("go", ["mod", "download", "-json", `${MODULE}@v${native.ferretdbVersion}`], {
-            what: "downloading the FerretDB module",
-            cwd: tmp,
-          }),
-        ) as { Dir: string };
-        const src = path.join(tmp, "src");
-        // The module cache is read-only; cp copies it and chmod opens the copy for the version file.
-        await run("cp", ["-r", info.Dir, src], { what: "copying the FerretDB module" });
-        await run("chmod", ["-R", "u+w", src], { what: "making the FerretDB copy writable" });
-        fs.writeFileSync(path.join(src, "build/version/version.txt"), `v${native.ferretdbVersion}\n`);
-        await run("go", ["build", "-trimpath", "-o", path.join(tmp, "ferretdb"), "./cmd/ferretdb"], {
-          what: "building FerretDB",
-          cwd: src,
-          env: { ...process.env, CGO_ENABLED: "0" },
-        });
-        fs.rmSync(src, { recursive: true, force: true });
+        // Go prints no transfer progress: report the growth of its module download cache instead.
+        const modCache = (await run("go", ["env", "GOMODCACHE"], { what: "go env GOMODCACHE" })).trim();
+        const stopWatching = watchDirectoryGrowth(
+          path.join(modCache, "cache", "download"),
+          new DownloadProgress({ label: "[stack] mongo: Go modules downloaded" }),
+        );
+        try {
+          const info = JSON.parse(
+            await run("go", ["mod", "download", "-json", `${MODULE}@v${native.ferretdbVersion}`], {
+              what: "downloading the FerretDB module",
+              cwd: tmp,
+            }),
+          ) as { Dir: string };
+          const src = path.join(tmp, "src");
+          // The module cache is read-only; cp copies it and chmod opens the copy for the version file.
+          await run("cp", ["-r", info.Dir, src], { what: "copying the FerretDB module" });
+          await run("chmod", ["-R", "u+w", src], { what: "making the FerretDB copy writable" });
+          fs.writeFileSync(path.join(src, "build/version/version.txt"), `v${native.ferretdbVersion}\n`);
+          await run("go", ["build", "-trimpath", "-o", path.join(tmp, "ferretdb"), "./cmd/ferretdb"], {
+            what: "building FerretDB",
+            cwd: src,
+            env: { ...process.env, CGO_ENABLED: "0" },
+          });
+          fs.rmSync(src, { recursive: true, force: true });
+        } finally {
+          stopWatching();
+        }
       });
     },
     ...pidFileDaemon({

@@ -9,6 +9,7 @@ import path from "node:path";
 import type { NativeStackConfig } from "../../lib/config.js";
 import { probeKafka } from "../probes.js";
 import { installAtomically, run, say, writeIfChanged } from "./process.js";
+import { DownloadProgress, mavenProgress } from "./progress.js";
 import { pidFileDaemon, stackPaths, type NativeServer } from "./server.js";
 
 export function kafkaServer(native: NativeStackConfig, repoRoot: string): NativeServer {
@@ -93,11 +94,15 @@ export function kafkaServer(native: NativeStackConfig, repoRoot: string): Native
     async install() {
       await installAtomically(distDir, async (tmp) => {
         say(`kafka: resolving kafka_2.13:${native.kafkaVersion} and its runtime jars from Maven Central`);
+        // Without -q and -B Maven reports each transfer's bytes, which mavenProgress turns into
+        // progress lines; the ~48 MB estimate is Kafka 3.9's runtime jars (what Maven has cached is
+        // not downloaded again, so the last line may stop short of it).
+        const progress = new DownloadProgress({ label: "[stack] kafka: downloading jars", expectedBytes: 48e6 });
+        const maven = mavenProgress(progress);
         await run(
           "mvn",
           [
-            "-q",
-            "-B",
+            "-Dstyle.color=never",
             "-f",
             path.join(repoRoot, "infra/native/kafka/pom.xml"),
             `-Dkafka.version=${native.kafkaVersion}`,
@@ -105,8 +110,9 @@ export function kafkaServer(native: NativeStackConfig, repoRoot: string): Native
             "-DincludeScope=runtime",
             `-DoutputDirectory=${path.join(tmp, "libs")}`,
           ],
-          { what: "downloading Kafka with Maven" },
+          { what: "downloading Kafka with Maven", onOutput: maven.onOutput },
         );
+        progress.finish(maven.done());
       });
     },
     ...pidFileDaemon({

@@ -20,21 +20,25 @@ export interface RunOptions extends SpawnOptions {
   what: string;
   /** Stream the command's output to our stderr (for long installs, so progress is visible). */
   echo?: boolean;
+  /** Sees the command's output as it arrives (stdout and stderr), e.g. to report download progress. */
+  onOutput?: (text: string) => void;
 }
 
 /** Runs a command to completion; returns stdout, or throws with the tail of its output. */
 export function run(command: string, args: string[], options: RunOptions): Promise<string> {
-  const { what, echo, ...spawnOptions } = options;
+  const { what, echo, onOutput, ...spawnOptions } = options;
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { ...spawnOptions, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     let err = "";
     child.stdout?.on("data", (chunk: Buffer) => {
       out += chunk.toString();
+      onOutput?.(chunk.toString());
       if (echo) process.stderr.write(chunk);
     });
     child.stderr?.on("data", (chunk: Buffer) => {
       err += chunk.toString();
+      onOutput?.(chunk.toString());
       if (echo) process.stderr.write(chunk);
     });
     child.on("error", (e) => reject(new StackError(`${what}: could not run ${command}: ${e.message}`)));

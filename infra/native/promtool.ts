@@ -6,6 +6,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { run, say, StackError } from "./process.js";
+import { aptProgress, DownloadProgress } from "./progress.js";
 
 export type Promtool = { path: string; version: string } | { path: null; reason: string };
 
@@ -51,10 +52,15 @@ export async function ensurePromtool(): Promise<Promtool> {
   say("promtool: not found; installing Debian's prometheus package (apt-get update, then install)");
   await run("apt-get", ["update", "-qq"], { what: "apt-get update" });
   say("promtool: apt-get install prometheus");
-  await run("apt-get", ["install", "-y", "-qq", "--no-install-recommends", "prometheus"], {
+  // -q (not -qq) keeps "Need to get N MB" and one "Get:" line per package: aptProgress reports them.
+  const progress = new DownloadProgress({ label: "[stack] promtool: apt-get downloading" });
+  const apt = aptProgress(progress);
+  await run("apt-get", ["install", "-y", "-q", "--no-install-recommends", "prometheus"], {
     what: "apt-get install prometheus",
     env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+    onOutput: apt.onOutput,
   });
+  progress.finish(apt.done());
   const installed = onPath("promtool");
   if (!installed) throw new StackError("apt-get installed prometheus but no promtool appeared on the PATH");
   const version = await versionOf(installed);

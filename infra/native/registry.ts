@@ -10,6 +10,7 @@ import { probeRegistry } from "../probes.js";
 import { newestJava } from "./java.js";
 import { POSTGRES_USER } from "./postgres.js";
 import { installAtomically, run, say, StackError } from "./process.js";
+import { DownloadProgress, mavenProgress } from "./progress.js";
 import { pidFileDaemon, stackPaths, type NativeServer } from "./server.js";
 
 /**
@@ -49,17 +50,20 @@ export function registryServer(native: NativeStackConfig): NativeServer {
     async install() {
       await installAtomically(distDir, async (tmp) => {
         say(`registry: downloading apicurio-registry-app ${release.version} (about 160 MB) from Maven Central`);
+        const progress = new DownloadProgress({ label: "[stack] registry: downloading", expectedBytes: 160e6 });
+        const maven = mavenProgress(progress);
+        // Without -q and -B Maven reports the transfer's bytes (see infra/native/progress.ts).
         await run(
           "mvn",
           [
-            "-q",
-            "-B",
+            "-Dstyle.color=never",
             "dependency:copy",
             `-Dartifact=io.apicurio:apicurio-registry-app:${release.version}:tar.gz:all`,
             `-DoutputDirectory=${tmp}`,
           ],
-          { what: "downloading Apicurio Registry with Maven", cwd: tmp },
+          { what: "downloading Apicurio Registry with Maven", cwd: tmp, onOutput: maven.onOutput },
         );
+        progress.finish(maven.done());
         const archive = path.join(tmp, `apicurio-registry-app-${release.version}-all.tar.gz`);
         await run("tar", ["xzf", archive, "-C", tmp], { what: "unpacking Apicurio Registry" });
         await run("rm", ["-f", archive], { what: "removing the Apicurio archive" });

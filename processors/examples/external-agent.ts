@@ -25,7 +25,7 @@
  *   inputs and its dependencies' results and outputs (processors/domain/context.ts). The answer, or
  *   null when none came in time, is the work function's third argument.
  */
-import { parseArgs } from "node:util";
+import { CliExit, defineCommand, parseArgvOrExit, reportCliExit, wholeNumber } from "../../lib/cli-args.js";
 import { logLine, runIfMain, stopOnSignal } from "../../lib/process.js";
 import type { Consumer, Kafka } from "kafkajs";
 import { loadConfig } from "../../lib/config.js";
@@ -505,26 +505,46 @@ async function announce(o: ExternalAgentOptions, prefix: string, log: (line: str
   }
 }
 
+export const EXTERNAL_AGENT_COMMAND = defineCommand({
+  name: "external-agent",
+  summary: "a worker outside the platform (node --import tsx processors/examples/external-agent.ts)",
+  options: {
+    agent: { type: "string", value: "id", help: "this agent's id (required)" },
+    superior: { type: "string", value: "mayorId", help: "the mayor (dgm: sub-master) it works under (required)" },
+    domain: { type: "string", value: "d", help: "its domain (required)" },
+    specialization: { type: "string", value: "s", help: "its specialization (required)" },
+    topology: { type: "string", value: "aamas|dgm", default: "aamas", help: "the hierarchy it joins" },
+    capacity: { type: "string", value: "n", default: "1", help: "tasks it works on at once" },
+    "request-context": { type: "boolean", help: "ask the superior for context before each attempt" },
+  },
+  notes: "Reads KAFKA_BROKERS, SCHEMA_REGISTRY_URL and POLITY_TOPIC_PREFIX (lib/config.ts).",
+});
+
+function externalAgentOptions() {
+  const { values } = parseArgvOrExit(EXTERNAL_AGENT_COMMAND);
+  const { agent, superior, domain, specialization, topology } = values;
+  try {
+    if (!agent || !superior || !domain || !specialization)
+      throw new CliExit(2, "external-agent needs --agent, --superior, --domain and --specialization (see --help)");
+    if (topology !== "aamas" && topology !== "dgm") throw new CliExit(2, `--topology ${topology}: give aamas or dgm`);
+    const capacity = wholeNumber("capacity", values.capacity);
+    return {
+      agent,
+      superior,
+      domain,
+      specialization,
+      topology,
+      capacity,
+      requestContext: values["request-context"],
+    } as const;
+  } catch (e) {
+    if (e instanceof CliExit) process.exit(reportCliExit(e));
+    throw e;
+  }
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      agent: { type: "string" },
-      superior: { type: "string" },
-      domain: { type: "string" },
-      specialization: { type: "string" },
-      topology: { type: "string", default: "aamas" },
-      capacity: { type: "string", default: "1" },
-      "request-context": { type: "boolean", default: false },
-    },
-  });
-  const { agent, superior, domain, specialization } = values;
-  if (!agent || !superior || !domain || !specialization)
-    throw new Error(
-      "usage: external-agent.ts --agent <id> --superior <mayorId> --domain <d> --specialization <s> [--topology aamas|dgm] [--capacity n] [--request-context]",
-    );
-  if (values.topology !== "aamas" && values.topology !== "dgm") throw new Error("--topology is aamas or dgm");
-  const capacity = Number(values.capacity);
-  if (!Number.isInteger(capacity) || capacity < 1) throw new Error("--capacity is a whole number >= 1");
+  const { agent, superior, domain, specialization, topology, capacity, requestContext } = externalAgentOptions();
 
   const config = loadConfig();
   const { kafkaBrokers, schemaRegistryUrl } = config.explicitUrls;
@@ -538,10 +558,10 @@ async function main(): Promise<void> {
     superiorId: superior,
     domain,
     specialization,
-    topology: values.topology,
+    topology,
     capacity,
     topicPrefix: config.topicPrefix,
-    requestContext: values["request-context"],
+    requestContext,
     log,
   });
   stopOnSignal(() => running.stop());
