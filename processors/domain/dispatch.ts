@@ -10,15 +10,25 @@
  * per attempt, and leaves it waiting (the superior, unable to hand it elsewhere, passes it up and
  * the top fails the goal).
  */
-import type { Actor, EscalationKind, MessageTypeName } from "../../schemas/generated/types.js";
+import type { Actor, MessageTypeName } from "../../schemas/generated/types.js";
 import { servesTenant, type AgentInfo } from "./directory.js";
 import { decision, type Decision, type DecisionContext, type TierInput } from "./decider.js";
 import { attemptInDelivery, deliveryOf, retryLimitsFor } from "./limits.js";
 import { reportIfDone } from "./reports.js";
+import {
+  escalationKindOf,
+  escalationRaised,
+  exhaustedEscalationId,
+  refusedEscalationId,
+  superiorOf,
+} from "./escalation.js";
 import { checkAssignment, type AccessCheck } from "./security.js";
 import { GOAL_ENDS, loadOf, taskKey, type HierarchyState, type TaskState } from "./state.js";
 import { ATTEMPT_FAILED } from "./status.js";
 import { attemptTimeout } from "./time-limits.js";
+
+/** Kept here for callers that import it from dispatch; escalation.ts owns it. */
+export { escalationKindOf };
 
 /** What the two middle tiers (governor, mayor) read: their tasks' lifecycle and the messages about them. */
 export const MIDDLE_TIER_READS: ReadonlySet<MessageTypeName> = new Set([
@@ -221,18 +231,9 @@ export function dispatchToWorkers(
   return out;
 }
 
-/**
- * Why a dispatcher escalates a task whose attempts ran out: TIMEOUT when the last attempt timed out
- * (time-limits.ts), RETRIES_EXHAUSTED after a retryable failure, TASK_FAILURE for one that cannot be retried.
- */
-export function escalationKindOf(failure: { retryable: boolean; timedOut?: boolean }): EscalationKind {
-  if (!failure.retryable) return "TASK_FAILURE";
-  return failure.timedOut ? "TIMEOUT" : "RETRIES_EXHAUSTED";
-}
-
 /** The escalation of a refused assignment of `task`'s current attempt by `dispatcher`: raised once. */
 export const policyEscalationId = (task: TaskState, dispatcher: AgentInfo) =>
-  `esc-policy-${task.goalId}-${task.spec.id}-${task.attempt}-${dispatcher.agentId}`;
+  refusedEscalationId(task.goalId, task.spec.id, task.attempt, dispatcher);
 
 /**
  * A refused assignment: its DENY evaluation, and the task escalated to the dispatcher's superior
@@ -244,28 +245,17 @@ export function refusedAssignment(
   security: AccessCheck,
   ctx: DecisionContext,
 ): Decision[] {
-  const superior = dispatcher.superiorId ? ctx.directory.get(dispatcher.superiorId) : undefined;
   return [
     ...security.decisions,
-    decision(
-      "EscalationRaised",
-      {
-        escalationId: policyEscalationId(task, dispatcher),
-        goalId: task.goalId,
-        taskId: task.spec.id,
-        kind: "POLICY_VIOLATION",
-        severity: "CRITICAL",
-        fromAgentId: dispatcher.agentId,
-        fromTier: dispatcher.tier,
-        toAgentId: superior?.agentId ?? null,
-        toTier: superior?.tier ?? "SYSTEM",
-        reason: `${dispatcher.name} may not hand task ${task.spec.id} to a ${dispatcher.tier === "GOVERNOR" ? "mayor" : "worker"}: ${security.reasons.join("; ")}`,
-        reasonChain: [],
-        previousEscalationId: null,
-      },
-      { id: dispatcher.agentId, tier: dispatcher.tier },
-      taskRef(task.spec.id),
-    ),
+    escalationRaised({
+      escalationId: policyEscalationId(task, dispatcher),
+      goalId: task.goalId,
+      taskId: task.spec.id,
+      kind: "POLICY_VIOLATION",
+      from: dispatcher,
+      to: superiorOf(dispatcher, ctx.directory),
+      reason: `${dispatcher.name} may not hand task ${task.spec.id} to a ${dispatcher.tier === "GOVERNOR" ? "mayor" : "worker"}: ${security.reasons.join("; ")}`,
+    }),
   ];
 }
 
@@ -314,9 +304,8 @@ export function handleFailure(
       ),
     ];
   }
-  const escalationId = `esc-${goalId}-${taskId}-${task.attempt}-${dispatcher.agentId}`;
+  const escalationId = exhaustedEscalationId(goalId, taskId, task.attempt, dispatcher);
   if (goal?.escalations.has(escalationId)) return [];
-  const superior = dispatcher.superiorId ? ctx.directory.get(dispatcher.superiorId) : undefined;
   const firstOfDelivery = (delivery - 1) * perDelivery + 1;
   const workerFailures = task.failures
     .filter((f) => f.attempt >= firstOfDelivery)
@@ -328,26 +317,17 @@ export function handleFailure(
         ? `${perDelivery} attempts in each of ${delivery} deliveries (${task.attempt} attempts)`
         : `${inDelivery} of ${perDelivery} attempts of delivery ${delivery} (${task.attempt} attempts in all)`;
   return [
-    decision(
-      "EscalationRaised",
-      {
-        escalationId,
-        goalId,
-        taskId,
-        kind: escalationKindOf(task.lastFailure),
-        severity: "CRITICAL",
-        fromAgentId: dispatcher.agentId,
-        fromTier: dispatcher.tier,
-        toAgentId: superior?.agentId ?? null,
-        toTier: superior?.tier ?? "SYSTEM",
-        reason: retryable
-          ? `${dispatcher.name} escalates: task ${taskId} failed ${tally}${task.lastFailure.timedOut ? ", the last by timing out" : ""}`
-          : `${dispatcher.name} escalates: task ${taskId} failed and cannot be retried`,
-        reasonChain: workerFailures,
-        previousEscalationId: null,
-      },
-      actor,
-      taskRef(taskId),
-    ),
+    escalationRaised({
+      escalationId,
+      goalId,
+      taskId,
+      kind: escalationKindOf(task.lastFailure),
+      from: dispatcher,
+      to: superiorOf(dispatcher, ctx.directory),
+      reason: retryable
+        ? `${dispatcher.name} escalates: task ${taskId} failed ${tally}${task.lastFailure.timedOut ? ", the last by timing out" : ""}`
+        : `${dispatcher.name} escalates: task ${taskId} failed and cannot be retried`,
+      reasonChain: workerFailures,
+    }),
   ];
 }

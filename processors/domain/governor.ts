@@ -17,7 +17,6 @@ import { decision, type Decision, type DecisionContext, type TierDecider, type T
 import {
   afterHeldTaskEvent,
   dispatchToWorkers,
-  escalationKindOf,
   leastLoaded,
   MIDDLE_TIER_READS,
   policyEscalationId,
@@ -42,19 +41,21 @@ import {
   type EscalationPolicy,
   type Resolution,
 } from "./escalation-policy.js";
+import {
+  deniedEscalationId,
+  escalationKindOf,
+  escalationRaised,
+  escalationResolved,
+  passedUp,
+  REDELIVERED_KINDS,
+  topFor,
+} from "./escalation.js";
 import { refOf } from "./policies.js";
 import { resourceRequestsFor } from "./resources.js";
 import { checkAssignment, type AccessCheck } from "./security.js";
 import { loadOf, taskKey, type HierarchyState, type TaskState } from "./state.js";
 import { ATTEMPT_FAILED } from "./status.js";
 import { timedOutAttempts } from "./time-limits.js";
-
-/**
- * Escalations a governor answers by delivering the task again in its domain (redeliver) when no
- * policy routes them: attempts ran out after retryable failures, the last of them a failure or a
- * timeout (time-limits.ts), the same rule either way.
- */
-const RETRIED_KINDS: ReadonlySet<EscalationRaised["kind"]> = new Set(["RETRIES_EXHAUSTED", "TIMEOUT"]);
 
 /**
  * Besides the middle tiers' reads, the answers to the budget requests it makes (resources.ts): a
@@ -296,30 +297,19 @@ function resourceDenied(e: ResourceDenied, state: HierarchyState, me: AgentInfo,
   if (!e.goalId || !e.taskId) return [];
   const goal = state.goals.get(e.goalId);
   const task = state.tasks.get(taskKey(e.goalId, e.taskId));
-  const escalationId = `esc-${e.goalId}-${e.taskId}-${e.requestId}-${me.agentId}`;
+  const escalationId = deniedEscalationId(e.goalId, e.taskId, e.requestId, me);
   if (!goal || !task || goal.escalations.has(escalationId) || task.governorId !== me.agentId) return [];
   if (task.status === "CANCELLED" || task.status === "COMPLETED") return [];
-  const top = ctx.directory.top(me.topology);
   return [
-    decision(
-      "EscalationRaised",
-      {
-        escalationId,
-        goalId: e.goalId,
-        taskId: e.taskId,
-        kind: "RESOURCE_DENIED",
-        severity: "CRITICAL",
-        fromAgentId: me.agentId,
-        fromTier: me.tier,
-        toAgentId: top?.agentId ?? null,
-        toTier: top?.tier ?? "SYSTEM",
-        reason: `${me.name} cannot dispatch task ${e.taskId}: its budget of ${e.requestedAmount} was denied: ${e.reasons.join("; ")}`,
-        reasonChain: [],
-        previousEscalationId: null,
-      },
-      { id: me.agentId, tier: me.tier },
-      { type: "TASK", id: e.taskId },
-    ),
+    escalationRaised({
+      escalationId,
+      goalId: e.goalId,
+      taskId: e.taskId,
+      kind: "RESOURCE_DENIED",
+      from: me,
+      to: topFor(me, ctx.directory),
+      reason: `${me.name} cannot dispatch task ${e.taskId}: its budget of ${e.requestedAmount} was denied: ${e.reasons.join("; ")}`,
+    }),
   ];
 }
 
@@ -342,7 +332,7 @@ function resolveEscalation(
   const policy = escalationPolicyAt(ctx.policies, at, me.tier, task?.spec.domain ?? me.domain);
   if (!policy) return redeliver(e, state, me, ctx, defaultTerms(task, me, ctx)) ?? passUp(e, state, me, ctx);
   const route = policy.route(e.kind);
-  const resolution: Resolution | null = route?.value ?? (RETRIED_KINDS.has(e.kind) ? "RETRY_ELSEWHERE" : null);
+  const resolution: Resolution | null = route?.value ?? (REDELIVERED_KINDS.has(e.kind) ? "RETRY_ELSEWHERE" : null);
   const domain = limitsUnder(policy, ctx, me.topology).domain;
   // Deliveries are counted in the mayors' attempts per delivery, as the mayors' policy sets them.
   const mayorPolicy = escalationPolicyAt(ctx.policies, at, "MAYOR", task?.spec.domain ?? me.domain);
@@ -363,21 +353,16 @@ function resolveEscalation(
     if (!refusal) {
       const parts = splitSpecs(task, policy.splitInto?.value ?? DEFAULT_SPLIT_INTO);
       return [
-        decision(
-          "EscalationResolved",
+        escalationResolved(
+          e,
+          me,
           {
-            escalationId: e.escalationId,
-            goalId: e.goalId,
-            taskId: e.taskId,
             outcome: "SPLIT",
             decision: `${me.name} splits task ${task.spec.id} into ${parts.length} parts (${parts.map((p) => p.id).join(", ")}) and runs them in ${me.domain}`,
-            reassignedTo: null,
             newTaskIds: parts.map((p) => p.id),
             consultedPolicies: consulted,
-            openForMs: Math.max(0, ctx.now.getTime() - at.getTime()),
           },
-          actor,
-          { type: "TASK", id: task.spec.id },
+          ctx.now,
         ),
         evaluated([
           routeReason,
@@ -480,7 +465,7 @@ function redeliver(
   terms: DeliveryTerms,
 ): Decision[] | null {
   if (me.tier !== "GOVERNOR" || !e.taskId) return null;
-  if (!RETRIED_KINDS.has(e.kind) && !(terms.anyFailure && e.kind === "TASK_FAILURE")) return null;
+  if (!REDELIVERED_KINDS.has(e.kind) && !(terms.anyFailure && e.kind === "TASK_FAILURE")) return null;
   const goal = state.goals.get(e.goalId);
   if (!goal?.openEscalations.has(e.escalationId)) return [];
   const task = state.tasks.get(taskKey(e.goalId, e.taskId));
@@ -513,21 +498,16 @@ function redeliver(
   const ref = { type: "TASK" as const, id: e.taskId };
   return [
     ...security.decisions,
-    decision(
-      "EscalationResolved",
+    escalationResolved(
+      e,
+      me,
       {
-        escalationId: e.escalationId,
-        goalId: e.goalId,
-        taskId: e.taskId,
         outcome: mayor.agentId === e.fromAgentId ? "RETRY_ELSEWHERE" : "REASSIGN",
         decision: `delivery ${delivery + 1} of ${deliveries} in ${me.domain}: ${me.name} dispatches the task again to ${mayor.name} as attempt ${attempt}`,
         reassignedTo: mayor.agentId,
-        newTaskIds: [],
         consultedPolicies: terms.consulted,
-        openForMs: Math.max(0, ctx.now.getTime() - e.envelope.occurredAt.getTime()),
       },
-      actor,
-      ref,
+      ctx.now,
     ),
     decision(
       "TaskAssigned",
@@ -566,7 +546,7 @@ function passUp(
 ): Decision[] {
   const goal = state.goals.get(e.goalId);
   if (!goal?.openEscalations.has(e.escalationId)) return [];
-  const top = ctx.directory.top(me.topology);
+  const top = topFor(me, ctx.directory);
   const task = e.taskId ? state.tasks.get(taskKey(e.goalId, e.taskId)) : undefined;
   const why =
     note.why ??
@@ -577,42 +557,7 @@ function passUp(
         : task.lastFailure?.retryable
           ? `: ${deliveryOf(task.attempt, note.perDelivery ?? task.maxAttempts)} of ${note.deliveries ?? retryLimitsFor(ctx, me.topology).domain} deliveries in ${me.domain} failed`
           : ": the failure cannot be retried");
-  const forwardedId = `${e.escalationId}>${me.agentId}`;
-  const actor = { id: me.agentId, tier: me.tier };
-  return [
-    decision(
-      "EscalationRaised",
-      {
-        ...e,
-        escalationId: forwardedId,
-        fromAgentId: me.agentId,
-        fromTier: me.tier,
-        toAgentId: top?.agentId ?? null,
-        toTier: top?.tier ?? "SYSTEM",
-        reasonChain: [...e.reasonChain, e.reason],
-        reason: `${me.name} cannot settle it${why}`,
-        previousEscalationId: e.escalationId,
-      },
-      actor,
-      { type: "TASK", id: e.taskId ?? e.goalId },
-    ),
-    decision(
-      "EscalationResolved",
-      {
-        escalationId: e.escalationId,
-        goalId: e.goalId,
-        taskId: e.taskId,
-        outcome: "ESCALATED_FURTHER",
-        decision: `passed to ${top?.agentId ?? "the platform"} as ${forwardedId}`,
-        reassignedTo: null,
-        newTaskIds: [],
-        consultedPolicies: note.consulted ?? [],
-        openForMs: Math.max(0, ctx.now.getTime() - e.envelope.occurredAt.getTime()),
-      },
-      actor,
-      { type: "TASK", id: e.taskId ?? e.goalId },
-    ),
-  ];
+  return passedUp(e, me, top, `${me.name} cannot settle it${why}`, note.consulted ?? [], ctx.now);
 }
 
 // ---- the sub-master under an ESCALATION policy, and splits ------------------------------------

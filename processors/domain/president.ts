@@ -16,11 +16,18 @@
  * route splits the task (unless it is a part, or not failed), as a governor would, into parts its
  * domain tier runs; every other route (the domain's tiers already redelivered what they could)
  * fails the goal. The policy versions consulted are named in the EscalationResolved, and a
- * PolicyEvaluated records the decision.
+ * PolicyEvaluated records the decision. Who raises and resolves which escalation: escalation.ts.
+ *
+ * One input can call for many steps about a goal (submitted, validated, a phase entered and
+ * snapshotted, planned, passed when empty, the next entered, ... completed). Each step's events are
+ * emitted into a draft of the goal (a Turn, decider.ts `Draft`), which folds them with `evolve` as
+ * the host will: the next step reads the goal's version, phase, status and tasks from there.
  */
 import type {
   Actor,
   GoalRejectionCode,
+  GoalStatus,
+  MessageTypeName,
   Payload,
   Phase,
   PolicyRef,
@@ -33,12 +40,14 @@ import type {
 import { TIERS_OF, type AgentInfo } from "./directory.js";
 import {
   decision,
+  Draft,
   type Decision,
   type DecisionContext,
   type PlanningFinished,
   type TierDecider,
   type TierInput,
 } from "./decider.js";
+import { escalationRaised, escalationResolved } from "./escalation.js";
 import { answerContext } from "./context.js";
 import { checkConstitution } from "./constitution.js";
 import { checkCommand, type AccessCheck, type GovernedCommand } from "./security.js";
@@ -60,7 +69,6 @@ import { atRiskAt, DEFAULT_DEADLINES, deadlineSettingsOf, timeLimitsFor } from "
 import {
   deadlineEscalationIds,
   isOpen,
-  newGoal,
   sumCosts,
   taskKey,
   tasksOf,
@@ -89,12 +97,41 @@ function actorOf(agent: AgentInfo): Actor {
   return { id: agent.agentId, tier: agent.tier };
 }
 
-const goalRef = (goal: { goalId: string; version?: number }, bump = 1) => ({
-  type: "GOAL" as const,
-  id: goal.goalId,
-  version: (goal.version ?? 0) + bump,
-});
 const taskRef = (taskId: string) => ({ type: "TASK" as const, id: taskId });
+
+/**
+ * One decision of the top about one goal: what it decided so far, folded into a draft of the goal
+ * (decider.ts `Draft`) as its host will fold it, so every step reads the goal as the log will hold
+ * it at that point (its version, phase, status, tasks); the top deciding; the context.
+ */
+interface Turn {
+  readonly draft: Draft;
+  readonly top: AgentInfo;
+  readonly actor: Actor;
+  readonly ctx: DecisionContext;
+}
+
+function turnOf(
+  state: HierarchyState,
+  goalId: string,
+  top: AgentInfo,
+  ctx: DecisionContext,
+  cause: { eventId: string; tenantId: string } | null = null,
+): Turn {
+  return { draft: new Draft(state, goalId, { now: ctx.now, cause }), top, actor: actorOf(top), ctx };
+}
+
+/** The goal as the turn's decisions so far leave it. */
+function goalOf(turn: Turn): GoalState {
+  const goal = turn.draft.goal;
+  if (!goal) throw new Error(`goal ${turn.draft.goalId} is decided on before its GoalSubmitted`);
+  return goal;
+}
+
+/** An event of the goal itself (polity.goals.events), versioned one past the goal's version in the draft. */
+function goalEvent<T extends MessageTypeName>(turn: Turn, type: T, payload: Payload<T>): void {
+  turn.draft.emit(decision(type, payload, turn.actor, turn.draft.goalRef()));
+}
 
 export const president: TierDecider = {
   role: "president",
@@ -138,7 +175,7 @@ export const president: TierDecider = {
         return stop(input.value, state, ctx);
       case "TaskCompleted":
       case "TaskCancelled":
-        return reconcile(input.value.goalId, state, ctx);
+        return reconcile(input.value, state, ctx);
       case "PlanningFinished":
         return planned(input, state, ctx);
       case "EscalationRaised":
@@ -228,56 +265,30 @@ function submit(cmd: SubmitGoal, state: HierarchyState, ctx: DecisionContext): D
       ),
     ];
 
-  const submitted = decision(
-    "GoalSubmitted",
-    {
-      goalId: cmd.goalId,
-      commandId,
-      kind: cmd.kind,
-      title: cmd.title,
-      description: cmd.description,
-      priority: cmd.priority,
-      constraints: cmd.constraints,
-      deadline: cmd.deadline,
-      domainHints: cmd.domainHints,
-      topology: cmd.topology,
-      tasks: cmd.tasks,
-      budget: cmd.budget,
-    },
-    actor,
-    goalRef({ goalId: cmd.goalId }, 1),
-  );
-  const validated = decision(
-    "GoalValidated",
-    {
-      goalId: cmd.goalId,
-      consultedPolicies: [...security.consulted, ...constitution.consulted],
-      warnings: [...(security.verdict === "WARN" ? security.reasons : []), ...constitution.warnings],
-    },
-    actor,
-    goalRef({ goalId: cmd.goalId }, 2),
-  );
-  // The goal as it will be once those two events are applied, so decomposition can build on it.
-  const goal: GoalState = Object.assign(newGoal(cmd.goalId, cmd.envelope.tenantId, cmd.kind, ctx.now), {
-    partial: false,
-    topology: cmd.topology,
+  const turn = turnOf(state, cmd.goalId, top, ctx, cmd.envelope);
+  turn.draft.emit(...security.decisions, ...constitution.decisions);
+  goalEvent(turn, "GoalSubmitted", {
+    goalId: cmd.goalId,
+    commandId,
+    kind: cmd.kind,
     title: cmd.title,
     description: cmd.description,
     priority: cmd.priority,
-    status: "VALIDATED" as const,
-    version: 2,
-    domainHints: cmd.domainHints,
     constraints: cmd.constraints,
-    explicitTasks: cmd.tasks,
+    deadline: cmd.deadline,
+    domainHints: cmd.domainHints,
+    topology: cmd.topology,
+    tasks: cmd.tasks,
     budget: cmd.budget,
-    submitCommandId: commandId,
-    answeredCommands: new Set([commandId]),
   });
-  const rest =
-    cmd.kind === "PROJECT"
-      ? enterPhase(goal, "INITIATION", null, state, ctx, top, cmd.tasks)
-      : decompose(goal, null, state, ctx, top, cmd.tasks);
-  return [...security.decisions, ...constitution.decisions, submitted, validated, ...rest];
+  goalEvent(turn, "GoalValidated", {
+    goalId: cmd.goalId,
+    consultedPolicies: [...security.consulted, ...constitution.consulted],
+    warnings: [...(security.verdict === "WARN" ? security.reasons : []), ...constitution.warnings],
+  });
+  if (cmd.kind === "PROJECT") enterPhase(turn, "INITIATION", null);
+  else decompose(turn, null);
+  return turn.draft.decisions;
 }
 
 /** GoalRejected, announced to the hierarchy the goal named. */
@@ -419,28 +430,15 @@ function domainsFor(goal: GoalState, ctx: DecisionContext): string[] {
  * template planner's at once, or, with the model planner, a PlanRequested whose answer comes back
  * later (`planned`).
  */
-function decompose(
-  goal: GoalState,
-  phase: Phase | null,
-  state: HierarchyState,
-  ctx: DecisionContext,
-  top: AgentInfo,
-  explicit: readonly TaskSpec[] | null,
-  bump = 1,
-): Decision[] {
-  if (explicit)
-    return decomposeInto(
-      goal,
-      phase,
-      explicit.filter((t) => phase === null || t.phase === phase),
-      "explicit",
-      state,
-      ctx,
-      top,
-      bump,
-    );
+function decompose(turn: Turn, phase: Phase | null): void {
+  const goal = goalOf(turn);
+  const { ctx } = turn;
+  if (goal.explicitTasks) {
+    const tasks = goal.explicitTasks.filter((t) => phase === null || t.phase === phase);
+    return decomposeInto(turn, phase, tasks, "explicit");
+  }
   const planning = planningOf(goal.constraints, ctx.planning?.(goal.topology) ?? DEFAULT_PLANNING).config;
-  if (planning.planner === "model") return [planRequest(goal, phase, 1, [], planning, ctx, top, bump)];
+  if (planning.planner === "model") return planRequest(turn, phase, 1, [], planning);
   const tasks = ctx.planner.plan({
     goalId: goal.goalId,
     title: goal.title,
@@ -449,40 +447,33 @@ function decompose(
     specializations: (d) => ctx.directory.specializationsOf(goal.topology, d),
     phase,
   });
-  return decomposeInto(goal, phase, tasks, ctx.planner.name, state, ctx, top, bump);
+  decomposeInto(turn, phase, tasks, ctx.planner.name);
 }
 
 /** PlanRequested: asks the model planner for a plan of the goal (or phase); its host runs the call. */
 function planRequest(
-  goal: GoalState,
+  turn: Turn,
   phase: Phase | null,
   attempt: number,
   feedback: string[],
   planning: PlanningConfig,
-  ctx: DecisionContext,
-  top: AgentInfo,
-  bump: number,
-): Decision {
-  const domains = domainsFor(goal, ctx);
-  return decision(
-    "PlanRequested",
-    {
-      goalId: goal.goalId,
-      requestId: `${goal.goalId}:${phase ?? "goal"}:${attempt}`,
-      phase,
-      attempt,
-      maxAttempts: planning.maxAttempts,
-      planner: "model",
-      model: planning.model,
-      domains,
-      specializations: Object.fromEntries(
-        domains.map((d) => [d, ctx.directory.specializationsOf(goal.topology, d)] as const),
-      ),
-      feedback,
-    },
-    actorOf(top),
-    goalRef(goal, bump),
-  );
+): void {
+  const goal = goalOf(turn);
+  const domains = domainsFor(goal, turn.ctx);
+  goalEvent(turn, "PlanRequested", {
+    goalId: goal.goalId,
+    requestId: `${goal.goalId}:${phase ?? "goal"}:${attempt}`,
+    phase,
+    attempt,
+    maxAttempts: planning.maxAttempts,
+    planner: "model",
+    model: planning.model,
+    domains,
+    specializations: Object.fromEntries(
+      domains.map((d) => [d, turn.ctx.directory.specializationsOf(goal.topology, d)] as const),
+    ),
+    feedback,
+  });
 }
 
 /**
@@ -497,43 +488,34 @@ function planned(f: PlanningFinished, state: HierarchyState, ctx: DecisionContex
   if (!goal || !request || request.requestId !== f.requestId || GOAL_FINAL.has(goal.status)) return [];
   const top = topOf(goal, ctx);
   if (!top) return [];
-  const actor = actorOf(top);
   const problems = f.error ? [] : plannedTaskProblems(f.tasks, goal, request, state, ctx);
   const accepted = f.error === null && problems.length === 0;
-  const proposed = decision(
-    "PlanProposed",
-    {
-      goalId: goal.goalId,
-      requestId: request.requestId,
-      phase: request.phase,
-      attempt: request.attempt,
-      planner: f.planner,
-      usage: f.usage,
-      tasks: f.tasks,
-      error: f.error,
-      accepted,
-      problems,
-    },
-    actor,
-    goalRef(goal, 1),
-  );
-  if (accepted) return [proposed, ...decomposeInto(goal, request.phase, f.tasks, f.planner, state, ctx, top, 2)];
-  const found = f.error ? [f.error] : problems;
-  if (request.attempt < request.maxAttempts) {
+  const turn = turnOf(state, goal.goalId, top, ctx);
+  goalEvent(turn, "PlanProposed", {
+    goalId: goal.goalId,
+    requestId: request.requestId,
+    phase: request.phase,
+    attempt: request.attempt,
+    planner: f.planner,
+    usage: f.usage,
+    tasks: f.tasks,
+    error: f.error,
+    accepted,
+    problems,
+  });
+  if (accepted) decomposeInto(turn, request.phase, f.tasks, f.planner);
+  else if (request.attempt < request.maxAttempts) {
     const planning = {
       ...DEFAULT_PLANNING,
       planner: "model" as const,
       model: request.model,
       maxAttempts: request.maxAttempts,
     };
-    return [proposed, planRequest(goal, request.phase, request.attempt + 1, found, planning, ctx, top, 2)];
+    planRequest(turn, request.phase, request.attempt + 1, f.error ? [f.error] : problems, planning);
   }
-  const reasons = [
-    ...goal.planProblems,
-    `${request.phase ? `${request.phase} ` : ""}plan attempt ${request.attempt}: ${found.join("; ")}`,
-    `no valid plan after ${request.maxAttempts} attempt(s)`,
-  ];
-  return [proposed, ...givenUp(goal, reasons, state, ctx, top, 2)];
+  // Every attempt's problems, this one's too: the PlanProposed just decided added them to the goal.
+  else givenUp(turn, [...goalOf(turn).planProblems, `no valid plan after ${request.maxAttempts} attempt(s)`]);
+  return turn.draft.decisions;
 }
 
 /** What is wrong with a planner's tasks for a goal or phase: the checks an explicit DAG gets, and more. */
@@ -569,110 +551,71 @@ const MAX_PLANNED_TASKS = 1000;
  * A goal given up because it could not be planned: GoalRejected (PLANNING_FAILED) while no task of
  * it exists; GoalFailed when a project's earlier phases already ran tasks.
  */
-function givenUp(
-  goal: GoalState,
-  reasons: string[],
-  state: HierarchyState,
-  ctx: DecisionContext,
-  top: AgentInfo,
-  bump: number,
-): Decision[] {
-  const actor = actorOf(top);
-  const tasks = tasksOf(state, goal);
+function givenUp(turn: Turn, reasons: string[]): void {
+  const goal = goalOf(turn);
+  const tasks = tasksOf(turn.draft.state, goal);
   const summary = `PLANNING_FAILED: ${reasons.join("; ")}`;
-  const notice = (outcome: "REJECTED" | "FAILED") =>
+  const rejected = tasks.length === 0 && goal.submitCommandId !== null;
+  if (rejected)
+    goalEvent(turn, "GoalRejected", {
+      goalId: goal.goalId,
+      commandId: goal.submitCommandId!,
+      code: "PLANNING_FAILED",
+      reasons,
+      violatedPolicies: [],
+    });
+  else
+    goalEvent(turn, "GoalFailed", {
+      goalId: goal.goalId,
+      reason: summary,
+      failedTaskIds: [],
+      escalationId: null,
+      tasksCompleted: tasks.filter((t) => t.status === "COMPLETED").length,
+      tasksFailed: 0,
+      totalCost: sumCosts(tasks.map((t) => t.cost)),
+    });
+  turn.draft.emit(
     outcomeNotice(
-      { ...goal, domains: domainsReached(goal, state) },
-      outcome,
+      { ...goal, domains: domainsReached(goal, turn.draft.state) },
+      rejected ? "REJECTED" : "FAILED",
       summary,
       { code: "PLANNING_FAILED" },
-      actor,
-    );
-  if (tasks.length === 0 && goal.submitCommandId)
-    return [
-      decision(
-        "GoalRejected",
-        {
-          goalId: goal.goalId,
-          commandId: goal.submitCommandId,
-          code: "PLANNING_FAILED",
-          reasons,
-          violatedPolicies: [],
-        },
-        actor,
-        goalRef(goal, bump),
-      ),
-      notice("REJECTED"),
-    ];
-  return [
-    decision(
-      "GoalFailed",
-      {
-        goalId: goal.goalId,
-        reason: summary,
-        failedTaskIds: [],
-        escalationId: null,
-        tasksCompleted: tasks.filter((t) => t.status === "COMPLETED").length,
-        tasksFailed: 0,
-        totalCost: sumCosts(tasks.map((t) => t.cost)),
-      },
-      actor,
-      goalRef(goal, bump),
+      turn.actor,
     ),
-    notice("FAILED"),
-  ];
+  );
 }
 
 /** GoalDecomposed and TaskCreated for the tasks of a goal or phase, then release of what is ready. */
-function decomposeInto(
-  goal: GoalState,
-  phase: Phase | null,
-  tasks: readonly TaskSpec[],
-  planner: string,
-  state: HierarchyState,
-  ctx: DecisionContext,
-  top: AgentInfo,
-  bump: number,
-): Decision[] {
-  const actor = actorOf(top);
-  const out: Decision[] = [
-    decision("GoalDecomposed", { goalId: goal.goalId, planner, phase, tasks: [...tasks] }, actor, goalRef(goal, bump)),
-  ];
-  for (const t of tasks) {
-    out.push(
+function decomposeInto(turn: Turn, phase: Phase | null, tasks: readonly TaskSpec[], planner: string): void {
+  const goal = goalOf(turn);
+  goalEvent(turn, "GoalDecomposed", { goalId: goal.goalId, planner, phase, tasks: [...tasks] });
+  const maxAttempts = retryLimitsFor(turn.ctx, goal.topology).worker;
+  for (const t of tasks)
+    turn.draft.emit(
       decision(
         "TaskCreated",
         {
           goalId: goal.goalId,
           task: t,
           priority: t.priority ?? goal.priority,
-          maxAttempts: retryLimitsFor(ctx, goal.topology).worker,
+          maxAttempts,
           parentTaskId: null,
           deadline: null,
         },
-        actor,
+        turn.actor,
         taskRef(t.id),
       ),
     );
-  }
-  const done = (id: string) => state.tasks.get(taskKey(goal.goalId, id))?.status === "COMPLETED";
-  for (const t of tasks) {
-    if (t.dependsOn.every(done)) out.push(assignToGovernor(goal, t, t.priority ?? goal.priority, top, ctx));
-  }
+  const done = (id: string) => turn.draft.state.tasks.get(taskKey(goal.goalId, id))?.status === "COMPLETED";
+  for (const t of tasks)
+    if (t.dependsOn.every(done)) turn.draft.emit(assignToGovernor(turn, t, t.priority ?? goal.priority));
   // A project phase with nothing to do passes its gate at once.
-  if (phase && tasks.length === 0 && gateOpens(goal, phase))
-    out.push(...advance(goal, phase, null, state, ctx, top, bump + 1));
-  return out;
+  if (phase && tasks.length === 0 && gateOpens(goal, phase)) advance(turn, phase, null);
 }
 
-function assignToGovernor(
-  goal: GoalState,
-  t: TaskSpec,
-  priority: number,
-  top: AgentInfo,
-  ctx: DecisionContext,
-): Decision {
-  const governor = ctx.directory.governorOf(goal.topology, t.domain);
+function assignToGovernor(turn: Turn, t: TaskSpec, priority: number): Decision {
+  const goal = goalOf(turn);
+  const governor = turn.ctx.directory.governorOf(goal.topology, t.domain);
   if (!governor) throw new Error(`no governor for domain ${t.domain} in ${goal.topology}: checked at submission`);
   return decision(
     "TaskAssigned",
@@ -681,50 +624,32 @@ function assignToGovernor(
       taskId: t.id,
       assigneeId: governor.agentId,
       assigneeTier: governor.tier,
-      assignedBy: top.agentId,
+      assignedBy: turn.top.agentId,
       attempt: 1,
       task: t,
       priority,
       timeoutMs: null,
     },
-    actorOf(top),
+    turn.actor,
     taskRef(t.id),
   );
 }
 
-function enterPhase(
-  goal: GoalState,
-  phase: Phase,
-  requestId: string | null,
-  state: HierarchyState,
-  ctx: DecisionContext,
-  top: AgentInfo,
-  explicit: readonly TaskSpec[] | null,
-  bump = 1,
-): Decision[] {
-  const transitioned = decision(
-    "PhaseTransitioned",
-    {
-      goalId: goal.goalId,
-      fromPhase: goal.phase,
-      toPhase: phase,
-      requestId,
-      phaseDurationMs: goal.phaseStartedAt ? ctx.now.getTime() - goal.phaseStartedAt.getTime() : null,
-    },
-    actorOf(top),
-    goalRef(goal, bump),
-  );
-  const entered: GoalState = {
-    ...goal,
-    phase,
-    phaseStartedAt: ctx.now,
-    version: goal.version + bump,
-    // As PhaseTransitioned will fold it: a chain of empty phases counts each one it passed.
-    phasesDone: goal.phase ? [...goal.phasesDone, goal.phase] : goal.phasesDone,
-  };
-  const snap = snapshot(entered, state, top);
-  entered.version += 1;
-  return [transitioned, snap, ...decompose(entered, phase, state, ctx, top, explicit)];
+/** PhaseTransitioned into `phase`, the goal's snapshot as it enters it, then the phase's plan. */
+function enterPhase(turn: Turn, phase: Phase, requestId: string | null): void {
+  const goal = goalOf(turn);
+  // A project entering its first phase (at submission) is not decomposed yet: by its own events it
+  // is VALIDATED, though the state keeps every goal RUNNING from its submission on (state.ts newGoal).
+  const first = goal.phase === null;
+  goalEvent(turn, "PhaseTransitioned", {
+    goalId: goal.goalId,
+    fromPhase: goal.phase,
+    toPhase: phase,
+    requestId,
+    phaseDurationMs: goal.phaseStartedAt ? turn.ctx.now.getTime() - goal.phaseStartedAt.getTime() : null,
+  });
+  snapshot(turn, first ? "VALIDATED" : undefined);
+  decompose(turn, phase);
 }
 
 function gateIsAuto(goal: GoalState): boolean {
@@ -740,18 +665,10 @@ function gateOpens(goal: GoalState, phase: Phase): boolean {
 }
 
 /** Leaves `phase`: on to the next one, or, after LAUNCH, completes the project. */
-function advance(
-  goal: GoalState,
-  phase: Phase,
-  requestId: string | null,
-  state: HierarchyState,
-  ctx: DecisionContext,
-  top: AgentInfo,
-  bump = 1,
-): Decision[] {
+function advance(turn: Turn, phase: Phase, requestId: string | null): void {
   const next = nextPhase(phase);
-  if (!next) return completion(goal, state, ctx, top, bump);
-  return enterPhase(goal, next, requestId, state, ctx, top, goal.explicitTasks, bump);
+  if (!next) completion(turn);
+  else enterPhase(turn, next, requestId);
 }
 
 function phaseTasks(state: HierarchyState, goal: GoalState): TaskState[] {
@@ -759,68 +676,62 @@ function phaseTasks(state: HierarchyState, goal: GoalState): TaskState[] {
 }
 
 /** After any task of a goal finished: release what became ready, then pass a gate or finish. */
-function reconcile(goalId: string, state: HierarchyState, ctx: DecisionContext): Decision[] {
-  const goal = state.goals.get(goalId);
+function reconcile(
+  e: { goalId: string; envelope: { eventId: string; tenantId: string } },
+  state: HierarchyState,
+  ctx: DecisionContext,
+): Decision[] {
+  const goal = state.goals.get(e.goalId);
   if (!goal || GOAL_FINAL.has(goal.status)) return [];
   const top = topOf(goal, ctx);
   if (!top) return [];
-  const out: Decision[] = [];
-  const done = (id: string) => state.tasks.get(taskKey(goalId, id))?.status === "COMPLETED";
+  const turn = turnOf(state, goal.goalId, top, ctx, e.envelope);
+  const done = (id: string) => state.tasks.get(taskKey(goal.goalId, id))?.status === "COMPLETED";
   const tasks = tasksOf(state, goal);
   for (const t of tasks) {
     if (t.status === "PENDING" && t.governorId === null && t.spec.dependsOn.every(done))
-      out.push(assignToGovernor(goal, t.spec, t.priority, top, ctx));
+      turn.draft.emit(assignToGovernor(turn, t.spec, t.priority));
   }
   const current = phaseTasks(state, goal);
   if (current.length === 0 || !current.every((t) => t.status === "COMPLETED")) {
     const completed = tasks.filter((t) => t.status === "COMPLETED").length;
-    if (completed - goal.snapshotTasksCompleted >= SNAPSHOT_EVERY_COMPLETIONS) out.push(snapshot(goal, state, top));
-    return out;
-  }
-  if (goal.kind === "GOAL") return [...out, ...completion(goal, state, ctx, top)];
-  if (goal.phase && gateOpens(goal, goal.phase) && goal.openEscalations.size === 0)
-    out.push(...advance(goal, goal.phase, null, state, ctx, top));
-  return out;
+    if (completed - goal.snapshotTasksCompleted >= SNAPSHOT_EVERY_COMPLETIONS) snapshot(turn);
+  } else if (goal.kind === "GOAL") completion(turn);
+  else if (goal.phase && gateOpens(goal, goal.phase) && goal.openEscalations.size === 0)
+    advance(turn, goal.phase, null);
+  return turn.draft.decisions;
 }
 
-/** GoalCompleted with every task's result and outputs gathered into one. */
-function completion(
-  goal: GoalState,
-  state: HierarchyState,
-  ctx: DecisionContext,
-  top: AgentInfo,
-  bump = 1,
-): Decision[] {
-  const tasks = tasksOf(state, goal).filter((t) => t.status === "COMPLETED");
+/** GoalCompleted with every task's result and outputs gathered into one, its final snapshot, and the notice. */
+function completion(turn: Turn): void {
+  const goal = goalOf(turn);
+  const tasks = tasksOf(turn.draft.state, goal).filter((t) => t.status === "COMPLETED");
   const outputs: Record<string, string> = {};
   for (const t of tasks) {
     outputs[t.spec.id] = t.result ?? "";
     for (const [k, v] of Object.entries(t.outputs)) outputs[`${t.spec.id}.${k}`] = v;
   }
   const phases = goal.kind === "PROJECT" ? ` across ${goal.phasesDone.length + 1} phases` : "";
-  const completed = decision(
-    "GoalCompleted",
-    {
-      goalId: goal.goalId,
-      result: `${tasks.length} task(s) completed${phases}: ${tasks.map((t) => `${t.spec.id}: ${t.result ?? ""}`).join("; ")}`,
-      outputs,
-      tasksCompleted: tasks.length,
-      durationMs: Math.max(0, ctx.now.getTime() - goal.submittedAt.getTime()),
-      totalCost: sumCosts(tasks.map((t) => t.cost)),
-    },
-    actorOf(top),
-    goalRef(goal, bump),
+  const durationMs = Math.max(0, turn.ctx.now.getTime() - goal.submittedAt.getTime());
+  const totalCost = sumCosts(tasks.map((t) => t.cost));
+  goalEvent(turn, "GoalCompleted", {
+    goalId: goal.goalId,
+    result: `${tasks.length} task(s) completed${phases}: ${tasks.map((t) => `${t.spec.id}: ${t.result ?? ""}`).join("; ")}`,
+    outputs,
+    tasksCompleted: tasks.length,
+    durationMs,
+    totalCost,
+  });
+  snapshot(turn);
+  turn.draft.emit(
+    outcomeNotice(
+      { ...goal, domains: domainsReached(goal, turn.draft.state) },
+      "COMPLETED",
+      `${tasks.length} task(s) completed${phases} in ${durationMs} ms, cost ${totalCost}`,
+      { tasksCompleted: String(tasks.length), durationMs: String(durationMs), totalCost },
+      turn.actor,
+    ),
   );
-  const final = { ...goal, status: "COMPLETED" as const, version: goal.version + bump };
-  const { tasksCompleted, durationMs, totalCost } = completed.payload as Payload<"GoalCompleted">;
-  const notice = outcomeNotice(
-    { ...goal, domains: domainsReached(goal, state) },
-    "COMPLETED",
-    `${tasksCompleted} task(s) completed${phases} in ${durationMs} ms, cost ${totalCost}`,
-    { tasksCompleted: String(tasksCompleted), durationMs: String(durationMs), totalCost },
-    actorOf(top),
-  );
-  return [completed, snapshot(final, state, top), notice];
 }
 
 /**
@@ -828,47 +739,44 @@ function completion(
  * SNAPSHOT_EVERY_COMPLETIONS completions, and when a goal ends, so a reader can start from a
  * snapshot instead of the goal's first event.
  */
-function snapshot(goal: GoalState, state: HierarchyState, top: AgentInfo): Decision {
-  const tasks = tasksOf(state, goal);
+function snapshot(turn: Turn, status: GoalStatus = goalOf(turn).status): void {
+  const goal = goalOf(turn);
+  const tasks = tasksOf(turn.draft.state, goal);
   const count = (pred: (t: TaskState) => boolean) => tasks.filter(pred).length;
   const completed = count((t) => t.status === "COMPLETED");
-  return decision(
-    "GoalSnapshotTaken",
-    {
-      goalId: goal.goalId,
-      asOfVersion: goal.version,
-      status: goal.status,
-      currentPhase: goal.phase,
-      progress: tasks.length === 0 ? 0 : completed / tasks.length,
-      tasksTotal: tasks.length,
-      tasksCompleted: completed,
-      tasksFailed: count((t) => t.status === "FAILED" && !t.lastFailure?.retryable),
-      tasksInFlight: count((t) => t.status === "ASSIGNED" || t.status === "ACCEPTED" || t.status === "RUNNING"),
-      openEscalations: goal.openEscalations.size,
-      costSoFar: sumCosts(tasks.map((t) => t.cost)),
-      state: JSON.stringify({
-        format: "president/v1",
-        goal: {
-          ...goal,
-          openEscalations: [...goal.openEscalations],
-          escalations: [...goal.escalations],
-          answeredCommands: [...goal.answeredCommands],
-          reported: [...goal.reported],
-        },
-        tasks: tasks.map((t) => ({
-          id: t.spec.id,
-          status: t.status,
-          attempt: t.attempt,
-          governorId: t.governorId,
-          mayorId: t.mayorId,
-          workerId: t.workerId,
-          cost: t.cost,
-        })),
-      }),
-    },
-    actorOf(top),
-    goalRef(goal),
-  );
+  goalEvent(turn, "GoalSnapshotTaken", {
+    goalId: goal.goalId,
+    asOfVersion: goal.version,
+    status,
+    currentPhase: goal.phase,
+    progress: tasks.length === 0 ? 0 : completed / tasks.length,
+    tasksTotal: tasks.length,
+    tasksCompleted: completed,
+    tasksFailed: count((t) => t.status === "FAILED" && !t.lastFailure?.retryable),
+    tasksInFlight: count((t) => t.status === "ASSIGNED" || t.status === "ACCEPTED" || t.status === "RUNNING"),
+    openEscalations: goal.openEscalations.size,
+    costSoFar: sumCosts(tasks.map((t) => t.cost)),
+    state: JSON.stringify({
+      format: "president/v1",
+      goal: {
+        ...goal,
+        status,
+        openEscalations: [...goal.openEscalations],
+        escalations: [...goal.escalations],
+        answeredCommands: [...goal.answeredCommands],
+        reported: [...goal.reported],
+      },
+      tasks: tasks.map((t) => ({
+        id: t.spec.id,
+        status: t.status,
+        attempt: t.attempt,
+        governorId: t.governorId,
+        mayorId: t.mayorId,
+        workerId: t.workerId,
+        cost: t.cost,
+      })),
+    }),
+  });
 }
 
 // ---- phase gates ------------------------------------------------------------------------------
@@ -926,7 +834,10 @@ function requestTransition(cmd: RequestPhaseTransition, state: HierarchyState, c
       ),
     ];
   }
-  return [...evaluated, ...advance(goal, goal.phase!, requestId, state, ctx, top)];
+  const turn = turnOf(state, goal.goalId, top, ctx, cmd.envelope);
+  turn.draft.emit(...evaluated);
+  advance(turn, goal.phase!, requestId);
+  return turn.draft.decisions;
 }
 
 // ---- emergency stop ---------------------------------------------------------------------------
@@ -952,22 +863,16 @@ function stop(cmd: StopGoal, state: HierarchyState, ctx: DecisionContext): Decis
   const security = checkIssuer("StopGoal", cmd, goal.topology, domainsReached(goal, state), actor, ctx);
   if (security.verdict === "DENY") return security.decisions;
   const open = tasksOf(state, goal).filter(isOpen);
-  const out: Decision[] = [
-    ...security.decisions,
-    decision(
-      "GoalStopped",
-      {
-        goalId: goal.goalId,
-        reason: cmd.reason,
-        requestedBy: cmd.envelope.actor.id,
-        cancelledTaskIds: open.map((t) => t.spec.id),
-      },
-      actor,
-      goalRef(goal),
-    ),
-  ];
-  for (const t of open) {
-    out.push(
+  const turn = turnOf(state, goal.goalId, top, ctx, cmd.envelope);
+  turn.draft.emit(...security.decisions);
+  goalEvent(turn, "GoalStopped", {
+    goalId: goal.goalId,
+    reason: cmd.reason,
+    requestedBy: cmd.envelope.actor.id,
+    cancelledTaskIds: open.map((t) => t.spec.id),
+  });
+  for (const t of open)
+    turn.draft.emit(
       decision(
         "TaskCancelled",
         {
@@ -982,8 +887,7 @@ function stop(cmd: StopGoal, state: HierarchyState, ctx: DecisionContext): Decis
         taskRef(t.spec.id),
       ),
     );
-  }
-  out.push(
+  turn.draft.emit(
     outcomeNotice(
       { ...goal, domains: domainsReached(goal, state) },
       "STOPPED",
@@ -996,7 +900,7 @@ function stop(cmd: StopGoal, state: HierarchyState, ctx: DecisionContext): Decis
       actor,
     ),
   );
-  return out;
+  return turn.draft.decisions;
 }
 
 // ---- failure ----------------------------------------------------------------------------------
@@ -1018,7 +922,6 @@ function escalated(
   const top = topOf(goal, ctx);
   if (!top || e.toAgentId !== top.agentId) return [];
   const actor = actorOf(top);
-  const out: Decision[] = [];
   const task = e.taskId ? state.tasks.get(taskKey(goal.goalId, e.taskId)) : undefined;
   const final = GOAL_FINAL.has(goal.status);
   // The policies in effect when the escalation was raised, for the top's tier and the task's domain.
@@ -1048,33 +951,25 @@ function escalated(
     : refusal
       ? `the task cannot be split (${refusal}): the goal fails and its open tasks are cancelled`
       : "no policy allows another attempt: the goal fails and its open tasks are cancelled";
-  let notice: Decision | null = null;
-  if (!final) {
-    const reason = [...e.reasonChain, e.reason, `${top.name}: ${verdict}`].join(" -> ");
-    const failure = goalFailure(goal, state, top, reason, e.escalationId, `goal failed: ${e.reason}`);
-    notice = failure.notice;
-    out.push(...failure.decisions);
-  }
-  out.push(
-    decision(
-      "EscalationResolved",
-      {
-        escalationId: e.escalationId,
-        goalId: goal.goalId,
-        taskId: e.taskId,
-        outcome: "FAIL_GOAL",
-        decision: verdict,
-        reassignedTo: null,
-        newTaskIds: [],
-        consultedPolicies: policy ? policy.policies.map(refOf) : [],
-        openForMs: Math.max(0, ctx.now.getTime() - e.envelope.occurredAt.getTime()),
-      },
-      actor,
-      taskRef(e.taskId ?? goal.goalId),
+  const turn = turnOf(state, goal.goalId, top, ctx, e.envelope);
+  const notice = final
+    ? null
+    : goalFailure(
+        turn,
+        [...e.reasonChain, e.reason, `${top.name}: ${verdict}`].join(" -> "),
+        e.escalationId,
+        `goal failed: ${e.reason}`,
+      );
+  turn.draft.emit(
+    escalationResolved(
+      e,
+      top,
+      { outcome: "FAIL_GOAL", decision: verdict, consultedPolicies: policy ? policy.policies.map(refOf) : [] },
+      ctx.now,
     ),
   );
   if (policy)
-    out.push(
+    turn.draft.emit(
       escalationEvaluated(
         goal.goalId,
         { type: "EscalationRaised", id: e.escalationId, agentId: e.fromAgentId },
@@ -1091,66 +986,52 @@ function escalated(
         actor,
       ),
     );
-  if (notice) out.push(notice);
-  return out;
+  if (notice) turn.draft.emit(notice);
+  return turn.draft.decisions;
 }
 
 /**
  * A goal failed by the top: GoalFailed (the failed tasks, what completed, the cost so far), then a
  * TaskCancelled (GOAL_FAILED) for every open task, which tells the tiers below to let it go and the
- * worker holding it to abort; and the notice of the outcome, which the caller writes last.
+ * worker holding it to abort. Returns the notice of the outcome, which the caller writes last.
  */
-function goalFailure(
-  goal: GoalState,
-  state: HierarchyState,
-  top: AgentInfo,
-  reason: string,
-  escalationId: string | null,
-  cancelReason: string,
-): { decisions: Decision[]; notice: Decision } {
-  const actor = actorOf(top);
-  const tasks = tasksOf(state, goal);
+function goalFailure(turn: Turn, reason: string, escalationId: string | null, cancelReason: string): Decision {
+  const goal = goalOf(turn);
+  const tasks = tasksOf(turn.draft.state, goal);
   const failed = tasks.filter((t) => ATTEMPT_FAILED.has(t.status));
-  const decisions: Decision[] = [
-    decision(
-      "GoalFailed",
-      {
-        goalId: goal.goalId,
-        reason,
-        failedTaskIds: failed.map((t) => t.spec.id),
-        escalationId,
-        tasksCompleted: tasks.filter((t) => t.status === "COMPLETED").length,
-        tasksFailed: failed.length,
-        totalCost: sumCosts(tasks.map((t) => t.cost)),
-      },
-      actor,
-      goalRef(goal),
-    ),
-  ];
-  for (const t of tasks.filter(isOpen))
-    decisions.push(
+  const open = tasks.filter(isOpen).map((t) => ({ id: t.spec.id, status: t.status, workerId: t.workerId }));
+  goalEvent(turn, "GoalFailed", {
+    goalId: goal.goalId,
+    reason,
+    failedTaskIds: failed.map((t) => t.spec.id),
+    escalationId,
+    tasksCompleted: tasks.filter((t) => t.status === "COMPLETED").length,
+    tasksFailed: failed.length,
+    totalCost: sumCosts(tasks.map((t) => t.cost)),
+  });
+  for (const t of open)
+    turn.draft.emit(
       decision(
         "TaskCancelled",
         {
           goalId: goal.goalId,
-          taskId: t.spec.id,
+          taskId: t.id,
           cause: "GOAL_FAILED",
           reason: cancelReason,
           previousStatus: t.status,
           agentId: t.workerId,
         },
-        actor,
-        taskRef(t.spec.id),
+        turn.actor,
+        taskRef(t.id),
       ),
     );
-  const notice = outcomeNotice(
-    { ...goal, domains: domainsReached(goal, state) },
+  return outcomeNotice(
+    { ...goal, domains: domainsReached(goal, turn.draft.state) },
     "FAILED",
     reason,
     { ...(escalationId ? { escalationId } : {}), failedTaskIds: failed.map((t) => t.spec.id).join(",") },
-    actor,
+    turn.actor,
   );
-  return { decisions, notice };
 }
 
 // ---- deadlines --------------------------------------------------------------------------------
@@ -1171,98 +1052,72 @@ function watchDeadlines(state: HierarchyState, now: Date, ctx: DecisionContext):
     if (!goal?.deadline || goal.partial) continue;
     const top = topOf(goal, ctx);
     if (!top) continue;
-    out.push(...deadlineDecisions(goal, goal.deadline, state, now, top, ctx));
+    const turn = turnOf(state, goalId, top, ctx);
+    deadlineDecisions(turn, goal.deadline, now);
+    out.push(...turn.draft.decisions);
   }
   return out;
 }
 
-function deadlineDecisions(
-  goal: GoalState,
-  deadline: Date,
-  state: HierarchyState,
-  now: Date,
-  top: AgentInfo,
-  ctx: DecisionContext,
-): Decision[] {
+function deadlineDecisions(turn: Turn, deadline: Date, now: Date): void {
+  const goal = goalOf(turn);
+  const { top, ctx } = turn;
   const ids = deadlineEscalationIds(goal.goalId);
-  const actor = actorOf(top);
-  const close = (outcome: "FAIL_GOAL" | "RESOLVED_WITH_GUIDANCE", verdict: string) =>
-    [ids.atRisk, ids.missed]
-      .filter((id) => goal.openEscalations.has(id))
-      .map((id) =>
-        decision(
-          "EscalationResolved",
-          {
-            escalationId: id,
-            goalId: goal.goalId,
-            taskId: null,
-            outcome,
-            decision: verdict,
-            reassignedTo: null,
-            newTaskIds: [],
-            consultedPolicies: [],
-            openForMs: 0,
-          },
-          actor,
-          { type: "GOAL", id: goal.goalId },
+  // Every deadline escalation of the goal still open.
+  const close = (outcome: "FAIL_GOAL" | "RESOLVED_WITH_GUIDANCE", verdict: string) => {
+    for (const id of [ids.atRisk, ids.missed].filter((id) => goalOf(turn).openEscalations.has(id)))
+      turn.draft.emit(
+        escalationResolved(
+          { escalationId: id, goalId: goal.goalId, taskId: null },
+          top,
+          { outcome, decision: verdict },
+          ctx.now,
         ),
       );
+  };
   if (GOAL_FINAL.has(goal.status))
     return close(
       goal.status === "FAILED" ? "FAIL_GOAL" : "RESOLVED_WITH_GUIDANCE",
       `the goal is ${goal.status.toLowerCase()}: its deadline is watched no more`,
     );
   const { settings } = deadlineSettingsOf(goal.constraints, timeLimitsFor(ctx, goal.topology).deadlines);
-  const tasks = tasksOf(state, goal);
+  const tasks = tasksOf(turn.draft.state, goal);
   const progress = `${tasks.filter((t) => t.status === "COMPLETED").length} of ${tasks.length} task(s) done`;
   const at = deadline.toISOString();
   const raise = (escalationId: string, severity: "WARNING" | "CRITICAL", reason: string) =>
-    decision(
-      "EscalationRaised",
-      {
+    turn.draft.emit(
+      escalationRaised({
         escalationId,
         goalId: goal.goalId,
         taskId: null,
         kind: "DEADLINE_AT_RISK",
         severity,
-        fromAgentId: top.agentId,
-        fromTier: top.tier,
+        from: top,
         // To the operators: no tier of the hierarchy can buy the goal more time.
-        toAgentId: null,
-        toTier: "SYSTEM",
+        to: null,
         reason,
-        reasonChain: [],
-        previousEscalationId: null,
-      },
-      actor,
-      { type: "GOAL", id: goal.goalId },
+      }),
     );
   if (now.getTime() >= deadline.getTime()) {
     const late = `deadline ${at} passed with ${progress}`;
     if (settings.onMiss === "warn") {
-      if (goal.escalations.has(ids.missed)) return [];
-      return [raise(ids.missed, "CRITICAL", `${late}; onMiss is warn: the goal goes on`)];
+      if (!goal.escalations.has(ids.missed)) raise(ids.missed, "CRITICAL", `${late}; onMiss is warn: the goal goes on`);
+      return;
     }
     const reason = `${late}: ${top.name} fails the goal (onMiss fail)`;
-    const failure = goalFailure(
-      goal,
-      state,
-      top,
-      reason,
-      goal.escalations.has(ids.atRisk) ? ids.atRisk : null,
-      `goal failed: ${late}`,
-    );
-    return [...failure.decisions, ...close("FAIL_GOAL", reason), failure.notice];
+    const escalationId = goal.escalations.has(ids.atRisk) ? ids.atRisk : null;
+    const notice = goalFailure(turn, reason, escalationId, `goal failed: ${late}`);
+    close("FAIL_GOAL", reason);
+    turn.draft.emit(notice);
+    return;
   }
-  if (now.getTime() < atRiskAt(goal, deadline, settings).getTime() || goal.escalations.has(ids.atRisk)) return [];
+  if (now.getTime() < atRiskAt(goal, deadline, settings).getTime() || goal.escalations.has(ids.atRisk)) return;
   const left = Math.max(0, deadline.getTime() - now.getTime());
-  return [
-    raise(
-      ids.atRisk,
-      "WARNING",
-      `deadline ${at} is at risk: ${Math.round(settings.atRiskFraction * 100)}% of the time from submission has passed with ${progress}, ${left} ms left`,
-    ),
-  ];
+  raise(
+    ids.atRisk,
+    "WARNING",
+    `deadline ${at} is at risk: ${Math.round(settings.atRiskFraction * 100)}% of the time from submission has passed with ${progress}, ${left} ms left`,
+  );
 }
 
 /**
@@ -1285,21 +1140,16 @@ function splitAtTop(
   const parts = splitSpecs(task, policy.splitInto?.value ?? DEFAULT_SPLIT_INTO);
   const ids = parts.map((p) => p.id);
   return [
-    decision(
-      "EscalationResolved",
+    escalationResolved(
+      e,
+      top,
       {
-        escalationId: e.escalationId,
-        goalId: e.goalId,
-        taskId: e.taskId,
         outcome: "SPLIT",
         decision: `${top.name} splits task ${task.spec.id} into ${parts.length} parts (${ids.join(", ")}), run by ${holder.name}`,
-        reassignedTo: null,
         newTaskIds: ids,
         consultedPolicies: policy.policies.map(refOf),
-        openForMs: Math.max(0, ctx.now.getTime() - e.envelope.occurredAt.getTime()),
       },
-      actor,
-      taskRef(task.spec.id),
+      ctx.now,
     ),
     escalationEvaluated(
       e.goalId,
