@@ -5,16 +5,14 @@
  * document's shared error responses. The AAMAS WebSocket protocol at /ws (gateway/agent-socket.ts)
  * is not HTTP and is described in that file.
  */
-import type { AgentStatus } from "../schemas/generated/types.js";
+// The worker API's limits and request schemas live in gateway/contract, modules without imports of
+// the gateway's routers, because the document is built when openapi.ts loads, and worker-api.ts
+// imports rest.ts, which imports openapi.ts: read from worker-api.ts, they would not be initialised yet.
+import { HEARTBEAT_STATUSES } from "./contract/enums.js";
+import { workerRequestSchemas } from "./contract/json-schema.js";
+import { MAX_WAIT_SECONDS } from "./contract/worker.js";
 
-// The worker API's limits live here, in a module without imports of the gateway's, because the
-// document is built when openapi.ts loads, and worker-api.ts (which reads them too) imports rest.ts,
-// which imports openapi.ts: read from worker-api.ts, they would not be initialised yet.
-
-/** Longest long poll and context wait, in seconds. */
-export const MAX_WAIT_SECONDS = 30;
-/** Statuses an agent may report in a heartbeat; FAILED and TERMINATED are the platform's to say. */
-export const HEARTBEAT_STATUSES: readonly AgentStatus[] = ["STARTING", "IDLE", "BUSY", "OVERLOADED", "DRAINING"];
+export { HEARTBEAT_STATUSES, MAX_WAIT_SECONDS };
 
 type Schema = Record<string, unknown>;
 
@@ -73,17 +71,14 @@ const Assignment: Schema = {
   },
 };
 
-const attemptFields = {
-  goalId: { ...ID, description: "The goal (alias goal_id)." },
-  taskId: { ...ID, description: "The task (alias task_id)." },
-  attempt: { type: "integer", minimum: 1, maximum: 1000, description: "The attempt the agent was given." },
-};
-
-const AcceptRequest: Schema = {
-  type: "object",
-  required: ["goalId", "taskId", "attempt"],
-  properties: { ...attemptFields, goal_id: ID, task_id: ID },
-};
+/** The request bodies, generated from the schemas that validate them (gateway/contract/worker.ts). */
+const {
+  WorkerAcceptRequest: AcceptRequest,
+  WorkerProgressRequest: ProgressRequest,
+  WorkerContextRequest: ContextRequest,
+  WorkerCapabilitiesRequest: CapabilitiesRequest,
+  WorkerHeartbeatRequest: HeartbeatRequest,
+} = workerRequestSchemas();
 
 const Accepted: Schema = {
   type: "object",
@@ -101,19 +96,6 @@ const Accepted: Schema = {
   },
 };
 
-const ProgressRequest: Schema = {
-  type: "object",
-  required: ["goalId", "attempt"],
-  description: "Give progress (0..1) or percent (0..100), not both.",
-  properties: {
-    goalId: attemptFields.goalId,
-    attempt: attemptFields.attempt,
-    progress: { type: "number", minimum: 0, maximum: 1 },
-    percent: { type: "integer", minimum: 0, maximum: 100 },
-    message: { type: "string", maxLength: 4000 },
-  },
-};
-
 const Progressed: Schema = {
   type: "object",
   properties: {
@@ -123,26 +105,6 @@ const Progressed: Schema = {
     agentId: { type: "string" },
     percent: { type: "integer" },
     eventId: { type: "string" },
-  },
-};
-
-const ContextRequest: Schema = {
-  type: "object",
-  required: ["goalId", "taskId", "attempt"],
-  properties: {
-    ...attemptFields,
-    question: { type: "string", maxLength: 4000, description: "What is needed (alias need)." },
-    keys: {
-      type: "array",
-      items: { type: "string" },
-      description: "Items wanted: output names, `<taskId>.<output>`, input or constraint keys; empty for all.",
-    },
-    wait: {
-      type: "number",
-      minimum: 0,
-      maximum: MAX_WAIT_SECONDS,
-      description: "Seconds to wait for the answer (default 10).",
-    },
   },
 };
 
@@ -160,22 +122,6 @@ const ContextAnswer: Schema = {
   },
 };
 
-const CapabilitiesRequest: Schema = {
-  type: "object",
-  description: "At least one field.",
-  properties: {
-    specialization: { ...ID, maxLength: 64 },
-    capabilities: {
-      type: "array",
-      items: { type: "string" },
-      maxItems: 50,
-      description: "Kept as the `capabilities` label.",
-    },
-    capacity: { type: "integer", minimum: 1, maximum: 1000 },
-    labels: { type: "object", additionalProperties: { type: "string" } },
-  },
-};
-
 const Registration: Schema = {
   type: "object",
   description: "The AgentRegistered written: the registration with the updates applied.",
@@ -185,21 +131,6 @@ const Registration: Schema = {
     capacity: { type: "integer" },
     labels: { type: "object", additionalProperties: { type: "string" } },
     eventId: { type: "string" },
-  },
-};
-
-const HeartbeatRequest: Schema = {
-  type: "object",
-  description: "Every field optional; an empty body is a heartbeat too.",
-  properties: {
-    load: { type: "number", minimum: 0, description: "Tasks held / capacity; default from inFlightTasks." },
-    status: { enum: [...HEARTBEAT_STATUSES] },
-    inFlightTasks: {
-      type: "array",
-      items: { type: "string" },
-      description: "goalId/taskId held; default: what the read model says it holds.",
-    },
-    sequence: { type: "integer", minimum: 0, description: "The agent's heartbeat counter; default: the time in ms." },
   },
 };
 

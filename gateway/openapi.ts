@@ -3,30 +3,27 @@
  * GET /openapi.json and GET /api/v1/openapi.json. A test walks the router and fails when a route is
  * missing here (or documented here without a route), so the two cannot drift apart.
  *
- * Enumerations come from the same lists the validators and the read models use (gateway/inputs.ts,
- * processors/domain/status.ts); field limits are those gateway/inputs.ts enforces.
+ * Request bodies are generated from the zod schemas that validate them (gateway/contract), so their
+ * limits and enums are the validators'; enumerations elsewhere come from gateway/contract/enums.ts,
+ * whose lists are the Avro enums'. Response schemas are written here.
  */
-import { GOAL_RANK, TASK_RANK } from "../processors/domain/status.js";
-import { ERROR_STATUS } from "./errors.js";
 import {
-  DERIVED_TITLE_MAX,
-  EXECUTORS,
+  AGENT_STATUSES,
+  GOAL_STATUSES,
   PHASES,
   POLICY_CATEGORIES,
-  PRIORITY_NAMES,
+  TASK_STATUSES,
   TIERS,
   TOPOLOGIES,
-} from "./inputs.js";
+} from "./contract/enums.js";
+import { pathGiven, requestSchemas } from "./contract/json-schema.js";
+import { ERROR_STATUS } from "./errors.js";
 import { MAX_ALIASES, MAX_COST, MAX_ROOT_FIELDS } from "./graphql/limits.js";
 import { paths as agentPaths } from "./openapi-agents.js";
 
 type Schema = Record<string, unknown>;
 
-const ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$";
 const DECIMAL_PATTERN = "^-?\\d{1,14}(\\.\\d{1,4})?$";
-const GOAL_STATUSES = Object.keys(GOAL_RANK);
-const TASK_STATUSES = Object.keys(TASK_RANK);
-const AGENT_STATUSES = ["STARTING", "IDLE", "BUSY", "OVERLOADED", "DRAINING", "FAILED", "TERMINATED"];
 
 // --- schema helpers -----------------------------------------------------------------------------------
 
@@ -43,7 +40,6 @@ const int = (description?: string, extra: Schema = {}): Schema => ({
 });
 const numb = (description?: string): Schema => ({ type: "number", ...(description ? { description } : {}) });
 const bool = (description?: string): Schema => ({ type: "boolean", ...(description ? { description } : {}) });
-const id = (description?: string): Schema => str(description, { pattern: ID_PATTERN });
 const decimal = (description: string): Schema => str(description, { pattern: DECIMAL_PATTERN, examples: ["12.5000"] });
 const dateTime = (description?: string): Schema => str(description, { format: "date-time" });
 const enumOf = (values: readonly string[], description?: string): Schema => str(description, { enum: [...values] });
@@ -76,69 +72,6 @@ const counts = (description: string): Schema => ({
 });
 
 // --- schemas --------------------------------------------------------------------------------------------
-
-const taskInput = obj(
-  {
-    id: id("Task id, unique within the goal; other tasks name it in dependsOn."),
-    title: str(undefined, { maxLength: 200 }),
-    description: str(undefined, { maxLength: 4000 }),
-    domain: str("The domain whose agents do the task (e.g. frontend).", { maxLength: 64 }),
-    specialization: str("The worker specialization (e.g. react).", { maxLength: 64 }),
-    phase: enumOf(PHASES),
-    dependsOn: list(str(undefined, { pattern: ID_PATTERN }), "Ids of tasks that must complete first."),
-    estimatedEffortMs: int(undefined, { minimum: 0 }),
-    priority: int(undefined, { minimum: 1, maximum: 10 }),
-    inputs: stringMap("Named inputs handed to the worker."),
-  },
-  ["id", "title", "domain"],
-);
-
-const goalInput = {
-  ...obj(
-    {
-      goalId: id("Leave out to get a generated id."),
-      goal_id: id("The DGM design's name of goalId."),
-      title: str(
-        `Required unless a description is given: then its first non-empty line (at most ${DERIVED_TITLE_MAX} characters) is the title.`,
-        { maxLength: 200 },
-      ),
-      description: str(undefined, { maxLength: 4000 }),
-      priority: {
-        description: `1 (lowest) to 10, default 5; or the DGM design's names: ${Object.entries(PRIORITY_NAMES)
-          .map(([k, v]) => `${k} (${v})`)
-          .join(", ")}.`,
-        oneOf: [
-          { type: "integer", minimum: 1, maximum: 10 },
-          { type: "string", enum: Object.keys(PRIORITY_NAMES) },
-        ],
-      },
-      topology: enumOf(TOPOLOGIES, "Which hierarchy runs it; default aamas."),
-      domainHints: list(str(), "Domains the planner should consider (at most 20)."),
-      domain_hints: list(str(), "The DGM design's name of domainHints."),
-      constraints: {
-        type: "object",
-        description:
-          "Free-form constraints for the planner. String values are kept as sent; other values (the DGM design's numbers, lists, objects) are kept as their JSON text.",
-        additionalProperties: true,
-      },
-      deadline: {
-        description: "Must be in the future: an ISO-8601 date-time, or epoch milliseconds (the DGM design).",
-        oneOf: [
-          { type: "string", format: "date-time" },
-          { type: "integer", minimum: 0 },
-        ],
-      },
-      budget: decimal("A decimal with at most four places."),
-      tasks: list(
-        ref("TaskInput"),
-        "An explicit task DAG (1 to 1000 tasks); leave out to let the planner decompose. Each task also accepts depends_on and estimated_effort_ms for dependsOn and estimatedEffortMs.",
-      ),
-    },
-    [],
-    "A goal or project to submit: this API's GoalInput, or the DGM design's GoalRequest (description, priority, constraints, deadline, domain_hints; no title). Sending a field under both names with different values is refused. The kind comes from the route (/goals or /projects).",
-  ),
-  anyOf: [{ required: ["title"] }, { required: ["description"] }],
-};
 
 const commandReceipt = obj(
   {
@@ -526,36 +459,6 @@ const agentWorkload = obj(
   "get_agent_workload(agent) of the analytics model (PostgreSQL).",
 );
 
-const registerAgentInput = obj(
-  {
-    agentId: id(),
-    name: str(undefined, { maxLength: 200 }),
-    tier: enumOf(TIERS),
-    topology: enumOf(TOPOLOGIES),
-    domain: str(undefined, { maxLength: 64 }),
-    specialization: str(undefined, { maxLength: 64 }),
-    superiorId: id(),
-    capacity: int(undefined, { minimum: 1, maximum: 1000 }),
-    executor: enumOf(EXECUTORS, "Default external; model runs the group's configured model."),
-    labels: stringMap("Labels (at most 100)."),
-    heartbeatIntervalMs: int(undefined, { minimum: 100, maximum: 3_600_000 }),
-  },
-  ["agentId", "tier"],
-);
-
-const scaleAgentsInput = obj(
-  {
-    tier: enumOf(TIERS),
-    topology: enumOf(TOPOLOGIES),
-    domain: str(undefined, { maxLength: 64 }),
-    specialization: str(undefined, { maxLength: 64 }),
-    targetCount: int(undefined, { minimum: 0, maximum: 1000 }),
-    reason: str(undefined, { maxLength: 2000 }),
-  },
-  ["tier", "targetCount"],
-  "Registers or retires agents until the tier (and domain) has targetCount of them.",
-);
-
 const componentHealth = obj({ name: str(), up: bool(), latencyMs: int(), detail: str() }, [
   "name",
   "up",
@@ -581,11 +484,6 @@ const policyVersion = obj(
   },
   ["version", "rules"],
 );
-
-const rules = {
-  description: "A JSON object of rules, as an object or a string holding one (at most 64 000 characters).",
-  type: ["object", "string"],
-};
 
 /** The DGM design's GoalResponse fields, beside a SubmitGoal's receipt. */
 const goalResponse = obj(
@@ -783,26 +681,6 @@ const designSchemas: Record<string, Schema> = {
     ],
     "A governor's (sub-master's) team performance.",
   ),
-  GovernorTaskInput: obj(
-    {
-      title: str("Required unless a description is given (its first line becomes the title).", { maxLength: 200 }),
-      description: str(undefined, { maxLength: 4000 }),
-      taskId: id('The task\'s id in its goal; default "task". Also task_id.'),
-      goalId: id("The goal's id; leave out to get a generated one. Also goal_id."),
-      specialization: str("A worker specialization of the governor's domain (e.g. react).", { maxLength: 64 }),
-      phase: enumOf(PHASES),
-      priority: int("1 (lowest) to 10; default 5.", { minimum: 1, maximum: 10 }),
-      estimatedEffortMs: int("Also estimated_effort_ms.", { minimum: 0 }),
-      inputs: stringMap("Named inputs handed to the worker."),
-      deadline: dateTime("The goal's deadline; must be in the future."),
-      budget: decimal("The goal's budget."),
-      constraints: stringMap("The goal's constraints."),
-      domain: str("Optional; must be the governor's domain."),
-      topology: enumOf(TOPOLOGIES, "Optional; must be the governor's topology."),
-    },
-    [],
-    "One task for a governor: submitted as a goal of one task in the governor's domain (SubmitGoal), which the president routes to that domain's governor.",
-  ),
   GovernorTaskReceipt: {
     allOf: [
       ref("CommandReceipt"),
@@ -814,20 +692,6 @@ const designSchemas: Record<string, Schema> = {
       ]),
     ],
   },
-  GovernorResourcesInput: obj(
-    {
-      targetCount: int("How many agents the group should have.", { minimum: 0, maximum: 1000 }),
-      tier: enumOf(["WORKER", "MAYOR"], "The group below the governor: WORKER (default) or MAYOR (aamas only)."),
-      specialization: str("WORKER: only this specialization's workers; leave out for the whole domain.", {
-        maxLength: 64,
-      }),
-      reason: str(undefined, { maxLength: 2000 }),
-      domain: str("Optional; must be the governor's domain."),
-      topology: enumOf(TOPOLOGIES, "Optional; must be the governor's topology."),
-    },
-    ["targetCount"],
-    "The number of agents of one group under the governor: a ScaleAgents for the governor's domain and topology.",
-  ),
   GovernorResourcesReceipt: {
     allOf: [
       ref("CommandReceipt"),
@@ -845,8 +709,6 @@ const schemas: Record<string, Schema> = {
   Error: error,
   CommandReceipt: commandReceipt,
   Liveness: obj({ status: enumOf(["ok"]) }, ["status"]),
-  TaskInput: taskInput,
-  GoalInput: goalInput,
   ModelUsage: modelUsage,
   AttemptUsage: attemptUsage,
   PlanAttempt: planAttempt,
@@ -887,33 +749,6 @@ const schemas: Record<string, Schema> = {
     "One event of a goal as the log holds it.",
   ),
   TrailEventList: items("TrailEvent", "A goal's events in log order, from the analytics event table."),
-  StopInput: obj(
-    { reason: str(undefined, { maxLength: 2000 }), goalId: id("Optional; must equal the path's id if given.") },
-    ["reason"],
-  ),
-  EmergencyStopInput: obj({ goalId: id(), reason: str(undefined, { maxLength: 2000 }) }, ["goalId", "reason"]),
-  PhaseTransitionInput: obj(
-    {
-      fromPhase: enumOf(PHASES, "The phase the project is in; a stale one is refused by the hierarchy."),
-      toPhase: enumOf(PHASES),
-      justification: str(undefined, { maxLength: 2000 }),
-    },
-    ["fromPhase", "toPhase"],
-  ),
-  TaskResultInput: obj(
-    {
-      attempt: int("The attempt the agent was given (TaskAssigned.attempt).", { minimum: 1, maximum: 1000 }),
-      status: enumOf(["COMPLETED", "FAILED"]),
-      result: str("Required when COMPLETED.", { maxLength: 100_000 }),
-      outputs: stringMap("Named outputs (COMPLETED)."),
-      cost: decimal("Cost of the attempt (COMPLETED); default 0.0000."),
-      reason: str("Required when FAILED.", { maxLength: 4000 }),
-      retryable: bool("FAILED: whether another attempt may succeed; default true."),
-      durationMs: int(undefined, { minimum: 0 }),
-    },
-    ["attempt", "status"],
-    "An external agent's result for the attempt it holds. goalId and taskId come from the path.",
-  ),
   AgentPerformance: agentPerformance,
   Agent: obj(agentProperties, ["id", "subordinates", "labels", "openTasks"]),
   AgentList: items("Agent", "Agents, by id."),
@@ -932,31 +767,6 @@ const schemas: Record<string, Schema> = {
         ["currentTasks", "currentPhase", "assignedProjects", "workload"],
       ),
     ],
-  },
-  RegisterAgentInput: registerAgentInput,
-  ScaleAgentsInput: scaleAgentsInput,
-  ScaleAgentsCommand: {
-    allOf: [obj({ type: { const: "scale" } }, ["type"]), ref("ScaleAgentsInput")],
-  },
-  RegisterAgentCommand: {
-    allOf: [obj({ type: { const: "register" } }, ["type"]), ref("RegisterAgentInput")],
-  },
-  StopGoalCommand: {
-    allOf: [obj({ type: { enum: ["stop", "emergency_stop"] } }, ["type"]), ref("EmergencyStopInput")],
-  },
-  AgentCommand: {
-    description:
-      "One command by its `type`: `scale` takes the fields of ScaleAgentsInput (as POST /agents/scale), `register` those of RegisterAgentInput (as POST /agents), `stop` (or `emergency_stop`) those of EmergencyStopInput (as POST /emergency/stop: every open task of the goal cancelled, its agents released). There is no command to terminate one agent: ScaleAgents retires the least loaded agents of a group.",
-    oneOf: [ref("ScaleAgentsCommand"), ref("RegisterAgentCommand"), ref("StopGoalCommand")],
-    discriminator: {
-      propertyName: "type",
-      mapping: {
-        scale: "#/components/schemas/ScaleAgentsCommand",
-        register: "#/components/schemas/RegisterAgentCommand",
-        stop: "#/components/schemas/StopGoalCommand",
-        emergency_stop: "#/components/schemas/StopGoalCommand",
-      },
-    },
   },
   GovernorStatus: obj(
     {
@@ -1088,34 +898,6 @@ const schemas: Record<string, Schema> = {
     ["id", "status", "currentVersion", "versions"],
   ),
   PolicyList: items("Policy", "Policies, by id."),
-  PolicyInput: obj(
-    {
-      policyId: id(),
-      name: str(undefined, { maxLength: 200 }),
-      category: enumOf(POLICY_CATEGORIES),
-      description: str(undefined, { maxLength: 4000 }),
-      rules,
-      appliesToTiers: list(enumOf(TIERS)),
-      domains: list(str(), "At most 50."),
-      precedence: int(undefined, { minimum: 0, maximum: 1000 }),
-      effectiveFrom: dateTime(),
-    },
-    ["policyId", "name", "category", "description", "rules"],
-  ),
-  PolicyAmendmentInput: obj(
-    {
-      expectedVersion: int("The version being amended; a stale one is refused.", { minimum: 1 }),
-      rules,
-      description: str(undefined, { maxLength: 4000 }),
-      appliesToTiers: list(enumOf(TIERS)),
-      domains: list(str()),
-      precedence: int(undefined, { minimum: 0, maximum: 1000 }),
-      rationale: str(undefined, { maxLength: 2000 }),
-      effectiveFrom: dateTime(),
-      policyId: id("Optional; must equal the path's id if given."),
-    },
-    ["expectedVersion", "rules", "rationale"],
-  ),
   Escalation: obj(
     {
       id: str(),
@@ -1606,6 +1388,21 @@ const errorResponses = {
   Internal: "A failure in the gateway (INTERNAL); the gateway log has the details.",
 };
 
+/**
+ * The request bodies, generated from the zod schemas that validate them (gateway/contract): their
+ * limits and enums are the validators'. Ids a route's path gives are optional in its body.
+ */
+function requestBodies(): Record<string, Schema> {
+  const r = requestSchemas();
+  return {
+    ...r,
+    StopInput: pathGiven(r.EmergencyStopInput, "goalId"),
+    PhaseTransitionInput: pathGiven(r.PhaseTransitionInput, "goalId"),
+    TaskResultInput: pathGiven(r.TaskResultInput, "goalId", "taskId"),
+    PolicyAmendmentInput: pathGiven(r.PolicyAmendmentInput, "policyId"),
+  };
+}
+
 let cached: Schema | undefined;
 
 /** The OpenAPI 3.1 document of /api/v1 (built once; treat it as read-only). */
@@ -1639,6 +1436,7 @@ export function openApiDocument(): Schema {
       schemas: {
         ...schemas,
         ...designSchemas,
+        ...requestBodies(),
         OpenApiDocument: { type: "object", description: "An OpenAPI 3.1 document." },
       },
       responses: Object.fromEntries(

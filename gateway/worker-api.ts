@@ -36,7 +36,8 @@ import type { AgentStatus, TaskAssigned, TaskSpec } from "../schemas/generated/t
 import { require, type Principal } from "./auth.js";
 import { forbidden, invalid, notFound } from "./errors.js";
 import type { LiveEvent, LiveFeed } from "./live.js";
-import { HEARTBEAT_STATUSES, MAX_WAIT_SECONDS } from "./openapi-agents.js";
+import { MAX_WAIT_SECONDS } from "./contract/worker.js";
+import { parseAccept, parseCapabilities, parseContextRequest, parseHeartbeat, parseProgress } from "./inputs.js";
 import type { ReadSide } from "./read-side.js";
 import { agentView, taskView } from "./rest.js";
 import { sendError } from "./server.js";
@@ -70,90 +71,18 @@ const attemptKey = (a: { goalId: string; taskId: string; attempt: number }) => `
 
 // --- request parsing: each field named as the client sent it ------------------------------------------
 
-/** The request body's fields; snake_case aliases (goal_id, task_id) are accepted beside camelCase. */
-class Body {
-  private constructor(private readonly o: Record<string, unknown>) {}
-
-  /** The body; `optional`: a missing body is an empty one. */
-  static of(req: Request, optional = false): Body {
-    const b: unknown = req.body;
-    if (b === undefined || (optional && b === null)) {
-      if (optional) return new Body({});
-      throw invalid("body", "send a JSON object with Content-Type: application/json (the body is missing)");
-    }
-    if (b === null || typeof b !== "object" || Array.isArray(b)) throw invalid("body", "must be a JSON object");
-    return new Body(b as Record<string, unknown>);
+/**
+ * The JSON object a call was sent; its fields are the parsers' business (gateway/inputs.ts, with the
+ * worker API's schemas in gateway/contract/worker.ts). `optional`: a missing body is an empty one.
+ */
+function body(req: Request, optional = false): Record<string, unknown> {
+  const b: unknown = req.body;
+  if (b === undefined || (optional && b === null)) {
+    if (optional) return {};
+    throw invalid("body", "send a JSON object with Content-Type: application/json (the body is missing)");
   }
-
-  /** The name the client used (the first alias present), and its value. */
-  private pick(names: string[]): [string, unknown] {
-    for (const n of names) if (this.o[n] !== undefined && this.o[n] !== null) return [n, this.o[n]];
-    return [names[0]!, undefined];
-  }
-
-  has(...names: string[]): boolean {
-    return this.pick(names)[1] !== undefined;
-  }
-
-  str(names: string[], opts: { required?: boolean; max?: number; pattern?: RegExp; hint?: string } = {}) {
-    const [name, v] = this.pick(names);
-    if (v === undefined) {
-      if (opts.required) throw invalid(name, "is required");
-      return null;
-    }
-    if (typeof v !== "string") throw invalid(name, `must be a string, got ${typeof v}`);
-    if (opts.required && !v.trim()) throw invalid(name, "must not be empty");
-    if (opts.max && v.length > opts.max) throw invalid(name, `must be at most ${opts.max} characters`);
-    if (opts.pattern && !opts.pattern.test(v)) throw invalid(name, opts.hint ?? "has an invalid format");
-    return v;
-  }
-
-  num(names: string[], opts: { min: number; max: number; integer?: boolean; required?: boolean }): number | null {
-    const [name, v] = this.pick(names);
-    if (v === undefined) {
-      if (opts.required) throw invalid(name, "is required");
-      return null;
-    }
-    if (typeof v !== "number" || !Number.isFinite(v) || (opts.integer && !Number.isInteger(v)))
-      throw invalid(name, `must be ${opts.integer ? "an integer" : "a number"}, got ${JSON.stringify(v)}`);
-    if (v < opts.min || v > opts.max) throw invalid(name, `must be from ${opts.min} to ${opts.max}, got ${v}`);
-    return v;
-  }
-
-  strings(names: string[], opts: { max: number; pattern?: RegExp }): string[] | null {
-    const [name, v] = this.pick(names);
-    if (v === undefined) return null;
-    if (!Array.isArray(v)) throw invalid(name, "must be a list of strings");
-    if (v.length > opts.max) throw invalid(name, `must have at most ${opts.max} entries`);
-    return v.map((s, i) => {
-      if (typeof s !== "string" || !s || s.length > 256) throw invalid(`${name}[${i}]`, "must be a non-empty string");
-      if (opts.pattern && !opts.pattern.test(s)) throw invalid(`${name}[${i}]`, "has an invalid format");
-      return s;
-    });
-  }
-
-  map(names: string[]): Record<string, string> | null {
-    const [name, v] = this.pick(names);
-    if (v === undefined) return null;
-    if (typeof v !== "object" || Array.isArray(v)) throw invalid(name, "must be an object of strings");
-    const entries = Object.entries(v as Record<string, unknown>);
-    if (entries.length > 100) throw invalid(name, "must have at most 100 entries");
-    for (const [k, x] of entries) if (typeof x !== "string") throw invalid(`${name}.${k}`, "must be a string");
-    return Object.fromEntries(entries) as Record<string, string>;
-  }
-
-  /** goalId, taskId (unless the path gives it) and attempt: the attempt the agent speaks about. */
-  attempt(taskIdFromPath?: string): AttemptRef {
-    const goalId = this.str(["goalId", "goal_id"], { required: true, pattern: ID, hint: ID_HINT })!;
-    const taskId = taskIdFromPath ?? this.str(["taskId", "task_id"], { required: true, pattern: ID, hint: ID_HINT })!;
-    if (taskIdFromPath !== undefined) {
-      const given = this.str(["taskId", "task_id"]);
-      if (given !== null && given !== taskIdFromPath)
-        throw invalid("taskId", `is given by the path as "${taskIdFromPath}"; leave it out or send the same value`);
-    }
-    const attempt = this.num(["attempt"], { min: 1, max: 1000, integer: true, required: true })!;
-    return { goalId, taskId, attempt };
-  }
+  if (b === null || typeof b !== "object" || Array.isArray(b)) throw invalid("body", "must be a JSON object");
+  return b as Record<string, unknown>;
 }
 
 /** ?wait=<seconds>: 0 to MAX_WAIT_SECONDS, default `fallback`. */
@@ -614,7 +543,7 @@ export function workerApiRouter(deps: WorkerApiDeps): express.Router {
     "/tasks/accept",
     handle(async (req) => {
       const { p, self } = agentOf(req);
-      return desk.accept(p, self, Body.of(req).attempt());
+      return desk.accept(p, self, parseAccept(body(req)));
     }),
   );
 
@@ -622,16 +551,9 @@ export function workerApiRouter(deps: WorkerApiDeps): express.Router {
     "/tasks/:taskId/update",
     handle(async (req) => {
       const { p, self } = agentOf(req);
-      const b = Body.of(req);
-      const ref = b.attempt(String(req.params.taskId));
-      if (!ID.test(ref.taskId)) throw invalid("taskId", ID_HINT);
-      if (b.has("progress") && b.has("percent"))
-        throw invalid("progress", "give progress (0..1) or percent (0..100), not both");
-      const progress = b.num(["progress"], { min: 0, max: 1 });
-      const percent =
-        progress !== null ? Math.round(progress * 100) : b.num(["percent"], { min: 0, max: 100, integer: true });
-      if (percent === null) throw invalid("progress", "is required: progress from 0 to 1, or percent from 0 to 100");
-      const message = b.str(["message"], { max: 4000 });
+      const taskId = String(req.params.taskId);
+      if (!ID.test(taskId)) throw invalid("taskId", ID_HINT);
+      const { ref, percent, message } = parseProgress(body(req), taskId);
       return desk.progress(p, self, ref, percent, message);
     }),
   );
@@ -640,11 +562,8 @@ export function workerApiRouter(deps: WorkerApiDeps): express.Router {
     "/context/request",
     handle(async (req, res, gone) => {
       const { p, self } = agentOf(req);
-      const b = Body.of(req);
-      const ref = b.attempt();
-      const need = b.str(["question", "need"], { max: 4000 }) ?? "everything known about the task";
-      const keys = b.strings(["keys"], { max: 100 }) ?? [];
-      const waitMs = (b.num(["wait"], { min: 0, max: MAX_WAIT_SECONDS }) ?? 10) * 1000;
+      const { ref, need, keys, waitSeconds } = parseContextRequest(body(req));
+      const waitMs = waitSeconds * 1000;
       const r = await desk.requestContext(p, self, ref, need, keys, waitMs, gone);
       if (r.status === "PENDING") {
         const poll = `/api/v1/context/${encodeURIComponent(r.requestId)}?goalId=${encodeURIComponent(ref.goalId)}`;
@@ -672,15 +591,7 @@ export function workerApiRouter(deps: WorkerApiDeps): express.Router {
     "/capabilities/update",
     handle(async (req, res) => {
       const { p, self } = agentOf(req);
-      const b = Body.of(req);
-      const update = {
-        specialization: b.str(["specialization"], { max: 64, pattern: ID, hint: ID_HINT }),
-        capabilities: b.strings(["capabilities"], { max: 50 }),
-        capacity: b.num(["capacity"], { min: 1, max: 1000, integer: true }),
-        labels: b.map(["labels"]),
-      };
-      if (Object.values(update).every((v) => v === null))
-        throw invalid("body", "give at least one of specialization, capabilities, capacity, labels");
+      const update = parseCapabilities(body(req));
       res.status(202);
       return desk.updateCapabilities(p, self, update);
     }),
@@ -690,16 +601,7 @@ export function workerApiRouter(deps: WorkerApiDeps): express.Router {
     "/agents/me/heartbeat",
     handle(async (req, res) => {
       const { p, self } = agentOf(req);
-      const b = Body.of(req, true);
-      const status = b.str(["status"]);
-      if (status !== null && !(HEARTBEAT_STATUSES as readonly string[]).includes(status))
-        throw invalid("status", `must be one of ${HEARTBEAT_STATUSES.join(", ")}, got "${status}"`);
-      const beat = {
-        load: b.num(["load"], { min: 0, max: 1000 }),
-        status: status as AgentStatus | null,
-        inFlightTasks: b.strings(["inFlightTasks", "in_flight_tasks"], { max: 1000 }),
-        sequence: b.num(["sequence"], { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true }),
-      };
+      const beat = parseHeartbeat(body(req, true));
       res.status(202);
       return desk.heartbeat(p, self, beat);
     }),

@@ -5,16 +5,10 @@ import { forbidden } from "../errors.js";
 import { caller, guarded, type GatewayContext } from "./context.js";
 import { entries } from "./common.js";
 import { agentsAt, audit, tasksAt, timeArg, type AsOf } from "./goals.js";
+import { graphqlEnum } from "../contract/enums.js";
 
 export const typeDefs = /* GraphQL */ `
-  enum Tier {
-    PRESIDENT
-    GOVERNOR
-    MAYOR
-    MASTER
-    SUB_MASTER
-    WORKER
-  }
+  ${graphqlEnum("Tier")}
 
   type AgentPerformance {
     tasksCompleted: Int!

@@ -19,36 +19,13 @@ import { caller, guarded, type GatewayContext } from "./context.js";
 import { entries } from "./common.js";
 import { forbidden, GatewayError, invalid } from "../errors.js";
 import { goalCursor } from "../read-side.js";
+import { graphqlEnum } from "../contract/enums.js";
 
 export const typeDefs = /* GraphQL */ `
-  enum GoalKind {
-    GOAL
-    PROJECT
-  }
-  enum GoalStatus {
-    SUBMITTED
-    VALIDATED
-    REJECTED
-    DECOMPOSED
-    RUNNING
-    COMPLETED
-    FAILED
-    STOPPED
-  }
-  enum Phase {
-    INITIATION
-    FEASIBILITY
-    REQUIREMENTS
-    DESIGN
-    DEVELOPMENT
-    QA
-    DEPLOYMENT
-    LAUNCH
-  }
-  enum Topology {
-    aamas
-    dgm
-  }
+  ${graphqlEnum("GoalKind")}
+  ${graphqlEnum("GoalStatus")}
+  ${graphqlEnum("Phase")}
+  ${graphqlEnum("Topology")}
 
   type PhaseProgress {
     phase: Phase!

@@ -2,16 +2,10 @@
 import type { PolicyDoc } from "../../projections/mongo/state-store.js";
 import { caller, guarded, type GatewayContext } from "./context.js";
 import { visibleGoal } from "./goals.js";
+import { graphqlEnum } from "../contract/enums.js";
 
 export const typeDefs = /* GraphQL */ `
-  enum PolicyCategory {
-    RESOURCE_ALLOCATION
-    PERFORMANCE
-    SECURITY
-    ESCALATION
-    COMMUNICATION
-    CONSTITUTIONAL
-  }
+  ${graphqlEnum("PolicyCategory")}
 
   type PolicyVersion {
     version: Int!

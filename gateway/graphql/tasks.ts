@@ -2,19 +2,10 @@ import type { GoalDoc, TaskDoc } from "../../projections/mongo/state-store.js";
 import { caller, guarded, type GatewayContext } from "./context.js";
 import { entries } from "./common.js";
 import { agentsAt, tasksAt, visibleGoal, type AsOf } from "./goals.js";
+import { graphqlEnum } from "../contract/enums.js";
 
 export const typeDefs = /* GraphQL */ `
-  enum TaskStatus {
-    PENDING
-    READY
-    ASSIGNED
-    ACCEPTED
-    RUNNING
-    COMPLETED
-    FAILED
-    CANCELLED
-    TIMED_OUT
-  }
+  ${graphqlEnum("TaskStatus")}
 
   type TaskAssignees {
     governor: Agent
