@@ -20,7 +20,7 @@ import { repoRoot, urlsToEnv, type InfraUrls } from "../lib/config.js";
 import { defineCommand, parseCommandArgs, wholeNumber } from "../lib/cli-args.js";
 import { kafkaClient } from "../lib/kafka.js";
 import { startHierarchy } from "../processors/hierarchy.js";
-import { evolve, initialState } from "../processors/domain/state.js";
+import { evolve, initialState } from "../processors/domain/kernel/state.js";
 import { ensureTopics } from "../producers/admin.js";
 import { submitGoal } from "../producers/commands.js";
 import { EventWriter } from "../producers/writer.js";

@@ -6,7 +6,7 @@
  *
  * Tenancy: a tenant's admin governs its own tenant (its policies, its agents). The platform admin
  * (role `platform-admin`) governs what is platform-wide (policies for every tenant, the configured
- * agents). Its tokens always carry the reserved tenant `platform` (processors/domain/tenancy.ts), so
+ * agents). Its tokens always carry the reserved tenant `platform` (processors/domain/kernel/tenancy.ts), so
  * the envelope of every command it writes says "platform" and makes what it defines platform-wide;
  * no other role's token may carry a reserved tenant, so no tenant's admin can write as the platform.
  *
@@ -18,7 +18,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { jwtVerify, SignJWT } from "jose";
 import { loadConfig } from "../lib/config.js";
-import { isPlatformTenant, PLATFORM_TENANT } from "../processors/domain/tenancy.js";
+import { isPlatformTenant, PLATFORM_TENANT } from "../processors/domain/kernel/tenancy.js";
 import { GatewayError } from "./errors.js";
 
 export const ROLES = ["platform-admin", "admin", "operator", "viewer", "agent"] as const;

@@ -6,7 +6,7 @@
  * The gateway writes only commands (and an agent's own task reports); it never writes events of
  * the hierarchy or the read models.
  *
- * Tenancy (processors/domain/tenancy.ts, auth.ts): a tenant's admin defines policies for its tenant
+ * Tenancy (processors/domain/kernel/tenancy.ts, auth.ts): a tenant's admin defines policies for its tenant
  * and amends only those; it registers and scales only its tenant's agents. The platform admin does
  * the same for what is platform-wide. What the caller cannot see answers 404 (nothing about another
  * tenant's policies or agents leaks); what it sees but may not change answers 403. A refused
@@ -23,7 +23,7 @@ import {
   submitGoal,
 } from "../producers/commands.js";
 import type { EventWriter, SentMessage } from "../producers/writer.js";
-import { ATTEMPT_OVER } from "../processors/domain/status.js";
+import { ATTEMPT_OVER } from "../processors/domain/kernel/status.js";
 import type { AgentDoc } from "../projections/mongo/state-store.js";
 import { mayChange, maySee, ownerFor, require, type Principal } from "./auth.js";
 import { forbidden, GatewayError, invalid, notFound } from "./errors.js";

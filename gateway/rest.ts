@@ -24,7 +24,7 @@ import {
   type PolicyDoc,
   type TaskDoc,
 } from "../projections/mongo/state-store.js";
-import { GOAL_RANK, TASK_RANK } from "../processors/domain/status.js";
+import { GOAL_RANK, TASK_RANK } from "../processors/domain/kernel/status.js";
 import type { Commands, CommandReceipt } from "./commands.js";
 import { require, type Action, type Principal } from "./auth.js";
 import { forbidden, GatewayError, invalid, notFound } from "./errors.js";

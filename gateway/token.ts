@@ -8,7 +8,7 @@
  */
 import { CliExit, defineCommand, parseCommandArgs, wholeNumber } from "../lib/cli-args.js";
 import { loadConfig } from "../lib/config.js";
-import { PLATFORM_TENANT } from "../processors/domain/tenancy.js";
+import { PLATFORM_TENANT } from "../processors/domain/kernel/tenancy.js";
 import { Auth, ROLES, tenantProblem, type Role } from "./auth.js";
 
 export const TOKEN_COMMAND = defineCommand({

@@ -1,7 +1,7 @@
 /**
  * Who may see what, for GraphQL and REST alike. Goals, tasks and escalations are filtered by tenant
  * in the read side's queries. Agents and policies belong to a tenant or to the platform
- * (processors/domain/tenancy.ts): a tenant sees its own and the platform-wide ones, the platform
+ * (processors/domain/kernel/tenancy.ts): a tenant sees its own and the platform-wide ones, the platform
  * admin sees all (auth.ts `maySee`); that is decided here, for every list and every lookup. On top,
  * the agent-token rule: an agent sees its own subtree of agents, and only the goals that subtree
  * holds a task of.

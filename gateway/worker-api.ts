@@ -30,8 +30,8 @@ import {
 } from "../producers/commands.js";
 import type { EventWriter } from "../producers/writer.js";
 import type { AgentDoc, TaskDoc } from "../projections/mongo/state-store.js";
-import { ATTEMPT_OVER, TASK_RANK } from "../processors/domain/status.js";
-import { concerns, SYSTEM_TENANT } from "../processors/domain/tenancy.js";
+import { ATTEMPT_OVER, TASK_RANK } from "../processors/domain/kernel/status.js";
+import { concerns, SYSTEM_TENANT } from "../processors/domain/kernel/tenancy.js";
 import type { AgentStatus, TaskAssigned, TaskSpec } from "../schemas/generated/types.js";
 import { require, type Principal } from "./auth.js";
 import { forbidden, invalid, notFound } from "./errors.js";

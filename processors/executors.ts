@@ -16,7 +16,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { DependencyResult } from "./domain/context.js";
 import type { ExecutionFinished } from "./domain/decider.js";
-import { formatCost } from "./domain/state.js";
+import { formatCost } from "./domain/kernel/costs.js";
 import type { TaskSpec } from "../schemas/generated/types.js";
 import type { SimulatedConfig, WorkerGroup } from "./topology.js";
 

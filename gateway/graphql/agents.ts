@@ -1,5 +1,5 @@
 import { goalsOf, latestPhase, phaseTag, type AgentDoc } from "../../projections/mongo/state-store.js";
-import { formatCost } from "../../processors/domain/state.js";
+import { formatCost } from "../../processors/domain/kernel/costs.js";
 import type { Phase } from "../../schemas/generated/types.js";
 import { forbidden } from "../errors.js";
 import { caller, guarded, type GatewayContext } from "./context.js";

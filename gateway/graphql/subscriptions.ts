@@ -11,7 +11,7 @@
  * goalId it is going to submit) is waited for up to GOAL_APPEARS_MS before the answer is NOT_FOUND.
  */
 import type { LiveEvent, LiveSubscription } from "../live.js";
-import { ownerOf } from "../../processors/domain/tenancy.js";
+import { ownerOf } from "../../processors/domain/kernel/tenancy.js";
 import { maySee } from "../auth.js";
 import { notFound } from "../errors.js";
 import { caller, guarded, type GatewayContext } from "./context.js";

@@ -11,7 +11,7 @@
  * A refusal, a cut-off answer or one that does not fit the schema fails the attempt with the
  * reason, and the usual retries and escalation follow.
  */
-import { formatCost, toUnits } from "../domain/state.js";
+import { formatCost, toUnits } from "../domain/kernel/costs.js";
 import type { Execution, Executor, Outcome } from "../executors.js";
 import type { ModelUsage } from "../../schemas/generated/types.js";
 import { askForJson, isSchema } from "./json-answer.js";

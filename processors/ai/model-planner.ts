@@ -14,7 +14,7 @@
 import type { SideEffect } from "../engine/extension.js";
 import type { PlanningFinished } from "../domain/decider.js";
 import { PHASE_DUTIES } from "../domain/planner.js";
-import type { GoalState, HierarchyState, PlanRequest } from "../domain/state.js";
+import type { GoalState, HierarchyState, PlanRequest } from "../domain/kernel/state.js";
 import type { ModelUsage, TaskSpec, Topology } from "../../schemas/generated/types.js";
 import { askForJson } from "./json-answer.js";
 import type { ChatModel, JsonSchema } from "./model.js";

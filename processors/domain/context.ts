@@ -32,8 +32,9 @@
 import type { Actor } from "../../schemas/generated/types.js";
 import type { AgentInfo } from "./directory.js";
 import { decision, type Decision, type DecisionContext, type TierInput } from "./decider.js";
-import { checkConversation } from "./security.js";
-import { taskKey, wasRefused, type HierarchyState, type TaskState } from "./state.js";
+import { checkConversation } from "./policies/security.js";
+import { wasRefused, type HierarchyState, type TaskState } from "./kernel/state.js";
+import { taskKey } from "./kernel/keys.js";
 
 type Hosted = (agentId: string, ctx: DecisionContext) => AgentInfo | null;
 

@@ -17,8 +17,9 @@ import type { AgentDirectory, Role } from "./directory.js";
 import type { RetryLimits } from "./limits.js";
 import type { TimeLimits } from "./time-limits.js";
 import type { Planner, PlanningConfig } from "./planner.js";
-import type { PolicyBook } from "./policies.js";
-import { evolve, initialState, taskKey, type GoalState, type HierarchyState } from "./state.js";
+import type { PolicyBook } from "./policies/book.js";
+import { evolve, initialState, type GoalState, type HierarchyState } from "./kernel/state.js";
+import { taskKey } from "./kernel/keys.js";
 
 /** A message a decider wants written. The host fills the envelope (ids, time, tenant, causation). */
 export type Decision = {

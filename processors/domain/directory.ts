@@ -5,7 +5,7 @@
  */
 import type { PolityEvent } from "../../schemas/reader.js";
 import type { AgentStatus, ExecutorKind, Tier, Topology } from "../../schemas/generated/types.js";
-import { concerns, ownerOf } from "./tenancy.js";
+import { concerns, ownerOf } from "./kernel/tenancy.js";
 
 export interface AgentInfo {
   agentId: string;

@@ -22,9 +22,10 @@ import {
   refusedEscalationId,
   superiorOf,
 } from "./escalation.js";
-import { checkAssignment, type AccessCheck } from "./security.js";
-import { GOAL_ENDS, loadOf, taskKey, type HierarchyState, type TaskState } from "./state.js";
-import { ATTEMPT_FAILED } from "./status.js";
+import { checkAssignment, type AccessCheck } from "./policies/security.js";
+import { GOAL_ENDS, loadOf, type HierarchyState, type TaskState } from "./kernel/state.js";
+import { taskKey } from "./kernel/keys.js";
+import { ATTEMPT_FAILED } from "./kernel/status.js";
 import { attemptTimeout } from "./time-limits.js";
 
 /** Kept here for callers that import it from dispatch; escalation.ts owns it. */

@@ -40,7 +40,7 @@ import {
   splitSpecs,
   type EscalationPolicy,
   type Resolution,
-} from "./escalation-policy.js";
+} from "./policies/escalation-policy.js";
 import {
   deniedEscalationId,
   escalationKindOf,
@@ -50,11 +50,12 @@ import {
   REDELIVERED_KINDS,
   topFor,
 } from "./escalation.js";
-import { refOf } from "./policies.js";
+import { refOf } from "./policies/book.js";
 import { resourceRequestsFor } from "./resources.js";
-import { checkAssignment, type AccessCheck } from "./security.js";
-import { loadOf, taskKey, type HierarchyState, type TaskState } from "./state.js";
-import { ATTEMPT_FAILED } from "./status.js";
+import { checkAssignment, type AccessCheck } from "./policies/security.js";
+import { loadOf, type HierarchyState, type TaskState } from "./kernel/state.js";
+import { taskKey } from "./kernel/keys.js";
+import { ATTEMPT_FAILED } from "./kernel/status.js";
 import { timedOutAttempts } from "./time-limits.js";
 
 /**

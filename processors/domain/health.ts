@@ -10,7 +10,7 @@
  */
 import type { AgentHeartbeat, MessageTypeName } from "../../schemas/generated/types.js";
 import { decision, type Decision, type DecisionContext, type TierDecider, type TierInput } from "./decider.js";
-import type { AgentHealth, HierarchyState } from "./state.js";
+import type { AgentHealth, HierarchyState } from "./kernel/state.js";
 
 /** Agent id of the monitor's own heartbeat; one per partition (see monitorIdFor in the host). */
 export const MONITOR_ID = "health-monitor";

@@ -7,10 +7,11 @@ import type { AgentInfo } from "./directory.js";
 import { answerContext, answerQuery, duplicateClaim } from "./context.js";
 import type { Decision, DecisionContext, TierDecider, TierInput } from "./decider.js";
 import { afterHeldTaskEvent, dispatchToWorkers, MIDDLE_TIER_READS, type HolderRules } from "./dispatch.js";
-import { cite, escalationEvaluated, escalationPolicyAt } from "./escalation-policy.js";
+import { cite, escalationEvaluated, escalationPolicyAt } from "./policies/escalation-policy.js";
 import { retryLimitsFor } from "./limits.js";
 import { afterRecovery, reassignFromFailed } from "./reassign.js";
-import { taskKey, type HierarchyState } from "./state.js";
+import { type HierarchyState } from "./kernel/state.js";
+import { taskKey } from "./kernel/keys.js";
 import { timedOutAttempts } from "./time-limits.js";
 
 const RULES: HolderRules = {

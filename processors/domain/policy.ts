@@ -24,14 +24,14 @@
  * (nor before the previous version's): policies apply to what follows them, never retroactively.
  */
 import type { Actor, AmendPolicy, DefinePolicy, PolicyCategory } from "../../schemas/generated/types.js";
-import { parseConstitution } from "./constitution.js";
+import { parseConstitution } from "./policies/constitution.js";
 import { decision, type Decision, type DecisionContext, type TierDecider, type TierInput } from "./decider.js";
-import { refOf, type PolicyVersion } from "./policies.js";
+import { refOf, type PolicyVersion } from "./policies/book.js";
 import { resourceRulesProblems } from "./resources.js";
-import { accessRulesProblems } from "./security.js";
-import { escalationRulesProblems } from "./escalation-policy.js";
-import type { HierarchyState } from "./state.js";
-import { ownerOf } from "./tenancy.js";
+import { accessRulesProblems } from "./policies/security.js";
+import { escalationRulesProblems } from "./policies/escalation-policy.js";
+import type { HierarchyState } from "./kernel/state.js";
+import { ownerOf } from "./kernel/tenancy.js";
 
 export const POLICY_ENGINE: Actor = { id: "policy-engine", tier: "SYSTEM" };
 

@@ -49,8 +49,8 @@ import {
 } from "./decider.js";
 import { escalationRaised, escalationResolved } from "./escalation.js";
 import { answerContext } from "./context.js";
-import { checkConstitution } from "./constitution.js";
-import { checkCommand, type AccessCheck, type GovernedCommand } from "./security.js";
+import { checkConstitution } from "./policies/constitution.js";
+import { checkCommand, type AccessCheck, type GovernedCommand } from "./policies/security.js";
 import {
   cite,
   DEFAULT_SPLIT_INTO,
@@ -60,22 +60,22 @@ import {
   splitParentOf,
   splitSpecs,
   type EscalationPolicy,
-} from "./escalation-policy.js";
-import { refOf } from "./policies.js";
+} from "./policies/escalation-policy.js";
+import { refOf } from "./policies/book.js";
 import { DEFAULT_RETRY_LIMITS, retryLimitsFor } from "./limits.js";
 import { DEFAULT_PLANNING, nextPhase, planningOf, taskGraphProblems, type PlanningConfig } from "./planner.js";
-import { ATTEMPT_FAILED, GOAL_FINAL } from "./status.js";
+import { ATTEMPT_FAILED, GOAL_FINAL } from "./kernel/status.js";
 import { atRiskAt, DEFAULT_DEADLINES, deadlineSettingsOf, timeLimitsFor } from "./time-limits.js";
 import {
   deadlineEscalationIds,
   isOpen,
-  sumCosts,
-  taskKey,
   tasksOf,
   type GoalState,
   type HierarchyState,
   type TaskState,
-} from "./state.js";
+} from "./kernel/state.js";
+import { sumCosts } from "./kernel/costs.js";
+import { taskKey } from "./kernel/keys.js";
 
 /**
  * Attempts a task gets per delivery before its dispatcher escalates, when the topology configures

@@ -21,8 +21,8 @@ import type { Actor } from "../../schemas/generated/types.js";
 import type { AgentInfo } from "./directory.js";
 import { decision, type Decision, type DecisionContext } from "./decider.js";
 import { byPriority, dispatchToWorkers, leastLoaded, refusedAssignment } from "./dispatch.js";
-import { checkAssignment, type AccessCheck } from "./security.js";
-import { loadOf, type HierarchyState, type TaskState } from "./state.js";
+import { checkAssignment, type AccessCheck } from "./policies/security.js";
+import { loadOf, type HierarchyState, type TaskState } from "./kernel/state.js";
 import { attemptTimeout } from "./time-limits.js";
 
 const HELD: ReadonlySet<string> = new Set(["ASSIGNED", "ACCEPTED", "RUNNING"]);

@@ -6,7 +6,9 @@
 import type { Actor } from "../../schemas/generated/types.js";
 import type { AgentInfo } from "./directory.js";
 import { decision, type Decision, type DecisionContext } from "./decider.js";
-import { sumCosts, taskKey, tasksOf, toUnits, type HierarchyState, type TaskState } from "./state.js";
+import { tasksOf, type HierarchyState, type TaskState } from "./kernel/state.js";
+import { sumCosts, toUnits } from "./kernel/costs.js";
+import { taskKey } from "./kernel/keys.js";
 
 export function reportIfDone(
   state: HierarchyState,

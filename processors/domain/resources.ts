@@ -96,17 +96,11 @@ import type {
   Tier,
 } from "../../schemas/generated/types.js";
 import { decision, type Decision, type DecisionContext, type TierDecider, type TierInput } from "./decider.js";
-import { refOf, type PolicyBook, type PolicyVersion } from "./policies.js";
-import {
-  formatCost,
-  taskKey,
-  toUnits,
-  type Allocation,
-  type GoalState,
-  type HierarchyState,
-  type TaskState,
-} from "./state.js";
-import { parseRulesObject, ruleChecker } from "./rules.js";
+import { refOf, type PolicyBook, type PolicyVersion } from "./policies/book.js";
+import { type Allocation, type GoalState, type HierarchyState, type TaskState } from "./kernel/state.js";
+import { formatCost, toUnits } from "./kernel/costs.js";
+import { taskKey } from "./kernel/keys.js";
+import { parseRulesObject, ruleChecker } from "./policies/rules.js";
 
 export const RESOURCE_MANAGER: Actor = { id: "resource-manager", tier: "SYSTEM" };
 /** The unit of BUDGET amounts: the tenant's billing currency, as SubmitGoal.budget. */

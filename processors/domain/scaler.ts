@@ -44,7 +44,7 @@ import type { Actor, AgentTerminated, RegisterAgent, ScaleAgents, Topology } fro
 import { decision, type Decision, type DecisionContext, type TierDecider, type TierInput } from "./decider.js";
 import { groupKey, roleOf, TIERS_OF, type AgentDirectory, type AgentInfo, type ReportedLoad } from "./directory.js";
 import { REFUSED_SUBJECT } from "./scaling-log.js";
-import type { HierarchyState } from "./state.js";
+import type { HierarchyState } from "./kernel/state.js";
 
 export const SCALER: Actor = { id: "scaler", tier: "SYSTEM" };
 export const AUTOSCALER: Actor = { id: "autoscaler", tier: "SYSTEM" };

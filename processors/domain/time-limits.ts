@@ -23,7 +23,7 @@ import type { Decision, DecisionContext } from "./decider.js";
 import { decision } from "./decider.js";
 import type { AgentInfo } from "./directory.js";
 import type { TaskSpec, Topology } from "../../schemas/generated/types.js";
-import type { GoalState, HierarchyState, TaskState } from "./state.js";
+import type { GoalState, HierarchyState, TaskState } from "./kernel/state.js";
 
 /** What a goal's missed deadline leads to. */
 export const DEADLINE_MISS_OUTCOMES = ["fail", "warn"] as const;

@@ -15,7 +15,8 @@ import {
 } from "./decider.js";
 import type { MessageTypeName } from "../../schemas/generated/types.js";
 import { answerQuery } from "./context.js";
-import { GOAL_ENDS, taskKey, type HierarchyState, type TaskState } from "./state.js";
+import { GOAL_ENDS, type HierarchyState, type TaskState } from "./kernel/state.js";
+import { taskKey } from "./kernel/keys.js";
 
 export const worker: TierDecider = {
   role: "worker",

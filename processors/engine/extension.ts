@@ -7,7 +7,7 @@
  */
 import type { MessageTypeName } from "../../schemas/generated/types.js";
 import type { Decision, SideEffectOutcome, TierInput } from "../domain/decider.js";
-import type { HierarchyState } from "../domain/state.js";
+import type { HierarchyState } from "../domain/kernel/state.js";
 
 export interface Extension {
   /** Its name in logs and in `polity topology describe`. */

@@ -35,9 +35,10 @@ import {
   type TierDecider,
   type TierInput,
 } from "../domain/decider.js";
-import { scopedContext } from "../domain/policies.js";
-import { SYSTEM_TENANT } from "../domain/tenancy.js";
-import { evolve, initialState, taskKey, type HierarchyState } from "../domain/state.js";
+import { scopedContext } from "../domain/policies/book.js";
+import { SYSTEM_TENANT } from "../domain/kernel/tenancy.js";
+import { evolve, initialState, type HierarchyState } from "../domain/kernel/state.js";
+import { taskKey } from "../domain/kernel/keys.js";
 import { coPartitionedAssigner } from "../host/assignor.js";
 import type { EngineView, Extension, LiveSlot } from "./extension.js";
 

@@ -15,7 +15,7 @@ import { physicalTopic } from "../../schemas/catalog.js";
 import type { Codec } from "../../schemas/codec.js";
 import { DecodeError } from "../../schemas/codec.js";
 import type { PolityEvent } from "../../schemas/reader.js";
-import { PolicyBook } from "../domain/policies.js";
+import { PolicyBook } from "../domain/policies/book.js";
 import { Waiters } from "./waiters.js";
 
 const POLICIES_TOPIC = "polity.policies.events";

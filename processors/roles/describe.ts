@@ -7,7 +7,7 @@
 import { DEAD_LETTER_TOPIC, physicalTopic, TOPICS } from "../../schemas/catalog.js";
 import type { Role } from "../domain/directory.js";
 import { AgentDirectory } from "../domain/directory.js";
-import { NO_POLICIES } from "../domain/policies.js";
+import { NO_POLICIES } from "../domain/policies/book.js";
 import { transactionalIdFor } from "../engine/host.js";
 import type { TopologyConfig } from "../topology.js";
 import { ROLE_DEFINITIONS, ROLES } from "./index.js";

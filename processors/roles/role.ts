@@ -11,7 +11,7 @@ import type { PolityEvent } from "../../schemas/reader.js";
 import type { TierDecider } from "../domain/decider.js";
 import type { AgentDirectory, Role } from "../domain/directory.js";
 import type { HealthOptions } from "../domain/health.js";
-import type { PolicyBook } from "../domain/policies.js";
+import type { PolicyBook } from "../domain/policies/book.js";
 import type { Extension } from "../engine/extension.js";
 import type { ChatModel } from "../ai/model.js";
 import type { TopologyConfig } from "../topology.js";

@@ -1,6 +1,6 @@
 /**
  * Time travel: the state of a goal, an agent or the whole hierarchy as of a time T, computed by
- * replaying the log into the deciders' own folds (`evolve` of processors/domain/state.ts for goals
+ * replaying the log into the deciders' own folds (`evolve` of processors/domain/kernel/state.ts for goals
  * and tasks, AgentDirectory.apply for agents) up to T. An event belongs to "as of T" when it
  * occurred at or before T (its envelope's occurredAt: the domain's time, as every decider uses).
  *
@@ -13,7 +13,9 @@ import type { Codec } from "../../schemas/codec.js";
 import type { Phase, TaskStatus, Tier } from "../../schemas/generated/types.js";
 import type { PolityEvent } from "../../schemas/reader.js";
 import { AgentDirectory } from "../../processors/domain/directory.js";
-import { evolve, initialState, sumCosts, taskKey, type HierarchyState } from "../../processors/domain/state.js";
+import { evolve, initialState, type HierarchyState } from "../../processors/domain/kernel/state.js";
+import { sumCosts } from "../../processors/domain/kernel/costs.js";
+import { taskKey } from "../../processors/domain/kernel/keys.js";
 import {
   applyAttemptUsage,
   applyPlanEvent,

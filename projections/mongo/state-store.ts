@@ -12,7 +12,7 @@
  * - Fields have exactly one writer each. A document's own topic partition (tasks of a goal on
  *   polity.tasks.events, an agent on polity.agents.events, ...) owns its main fields: the store reads
  *   the document, folds the batch's new events (offset above the recorded position) with the rules of
- *   processors/domain/state.ts (statuses move forward within an attempt), and writes the result as a
+ *   processors/domain/kernel/state.ts (statuses move forward within an attempt), and writes the result as a
  *   compare-and-set on the position it read. Documents written from other partitions (an agent's
  *   current tasks and performance from every goal's task partition, a superior's subordinates) get one
  *   update per event, guarded by `_pos.<that partition>` < offset, in an ordered bulk so that the
@@ -36,13 +36,14 @@ import {
   TASK_RANK,
   TASK_TERMINAL,
   taskMovesForward,
-} from "../../processors/domain/status.js";
+} from "../../processors/domain/kernel/status.js";
 import type { AnyBulkWriteOperation, Collection, Db, Document } from "mongodb";
 import { findEach } from "./find-each.js";
 import { checkpointKey, type Checkpoints, type LoggedEvent, type ProjectionStore } from "../host.js";
-import { formatCost, sumCosts, taskKey, toUnits } from "../../processors/domain/state.js";
+import { formatCost, sumCosts, toUnits } from "../../processors/domain/kernel/costs.js";
+import { taskKey } from "../../processors/domain/kernel/keys.js";
 import { PHASES } from "../../processors/domain/planner.js";
-import { ownerOf } from "../../processors/domain/tenancy.js";
+import { ownerOf } from "../../processors/domain/kernel/tenancy.js";
 import type {
   EnforcementAction,
   EscalationKind,
@@ -362,7 +363,7 @@ export interface AgentDoc {
   _id: string;
   _pos: Positions;
   agentId: string;
-  /** The owning tenant (AgentRegistered's envelope tenant, processors/domain/tenancy.ts); null: platform-wide. */
+  /** The owning tenant (AgentRegistered's envelope tenant, processors/domain/kernel/tenancy.ts); null: platform-wide. */
   tenantId?: string | null;
   name: string | null;
   tier: Tier | null;
@@ -438,7 +439,7 @@ export interface PolicyDoc {
   _id: string;
   _pos: Positions;
   policyId: string;
-  /** The owning tenant (PolicyDefined's envelope tenant, processors/domain/tenancy.ts); null: platform-wide. */
+  /** The owning tenant (PolicyDefined's envelope tenant, processors/domain/kernel/tenancy.ts); null: platform-wide. */
   tenantId?: string | null;
   name: string | null;
   category: PolicyCategory | null;
@@ -555,7 +556,7 @@ export function taskUsageOf(tasks: Pick<TaskDoc, "attemptUsage">[]): UsageTotals
 const HOLDING_TIERS: ReadonlySet<Tier> = new Set(["GOVERNOR", "SUB_MASTER", "MAYOR", "WORKER"]);
 
 /**
- * Moves a task forward within an attempt, as processors/domain/state.ts does; false for an event
+ * Moves a task forward within an attempt, as processors/domain/kernel/state.ts does; false for an event
  * that is late (older attempt) or a repeat (not forward).
  */
 function advance(task: TaskDoc, attempt: number, status: TaskStatus): boolean {
@@ -1371,7 +1372,7 @@ export class StateStore implements ProjectionStore {
           break;
         case "GoalDecomposed": {
           const e = event.value;
-          // As in processors/domain/state.ts: a decomposed goal is running (its tasks are dispatched at once).
+          // As in processors/domain/kernel/state.ts: a decomposed goal is running (its tasks are dispatched at once).
           setGoalStatus(goal, "RUNNING");
           goal.planner = e.planner;
           const phase = e.phase === null ? undefined : goal.phases.find((p) => p.phase === e.phase);

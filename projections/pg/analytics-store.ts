@@ -22,8 +22,8 @@ import type pg from "pg";
 import { checkpointKey, type Checkpoints, type LoggedEvent, type ProjectionStore } from "../host.js";
 import type { Envelope, GoalStatus, ModelUsage, Severity, TaskStatus } from "../../schemas/generated/types.js";
 import type { PolityEvent } from "../../schemas/reader.js";
-import { sumCosts } from "../../processors/domain/state.js";
-import { GOAL_RANK, TASK_RANK } from "../../processors/domain/status.js";
+import { sumCosts } from "../../processors/domain/kernel/costs.js";
+import { GOAL_RANK, TASK_RANK } from "../../processors/domain/kernel/status.js";
 import { DEFAULT_SCHEMA, schemaIdent } from "./migrate.js";
 
 export interface AnalyticsStoreOptions {
@@ -693,12 +693,12 @@ const AGENT_EVENTS: ReadonlySet<string> = new Set([
   "AgentTerminated",
 ]);
 
-/** Lifecycle ranks of processors/domain/status.ts, as goal_status_rank() and task_status_rank() in 002_dgm_schema.sql. */
+/** Lifecycle ranks of processors/domain/kernel/status.ts, as goal_status_rank() and task_status_rank() in 002_dgm_schema.sql. */
 const goalRank = (status: Value | undefined) => GOAL_RANK[status as GoalStatus] ?? -1;
 const taskRank = (status: Value | undefined) => TASK_RANK[status as TaskStatus] ?? -1;
 
 /**
- * Applies one new event to the batch's rows in memory; status rules mirror processors/domain/state.ts.
+ * Applies one new event to the batch's rows in memory; status rules mirror processors/domain/kernel/state.ts.
  * A rule that finds no row changes nothing, unless it says it creates one.
  */
 function project(changes: BatchChanges, logged: LoggedEvent): void {
@@ -934,7 +934,7 @@ function project(changes: BatchChanges, logged: LoggedEvent): void {
       const t = current(tasks, [e.goalId, e.taskId]);
       if (!t || t.status === "COMPLETED" || t.status === "CANCELLED") return;
       if (!(e.attempt > (t.attempt as number) || (e.attempt === t.attempt && taskRank(t.status) < 6))) return;
-      // A result of an attempt its dispatcher timed out comes too late (processors/domain/status.ts).
+      // A result of an attempt its dispatcher timed out comes too late (processors/domain/kernel/status.ts).
       if (e.attempt === t.attempt && t.status === "TIMED_OUT") return;
       changing(tasks, [e.goalId, e.taskId]);
       t.status = "COMPLETED";

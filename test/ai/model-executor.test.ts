@@ -12,7 +12,7 @@ import { modelExecutor } from "../../processors/ai/model-executor.js";
 import { planWithModel } from "../../processors/ai/model-planner.js";
 import { openaiModel } from "../../processors/ai/openai-backend.js";
 import type { Execution } from "../../processors/executors.js";
-import type { PlanRequest } from "../../processors/domain/state.js";
+import type { PlanRequest } from "../../processors/domain/kernel/state.js";
 
 /** What the next request gets: the message's content, or a refusal. */
 let next: { content: string; finish?: string; refusal?: string } = { content: "{}" };

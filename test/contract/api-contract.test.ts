@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { Kind, parse, type EnumTypeDefinitionNode } from "graphql";
-import { GOAL_RANK, TASK_RANK } from "../../processors/domain/status.js";
+import { GOAL_RANK, TASK_RANK } from "../../processors/domain/kernel/status.js";
 import { AVRO_DIR } from "../../schemas/avro-types.js";
 import { GRAPHQL_ENUMS, HEARTBEAT_STATUSES, NON_AGENT_TIERS, zodEnums } from "../../gateway/contract/enums.js";
 import { MAX_DURATION_MS } from "../../gateway/contract/fields.js";

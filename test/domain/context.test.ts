@@ -6,7 +6,7 @@ import { governor } from "../../processors/domain/governor.js";
 import { mayor } from "../../processors/domain/mayor.js";
 import { president } from "../../processors/domain/president.js";
 import { worker } from "../../processors/domain/worker.js";
-import { taskKey } from "../../processors/domain/state.js";
+import { taskKey } from "../../processors/domain/kernel/keys.js";
 import {
   asEvent,
   assigned,

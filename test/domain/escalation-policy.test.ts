@@ -8,10 +8,10 @@ import type { Payload, PolicyCategory } from "../../schemas/generated/types.js";
 import type { PolityEvent } from "../../schemas/reader.js";
 import type { Decision } from "../../processors/domain/decider.js";
 import { handleFailure } from "../../processors/domain/dispatch.js";
-import { escalationRulesProblems, isSplit } from "../../processors/domain/escalation-policy.js";
+import { escalationRulesProblems, isSplit } from "../../processors/domain/policies/escalation-policy.js";
 import { governor } from "../../processors/domain/governor.js";
 import { mayor } from "../../processors/domain/mayor.js";
-import { PolicyBook } from "../../processors/domain/policies.js";
+import { PolicyBook } from "../../processors/domain/policies/book.js";
 import { policy } from "../../processors/domain/policy.js";
 import { president } from "../../processors/domain/president.js";
 import {

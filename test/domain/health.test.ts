@@ -7,7 +7,7 @@ import { directoryOf } from "../support/decider-spec.js";
 import { governor } from "../../processors/domain/governor.js";
 import { health, healthDecider, MONITOR_ID } from "../../processors/domain/health.js";
 import { mayor } from "../../processors/domain/mayor.js";
-import { taskKey } from "../../processors/domain/state.js";
+import { taskKey } from "../../processors/domain/kernel/keys.js";
 import { worker } from "../../processors/domain/worker.js";
 import {
   assigned,

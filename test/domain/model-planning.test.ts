@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import type { PlanningFinished } from "../../processors/domain/decider.js";
 import type { PlanningConfig } from "../../processors/domain/planner.js";
 import { president } from "../../processors/domain/president.js";
-import { evolve } from "../../processors/domain/state.js";
+import { evolve } from "../../processors/domain/kernel/state.js";
 import type { TaskSpec } from "../../schemas/generated/types.js";
 import {
   asEvent,

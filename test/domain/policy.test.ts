@@ -2,8 +2,8 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { Payload } from "../../schemas/generated/types.js";
 import type { PolityEvent } from "../../schemas/reader.js";
-import { parseConstitution } from "../../processors/domain/constitution.js";
-import { PolicyBook } from "../../processors/domain/policies.js";
+import { parseConstitution } from "../../processors/domain/policies/constitution.js";
+import { PolicyBook } from "../../processors/domain/policies/book.js";
 import { policy, POLICY_ENGINE } from "../../processors/domain/policy.js";
 import { president } from "../../processors/domain/president.js";
 import { asEvent, context, ev, NOW, ofType, spec, submitGoal, task } from "../support/decider-spec.js";
@@ -129,7 +129,7 @@ describe("policy engine: defining and amending", () => {
       .when(define({ rules: "[1]" }))
       .thenTypes(["PolicyEvaluated"]);
     // Every category parses its own rules: PERFORMANCE and RESOURCE_ALLOCATION in
-    // domain/resources.ts (resources.test.ts), SECURITY and COMMUNICATION in domain/security.ts
+    // domain/resources.ts (resources.test.ts), SECURITY and COMMUNICATION in domain/policies/security.ts
     // (security.test.ts), where an unknown rule is refused as here.
     spec(policy)
       .when(define({ policyId: "comms", category: "COMMUNICATION", rules: '{"contextEdges": ["SUPERIOR"]}' }))

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import type { Payload, ResourceKind } from "../../schemas/generated/types.js";
 import type { PolityEvent } from "../../schemas/reader.js";
 import { governor } from "../../processors/domain/governor.js";
-import { PolicyBook } from "../../processors/domain/policies.js";
+import { PolicyBook } from "../../processors/domain/policies/book.js";
 import { requestIdOf, resources } from "../../processors/domain/resources.js";
 import {
   asEvent,

@@ -4,10 +4,10 @@ import type { Payload, PolicyCategory } from "../../schemas/generated/types.js";
 import type { PolityEvent } from "../../schemas/reader.js";
 import type { Decision } from "../../processors/domain/decider.js";
 import { governor } from "../../processors/domain/governor.js";
-import { PolicyBook } from "../../processors/domain/policies.js";
+import { PolicyBook } from "../../processors/domain/policies/book.js";
 import { policy } from "../../processors/domain/policy.js";
 import { budgetRequestFor, requestIdOf, resources, RESOURCE_MANAGER } from "../../processors/domain/resources.js";
-import { taskKey } from "../../processors/domain/state.js";
+import { taskKey } from "../../processors/domain/kernel/keys.js";
 import {
   asEvent,
   assigned,

@@ -8,7 +8,7 @@ import type { Payload } from "../../schemas/generated/types.js";
 import type { PolityEvent } from "../../schemas/reader.js";
 import type { AgentDirectory } from "../../processors/domain/directory.js";
 import { mayor } from "../../processors/domain/mayor.js";
-import { initialState } from "../../processors/domain/state.js";
+import { initialState } from "../../processors/domain/kernel/state.js";
 import {
   autoscale,
   autoscaleCommands,

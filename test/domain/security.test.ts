@@ -6,10 +6,10 @@ import { dispatchToWorkers } from "../../processors/domain/dispatch.js";
 import { governor } from "../../processors/domain/governor.js";
 import { reassignFromFailed } from "../../processors/domain/reassign.js";
 import { mayor } from "../../processors/domain/mayor.js";
-import { PolicyBook } from "../../processors/domain/policies.js";
+import { PolicyBook } from "../../processors/domain/policies/book.js";
 import { policy } from "../../processors/domain/policy.js";
 import { president } from "../../processors/domain/president.js";
-import { accessRulesProblems, edgesBetween } from "../../processors/domain/security.js";
+import { accessRulesProblems, edgesBetween } from "../../processors/domain/policies/security.js";
 import { worker } from "../../processors/domain/worker.js";
 import {
   asEvent,

@@ -2,15 +2,8 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { Payload } from "../../schemas/generated/types.js";
 import type { PolityEvent } from "../../schemas/reader.js";
-import {
-  evolve,
-  formatCost,
-  initialState,
-  loadOf,
-  sumCosts,
-  toUnits,
-  type HierarchyState,
-} from "../../processors/domain/state.js";
+import { evolve, initialState, loadOf, type HierarchyState } from "../../processors/domain/kernel/state.js";
+import { formatCost, sumCosts, toUnits } from "../../processors/domain/kernel/costs.js";
 import {
   assigned,
   completed,

@@ -1,5 +1,5 @@
 /**
- * Tenancy of policies (processors/domain/tenancy.ts, policies.ts, policy.ts): a tenant's policy
+ * Tenancy of policies (processors/domain/kernel/tenancy.ts, policies.ts, policy.ts): a tenant's policy
  * governs that tenant's goals only, a platform-wide one every tenant's; only the owner amends a
  * policy, and another tenant's amendment learns nothing of it.
  */
@@ -7,11 +7,11 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { Payload, PolicyCategory } from "../../schemas/generated/types.js";
 import type { PolityEvent } from "../../schemas/reader.js";
-import { PolicyBook } from "../../processors/domain/policies.js";
+import { PolicyBook } from "../../processors/domain/policies/book.js";
 import { policy } from "../../processors/domain/policy.js";
 import { president } from "../../processors/domain/president.js";
 import { requestIdOf, resources } from "../../processors/domain/resources.js";
-import { PLATFORM_TENANT } from "../../processors/domain/tenancy.js";
+import { PLATFORM_TENANT } from "../../processors/domain/kernel/tenancy.js";
 import { asEvent, context, created, ev, NOW, ofType, spec, submitGoal, task } from "../support/decider-spec.js";
 
 const A = "tenant-a";

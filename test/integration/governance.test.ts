@@ -1,5 +1,5 @@
 /**
- * Governance policies on the real stack (processors/domain/escalation-policy.ts, security.ts):
+ * Governance policies on the real stack (processors/domain/policies/escalation-policy.ts, security.ts):
  * - ESCALATION with resolution SPLIT, for the top: a task that always fails is escalated through
  *   the mayor and the governor to the president, which splits it; the parts (which read their part
  *   from the environment, POLITY_INPUT_SPLIT_PART) succeed, the governor completes the task once,

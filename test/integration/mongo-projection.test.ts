@@ -17,7 +17,7 @@ import {
 } from "../../projections/mongo/state-store.js";
 import { submitGoal } from "../../producers/commands.js";
 import { AgentDirectory } from "../../processors/domain/directory.js";
-import { evolve, initialState } from "../../processors/domain/state.js";
+import { evolve, initialState } from "../../processors/domain/kernel/state.js";
 import { foldModels, goalAsOf, tasksAsOf, type ModelsAsOf } from "../../projections/audit/as-of.js";
 import type {
   Envelope,

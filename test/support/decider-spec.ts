@@ -23,8 +23,8 @@ import {
 } from "../../processors/domain/decider.js";
 import { AgentDirectory } from "../../processors/domain/directory.js";
 import { templatePlanner } from "../../processors/domain/planner.js";
-import { PolicyBook, scopedContext } from "../../processors/domain/policies.js";
-import { evolve, initialState, type HierarchyState } from "../../processors/domain/state.js";
+import { PolicyBook, scopedContext } from "../../processors/domain/policies/book.js";
+import { evolve, initialState, type HierarchyState } from "../../processors/domain/kernel/state.js";
 import { agentsOf, registrationOf, type TopologyConfig } from "../../processors/topology.js";
 
 // ---- the hierarchy under test ----------------------------------------------------------------
@@ -373,7 +373,7 @@ export function spec(decider: TierDecider, ctx: DecisionContext = context()): Sp
     let state = stateOf(given);
     // A host folds each input before it decides on it; an ExecutionFinished is no event.
     if (isEvent(input)) state = evolve(state, input);
-    // Policies scoped to the input's tenant, as a host does (policies.ts scopedContext).
+    // Policies scoped to the input's tenant, as a host does (policies/book.ts scopedContext).
     return new Outcome(decider.decide(input, state, scopedContext(ctx, input, state)), state);
   };
   return {

@@ -24,7 +24,8 @@ import { policy } from "../../processors/domain/policy.js";
 import { president } from "../../processors/domain/president.js";
 import { resources } from "../../processors/domain/resources.js";
 import { scaler } from "../../processors/domain/scaler.js";
-import { evolve, initialState, taskKey, type HierarchyState } from "../../processors/domain/state.js";
+import { evolve, initialState, type HierarchyState } from "../../processors/domain/kernel/state.js";
+import { taskKey } from "../../processors/domain/kernel/keys.js";
 import { runningOn, worker } from "../../processors/domain/worker.js";
 import { asEvent, context, DIRECTORY } from "./decider-spec.js";
 

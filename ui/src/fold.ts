@@ -80,7 +80,7 @@ export function isGoalFinal(status: string | null | undefined): boolean {
   return !!status && GOAL_FINAL.has(status);
 }
 
-/** processors/domain/status.ts taskMovesForward, then the move. */
+/** processors/domain/kernel/status.ts taskMovesForward, then the move. */
 function advance(task: TaskView, attempt: number, status: TaskStatus): boolean {
   if (TERMINAL.has(task.status) || attempt < task.attempt) return false;
   if (attempt === task.attempt && RANK[status] <= RANK[task.status]) return false;

@@ -4,7 +4,7 @@
  * its state has nothing to watch. The tick is never written; what it decides is, so a replay needs
  * no clock and a tick decided again after a restart finds those facts in the state.
  */
-import type { HierarchyState } from "../../domain/state.js";
+import type { HierarchyState } from "../../domain/kernel/state.js";
 import type { Extension } from "../../engine/extension.js";
 
 export function clock(intervalMs: number, due?: (state: HierarchyState) => boolean): Extension {

@@ -6,7 +6,7 @@
  */
 import { dependencyResults } from "../../domain/context.js";
 import type { ExecutionFinished } from "../../domain/decider.js";
-import { taskKey } from "../../domain/state.js";
+import { taskKey } from "../../domain/kernel/keys.js";
 import { runningOn } from "../../domain/worker.js";
 import type { Extension, SideEffect } from "../../engine/extension.js";
 import type { Execution, Executor, Progress } from "../../executors.js";

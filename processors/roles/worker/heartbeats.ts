@@ -5,7 +5,7 @@
  */
 import { decision, type Decision } from "../../domain/decider.js";
 import type { AgentDirectory } from "../../domain/directory.js";
-import { loadOf } from "../../domain/state.js";
+import { loadOf } from "../../domain/kernel/state.js";
 import type { Extension } from "../../engine/extension.js";
 import type { SilencedAgents } from "../silenced.js";
 

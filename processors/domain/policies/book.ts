@@ -16,11 +16,11 @@
  *
  * `apply` is idempotent: a version already known, or older than one known, changes nothing.
  */
-import type { PolityEvent } from "../../schemas/reader.js";
-import type { PolicyCategory, PolicyRef, Tier } from "../../schemas/generated/types.js";
-import { isEvent, type DecisionContext, type TierInput } from "./decider.js";
-import type { HierarchyState } from "./state.js";
-import { concerns, ownerOf, SYSTEM_TENANT } from "./tenancy.js";
+import type { PolityEvent } from "../../../schemas/reader.js";
+import type { PolicyCategory, PolicyRef, Tier } from "../../../schemas/generated/types.js";
+import { isEvent, type DecisionContext, type TierInput } from "../decider.js";
+import type { HierarchyState } from "../kernel/state.js";
+import { concerns, ownerOf, SYSTEM_TENANT } from "../kernel/tenancy.js";
 
 export interface PolicyVersion {
   policyId: string;

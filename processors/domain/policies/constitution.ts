@@ -34,10 +34,10 @@ import type {
   SubmitGoal,
   Tier,
   Topology,
-} from "../../schemas/generated/types.js";
-import { decision, type Decision } from "./decider.js";
-import { refOf, type PolicyBook, type PolicyVersion } from "./policies.js";
-import { toUnits } from "./state.js";
+} from "../../../schemas/generated/types.js";
+import { decision, type Decision } from "../decider.js";
+import { refOf, type PolicyBook, type PolicyVersion } from "./book.js";
+import { toUnits } from "../kernel/costs.js";
 import { parseRulesObject, ruleChecker } from "./rules.js";
 
 export interface ConstitutionalRules {

@@ -10,7 +10,7 @@
  *
  * For throughput `evolve` updates the state in place and returns it; `decide` never mutates it.
  */
-import type { PolityEvent } from "../../schemas/reader.js";
+import type { PolityEvent } from "../../../schemas/reader.js";
 import type {
   Payload,
   GoalKind,
@@ -21,10 +21,12 @@ import type {
   TaskStatus,
   Tier,
   Topology,
-} from "../../schemas/generated/types.js";
-import { topicFor } from "../../schemas/catalog.js";
-import { PolicyBook, POLICY_EVENTS } from "./policies.js";
-import { ScalingLog, SCALING_EVENTS } from "./scaling-log.js";
+} from "../../../schemas/generated/types.js";
+import { topicFor } from "../../../schemas/catalog.js";
+import { PolicyBook, POLICY_EVENTS } from "../policies/book.js";
+import { addCost } from "./costs.js";
+import { taskKey } from "./keys.js";
+import { ScalingLog, SCALING_EVENTS } from "../scaling-log.js";
 import { ATTEMPT_OVER, GOAL_FINAL, goalMovesForward, TASK_RANK, TASK_TERMINAL, taskMovesForward } from "./status.js";
 
 export interface TaskState {
@@ -274,10 +276,6 @@ export function initialState(options: { keepEnded?: number } = {}): HierarchySta
   };
 }
 
-export function taskKey(goalId: string, taskId: string): string {
-  return `${goalId}/${taskId}`;
-}
-
 /** The key under which a refused context request or query is remembered (HierarchyState.refused). */
 export const refusedKey = (type: "ContextRequested" | "QueryAsked", id: string) => `${type}/${id}`;
 
@@ -336,28 +334,6 @@ function advance(task: TaskState, attempt: number, status: TaskStatus): boolean 
   task.attempt = attempt;
   task.status = status;
   return true;
-}
-
-function addCost(a: string, b: string): string {
-  return formatCost(toUnits(a) + toUnits(b));
-}
-
-const COST_SCALE = 4;
-export function toUnits(cost: string): bigint {
-  const [whole, frac = ""] = cost.split(".");
-  const negative = whole!.startsWith("-");
-  const units =
-    BigInt(whole!.replace("-", "") || "0") * 10n ** BigInt(COST_SCALE) +
-    BigInt(frac.padEnd(COST_SCALE, "0").slice(0, COST_SCALE) || "0");
-  return negative ? -units : units;
-}
-export function formatCost(units: bigint): string {
-  const negative = units < 0n;
-  const digits = (negative ? -units : units).toString().padStart(COST_SCALE + 1, "0");
-  return `${negative ? "-" : ""}${digits.slice(0, -COST_SCALE)}.${digits.slice(-COST_SCALE)}`;
-}
-export function sumCosts(costs: string[]): string {
-  return costs.reduce(addCost, "0.0000");
 }
 
 export function evolve(state: HierarchyState, event: PolityEvent): HierarchyState {

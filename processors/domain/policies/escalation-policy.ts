@@ -41,12 +41,13 @@ import type {
   TaskSpec,
   Tier,
   Topology,
-} from "../../schemas/generated/types.js";
-import { decision, type Decision } from "./decider.js";
-import type { PolicyBook, PolicyVersion } from "./policies.js";
-import { refOf } from "./policies.js";
-import { retryLimitsFor, type RetryLimits } from "./limits.js";
-import { taskKey, type HierarchyState, type TaskState } from "./state.js";
+} from "../../../schemas/generated/types.js";
+import { decision, type Decision } from "../decider.js";
+import type { PolicyBook, PolicyVersion } from "./book.js";
+import { refOf } from "./book.js";
+import { retryLimitsFor, type RetryLimits } from "../limits.js";
+import { type HierarchyState, type TaskState } from "../kernel/state.js";
+import { taskKey } from "../kernel/keys.js";
 import { parseRulesObject, ruleChecker } from "./rules.js";
 
 export type Resolution = Extract<EscalationOutcome, "RETRY_ELSEWHERE" | "REASSIGN" | "SPLIT" | "FAIL_GOAL">;

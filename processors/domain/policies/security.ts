@@ -43,10 +43,10 @@
  * goal's domains for a command; the task's and both parties' domains otherwise), and it has a rule
  * about what is judged. A policy without such a rule is not consulted, so it writes nothing.
  */
-import type { Actor, PolicyCategory, PolicyRef, PolicySubject, Tier } from "../../schemas/generated/types.js";
-import { decision, type Decision } from "./decider.js";
-import type { AgentDirectory, AgentInfo } from "./directory.js";
-import { refOf, type PolicyBook, type PolicyVersion } from "./policies.js";
+import type { Actor, PolicyCategory, PolicyRef, PolicySubject, Tier } from "../../../schemas/generated/types.js";
+import { decision, type Decision } from "../decider.js";
+import type { AgentDirectory, AgentInfo } from "../directory.js";
+import { refOf, type PolicyBook, type PolicyVersion } from "./book.js";
 import { parseRulesObject, ruleChecker } from "./rules.js";
 
 // ---- the rule languages ----------------------------------------------------------------------

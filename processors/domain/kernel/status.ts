@@ -2,7 +2,7 @@
  * The order of task and goal statuses, in one place: the hierarchy's state and every read model
  * apply events by these rules, so that a late or repeated event never moves anything backwards.
  */
-import type { GoalStatus, TaskStatus } from "../../schemas/generated/types.js";
+import type { GoalStatus, TaskStatus } from "../../../schemas/generated/types.js";
 
 /** A task's progress within one attempt; FAILED and TIMED_OUT end an attempt, a retry starts the next. */
 export const TASK_RANK: Record<TaskStatus, number> = {
