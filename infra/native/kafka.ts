@@ -65,7 +65,7 @@ export function kafkaServer(native: NativeStackConfig, repoRoot: string): Native
   /** KRaft storage is formatted once with a cluster id; meta.properties marks it done. */
   async function formatOnce(): Promise<void> {
     if (fs.existsSync(path.join(logDir, "meta.properties"))) return;
-    const clusterId = randomBytes(16).toString("base64url");
+    const clusterId = newClusterId();
     say(`kafka: formatting KRaft storage in ${logDir} (cluster ${clusterId})`);
     await run(
       "java",
@@ -148,4 +148,16 @@ export function kafkaServer(native: NativeStackConfig, repoRoot: string): Native
     }),
     probe: () => probeKafka(brokers),
   };
+}
+
+/**
+ * A KRaft cluster id: 16 random bytes in base64url, as Kafka's own Uuid.randomUuid, which also
+ * draws again when the text starts with "-": StorageTool's argument parser would take such an id
+ * for an option (`-t -Zdd...`: "expected one argument"), failing one fresh stack in 64.
+ */
+export function newClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString("base64url");
+    if (!id.startsWith("-")) return id;
+  }
 }
