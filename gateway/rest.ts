@@ -81,6 +81,15 @@ function oneOfQuery(req: Request, name: string, allowed: readonly string[]): str
   return v;
 }
 
+/** The agent filter of the agent and metrics lists: `?tier=&domain=&topology=`. */
+function agentQuery(req: Request) {
+  return {
+    tier: oneOfQuery(req, "tier", TIERS),
+    domain: query(req, "domain"),
+    topology: oneOfQuery(req, "topology", TOPOLOGIES),
+  };
+}
+
 /** An integer query parameter; range checks stay with the reader it is for. */
 function intQuery(req: Request, name: string): number | undefined {
   const v = query(req, name);
@@ -480,12 +489,7 @@ export function restRouter(deps: RestDeps): express.Router {
     "/agents",
     handle(async (req) => {
       const p = who(req, "read");
-      const agents = await read.agents({
-        tier: oneOfQuery(req, "tier", TIERS),
-        domain: query(req, "domain"),
-        status: query(req, "status"),
-        topology: oneOfQuery(req, "topology", TOPOLOGIES),
-      });
+      const agents = await read.agents({ ...agentQuery(req), status: query(req, "status") });
       return { items: (await visibleAgents(read, p, agents)).map((a) => ({ ...agentView(a), ...agentInfo(a) })) };
     }),
   );
@@ -709,11 +713,7 @@ export function restRouter(deps: RestDeps): express.Router {
     "/metrics/resource",
     handle(async (req) => {
       const p = who(req, "read");
-      const filter = {
-        tier: oneOfQuery(req, "tier", TIERS),
-        domain: query(req, "domain"),
-        topology: oneOfQuery(req, "topology", TOPOLOGIES),
-      };
+      const filter = agentQuery(req);
       const [agents, budget, usage] = await Promise.all([
         read.agents(filter).then((all) => visibleAgents(read, p, all)),
         read.tenantBudget(p.tenantId),
@@ -794,11 +794,7 @@ export function restRouter(deps: RestDeps): express.Router {
     "/metrics/performance",
     handle(async (req) => {
       const p = who(req, "read");
-      const filter = {
-        tier: oneOfQuery(req, "tier", TIERS),
-        domain: query(req, "domain"),
-        topology: oneOfQuery(req, "topology", TOPOLOGIES),
-      };
+      const filter = agentQuery(req);
       const [agents, utilization] = await Promise.all([
         read.agents(filter).then((all) => visibleAgents(read, p, all)),
         read.utilization(),

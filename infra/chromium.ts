@@ -4,15 +4,14 @@
  * drives it; no browser is ever downloaded.
  */
 import fs from "node:fs";
-import { run, say, StackError } from "./native/process.js";
+import { aptInstall, isRoot } from "./native/apt.js";
+import { say, StackError } from "./native/process.js";
 
 const CANDIDATES = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/lib/chromium/chromium"];
 
 export function findChromium(): string | null {
   return CANDIDATES.find((p) => fs.existsSync(p)) ?? null;
 }
-
-const isRoot = () => process.getuid?.() === 0;
 
 /** The Chromium executable, installing Debian's package first when it is missing. */
 export async function ensureChromium(): Promise<string> {
@@ -24,11 +23,7 @@ export async function ensureChromium(): Promise<string> {
         "(Debian: `sudo apt-get install chromium`) and run the tests again.",
     );
   say("chromium: installing Debian's chromium package (apt-get), for the dashboard's browser tests");
-  await run("apt-get", ["update", "-qq"], { what: "apt-get update" });
-  await run("apt-get", ["install", "-y", "-qq", "--no-install-recommends", "chromium", "fonts-dejavu-core"], {
-    what: "apt-get install chromium",
-    env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-  });
+  await aptInstall(["chromium", "fonts-dejavu-core"], "[stack] chromium: apt-get downloading");
   const installed = findChromium();
   if (!installed) throw new StackError("apt-get installed chromium but no chromium executable appeared in /usr/bin.");
   return installed;

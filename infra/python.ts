@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { repoRoot } from "../lib/config.js";
+import { aptInstall, isRoot, onPath } from "./native/apt.js";
 import { run, StackError } from "./native/process.js";
 
 export const PYTHON_AGENT_DIR = path.join(repoRoot, "examples", "python-kafka-agent");
@@ -18,33 +19,13 @@ function say(line: string): void {
   process.stderr.write(`[python] ${line}\n`);
 }
 
-const isRoot = () => process.getuid?.() === 0;
-
-function onPath(name: string): string | null {
-  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
-    if (!dir) continue;
-    const file = path.join(dir, name);
-    try {
-      fs.accessSync(file, fs.constants.X_OK);
-      if (fs.statSync(file).isFile()) return file;
-    } catch {
-      // not here
-    }
-  }
-  return null;
-}
-
-async function aptInstall(packages: string[], why: string): Promise<void> {
+async function installFromDebian(packages: string[], why: string): Promise<void> {
   if (!isRoot() || !onPath("apt-get"))
     throw new StackError(
       `${why}. Install Debian's ${packages.join(" ")} (\`sudo apt-get install ${packages.join(" ")}\`) and run the tests again.`,
     );
   say(`${why}: installing Debian's ${packages.join(" ")} (apt-get)`);
-  await run("apt-get", ["update", "-qq"], { what: "apt-get update" });
-  await run("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...packages], {
-    what: `apt-get install ${packages.join(" ")}`,
-    env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-  });
+  await aptInstall(packages, "[python] apt-get downloading");
 }
 
 /** Where the environment lives; POLITY_HOME moves it with the rest of .polity. */
@@ -66,7 +47,7 @@ export async function ensurePythonAgentEnv(): Promise<string> {
 
   let python3 = onPath("python3");
   if (!python3) {
-    await aptInstall(["python3", "python3-venv"], "python3 is not installed");
+    await installFromDebian(["python3", "python3-venv"], "python3 is not installed");
     python3 = onPath("python3");
     if (!python3) throw new StackError("apt-get installed python3 but no python3 appeared on the PATH");
   }
@@ -77,7 +58,7 @@ export async function ensurePythonAgentEnv(): Promise<string> {
   } catch (e) {
     // Debian splits ensurepip out of python3 into python3-venv.
     if (!/ensurepip|python3(\.\d+)?-venv/.test((e as Error).message)) throw e;
-    await aptInstall(["python3-venv"], "python3 has no venv module with pip (Debian's python3-venv)");
+    await installFromDebian(["python3-venv"], "python3 has no venv module with pip (Debian's python3-venv)");
     await venv();
   }
   say(`pip install -r ${path.relative(repoRoot, REQUIREMENTS)} (from PyPI)`);

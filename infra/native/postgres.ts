@@ -12,7 +12,7 @@ import pg from "pg";
 import type { NativeStackConfig } from "../../lib/config.js";
 import { probePostgres } from "../probes.js";
 import { run, say, StackError } from "./process.js";
-import { aptProgress, DownloadProgress } from "./progress.js";
+import { aptInstall, isRoot } from "./apt.js";
 import { pidFileDaemon, stackPaths, type NativeServer } from "./server.js";
 
 /** Databases the stack serves: Polity's own read models, and the registry's durable storage. */
@@ -28,8 +28,6 @@ function findBinDir(): string | null {
     .sort((a, b) => Number(b) - Number(a));
   return versions.length > 0 ? path.join(root, versions[0]!, "bin") : null;
 }
-
-const isRoot = () => process.getuid?.() === 0;
 
 /** Prefix that runs a command as the cluster's owner (postgres under root, else ourselves). */
 const asOwner = (exe: string, args: string[]): [string, string[]] =>
@@ -160,16 +158,7 @@ export function postgresServer(native: NativeStackConfig): NativeServer {
         );
       }
       say("postgres: installing Debian's postgresql package (apt-get)");
-      await run("apt-get", ["update", "-qq"], { what: "apt-get update" });
-      // -q (not -qq) keeps "Need to get N MB" and one "Get:" line per package: aptProgress reports them.
-      const progress = new DownloadProgress({ label: "[stack] postgres: apt-get downloading" });
-      const apt = aptProgress(progress);
-      await run("apt-get", ["install", "-y", "-q", "--no-install-recommends", "postgresql"], {
-        what: "apt-get install postgresql",
-        env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-        onOutput: apt.onOutput,
-      });
-      progress.finish(apt.done());
+      await aptInstall(["postgresql"], "[stack] postgres: apt-get downloading");
       binDir = findBinDir();
       if (binDir === null)
         throw new StackError("apt-get installed postgresql but no pg_ctl appeared under /usr/lib/postgresql.");

@@ -127,7 +127,7 @@ export const governor: TierDecider = {
           ...allocateAbove(state, input.value.agentId, ctx, input.value.envelope.occurredAt),
         ];
       case "AgentRegistered":
-        return input.value.tier === "WORKER" || input.value.tier === "MAYOR"
+        return input.value.tier === "WORKER"
           ? [
               ...afterRecovery(state, input.value.agentId, ctx, hostedSubMaster, input.value.envelope.occurredAt),
               ...allocateAbove(state, input.value.agentId, ctx, input.value.envelope.occurredAt),
@@ -161,7 +161,7 @@ function hosted(agentId: string, ctx: DecisionContext): AgentInfo | null {
 }
 
 /**
- * A worker or mayor is back (recovered, or newly registered) below an aamas governor hosted here:
+ * A worker or mayor is back (recovered; a worker newly registered) below an aamas governor hosted here:
  * tasks that waited at the governor because no mayor had a worker of their specialization may go
  * down now. Without this they waited for the governor's next unrelated input (seen in the fault
  * suite: every worker of a specialization failed while its process was down, and a task handed to
