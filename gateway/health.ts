@@ -11,6 +11,7 @@ import { AnalyticsStore } from "../projections/pg/analytics-store.js";
 import { StateStore } from "../projections/mongo/state-store.js";
 import { PROJECTED_TOPICS, type ReadModel } from "../projections/run.js";
 import type { ReadSide } from "./read-side.js";
+import { topicOffsets } from "../lib/kafka.js";
 
 export interface ComponentHealth {
   name: string;
@@ -91,7 +92,7 @@ export class HealthChecks {
     const checkpoints = await this.stores[model].checkpoints();
     let lag = 0n;
     for (const topic of PROJECTED_TOPICS[model]) {
-      for (const { partition, high } of await admin.fetchTopicOffsets(physicalTopic(topic, this.options.topicPrefix))) {
+      for (const { partition, high } of await topicOffsets(admin, physicalTopic(topic, this.options.topicPrefix))) {
         const at = checkpoints.get(`${topic}:${partition}`) ?? 0n;
         if (BigInt(high) > at) lag += BigInt(high) - at;
       }

@@ -14,6 +14,7 @@ import type { Consumer, Kafka } from "kafkajs";
 import { physicalTopic } from "../schemas/catalog.js";
 import type { Codec } from "../schemas/codec.js";
 import type { PolityEvent } from "../schemas/reader.js";
+import { topicOffsets } from "../lib/kafka.js";
 
 export const LIVE_TOPICS = [
   "polity.goals.events",
@@ -94,7 +95,7 @@ export class LiveFeed {
     try {
       for (const t of LIVE_TOPICS) {
         const physical = physicalTopic(t, this.prefix);
-        for (const o of await admin.fetchTopicOffsets(physical)) ends.set(`${physical}:${o.partition}`, o.high);
+        for (const o of await topicOffsets(admin, physical)) ends.set(`${physical}:${o.partition}`, o.high);
       }
     } finally {
       await admin.disconnect();

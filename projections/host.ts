@@ -13,6 +13,7 @@ import { DEAD_LETTER_TOPIC, physicalTopic } from "../schemas/catalog.js";
 import { DecodeError, type Codec } from "../schemas/codec.js";
 import { watchProjection } from "./metrics.js";
 import { deadLetterFor, deadLetterMessage, type PolityEvent } from "../schemas/reader.js";
+import { topicOffsets } from "../lib/kafka.js";
 
 /** One event as a projection sees it: decoded, with where it sits in the log. */
 export interface LoggedEvent {
@@ -141,7 +142,7 @@ export class ProjectionHost {
     const out = new Map<string, bigint>();
     for (const topic of this.options.topics) {
       const physical = this.physical(topic);
-      for (const { partition, high } of await this.admin.fetchTopicOffsets(physical)) {
+      for (const { partition, high } of await topicOffsets(this.admin, physical)) {
         const next = this.next.get(checkpointKey(physical, partition));
         if (next === undefined) continue;
         const end = BigInt(high);

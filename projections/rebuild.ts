@@ -25,6 +25,7 @@ import { STATE_COLLECTIONS, StateStore, stateCollections, UNORDERED_FIELDS } fro
 import { AnalyticsStore } from "./pg/analytics-store.js";
 import { DEFAULT_SCHEMA, migrate, schemaIdent } from "./pg/migrate.js";
 import { PROJECTED_TOPICS, type ReadModel } from "./run.js";
+import { topicOffsets } from "../lib/kafka.js";
 
 export interface RebuildOptions {
   models: ReadModel[];
@@ -129,7 +130,7 @@ async function refuseWhileLiveRuns(admin: Admin, model: ReadModel, options: Rebu
 async function logEnds(admin: Admin, topics: readonly string[], prefix: string): Promise<Checkpoints> {
   const ends: Checkpoints = new Map();
   for (const topic of topics) {
-    for (const { partition, high } of await admin.fetchTopicOffsets(physicalTopic(topic, prefix))) {
+    for (const { partition, high } of await topicOffsets(admin, physicalTopic(topic, prefix))) {
       ends.set(checkpointKey(topic, partition), BigInt(high));
     }
   }

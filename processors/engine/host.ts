@@ -244,7 +244,7 @@ export class ExactlyOnceHost {
     const out: { group: string; topic: string; partition: number; lag: number }[] = [];
     for (const [i, topic] of physical.entries()) {
       const done = committed.find((t) => t.topic === topic)?.partitions ?? [];
-      for (const { partition, high, low } of await this.admin.fetchTopicOffsets(topic)) {
+      for (const { partition, high, low } of await topicOffsets(this.admin, topic)) {
         const c = done.find((p) => p.partition === partition)?.offset;
         const from = c === undefined || c === "-1" ? BigInt(low) : BigInt(c);
         const lag = BigInt(high) - from;

@@ -29,7 +29,7 @@ import { CliExit, defineCommand, parseArgvOrExit, reportCliExit, wholeNumber } f
 import { logLine, runIfMain, stopOnSignal } from "../../lib/process.js";
 import type { Consumer, Kafka } from "kafkajs";
 import { loadConfig } from "../../lib/config.js";
-import { kafkaClient } from "../../lib/kafka.js";
+import { kafkaClient, topicOffsets } from "../../lib/kafka.js";
 import { HEADER, type MessageContext } from "../../producers/envelope.js";
 import { EventWriter, type OutgoingMessage } from "../../producers/writer.js";
 import { physicalTopic } from "../../schemas/catalog.js";
@@ -151,7 +151,7 @@ export async function startExternalAgent(options: ExternalAgentOptions): Promise
   await admin.connect();
   try {
     const [ends, offsets] = await Promise.all([
-      admin.fetchTopicOffsets(topic),
+      topicOffsets(admin, topic),
       admin.fetchOffsets({ groupId, topics: [topic] }),
     ]);
     const groupOffsets = offsets.find((t) => t.topic === topic)?.partitions ?? [];

@@ -8,6 +8,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { Partitioners, type Kafka, type KafkaMessage } from "kafkajs";
+import { topicOffsets } from "../../lib/kafka.js";
 
 export interface LogRecord {
   topic: string;
@@ -71,7 +72,7 @@ export async function scanLog(kafka: Kafka, options: ScanOptions): Promise<numbe
   try {
     for (const topic of options.topics) {
       const wanted = options.partitions?.get(topic);
-      const ends = await admin.fetchTopicOffsets(topic);
+      const ends = await topicOffsets(admin, topic);
       const starts = options.from ? await admin.fetchTopicOffsetsByTimestamp(topic, options.from.getTime()) : null;
       for (const { partition, high, low } of ends) {
         if (wanted && !wanted.includes(partition)) continue;
@@ -176,7 +177,7 @@ export async function scanLog(kafka: Kafka, options: ScanOptions): Promise<numbe
     }
     // Partitions with nothing to read are not fetched.
     for (const topic of options.topics) {
-      const all = (await admin.fetchTopicOffsets(topic)).map((o) => o.partition);
+      const all = (await topicOffsets(admin, topic)).map((o) => o.partition);
       const others = all.filter((p) => !ranges.has(rangeKey(topic, p)));
       if (others.length > 0) consumer.pause([{ topic, partitions: others }]);
     }

@@ -8,6 +8,7 @@ import { DecodeError, type Codec } from "../../schemas/codec.js";
 import type { Envelope } from "../../schemas/generated/types.js";
 import type { PolityEvent } from "../../schemas/reader.js";
 import { partitionOfKey, scanLog, type LogRecord, type ScanProgress } from "./log.js";
+import { topicOffsets } from "../../lib/kafka.js";
 
 /** The topics keyed by goal id: everything a goal is made of. */
 export const GOAL_TOPICS: TopicName[] = TOPICS.filter((t) => t.key === "goalId").map((t) => t.name);
@@ -88,7 +89,7 @@ export async function replay(options: ReplayOptions): Promise<Replay> {
     await admin.connect();
     try {
       for (const topic of physical) {
-        const count = (await admin.fetchTopicOffsets(topic)).length;
+        const count = (await topicOffsets(admin, topic)).length;
         partitions.set(topic, [partitionOfKey(options.key, count)]);
       }
     } finally {
