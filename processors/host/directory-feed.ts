@@ -15,7 +15,7 @@ import type { PolityEvent } from "../../schemas/reader.js";
 import { AgentDirectory } from "../domain/directory.js";
 import { MONITOR_ID } from "../domain/health.js";
 import { registrationOf, type AgentSpec } from "../topology.js";
-import type { AgentEventSource } from "../roles/shared/agent-status.js";
+import { StatusFacts, type AgentEventSource } from "../roles/shared/agent-status.js";
 import { Waiters } from "./waiters.js";
 
 const AGENTS_TOPIC = "polity.agents.events";
@@ -24,17 +24,14 @@ export class DirectoryFeed implements AgentEventSource {
   readonly directory = new AgentDirectory();
   private consumer?: Consumer;
   private readonly waiters = new Waiters();
-  /** The AgentFailed fact of each agent failed now. */
-  private readonly failures = new Map<string, PolityEvent>();
-  /** The AgentTerminated fact of each terminated agent: its dispatcher hands its tasks back. */
-  private readonly terminations = new Map<string, PolityEvent>();
+  /** Each agent's failure, termination or recovery in force (agent-status.ts). */
+  private readonly facts = new StatusFacts();
   private readonly listeners = new Set<(event: PolityEvent) => void>();
   /** Next offset to read, per partition. */
   private readonly position = new Map<number, bigint>();
 
-  /** The facts of agents failed now, and of terminated ones (a dispatcher treats both alike). */
-  failed(): PolityEvent[] {
-    return [...this.failures.values(), ...this.terminations.values()];
+  statusFacts(): PolityEvent[] {
+    return this.facts.inForce();
   }
 
   onStatusChange(listener: (event: PolityEvent) => void): () => void {
@@ -43,16 +40,9 @@ export class DirectoryFeed implements AgentEventSource {
   }
 
   private applied(event: PolityEvent): void {
-    if (event.type === "AgentFailed") this.failures.set(event.value.agentId, event);
-    else if (event.type === "AgentRecovered") this.failures.delete(event.value.agentId);
-    else if (event.type === "AgentTerminated") {
-      this.failures.delete(event.value.agentId);
-      this.terminations.set(event.value.agentId, event);
-    } else if (event.type === "AgentRegistered" && event.value.tier === "WORKER") {
-      // A worker registered at run time (the scaler's): its dispatcher may hand it work.
-      this.terminations.delete(event.value.agentId);
-      if (!this.caughtUpOnce) return;
-    } else return;
+    if (!this.facts.apply(event)) return;
+    // A worker registered at run time (the scaler's): its dispatcher may hand it work.
+    if (event.type === "AgentRegistered" && !this.caughtUpOnce) return;
     for (const listener of this.listeners) listener(event);
   }
 

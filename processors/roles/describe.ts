@@ -107,7 +107,7 @@ function inertEnv(topology: TopologyConfig, heartbeats: boolean): RoleEnv {
     topology,
     feed: {
       directory: new AgentDirectory(),
-      failed: () => [],
+      statusFacts: () => [],
       onStatusChange: () => () => undefined,
       caughtUp: () => Promise.resolve(),
     },

@@ -53,8 +53,8 @@ export interface RoleRuntime {
 /** The agent directory as the process's feed keeps it (host/directory-feed.ts). */
 export interface AgentFeed {
   readonly directory: AgentDirectory;
-  /** The AgentFailed facts of agents failed now (and the AgentTerminated of terminated ones). */
-  failed(): PolityEvent[];
+  /** The status facts in force: failures, terminations, recoveries since the last failure (agent-status.ts). */
+  statusFacts(): PolityEvent[];
   /** Calls `listener` with each AgentFailed and AgentRecovered read from now on; returns an unsubscribe. */
   onStatusChange(listener: (event: PolityEvent) => void): () => void;
   /** Resolves once the directory has read the log as far as it reached when asked. */

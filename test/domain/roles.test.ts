@@ -34,7 +34,7 @@ before(() => {
         topology: TEST_TOPOLOGY,
         feed: {
           directory: context().directory,
-          failed: () => [],
+          statusFacts: () => [],
           onStatusChange: () => () => undefined,
           caughtUp: () => Promise.resolve(),
         },

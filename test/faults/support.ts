@@ -424,6 +424,17 @@ export interface Round {
   extra?: () => Record<string, unknown>;
 }
 
+/** A task's events in log order, as type#attempt@agent: what a failed round prints of an open goal. */
+function taskStory(p: Platform, goalId: string, taskId: string): string[] {
+  return p.watch
+    .of(goalId)
+    .filter((e) => (e.value as { taskId?: string }).taskId === taskId)
+    .map((e) => {
+      const v = e.value as { attempt?: number; agentId?: string; assigneeId?: string; toAgentId?: string };
+      return `${e.type}#${v.attempt ?? "-"}@${v.toAgentId ?? v.assigneeId ?? v.agentId ?? "-"}`;
+    });
+}
+
 function record(row: FaultRow): void {
   const file = process.env.POLITY_FAULTS_RESULTS ?? path.join(repoRoot, ".polity", "faults", "results.json");
   fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -512,6 +523,12 @@ export async function faultRound(p: Platform, round: Round): Promise<FaultRow> {
     finals: goalIds.map((g) => p.finalOf(g).join("+") || "none"),
     // For a goal that never ended: where it stopped (its last events in the log).
     lastEventsOfOpenGoals: Object.fromEntries(goalsLost.map((g) => [g, p.watch.types(g).slice(-6)])),
+    // And the story of each of their tasks that never completed: type#attempt@agent, in log order.
+    openTasks: Object.fromEntries(
+      goalsLost.flatMap((g) =>
+        DAG.filter((t) => p.completions(g, t.id) === 0).map((t) => [`${g}/${t.id}`, taskStory(p, g, t.id)]),
+      ),
+    ),
     readModelsCaughtUp: caughtUp || "yes",
     rebuildDifferences: rebuilt,
     deadLetters: p.deadLetters().length,
@@ -526,7 +543,11 @@ export async function faultRound(p: Platform, round: Round): Promise<FaultRow> {
   record(row);
 
   assert.deepEqual(died, {}, "no process dies");
-  assert.deepEqual(goalsLost, [], "every goal reaches a final state");
+  assert.deepEqual(
+    goalsLost,
+    [],
+    `every goal reaches a final state; where the open ones stopped: ${JSON.stringify({ last: row.lastEventsOfOpenGoals, tasks: row.openTasks })}`,
+  );
   assert.deepEqual(goalsDoubled, [], "no goal ends twice");
   assert.deepEqual(notCompleted, [], "every goal completes (no task fails in the simulated topology)");
   assert.deepEqual(tasksLost, [], "every task has a TaskCompleted");
