@@ -3,7 +3,8 @@
  * and registers every message schema under its TopicRecordNameStrategy subject with its
  * compatibility level. Running it twice changes nothing.
  */
-import kafkajs, { type Kafka } from "kafkajs";
+import kafkajs, { type Admin, type Kafka } from "kafkajs";
+import { ConfigError, loadConfig } from "../lib/config.js";
 import { TOPICS, physicalTopic, topicFor, type TopicSpec } from "../schemas/catalog.js";
 import type { Codec } from "../schemas/codec.js";
 import type { Compatibility } from "../schemas/registry-client.js";
@@ -14,16 +15,33 @@ import type { Compatibility } from "../schemas/registry-client.js";
  */
 export const COMPATIBILITY: Compatibility = "BACKWARD_TRANSITIVE";
 
+/** How topics are replicated; null leaves it to the broker's default. */
+export interface TopicReplication {
+  replicationFactor: number | null;
+  minInsyncReplicas: number | null;
+}
+
+/** POLITY_TOPIC_REPLICATION_FACTOR and POLITY_TOPIC_MIN_ISR as lib/config.ts resolves them. */
+export function topicReplication(config = loadConfig()): TopicReplication {
+  return { replicationFactor: config.topicReplicationFactor, minInsyncReplicas: config.topicMinInsyncReplicas };
+}
+
 /**
  * Creates the catalog's missing topics (with the prefix) and returns their names. Tried again when
  * the broker answers UNKNOWN_TOPIC_OR_PARTITION while topics are being created next to ours (kafkajs's
  * createTopics waits out only LEADER_NOT_AVAILABLE): a retry finds what already exists and goes on.
+ * Topics get the configured replication factor and min.insync.replicas, checked first against the
+ * brokers the cluster reports; topics that exist keep their replication factor.
  */
-export async function ensureTopics(kafka: Kafka, prefix = ""): Promise<string[]> {
+export async function ensureTopics(
+  kafka: Kafka,
+  prefix = "",
+  replication: TopicReplication = topicReplication(),
+): Promise<string[]> {
   const created: string[] = [];
   for (let attempt = 1; ; attempt++) {
     try {
-      created.push(...(await createMissingTopics(kafka, prefix)));
+      created.push(...(await createMissingTopics(kafka, prefix, replication)));
       return created;
     } catch (e) {
       const transient = /UNKNOWN_TOPIC_OR_PARTITION|does not host this topic-partition|LEADER_NOT_AVAILABLE/i.test(
@@ -35,16 +53,39 @@ export async function ensureTopics(kafka: Kafka, prefix = ""): Promise<string[]>
   }
 }
 
-/** The topic configuration the catalog asks for. */
-function topicConfig(t: TopicSpec): { name: string; value: string }[] {
+/** The topic configuration the catalog (and min.insync.replicas, when set) asks for. */
+function topicConfig(t: TopicSpec, replication: TopicReplication): { name: string; value: string }[] {
   return [
     { name: "cleanup.policy", value: t.cleanupPolicy },
     { name: "retention.ms", value: String(t.retentionMs) },
     ...(t.maxMessageBytes ? [{ name: "max.message.bytes", value: String(t.maxMessageBytes) }] : []),
+    ...(replication.minInsyncReplicas !== null
+      ? [{ name: "min.insync.replicas", value: String(replication.minInsyncReplicas) }]
+      : []),
   ];
 }
 
-async function createMissingTopics(kafka: Kafka, prefix: string): Promise<string[]> {
+/**
+ * Refuses a replication factor (or min.insync.replicas) above the brokers the cluster reports,
+ * naming both numbers, before Kafka answers a bare INVALID_REPLICATION_FACTOR.
+ */
+export async function checkReplication(admin: Admin, replication: TopicReplication): Promise<void> {
+  const { replicationFactor: rf, minInsyncReplicas: isr } = replication;
+  if (rf === null && isr === null) return;
+  const { brokers } = await admin.describeCluster();
+  const listed = brokers.map((b) => `${b.nodeId}@${b.host}:${b.port}`).join(", ");
+  const fix = "lower it or add brokers (the cluster lists only brokers that are up)";
+  if (rf !== null && rf > brokers.length)
+    throw new ConfigError(
+      `POLITY_TOPIC_REPLICATION_FACTOR=${rf} is more than the ${brokers.length} broker(s) of the cluster (${listed}); ${fix}.`,
+    );
+  if (isr !== null && isr > brokers.length)
+    throw new ConfigError(
+      `POLITY_TOPIC_MIN_ISR=${isr} is more than the ${brokers.length} broker(s) of the cluster (${listed}): no write could be acknowledged; ${fix}.`,
+    );
+}
+
+async function createMissingTopics(kafka: Kafka, prefix: string, replication: TopicReplication): Promise<string[]> {
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -52,20 +93,28 @@ async function createMissingTopics(kafka: Kafka, prefix: string): Promise<string
     const all: TopicSpec[] = TOPICS.map((t) => ({ ...t, name: physicalTopic(t.name, prefix) }));
     const missing = all.filter((t) => !existing.has(t.name));
     if (missing.length > 0) {
+      await checkReplication(admin, replication);
       await admin.createTopics({
         waitForLeaders: true,
-        topics: missing.map((t) => ({ topic: t.name, numPartitions: t.partitions, configEntries: topicConfig(t) })),
+        topics: missing.map((t) => ({
+          topic: t.name,
+          numPartitions: t.partitions,
+          ...(replication.replicationFactor !== null ? { replicationFactor: replication.replicationFactor } : {}),
+          configEntries: topicConfig(t, replication),
+        })),
       });
     }
     // Topics made before a setting joined the catalog get it now (setting a value again changes nothing).
-    const older = all.filter((t) => existing.has(t.name) && t.maxMessageBytes);
+    const older = all.filter(
+      (t) => existing.has(t.name) && (t.maxMessageBytes || replication.minInsyncReplicas !== null),
+    );
     if (older.length > 0) {
       await admin.alterConfigs({
         validateOnly: false,
         resources: older.map((t) => ({
           type: kafkajs.ConfigResourceTypes.TOPIC,
           name: t.name,
-          configEntries: topicConfig(t),
+          configEntries: topicConfig(t, replication),
         })),
       });
     }

@@ -3,7 +3,11 @@ import path from "node:path";
 import type { NativeStackConfig } from "../../lib/config.js";
 import { isAlive, runningPid, startDaemon, stopPid, waitUntilAnswers, type DaemonSpec } from "./process.js";
 
-export type ServerName = "postgres" | "kafka" | "registry" | "mongo";
+/** A node of a Kafka cluster (POLITY_KAFKA_NODES, at most MAX_KAFKA_NODES of lib/config.ts). */
+export type KafkaNodeName = `kafka-${1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9}`;
+
+/** "kafka" is the single node; a cluster (POLITY_KAFKA_NODES=3) has kafka-1..kafka-3 instead. */
+export type ServerName = "postgres" | "kafka" | "registry" | "mongo" | KafkaNodeName;
 
 export interface NativeServer {
   name: ServerName;

@@ -2,35 +2,55 @@
  * The native local stack: PostgreSQL, Kafka, Apicurio Registry and FerretDB as plain processes on
  * 127.0.0.1, with data and logs in one ignored folder (POLITY_HOME, default .polity/). `up` is
  * idempotent: it installs what is missing, starts only what is down, and waits on each server
- * until it really answers.
+ * until it really answers. With POLITY_KAFKA_NODES=3 Kafka is three servers, kafka-1..kafka-3,
+ * each started and stopped on its own; "kafka" then names all of them.
  */
 import fs from "node:fs";
-import type { PolityConfig } from "../../lib/config.js";
+import { loadConfig, type PolityConfig } from "../../lib/config.js";
 import { ferretdbServer } from "./ferretdb.js";
-import { kafkaServer } from "./kafka.js";
+import { kafkaServers } from "./kafka.js";
 import { postgresServer } from "./postgres.js";
 import { say, StackError } from "./process.js";
 import { registryServer } from "./registry.js";
 import type { NativeServer, ServerName } from "./server.js";
 
+/** The single-node stack's servers. */
 export const SERVER_NAMES: ServerName[] = ["postgres", "kafka", "registry", "mongo"];
 
-export function nativeServers(config: PolityConfig): Record<ServerName, NativeServer> {
-  return {
-    postgres: postgresServer(config.native),
-    kafka: kafkaServer(config.native, config.repoRoot),
-    registry: registryServer(config.native),
-    mongo: ferretdbServer(config.native),
-  };
+/** The servers of this configuration: SERVER_NAMES, with kafka-1..kafka-n for "kafka" in a cluster. */
+export function serverNames(config: PolityConfig): ServerName[] {
+  return SERVER_NAMES.flatMap((name) =>
+    name === "kafka" ? kafkaServers(config.native, config.repoRoot).map((s) => s.name) : [name],
+  );
 }
 
-export function parseNames(args: string[]): ServerName[] {
+export function nativeServers(config: PolityConfig): Record<ServerName, NativeServer> {
+  const servers = {
+    postgres: postgresServer(config.native),
+    registry: registryServer(config.native),
+    mongo: ferretdbServer(config.native),
+  } as Record<ServerName, NativeServer>;
+  for (const kafka of kafkaServers(config.native, config.repoRoot)) servers[kafka.name] = kafka;
+  return servers;
+}
+
+/** Names as given, with "kafka" standing for every node of a cluster. */
+function expandNames(config: PolityConfig, names: ServerName[]): ServerName[] {
+  const all = serverNames(config);
+  const out = names.flatMap((name) => (name === "kafka" ? all.filter((n) => n.startsWith("kafka")) : [name]));
+  return [...new Set(out)];
+}
+
+export function parseNames(args: string[], config: PolityConfig = loadConfig()): ServerName[] {
+  const known = serverNames(config);
+  const accepted: string[] = known.includes("kafka") ? known : [...known, "kafka"];
   for (const a of args) {
-    if (!SERVER_NAMES.includes(a as ServerName)) {
-      throw new StackError(`unknown server "${a}"; the stack has ${SERVER_NAMES.join(", ")}.`);
+    if (!accepted.includes(a)) {
+      const all = known.includes("kafka") ? known.join(", ") : `${known.join(", ")} (kafka: every node)`;
+      throw new StackError(`unknown server "${a}"; the stack has ${all}.`);
     }
   }
-  return args.length > 0 ? (args as ServerName[]) : SERVER_NAMES;
+  return args.length > 0 ? expandNames(config, args as ServerName[]) : known;
 }
 
 /** The wanted servers plus everything they depend on, dependencies first. */
@@ -45,9 +65,9 @@ function withDependencies(servers: Record<ServerName, NativeServer>, names: Serv
   return ordered;
 }
 
-export async function stackUp(config: PolityConfig, names: ServerName[] = SERVER_NAMES): Promise<void> {
+export async function stackUp(config: PolityConfig, names: ServerName[] = serverNames(config)): Promise<void> {
   const servers = nativeServers(config);
-  const wanted = withDependencies(servers, names);
+  const wanted = withDependencies(servers, expandNames(config, names));
   fs.mkdirSync(config.native.home, { recursive: true });
   const t0 = Date.now();
   // Installs are independent downloads and builds: run them side by side.
@@ -78,19 +98,27 @@ export async function stackUp(config: PolityConfig, names: ServerName[] = SERVER
   say(`stack up (${wanted.join(", ")}) in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
 }
 
-export async function stackDown(config: PolityConfig, names: ServerName[] = SERVER_NAMES): Promise<void> {
+export async function stackDown(config: PolityConfig, names: ServerName[] = serverNames(config)): Promise<void> {
   const servers = nativeServers(config);
+  const wanted = expandNames(config, names);
   // Dependents first: the registry before the PostgreSQL it stores into.
-  const order = withDependencies(servers, SERVER_NAMES)
+  const order = withDependencies(servers, serverNames(config))
     .reverse()
-    .filter((n) => names.includes(n));
-  for (const name of order) {
+    .filter((n) => wanted.includes(n));
+  const stop = async (name: ServerName) => {
     const server = servers[name];
     if (await server.isRunning()) {
       say(`${name}: stopping`);
       await server.stop();
     }
     say(`${name}: down`);
+  };
+  // A cluster's nodes go down together: the last of them stopped alone would wait out its
+  // controlled shutdown for a quorum that is gone.
+  const nodes = order.filter((n) => n.startsWith("kafka-"));
+  for (const name of order) {
+    if (!name.startsWith("kafka-")) await stop(name);
+    else if (name === nodes[0]) await Promise.all(nodes.map(stop));
   }
 }
 
@@ -107,7 +135,7 @@ export interface ServerStatus {
 export async function stackStatus(config: PolityConfig): Promise<ServerStatus[]> {
   const servers = nativeServers(config);
   return Promise.all(
-    SERVER_NAMES.map(async (name): Promise<ServerStatus> => {
+    serverNames(config).map(async (name): Promise<ServerStatus> => {
       const s = servers[name];
       const base = { name, title: s.title, port: s.port, dataDir: s.dataDir, logFile: s.logFile };
       if (!(await s.isRunning())) return { ...base, state: "down", detail: "" };

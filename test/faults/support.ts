@@ -48,7 +48,7 @@ export const MODELS: ReadModel[] = ["analytics", "state"];
 
 // ---- the fault stack's servers --------------------------------------------------------------
 
-function faultStackConfig() {
+export function faultStackConfig() {
   if (!FAULTS_ON) throw new Error("refusing to stop or start servers outside `npm run test:faults`");
   const config = loadConfig();
   assertSeparateStack(config);
@@ -90,6 +90,12 @@ export function rssLimit(before: number): number {
 
 export type ProcName = Role | `projection-${ReadModel}` | "gateway";
 
+/** A process of the platform: its name, or `<name>#<n>` for the n-th instance (n > 1) in the same group. */
+export type ProcKey = ProcName | `${ProcName}#${number}`;
+
+/** The key of the n-th instance of a process (the first keeps the bare name). */
+export const procKey = (name: ProcName, instance = 1): ProcKey => (instance === 1 ? name : `${name}#${instance}`);
+
 export interface Proc {
   name: ProcName;
   child: ChildProcess;
@@ -101,7 +107,12 @@ export interface Proc {
 }
 
 /** Starts one process of the platform; what it prints also goes to .polity/faults/logs/<name>.log. */
-async function spawnChild(name: ProcName, env: NodeJS.ProcessEnv, gatewayRate: number): Promise<Proc> {
+async function spawnChild(
+  name: ProcName,
+  env: NodeJS.ProcessEnv,
+  gatewayRate: number,
+  key: ProcKey = name,
+): Promise<Proc> {
   const [script, args, ready] =
     name === "gateway"
       ? ["test/faults/bin/gateway.ts", [String(gatewayRate)], "gateway ready"]
@@ -115,7 +126,7 @@ async function spawnChild(name: ProcName, env: NodeJS.ProcessEnv, gatewayRate: n
     env,
     ready,
     timeoutMs: 180_000,
-    logFile: path.join(logsDir(repoRoot), `${name}.log`),
+    logFile: path.join(logsDir(repoRoot), `${key}.log`),
   });
   const url = name === "gateway" ? /gateway ready (\S+)/.exec(p.output())?.[1] : undefined;
   return { name, child: p.child, output: p.output, signal: p.signal, ...(url ? { url } : {}) };
@@ -161,7 +172,7 @@ export const DAG = [
 const FINAL = ["GoalCompleted", "GoalFailed", "GoalRejected", "GoalStopped"];
 
 export class Platform {
-  readonly procs = new Map<ProcName, Proc>();
+  readonly procs = new Map<ProcKey, Proc>();
   /** Every poison message injected so far: the dead-letter topic must hold these and nothing else. */
   readonly poisons: Poison[] = [];
   readonly jwtSecret = `faults-${randomUUID()}-${randomUUID()}`;
@@ -232,6 +243,25 @@ export class Platform {
     return proc;
   }
 
+  /**
+   * Starts the n-th instance of a process (n > 1): the same role in the same consumer group, so
+   * the instances share the role's partitions (kafkajs rebalances them between the members).
+   */
+  async spawnInstance(name: ProcName, instance: number): Promise<Proc> {
+    const key = procKey(name, instance);
+    const proc = await spawnChild(name, this.env, this.gatewayRate, key);
+    this.procs.set(key, proc);
+    return proc;
+  }
+
+  /** SIGKILL for good: the process is no longer one of the platform's (not restarted, not reported dead). */
+  async retire(key: ProcKey): Promise<void> {
+    const proc = this.procs.get(key);
+    if (!proc) throw new Error(`no process ${key}`);
+    await proc.signal("SIGKILL");
+    this.procs.delete(key);
+  }
+
   /** SIGKILL, resolved once the process is gone. */
   async kill(name: ProcName): Promise<void> {
     const proc = this.procs.get(name);
@@ -240,8 +270,8 @@ export class Platform {
   }
 
   /** The RSS of every live process, by name. */
-  rss(): Map<ProcName, number> {
-    const out = new Map<ProcName, number>();
+  rss(): Map<ProcKey, number> {
+    const out = new Map<ProcKey, number>();
     for (const [name, proc] of this.procs) if (alive(proc.child)) out.set(name, rssOf(proc.child.pid!));
     return out;
   }
@@ -418,6 +448,8 @@ export interface Round {
   inject: () => Promise<void>;
   /** Processes replaced by the fault (their RSS is compared with the old process's). */
   replaced?: ProcName[];
+  /** Processes the fault ends for good (Platform.retire): left out of the memory comparison. */
+  retired?: ProcKey[];
   /** Whether the fault injected poison messages (then every expected dead letter is waited for). */
   poisons?: boolean;
   /** More to record in the results. */
@@ -499,6 +531,7 @@ export async function faultRound(p: Platform, round: Round): Promise<FaultRow> {
   const memory: Record<string, { beforeMiB: number; afterMiB: number; limitMiB: number }> = {};
   const memoryProblems: string[] = [];
   for (const [name, b] of before) {
+    if (round.retired?.includes(name)) continue;
     const a = after.get(name);
     if (a === undefined) {
       memoryProblems.push(`${name}: died`);
