@@ -8,9 +8,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { Kafka, logLevel } from "kafkajs";
 import { repoRoot, type InfraUrls } from "../lib/config.js";
 import { defineCommand, parseCommandArgs, wholeNumber } from "../lib/cli-args.js";
+import { kafkaClient } from "../lib/kafka.js";
 import { ensureTopics, registerSchemas } from "../producers/admin.js";
 import { EventWriter, type OutgoingMessage } from "../producers/writer.js";
 import { Codec } from "../schemas/codec.js";
@@ -79,7 +79,7 @@ export async function codecBench(urls: InfraUrls, args: string[] = [], { write =
   const { rounds: ROUNDS, ops: CODEC_OPS, messages: asked } = options(args);
   const PRODUCE_MESSAGES = Math.ceil(asked / BATCH) * BATCH;
   const codec = Codec.forUrl(urls.schemaRegistryUrl);
-  const kafka = new Kafka({ clientId: "polity-bench", brokers: urls.kafkaBrokers, logLevel: logLevel.NOTHING });
+  const kafka = kafkaClient(urls.kafkaBrokers, "polity-bench", true);
   await ensureTopics(kafka);
   await registerSchemas(codec);
   const type = codec.typeOf(TYPE);

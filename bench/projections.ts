@@ -22,8 +22,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { Kafka, logLevel } from "kafkajs";
-import { quietLog } from "../lib/kafka.js";
+import type { Kafka } from "kafkajs";
+import { PolityKafka } from "../lib/kafka.js";
 import type { Admin, Consumer, ConsumerConfig } from "kafkajs";
 import { MongoClient, type AnyBulkWriteOperation, type Db, type Document } from "mongodb";
 import pg from "pg";
@@ -144,11 +144,11 @@ async function waitFor(done: () => boolean, timeoutMs: number, what: string): Pr
 }
 
 /** Notes when each consumer group first joins: a projection's clock starts there, not at connect. */
-class BenchKafka extends Kafka {
+class BenchKafka extends PolityKafka {
   readonly joinedAt = new Map<string, number>();
   readonly joins = new Map<string, number>();
   constructor(brokers: string[]) {
-    super({ clientId: "polity-bench-projections", brokers, logLevel: logLevel.ERROR, logCreator: quietLog });
+    super(brokers, "polity-bench-projections");
   }
   override consumer(config: ConsumerConfig): Consumer {
     const consumer = super.consumer(config);

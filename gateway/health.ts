@@ -12,6 +12,7 @@ import { StateStore } from "../projections/mongo/state-store.js";
 import { PROJECTED_TOPICS, type ReadModel } from "../projections/run.js";
 import type { ReadSide } from "./read-side.js";
 import { topicOffsets } from "../lib/kafka.js";
+import { RegistryClient } from "../schemas/registry-client.js";
 
 export interface ComponentHealth {
   name: string;
@@ -35,13 +36,19 @@ export interface HealthReport {
   problems: string[];
 }
 
+/** `work`, or a rejection after 3 s: a readiness probe answers in bounded time, also when a store hangs. */
+function within3s<T>(work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expiry = new Promise<T>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("no answer within 3 s")), 3_000);
+  });
+  return Promise.race([work, expiry]).finally(() => clearTimeout(timer));
+}
+
 async function timed(name: string, probe: () => Promise<string>): Promise<ComponentHealth> {
   const started = Date.now();
   try {
-    const detail = await Promise.race([
-      probe(),
-      new Promise<string>((_, reject) => setTimeout(() => reject(new Error("no answer within 3 s")), 3_000)),
-    ]);
+    const detail = await within3s(probe());
     return { name, up: true, latencyMs: Date.now() - started, detail };
   } catch (e) {
     return { name, up: false, latencyMs: Date.now() - started, detail: (e as Error).message };
@@ -51,13 +58,16 @@ async function timed(name: string, probe: () => Promise<string>): Promise<Compon
 export class HealthChecks {
   private admin?: Promise<Admin>;
   private readonly stores: Record<ReadModel, ProjectionStore>;
+  /** Sends the registry's credentials (from the URL or SCHEMA_REGISTRY_USERNAME/PASSWORD). */
+  private readonly registry: RegistryClient;
 
   constructor(
     private readonly kafka: Kafka,
-    private readonly registryUrl: string,
+    registryUrl: string,
     private readonly read: ReadSide,
     private readonly options: { topicPrefix?: string; maxLag?: number } = {},
   ) {
+    this.registry = new RegistryClient(registryUrl);
     this.stores = {
       analytics: new AnalyticsStore(read.pool, { schema: read.analyticsSchema }),
       state: new StateStore(read.db, { collectionPrefix: read.collectionPrefix }),
@@ -107,9 +117,7 @@ export class HealthChecks {
         return `${cluster.brokers.length} broker(s), controller ${cluster.controller}`;
       }),
       timed("registry", async () => {
-        const res = await fetch(`${this.registryUrl.replace(/\/$/, "")}/subjects`);
-        if (!res.ok) throw new Error(`GET /subjects answered ${res.status}`);
-        return `${((await res.json()) as unknown[]).length} subject(s)`;
+        return `${(await this.registry.subjects()).length} subject(s)`;
       }),
       timed("mongo", async () => {
         await this.read.db.command({ ping: 1 });
@@ -126,7 +134,8 @@ export class HealthChecks {
     if (kafkaUp) {
       for (const model of ["analytics", "state"] as const) {
         try {
-          const lag = await this.lag(model);
+          // Bounded like the component checks: a saturated store must not hang /ready (seen under load).
+          const lag = await within3s(this.lag(model));
           projections.push({ projection: model, lag });
           const max = this.options.maxLag ?? 10_000;
           if (lag > max) problems.push(`read model ${model} is ${lag} events behind the log (bound ${max})`);

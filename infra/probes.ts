@@ -3,15 +3,17 @@
  * server it started), the resolver (checking URLs from the environment) and `stack status`.
  * Each probe either resolves with a short description or throws with what went wrong.
  */
-import { Kafka, logLevel } from "kafkajs";
 import { MongoClient } from "mongodb";
 import pg from "pg";
+import { PLAINTEXT_SECURITY, type KafkaSecurity } from "../lib/config.js";
+import { PolityKafka } from "../lib/kafka.js";
+import { basicAuthorization, redactUrl, splitUrlCredentials, type BasicAuth } from "../lib/redact.js";
 
-export async function probeKafka(brokers: string[]): Promise<string> {
-  const kafka = new Kafka({
-    clientId: "polity-probe",
-    brokers,
-    logLevel: logLevel.NOTHING,
+/** `security`: the environment's for a broker given in KAFKA_BROKERS; the native stack's Kafka is PLAINTEXT. */
+export async function probeKafka(brokers: string[], security: KafkaSecurity = PLAINTEXT_SECURITY): Promise<string> {
+  const kafka = new PolityKafka(brokers, "polity-probe", {
+    quiet: true,
+    security,
     connectionTimeout: 2000,
     requestTimeout: 3000,
     retry: { retries: 0 },
@@ -30,9 +32,15 @@ export async function probeKafka(brokers: string[]): Promise<string> {
   }
 }
 
-export async function probeRegistry(url: string): Promise<string> {
-  const response = await fetch(`${url.replace(/\/$/, "")}/subjects`, { signal: AbortSignal.timeout(3000) });
-  if (!response.ok) throw new Error(`GET ${url}/subjects answered HTTP ${response.status}`);
+/** `auth`: SCHEMA_REGISTRY_USERNAME/PASSWORD; credentials in the URL itself are used too. */
+export async function probeRegistry(url: string, auth: BasicAuth | null = null): Promise<string> {
+  const split = splitUrlCredentials(url);
+  const login = split.auth ?? auth;
+  const response = await fetch(`${split.url.replace(/\/$/, "")}/subjects`, {
+    signal: AbortSignal.timeout(3000),
+    headers: login ? { authorization: basicAuthorization(login) } : {},
+  });
+  if (!response.ok) throw new Error(`GET ${redactUrl(url)}/subjects answered HTTP ${response.status}`);
   const subjects = (await response.json()) as unknown[];
   return `${subjects.length} subject(s)`;
 }

@@ -5,7 +5,8 @@
  *   3. else the native stack, started if it is not running.
  * POLITY_INFRA=env|docker|native forces one source.
  */
-import { nativeUrls, URL_ENV, type InfraUrls, type PolityConfig } from "../lib/config.js";
+import { nativeUrls, PLAINTEXT_SECURITY, URL_ENV, type InfraUrls, type PolityConfig } from "../lib/config.js";
+import { redact } from "../lib/redact.js";
 import { dockerEngineAnswers, startDockerStack } from "./docker.js";
 import { stackUp } from "./native/stack.js";
 import { say, StackError } from "./native/process.js";
@@ -29,17 +30,23 @@ const COMPONENT_SERVER: Record<keyof InfraUrls, ServerName> = {
   databaseUrl: "postgres",
 };
 
-/** Checks that every URL answers; the error names the variable and the URL. */
-export async function probeAll(urls: InfraUrls): Promise<void> {
+/** Checks that every URL answers; the error names the variable and the URL (its password as "***"). */
+export async function probeAll(
+  urls: InfraUrls,
+  credentials: Pick<PolityConfig, "kafkaSecurity" | "schemaRegistryAuth"> = {
+    kafkaSecurity: PLAINTEXT_SECURITY,
+    schemaRegistryAuth: null,
+  },
+): Promise<void> {
   const checks: [keyof InfraUrls, Promise<string>][] = [
-    ["kafkaBrokers", probeKafka(urls.kafkaBrokers)],
-    ["schemaRegistryUrl", probeRegistry(urls.schemaRegistryUrl)],
+    ["kafkaBrokers", probeKafka(urls.kafkaBrokers, credentials.kafkaSecurity)],
+    ["schemaRegistryUrl", probeRegistry(urls.schemaRegistryUrl, credentials.schemaRegistryAuth)],
     ["mongoUrl", probeMongo(urls.mongoUrl)],
     ["databaseUrl", probePostgres(urls.databaseUrl)],
   ];
   const failures: string[] = [];
   for (const [key, check] of checks) {
-    await check.catch((e: Error) => failures.push(`${URL_ENV[key]}=${String(urls[key])}: ${e.message}`));
+    await check.catch((e: Error) => failures.push(redact(`${URL_ENV[key]}=${String(urls[key])}: ${e.message}`)));
   }
   if (failures.length > 0) throw new StackError(`infrastructure not reachable:\n  ${failures.join("\n  ")}`);
 }
@@ -51,6 +58,14 @@ export async function resolveInfrastructure(config: PolityConfig): Promise<Resol
 
   if (config.infraMode === "env" && missing.length > 0) {
     throw new StackError(`POLITY_INFRA=env but ${missing.map((k) => URL_ENV[k]).join(", ")} not set.`);
+  }
+
+  // The native and Docker stacks' Kafka speaks PLAINTEXT only: SASL or TLS settings mean a cluster of one's own.
+  if (config.kafkaSecurity.protocol !== "PLAINTEXT" && explicit.kafkaBrokers === undefined) {
+    throw new StackError(
+      `KAFKA_SECURITY_PROTOCOL=${config.kafkaSecurity.protocol} needs KAFKA_BROKERS: the Kafka that \`npm start\` ` +
+        "starts (native or Docker) listens on PLAINTEXT only.",
+    );
   }
 
   const sources = {} as Record<keyof InfraUrls, InfraSource>;
@@ -79,6 +94,6 @@ export async function resolveInfrastructure(config: PolityConfig): Promise<Resol
   }
 
   const urls = { ...fill, ...explicit } as InfraUrls;
-  await probeAll(urls);
+  await probeAll(urls, config);
   return { urls, sources, release };
 }

@@ -2,6 +2,9 @@
  * The few calls of the Confluent schema registry REST API that Polity makes (works against
  * Confluent's registry and Apicurio's /apis/ccompat/v7). Errors name the subject and the answer.
  */
+import { schemaRegistryAuth } from "../lib/config.js";
+import { basicAuthorization, splitUrlCredentials, type BasicAuth } from "../lib/redact.js";
+
 export type Compatibility = "BACKWARD" | "BACKWARD_TRANSITIVE" | "FORWARD" | "FULL" | "FULL_TRANSITIVE" | "NONE";
 
 export class RegistryError extends Error {
@@ -18,14 +21,26 @@ const CONTENT_TYPE = "application/vnd.schemaregistry.v1+json";
 
 export class RegistryClient {
   private readonly base: string;
-  constructor(url: string) {
-    this.base = url.replace(/\/$/, "");
+  private readonly authorization: string | null;
+  /**
+   * `url` may carry basic-auth credentials (`https://user:password@host/...`); otherwise `auth`
+   * (default: SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD from lib/config.ts) is sent.
+   */
+  constructor(url: string, auth: BasicAuth | null = schemaRegistryAuth()) {
+    const split = splitUrlCredentials(url);
+    this.base = split.url.replace(/\/$/, "");
+    const login = split.auth ?? auth;
+    this.authorization = login ? basicAuthorization(login) : null;
   }
 
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     const response = await fetch(`${this.base}${path}`, {
       method,
-      headers: { "content-type": CONTENT_TYPE, accept: CONTENT_TYPE },
+      headers: {
+        "content-type": CONTENT_TYPE,
+        accept: CONTENT_TYPE,
+        ...(this.authorization ? { authorization: this.authorization } : {}),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(15_000),
     });

@@ -3,8 +3,9 @@
  * field), `npm run schemas:register` (the admin step: topics, schemas, compatibility levels) and
  * `npm run schemas:gen` (TypeScript types and the AsyncAPI document from the .avsc files).
  */
-import { Kafka, logLevel } from "kafkajs";
+import { logLevel } from "kafkajs";
 import type { InfraUrls } from "../lib/config.js";
+import { kafkaClient } from "../lib/kafka.js";
 import { ensureTopics, registerSchemas } from "../producers/admin.js";
 import { parseWriterSchema, registrySchema } from "./avro-types.js";
 import { Codec } from "./codec.js";
@@ -56,7 +57,7 @@ export async function runSchemaCommand(command: string, urls: InfraUrls): Promis
     return counts.get("incompatible") ? 1 : 0;
   }
   if (command === "register") {
-    const kafka = new Kafka({ clientId: "polity-admin", brokers: urls.kafkaBrokers, logLevel: logLevel.WARN });
+    const kafka = kafkaClient(urls.kafkaBrokers, "polity-admin", { logLevel: logLevel.WARN });
     const created = await ensureTopics(kafka);
     console.log(`topics: ${created.length} created${created.length ? ` (${created.join(", ")})` : ""}`);
     const registered = await registerSchemas(codec);

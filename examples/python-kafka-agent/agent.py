@@ -6,7 +6,11 @@ the schema registry's Confluent-compatible API).
         [--topology aamas|dgm] [--capacity 1] [--heartbeat-ms 5000] [--work-seconds 0]
     python agent.py --send-malformed        # one undecodable record, to see it dead-lettered
 
-Environment: KAFKA_BROKERS, SCHEMA_REGISTRY_URL, POLITY_TOPIC_PREFIX (as the platform's).
+Environment: KAFKA_BROKERS, SCHEMA_REGISTRY_URL, POLITY_TOPIC_PREFIX (as the platform's), and its
+security settings under the same names: KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_MECHANISM,
+KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE), KAFKA_SSL_CA_FILE,
+KAFKA_SSL_CERT_FILE, KAFKA_SSL_KEY_FILE, KAFKA_SSL_REJECT_UNAUTHORIZED; SCHEMA_REGISTRY_USERNAME and
+SCHEMA_REGISTRY_PASSWORD (or credentials in SCHEMA_REGISTRY_URL).
 
 It follows the contract of processors/examples/external-agent.ts:
 - it is in the agent directory (AgentRegistered, executor "external"): the topology declared it,
@@ -28,6 +32,7 @@ record's id. Every record carries Polity's headers, the hash-chain ones included
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import io
 import json
@@ -80,6 +85,79 @@ def log(line: str) -> None:
     print(f"[python-agent] {line}", file=sys.stderr, flush=True)
 
 
+# ---- security settings (the platform's names, lib/config.ts) --------------------------------------
+
+PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN")
+
+
+def secret(name: str) -> str | None:
+    """NAME, or the content of the file NAME_FILE (its trailing newline dropped)."""
+    value, file = os.environ.get(name), os.environ.get(f"{name}_FILE")
+    if value and file:
+        raise SystemExit(f"{name} and {name}_FILE are both set; give the password once")
+    if file:
+        try:
+            with open(file, encoding="utf-8") as f:
+                value = f.read().removesuffix("\n").removesuffix("\r")
+        except OSError as e:
+            raise SystemExit(f"{name}_FILE={file} cannot be read ({e.strerror})") from None
+    return value or None
+
+
+def existing_file(name: str) -> str | None:
+    path = os.environ.get(name)
+    if path and not os.path.isfile(path):
+        raise SystemExit(f"{name}={path}: no such file")
+    return path or None
+
+
+def kafka_settings(brokers: str) -> dict[str, Any]:
+    """bootstrap.servers and librdkafka's security settings; a password never appears in a message."""
+    settings: dict[str, Any] = {"bootstrap.servers": brokers}
+    protocol = (os.environ.get("KAFKA_SECURITY_PROTOCOL") or "PLAINTEXT").strip().upper()
+    if protocol not in PROTOCOLS:
+        raise SystemExit(f"KAFKA_SECURITY_PROTOCOL={protocol} is not one of {', '.join(PROTOCOLS)}")
+    settings["security.protocol"] = protocol.lower()
+    if protocol.startswith("SASL_"):
+        mechanism = (os.environ.get("KAFKA_SASL_MECHANISM") or "SCRAM-SHA-512").strip().upper()
+        if mechanism not in MECHANISMS:
+            raise SystemExit(f"KAFKA_SASL_MECHANISM={mechanism} is not one of {', '.join(MECHANISMS)}")
+        username, password = os.environ.get("KAFKA_SASL_USERNAME"), secret("KAFKA_SASL_PASSWORD")
+        if not username or not password:
+            raise SystemExit(f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD")
+        settings.update({"sasl.mechanisms": mechanism, "sasl.username": username, "sasl.password": password})
+    if protocol.endswith("SSL"):
+        ca, cert, key = (existing_file(n) for n in ("KAFKA_SSL_CA_FILE", "KAFKA_SSL_CERT_FILE", "KAFKA_SSL_KEY_FILE"))
+        if (cert is None) != (key is None):
+            raise SystemExit("mutual TLS needs both KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE")
+        if ca:
+            settings["ssl.ca.location"] = ca
+        if cert and key:
+            settings.update({"ssl.certificate.location": cert, "ssl.key.location": key})
+        verify = (os.environ.get("KAFKA_SSL_REJECT_UNAUTHORIZED") or "on").strip().lower()
+        if verify in ("off", "false", "0", "no"):
+            settings["enable.ssl.certificate.verification"] = False
+    return settings
+
+
+def registry_login(url: str) -> tuple[str, str | None]:
+    """The URL without credentials, and the Authorization header (from the URL or SCHEMA_REGISTRY_USERNAME)."""
+    parts = urllib.parse.urlsplit(url)
+    username, password = parts.username, parts.password
+    if username is not None:
+        host = parts.hostname or ""
+        netloc = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")
+        url = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+        username, password = urllib.parse.unquote(username), urllib.parse.unquote(password or "")
+    else:
+        username, password = os.environ.get("SCHEMA_REGISTRY_USERNAME"), secret("SCHEMA_REGISTRY_PASSWORD")
+    if not username:
+        return url, None
+    token = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
+    return url, f"Basic {token}"
+
+
 # ---- the registry and the wire format -------------------------------------------------------------
 
 
@@ -87,12 +165,16 @@ class Registry:
     """The two calls of the Confluent schema registry API the agent makes, cached."""
 
     def __init__(self, url: str) -> None:
+        url, self.authorization = registry_login(url)
         self.url = url.rstrip("/")
         self.latest_by_subject: dict[str, tuple[int, Any]] = {}
         self.by_id: dict[int, Any] = {}
 
     def _get(self, path: str) -> dict:
-        request = urllib.request.Request(self.url + path, headers={"accept": "application/vnd.schemaregistry.v1+json"})
+        headers = {"accept": "application/vnd.schemaregistry.v1+json"}
+        if self.authorization:
+            headers["authorization"] = self.authorization
+        request = urllib.request.Request(self.url + path, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=15) as answer:
                 return json.load(answer)
@@ -230,7 +312,7 @@ class Writer:
         # (crc32) would put them elsewhere.
         self.producer = Producer(
             {
-                "bootstrap.servers": brokers,
+                **kafka_settings(brokers),
                 "enable.idempotence": True,
                 "partitioner": "murmur2_random",
                 "client.id": client_id,
@@ -530,7 +612,7 @@ def read_directory(brokers: str, registry: Registry, topic: str, chain: Chain) -
     """Reads the agents topic to its end: the latest AgentRegistered of every agent."""
     consumer = Consumer(
         {
-            "bootstrap.servers": brokers,
+            **kafka_settings(brokers),
             "group.id": f"polity-python-directory-{uuid.uuid4()}",
             "enable.auto.commit": False,
             "isolation.level": "read_committed",
@@ -695,7 +777,7 @@ def run(args: argparse.Namespace, brokers: str, registry: Registry, prefix: str)
     agent.writer.producer.list_topics(agent.topic, timeout=15)  # so the first report does not wait for metadata
     consumer = Consumer(
         {
-            "bootstrap.servers": brokers,
+            **kafka_settings(brokers),
             "group.id": f"{prefix}polity-external-{args.agent}",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",

@@ -1,6 +1,7 @@
 /** What smoke and integration tests share: the resolved URLs and clients for the real servers. */
 import { randomUUID } from "node:crypto";
-import { Kafka, logLevel, type Consumer, type EachMessagePayload } from "kafkajs";
+import type { Consumer, EachMessagePayload, Kafka } from "kafkajs";
+import { PolityKafka } from "../../lib/kafka.js";
 import { requireUrls } from "../../lib/config.js";
 
 export const urls = requireUrls();
@@ -8,7 +9,8 @@ export const urls = requireUrls();
 export function kafka(clientId = "polity-test"): Kafka {
   // kafkajs logs retriable broker answers ("coordinator loading") at ERROR and retries them;
   // a real failure still rejects the call under test, so its own log is silenced.
-  return new Kafka({ clientId, brokers: urls.kafkaBrokers, logLevel: logLevel.NOTHING });
+  // Security settings (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_*) come from the environment.
+  return new PolityKafka(urls.kafkaBrokers, clientId, { quiet: true });
 }
 
 /** A name no earlier run used, so tests never read each other's data. */
