@@ -18,6 +18,7 @@ import {
   type CommandSpec,
 } from "../lib/cli-args.js";
 import { loadConfig, repoRoot, urlsToEnv, type PolityConfig } from "../lib/config.js";
+import { redact, redactUrl } from "../lib/redact.js";
 import { say, tail } from "./native/process.js";
 import { nativeServers, parseNames, stackDown, stackStatus, stackUp } from "./native/stack.js";
 import { resolveInfrastructure, type ResolvedInfra } from "./resolve.js";
@@ -146,7 +147,7 @@ async function start(config: PolityConfig, tiers: string): Promise<number> {
       console.log(
         `  dashboard: ${gateway.url}/ui (npm run token prints a link that signs in), API docs: ${gateway.url}/api-docs`,
       );
-    for (const [name, value] of Object.entries(urlsToEnv(infra.urls))) console.log(`  ${name}=${value}`);
+    for (const [name, value] of Object.entries(urlsToEnv(infra.urls))) console.log(`  ${name}=${redactUrl(value)}`);
     console.log(`  (sources: ${JSON.stringify(infra.sources)})`);
     console.log("Try `npm run demo -- --attach` in another terminal.");
     console.log("Ctrl-C stops this process; `npm run stack -- down` stops the native stack.");
@@ -302,11 +303,52 @@ function withUrls(
   };
 }
 
+const GATEWAY = noOptions(
+  "gateway",
+  "run the gateway alone (GraphQL, REST, /health, /ready, /metrics) on POLITY_GATEWAY_HOST:POLITY_GATEWAY_PORT until stopped",
+  { notes: "The processors and the read models run elsewhere (polity processors, polity projections)." },
+);
+
+async function gateway(config: PolityConfig): Promise<number> {
+  return withInfra(config, async (infra) => {
+    if (config.gatewayUi) await (await import("./ui-build.js")).ensureUi((line) => console.log(`[ui] ${line}`));
+    const { startGateway } = await import("../gateway/main.js");
+    const running = await startGateway({
+      urls: infra.urls,
+      port: config.gatewayPort,
+      host: config.gatewayHost,
+      home: config.native.home,
+      jwtSecret: config.jwtSecret,
+      ui: config.gatewayUi,
+      topicPrefix: config.topicPrefix,
+      clientId: config.clientId,
+      log: (line) => console.log(`[gateway] ${line}`),
+    });
+    console.log(`gateway ready: ${running.url}`);
+    await (await import("../lib/probe-server.js")).untilSignal();
+    say("stopping the gateway");
+    await running.stop();
+    return 0;
+  });
+}
+
 const COMMANDS: Record<string, Command> = {
   start: {
     spec: () => START,
     npm: "npm start",
     run: (args, config) => start(config(), parseCommandArgs(START, args).values.tiers),
+  },
+  processors: withUrls(
+    async () => (await import("../processors/main.js")).PROCESSORS_COMMAND,
+    async () => (await import("../processors/main.js")).runProcessorsCommand,
+  ),
+  projections: withUrls(
+    async () => (await import("../projections/main.js")).PROJECTIONS_COMMAND,
+    async () => (await import("../projections/main.js")).runProjectionsCommand,
+  ),
+  gateway: {
+    spec: () => GATEWAY,
+    run: (args, config) => (parseCommandArgs(GATEWAY, args), gateway(config())),
   },
   demo: withUrls(
     async () => (await import("../processors/demo.js")).DEMO_COMMAND,
@@ -594,7 +636,8 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: Error) => {
     if (e instanceof CliExit) process.exit(reportCliExit(e));
-    console.error(`error: ${e.message}`);
+    // A driver's message may quote a connection URL: its password is printed as "***".
+    console.error(`error: ${redact(e.message)}`);
     process.exit(1);
   },
 );

@@ -5,11 +5,14 @@
  *
  * Reads KAFKA_BROKERS and SCHEMA_REGISTRY_URL (as `npm start` and `npm test` set them), the
  * topology file (POLITY_TOPOLOGY_FILE) and POLITY_TOPIC_PREFIX. Start more processes with the same
- * tiers to scale them out: they share the tiers' partitions. SIGINT/SIGTERM stop it cleanly.
+ * tiers to scale them out: they share the tiers' partitions. SIGINT/SIGTERM stop it cleanly. With
+ * POLITY_PROBE_PORT set (the container image sets it) it serves /health, /ready and /metrics there;
+ * `polity processors` (infra/cli.ts, the image's command) runs the same.
  */
-import { defineCommand, parseArgvOrExit } from "../lib/cli-args.js";
+import { defineCommand, parseArgvOrExit, parseCommandArgs } from "../lib/cli-args.js";
 import { logLine, runIfMain, stopOnSignal } from "../lib/process.js";
 import { loadConfig, requireUrls, type InfraUrls } from "../lib/config.js";
+import { serveProbes, untilSignal, type ProbeResult } from "../lib/probe-server.js";
 import { kafkaClient } from "../lib/kafka.js";
 import { Codec } from "../schemas/codec.js";
 import type { Role } from "./domain/directory.js";
@@ -55,13 +58,71 @@ export async function runProcessors(
   });
 }
 
+/**
+ * Liveness and readiness of this process's tier hosts: each host's consumer runs and has not
+ * crashed for good (kafkajs does not restart it then, so only a new process brings the tier back).
+ */
+export function hierarchyProbe(running: RunningHierarchy | undefined): ProbeResult {
+  if (!running) return { ok: false, detail: "starting: connecting the tier hosts" };
+  const down = running.hosts.filter((h) => !h.up).map((h) => h.role);
+  if (down.length > 0) return { ok: false, detail: `consumer not running: ${down.join(", ")}` };
+  return {
+    ok: true,
+    detail: running.hosts.map((h) => `${h.role}: ${h.livePartitions} live partition(s)`).join(", "),
+  };
+}
+
+/** Runs the tiers with their probe server (when POLITY_PROBE_PORT is set) until stopped. */
+export async function serveProcessors(
+  urls: Pick<InfraUrls, "kafkaBrokers" | "schemaRegistryUrl">,
+  roles: Role[],
+  log: (line: string) => void,
+): Promise<{ stop(): Promise<void> }> {
+  const config = loadConfig();
+  let running: RunningHierarchy | undefined;
+  const probes =
+    config.probePort === null
+      ? undefined
+      : await serveProbes({
+          name: `processors: ${roles.join(", ")}`,
+          port: config.probePort,
+          host: config.probeHost,
+          ready: () => hierarchyProbe(running),
+          // Alive while starting; once started, a crashed consumer makes the process not alive.
+          live: () => (running ? hierarchyProbe(running) : { ok: true, detail: "starting" }),
+          log,
+        });
+  try {
+    running = await runProcessors(urls, roles, log);
+  } catch (e) {
+    await probes?.close();
+    throw e;
+  }
+  console.log(`processors ready: ${roles.join(", ")}`);
+  const hierarchy = running;
+  return {
+    async stop() {
+      await hierarchy.stop();
+      await probes?.close();
+    },
+  };
+}
+
+/** `polity processors [--tiers ...]` (infra/cli.ts): runs until SIGINT or SIGTERM. */
+export async function runProcessorsCommand(urls: InfraUrls, args: string[]): Promise<number> {
+  const roles = parseTiers(parseCommandArgs(PROCESSORS_COMMAND, args).values.tiers);
+  const served = await serveProcessors(urls, roles, logLine);
+  await untilSignal();
+  logLine("stopping");
+  await served.stop();
+  return 0;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgvOrExit(PROCESSORS_COMMAND);
   const roles = parseTiers(values.tiers);
-  const log = logLine;
-  const running = await runProcessors(requireUrls(), roles, log);
-  console.log(`processors ready: ${roles.join(", ")}`);
-  stopOnSignal(() => running.stop());
+  const served = await serveProcessors(requireUrls(), roles, logLine);
+  stopOnSignal(() => served.stop());
 }
 
 runIfMain(import.meta.url, main);
