@@ -13,7 +13,7 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { MongoClient } from "mongodb";
 import pg from "pg";
-import { repoRoot, type InfraUrls } from "../lib/config.js";
+import { loadConfig, repoRoot, type InfraUrls } from "../lib/config.js";
 import { CliExit, defineCommand, parseCommandArgs, type StringOption } from "../lib/cli-args.js";
 import { svgChart, type Bar, type Panel } from "./chart.js";
 import { codecBench, type CodecResult } from "./codec.js";
@@ -22,6 +22,7 @@ import { gatewayBench, type GatewayResult } from "./gateway.js";
 import { modelsBench, type ModelsResult } from "./models.js";
 import { projectionsBench, type ProjectionsResult } from "./projections.js";
 import { replayBench, type ReplayResult } from "./replay.js";
+import { temporalPeer, type TemporalPeerResult } from "./peer-temporal.js";
 import {
   goalSizeLatency,
   scalingCurve,
@@ -31,7 +32,7 @@ import {
   type Spread,
 } from "./scaling.js";
 
-export const STEPS = ["codec", "flow", "projections", "gateway", "replay", "scaling", "goalsize", "models"] as const;
+export const STEPS = ["codec", "flow", "halfload", "temporal", "projections", "gateway", "replay", "scaling", "goalsize", "models"] as const;
 type Step = (typeof STEPS)[number];
 
 /** name: [default, --quick, what]. Lists are comma-separated whole numbers. */
@@ -42,6 +43,7 @@ const OPTIONS = {
   "codec-messages": [20_000, 2_000, "codec: messages sent per round"],
   "flow-goals": [100, 10, "flow: goals submitted at once"],
   "flow-tasks": [10, 10, "flow: tasks per goal"],
+  "single-reps": [5, 2, "temporal: one-goal runs of Polity's flow (the peer runs twice as many)"],
   "projection-goals": [100, 10, "projections: goals recorded, then projected"],
   "gateway-seconds": [15, 2, "gateway: seconds per autocannon round"],
   "gateway-connections": [10, 10, "gateway: connections"],
@@ -206,9 +208,64 @@ export interface Row {
 
 const spreadOf = (xs: number[]): Spread => spread(xs.filter(Number.isFinite));
 
+/**
+ * Polity beside the Temporal peer, same workload, same run. Every ratio reads "how many times
+ * better Polity is" (a latency ratio is Temporal's over Polity's), so that a target is a floor.
+ */
+function peerRows(t: NonNullable<Results["temporal"]>, flow: FlowResult[]): Row[] {
+  const rows: Row[] = [];
+  const peer = t.peer;
+  const load = peer.load!;
+  const tag = `Temporal ${peer.serverVersion ?? "dev server"} (SQLite WAL)`;
+  if (flow.length > 0) {
+    const tasks = spreadOf(flow.map((x) => x.flow.tasksPerSecond));
+    rows.push({
+      bench: "temporal",
+      figure: `tasks/s, ${flow[0]!.N} goals at once, beside ${tag} on the same workload`,
+      short: "tasks/s vs Temporal",
+      unit: "tasks/s",
+      ...tasks,
+      baseline: tag,
+      baselineMedian: load.tasksPerSec.median,
+      ratio: ratio(tasks.median, load.tasksPerSec.median),
+      target: 3,
+    });
+    const p99 = spreadOf(flow.map((x) => x.flow.goalLatencyMs.p99));
+    rows.push({
+      bench: "temporal",
+      figure: `goal latency p99 under the same burst (ratio: Temporal's / Polity's)`,
+      short: "p99 vs Temporal",
+      unit: "ms",
+      ...p99,
+      baseline: tag,
+      baselineMedian: load.goalLatencyP99Ms.median,
+      ratio: ratio(load.goalLatencyP99Ms.median, p99.median),
+    });
+  }
+  if (t.politySingle.length > 0 && peer.single) {
+    const single = spreadOf(t.politySingle.map((x) => x.flow.goalLatencyMs.p50));
+    rows.push({
+      bench: "temporal",
+      figure: `one 10-task goal alone, latency (ratio: Temporal's p50 / Polity's; ${t.politySingle.length} runs vs ${peer.single.reps})`,
+      short: "one goal vs Temporal",
+      unit: "ms",
+      ...single,
+      baseline: tag,
+      baselineMedian: peer.single.pooledGoalLatencyMs.p50,
+      ratio: ratio(peer.single.pooledGoalLatencyMs.p50, single.median),
+      target: 1,
+    });
+  }
+  return rows;
+}
+
 interface Results {
   codec?: CodecResult;
   flow?: { runs: FlowResult[] };
+  /** The flow's goals submitted at half the goal rate the flow runs reached, evenly paced. */
+  halfload?: { rate: number; runs: FlowResult[] };
+  /** The Temporal peer on the flow's workload, and Polity's flow with one goal alone beside it. */
+  temporal?: { peer: TemporalPeerResult; politySingle: FlowResult[] };
   projections?: ProjectionsResult;
   gateway?: GatewayResult;
   replay?: ReplayResult;
@@ -270,6 +327,21 @@ function rowsOf(r: Results): Row[] {
     rows.push({ bench: "flow", figure: "goal latency p50", unit: "ms", ...s((x) => x.flow.goalLatencyMs.p50) });
     rows.push({ bench: "flow", figure: "goal latency p99", unit: "ms", ...s((x) => x.flow.goalLatencyMs.p99) });
   }
+  if (r.halfload && r.halfload.runs.length > 0) {
+    const p99 = spreadOf(r.halfload.runs.map((x) => x.flow.goalLatencyMs.p99));
+    rows.push({
+      bench: "halfload",
+      figure: `goal latency p99 at 50% of the flow's maximum load (${r.halfload.rate} goals/s, evenly paced; ratio: 500 ms / p99)`,
+      short: "p99 at 50% load",
+      unit: "ms",
+      ...p99,
+      baseline: "500 ms",
+      baselineMedian: 500,
+      ratio: ratio(500, p99.median),
+      target: 1,
+    });
+  }
+  if (r.temporal?.peer.load) rows.push(...peerRows(r.temporal, r.flow?.runs ?? []));
   if (r.projections) {
     const p = r.projections;
     for (const [label, m] of [
@@ -586,7 +658,7 @@ function chart(report: Report): string {
     });
   }
   const bars: Bar[] = rows
-    .filter((x) => x.ratio !== undefined && x.bench !== "scaling" && x.unit !== "ms" && !/default retry/.test(x.figure))
+    .filter((x) => x.ratio !== undefined && x.bench !== "scaling" && (x.unit !== "ms" || x.bench === "temporal") && !/default retry/.test(x.figure))
     .map((x) => ({
       label: `${x.bench}: ${x.short ?? x.figure.slice(0, 16)}`,
       value: x.ratio!,
@@ -675,6 +747,37 @@ export async function runAllBenches(urls: InfraUrls, args: string[], stack: Stac
         say(`flow: run ${i}/${o.reps}: ${x.flow.tasksPerSecond} tasks/s, ratio ${x.ratio} to the like-for-like loop`);
         write();
       }
+      return 0;
+    },
+    halfload: async () => {
+      const max = spreadOf((report.results.flow?.runs ?? []).map((x) => x.flow.tasksPerSecond)).median;
+      if (!Number.isFinite(max)) throw new Error("halfload needs the flow step's maximum: run it with --only flow,halfload");
+      const rate = Math.round((max / 2 / o["flow-tasks"]) * 100) / 100;
+      const runs: FlowResult[] = [];
+      report.results.halfload = { rate, runs };
+      for (let i = 1; i <= o.reps; i++) {
+        say(`halfload: run ${i}/${o.reps}, ${o["flow-goals"]} goals at ${rate} goals/s (half of ${max} tasks/s)`);
+        const a = ["--goals", String(o["flow-goals"]), "--tasks", String(o["flow-tasks"]), "--rate", String(rate)];
+        runs.push((await flowBench(urls, a, write0)).result);
+        say(`halfload: run ${i}/${o.reps}: goal p99 ${runs.at(-1)!.flow.goalLatencyMs.p99} ms`);
+        write();
+      }
+      return 0;
+    },
+    temporal: async () => {
+      const politySingle: FlowResult[] = [];
+      for (let i = 1; i <= o["single-reps"]; i++) {
+        say(`temporal: Polity's flow, one goal alone, run ${i}/${o["single-reps"]}`);
+        politySingle.push((await flowBench(urls, ["--goals", "1", "--tasks", String(o["flow-tasks"])], write0)).result);
+      }
+      const sizes = { goals: o["flow-goals"], reps: o.reps, singleReps: 2 * o["single-reps"] };
+      const work = path.join(loadConfig().native.home, "temporal-peer");
+      const peer = await temporalPeer(loadConfig().temporalPeerDir, work, sizes, say);
+      report.results.temporal = { peer, politySingle };
+      if (peer.load)
+        say(
+          `temporal: ${peer.load.tasksPerSec.median} tasks/s, goal p99 ${peer.load.goalLatencyP99Ms.median} ms; one goal p50 ${peer.single?.pooledGoalLatencyMs.p50} ms`,
+        );
       return 0;
     },
     projections: async () => {

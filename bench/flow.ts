@@ -15,11 +15,11 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { Kafka, logLevel } from "kafkajs";
-import { quietLog } from "../lib/kafka.js";
+import type { Kafka } from "kafkajs";
+import { PolityKafka } from "../lib/kafka.js";
 import type { Admin, IHeaders, Producer, ProducerConfig, Transaction } from "kafkajs";
 import { repoRoot, type InfraUrls } from "../lib/config.js";
-import { defineCommand, parseCommandArgs, wholeNumber } from "../lib/cli-args.js";
+import { CliExit, defineCommand, parseCommandArgs, wholeNumber } from "../lib/cli-args.js";
 import type { Role } from "../processors/domain/directory.js";
 import { startHierarchy, TIER_TOPICS } from "../processors/hierarchy.js";
 import type { TopologyConfig } from "../processors/topology.js";
@@ -72,6 +72,11 @@ export const FLOW_BENCH_COMMAND = defineCommand({
       value: "ms",
       help: "the most the run may take (default 300000, or BENCH_TIMEOUT_MS)",
     },
+    rate: {
+      type: "string",
+      value: "goals/s",
+      help: "submit the goals at this steady rate instead of all at once (latency under a given load)",
+    },
   },
   notes: "BENCH_KEEP_TOPICS=1 keeps the run's topics.",
 });
@@ -82,7 +87,10 @@ function options(args: string[], env: NodeJS.ProcessEnv = process.env) {
     wholeNumber(flag, values[flag] ?? (env[name] || String(fallback)));
   const [goals, tasks] = [whole("goals", "BENCH_GOALS", 100), whole("tasks", "BENCH_TASKS", 10)];
   const timeoutMs = whole("timeout-ms", "BENCH_TIMEOUT_MS", 300_000);
-  return { goals, tasks, timeoutMs, keepTopics: env.BENCH_KEEP_TOPICS === "1" };
+  const rate = values.rate === undefined ? null : Number(values.rate);
+  if (rate !== null && !(rate > 0 && Number.isFinite(rate)))
+    throw new CliExit(2, `--rate ${values.rate}: give goals per second, a number above 0`);
+  return { goals, tasks, timeoutMs, rate, keepTopics: env.BENCH_KEEP_TOPICS === "1" };
 }
 
 /** Workers with room for every task at once, so that the bench times the hierarchy, not a queue. */
@@ -145,10 +153,10 @@ export async function waitFor(done: () => boolean, timeoutMs: number, what: stri
  * Counts the requests of every transactional producer by owner (tier or baseline round) and API.
  * The hosts build their producers from the client they are given, so a subclass sees them all.
  */
-class CountingKafka extends Kafka {
+class CountingKafka extends PolityKafka {
   readonly requests = new Map<string, Map<string, number>>();
   constructor(brokers: string[]) {
-    super({ clientId: "polity-bench-flow", brokers, logLevel: logLevel.ERROR, logCreator: quietLog });
+    super(brokers, "polity-bench-flow");
   }
   override producer(config?: ProducerConfig): Producer {
     const producer = super.producer(config);
@@ -231,12 +239,16 @@ async function runFlow(kafka: CountingKafka, codec: Codec, prefix: string, opts:
     kafka.requests.clear();
     const cpu = cpuWindow();
     const t0 = performance.now();
-    say(`flow: submitting ${opts.goals} goals x ${opts.tasks} tasks (DAG depth ${Math.ceil(opts.tasks / 3)})`);
+    const pace = opts.rate ? `, ${opts.rate} goals/s` : " at once";
+    say(`flow: submitting ${opts.goals} goals x ${opts.tasks} tasks (DAG depth ${Math.ceil(opts.tasks / 3)})${pace}`);
     progress = setInterval(() => {
       const [s, goals, all] = [((performance.now() - t0) / 1000).toFixed(1), completed.size, opts.goals * opts.tasks];
       say(`flow ${s}s: ${goals}/${opts.goals} goals completed, ${tasksDone}/${all} tasks, ${seen.length} events`);
     }, 2_000);
     for (let i = 0; i < opts.goals; i++) {
+      // Paced: goal i goes at t0 + i / rate (an open loop: a slow platform does not slow the load).
+      const due = opts.rate ? t0 + (i * 1000) / opts.rate - performance.now() : 0;
+      if (due > 0) await new Promise((r) => setTimeout(r, due));
       const goalId = `bench-goal-${i}`;
       sentAt.set(goalId, Date.now());
       const request = { goalId, kind: "GOAL", title: `bench goal ${i}`, topology: "aamas", tasks } as const;
@@ -404,6 +416,7 @@ export async function flowBench(urls: InfraUrls, args: string[] = [], { write = 
     at,
     command: `npm run bench:flow${args.length > 0 ? ` -- ${args.join(" ")}` : ""}`,
     N: opts.goals,
+    rate: opts.rate,
     M: opts.tasks,
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, platform: process.platform },
     loadAverage: { before: loadBefore, after: os.loadavg().map(r1) },
