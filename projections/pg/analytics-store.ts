@@ -932,10 +932,9 @@ function project(changes: BatchChanges, logged: LoggedEvent): void {
         e.usage,
       );
       const t = current(tasks, [e.goalId, e.taskId]);
+      // The first success completes the task, whichever attempt it comes from, a late one included
+      // (processors/domain/kernel/status.ts taskMovesForward).
       if (!t || t.status === "COMPLETED" || t.status === "CANCELLED") return;
-      if (!(e.attempt > (t.attempt as number) || (e.attempt === t.attempt && taskRank(t.status) < 6))) return;
-      // A result of an attempt its dispatcher timed out comes too late (processors/domain/kernel/status.ts).
-      if (e.attempt === t.attempt && t.status === "TIMED_OUT") return;
       changing(tasks, [e.goalId, e.taskId]);
       t.status = "COMPLETED";
       t.attempt = e.attempt;

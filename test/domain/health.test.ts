@@ -8,6 +8,7 @@ import { governor } from "../../processors/domain/governor.js";
 import { health, healthDecider, MONITOR_ID } from "../../processors/domain/health.js";
 import { mayor } from "../../processors/domain/mayor.js";
 import { taskKey } from "../../processors/domain/kernel/keys.js";
+import { loadOf } from "../../processors/domain/kernel/state.js";
 import { worker } from "../../processors/domain/worker.js";
 import {
   assigned,
@@ -295,21 +296,25 @@ for (const d of DISPATCHERS) {
         });
     });
 
-    it("a late TaskCompleted of the failed attempt is ignored", () => {
+    it("a late TaskCompleted of the failed attempt completes the task; the attempt that replaced it is let go", () => {
       const out = spec(d.decider, ctx)
         .given(running)
         .when(failure)
         .thenTypes(["TaskReassigned", "TaskAssigned", "TaskReassigned", "TaskAssigned"]);
+      // The worker was slow, not dead: it did the work, and its result is in the log after the move.
       const late = completed("g1", "t1", d.failed, { attempt: 1 });
       const outcome = spec(d.decider, ctx)
         .given([...running, failure, ...out])
         .when(late);
-      outcome.thenNothing();
       const t = outcome.state.tasks.get(taskKey("g1", "t1"))!;
-      assert.equal(t.status, "ASSIGNED");
-      assert.equal(t.attempt, 2);
-      assert.equal(t.workerId, d.other);
-      // And the failed worker's host, if it still finishes the old attempt, reports nothing.
+      assert.equal(t.status, "COMPLETED");
+      assert.equal(t.attempt, 1);
+      assert.equal(loadOf(outcome.state, d.other), 1, "only t2's attempt 2 still holds the other worker");
+      assert.ok(
+        !ofType(outcome.decisions, "TaskAssigned").some((a) => a.taskId === "t1"),
+        "t1 is not handed out again",
+      );
+      // And the failed worker's host, if it finishes the old attempt after it read the move, reports nothing.
       spec(worker, context({ directory, hosts: (id) => id === d.failed }))
         .given([...running, failure, ...out])
         .when(
@@ -323,10 +328,10 @@ for (const d of DISPATCHERS) {
           }),
         )
         .thenNothing();
-      // The new worker's completion of attempt 2 counts.
+      // t2's attempt 2, on the other worker, completes as usual.
       spec(d.decider, ctx)
         .given([...running, failure, ...out, late])
-        .when(completed("g1", "t1", d.other, { attempt: 2 }))
+        .when(completed("g1", "t2", d.other, { attempt: 2 }))
         .thenMatches((ds) => !ofType(ds, "TaskAssigned").some((a) => a.assigneeId === d.failed));
     });
 

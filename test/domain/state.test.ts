@@ -127,7 +127,6 @@ describe("evolve", () => {
     for (const [name, stale] of [
       ["TaskAssigned", assigned("g1", T, W1, { attempt: 1 })],
       ["TaskStarted", started("g1", "t1", W1, 1)],
-      ["TaskCompleted", completed("g1", "t1", W1, { attempt: 1, cost: "9.0000" })],
       ["TaskFailed", failed("g1", "t1", W1, { attempt: 1, reason: "late" })],
       ["TaskRetried", retried("g1", "t1", 2, [W1])],
     ] as const) {
@@ -135,6 +134,25 @@ describe("evolve", () => {
         assert.deepStrictEqual(fold([...history, stale]), fold(history));
       });
     }
+
+    it("takes a late success of attempt 1: the task is completed and attempt 2's worker let go", () => {
+      // The first success completes the task, whichever attempt (kernel/status.ts taskMovesForward):
+      // its worker folded it before the move to attempt 2, and every fold must agree with that one.
+      const state = fold([...history, completed("g1", "t1", W1, { attempt: 1, cost: "9.0000", result: "late" })]);
+      const t = state.tasks.get("g1/t1")!;
+      assert.deepStrictEqual([t.status, t.attempt, t.result], ["COMPLETED", 1, "late"]);
+      assert.equal(loadOf(state, W2), 0);
+      // And in the other order, as the worker that did the work folds it: the same task.
+      const ownFirst = fold([
+        ...history.slice(0, 5),
+        completed("g1", "t1", W1, { attempt: 1, cost: "9.0000", result: "late" }),
+        ...history.slice(5),
+      ]);
+      assert.deepStrictEqual(
+        [ownFirst.tasks.get("g1/t1")!.status, ownFirst.tasks.get("g1/t1")!.result],
+        ["COMPLETED", "late"],
+      );
+    });
 
     it("does not hold a worker again for a late copy of the assignment of its failed attempt", () => {
       const failedHere = history.slice(0, 6);

@@ -142,15 +142,19 @@ describe("time limits: task timeouts", () => {
       .thenNothing();
   });
 
-  it("a result that comes after the timeout is dropped: the attempt is over", () => {
+  it("a timed-out attempt is no longer run; a success of it already in the log completes the task", () => {
     const timedOut = spec(mayor).given(runningAtWorker()).when(tick(1_001)).decisions;
-    const state = stateOf([...runningAtWorker(), ...timedOut, completed("g1", "api", API1)]);
-    assert.equal(state.tasks.get("g1/api")!.status, "TIMED_OUT");
+    const over = stateOf([...runningAtWorker(), ...timedOut]);
+    assert.equal(over.tasks.get("g1/api")!.status, "TIMED_OUT");
     // The worker no longer runs it (its host aborts the execution) and reports nothing for it.
     assert.deepStrictEqual(
-      runningOn(state, () => true),
+      runningOn(over, () => true),
       [],
     );
+    // But a worker that finished before it read the timeout has its success in the log after it:
+    // the work is done, and every fold takes it, as that worker's own fold did (kernel/status.ts).
+    const late = stateOf([...runningAtWorker(), ...timedOut, completed("g1", "api", API1)]);
+    assert.equal(late.tasks.get("g1/api")!.status, "COMPLETED");
     const ok = { ok: true, result: "late", outputs: {}, durationMs: 5_000, cost: "0.0000", exitCode: 0 } as const;
     spec(worker)
       .given([...runningAtWorker(), ...timedOut])

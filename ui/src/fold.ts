@@ -82,7 +82,14 @@ export function isGoalFinal(status: string | null | undefined): boolean {
 
 /** processors/domain/kernel/status.ts taskMovesForward, then the move. */
 function advance(task: TaskView, attempt: number, status: TaskStatus): boolean {
-  if (TERMINAL.has(task.status) || attempt < task.attempt) return false;
+  if (TERMINAL.has(task.status)) return false;
+  // The first success completes the task, whichever attempt it comes from (a late one included).
+  if (status === "COMPLETED") {
+    task.attempt = attempt;
+    task.status = status;
+    return true;
+  }
+  if (attempt < task.attempt) return false;
   if (attempt === task.attempt && RANK[status] <= RANK[task.status]) return false;
   task.attempt = attempt;
   task.status = status;
@@ -174,8 +181,7 @@ export function applyEvent(goal: GoalLive, e: LiveEventLike): boolean {
       break;
     }
     case "TaskCompleted":
-      // A result that arrives after its attempt timed out is dropped, as the tiers drop it.
-      if (attempt === task.attempt && task.status === "TIMED_OUT") break;
+      // Also a result that arrives after its attempt timed out or moved on: the tiers take it too.
       changed = advance(task, attempt, "COMPLETED");
       if (changed) {
         task.progress = 100;

@@ -49,9 +49,15 @@ export function taskMovesForward(
   status: TaskStatus,
 ): boolean {
   if (TASK_TERMINAL.has(task.status)) return false;
+  // The first success completes the task, whichever attempt it comes from. A success of an attempt
+  // its dispatcher had moved on from (timed out, or taken from a worker declared failed) arrives
+  // after that move in the log, but the worker that did the work folded its own result first, and
+  // then drops the move and the next attempt as coming after a completed task. Were the late
+  // success dropped by everyone else, the next attempt would wait for that worker forever (a fault
+  // suite round lost goals so). Taking it makes every reader's fold agree, in either order.
+  if (status === "COMPLETED") return true;
   if (attempt < task.attempt) return false;
-  // An attempt its dispatcher timed out is over for good: a result of it that arrives late is
-  // dropped, as the dispatcher has already moved on (a retry, an escalation).
+  // A timed-out attempt is over: its late progress or failure changes nothing.
   if (attempt === task.attempt && task.status === "TIMED_OUT") return false;
   return attempt > task.attempt || TASK_RANK[status] > TASK_RANK[task.status];
 }
