@@ -32,7 +32,18 @@ import {
   type Spread,
 } from "./scaling.js";
 
-export const STEPS = ["codec", "flow", "halfload", "temporal", "projections", "gateway", "replay", "scaling", "goalsize", "models"] as const;
+export const STEPS = [
+  "codec",
+  "flow",
+  "halfload",
+  "temporal",
+  "projections",
+  "gateway",
+  "replay",
+  "scaling",
+  "goalsize",
+  "models",
+] as const;
 type Step = (typeof STEPS)[number];
 
 /** name: [default, --quick, what]. Lists are comma-separated whole numbers. */
@@ -658,7 +669,13 @@ function chart(report: Report): string {
     });
   }
   const bars: Bar[] = rows
-    .filter((x) => x.ratio !== undefined && x.bench !== "scaling" && (x.unit !== "ms" || x.bench === "temporal") && !/default retry/.test(x.figure))
+    .filter(
+      (x) =>
+        x.ratio !== undefined &&
+        x.bench !== "scaling" &&
+        (x.unit !== "ms" || x.bench === "temporal") &&
+        !/default retry/.test(x.figure),
+    )
     .map((x) => ({
       label: `${x.bench}: ${x.short ?? x.figure.slice(0, 16)}`,
       value: x.ratio!,
@@ -751,7 +768,8 @@ export async function runAllBenches(urls: InfraUrls, args: string[], stack: Stac
     },
     halfload: async () => {
       const max = spreadOf((report.results.flow?.runs ?? []).map((x) => x.flow.tasksPerSecond)).median;
-      if (!Number.isFinite(max)) throw new Error("halfload needs the flow step's maximum: run it with --only flow,halfload");
+      if (!Number.isFinite(max))
+        throw new Error("halfload needs the flow step's maximum: run it with --only flow,halfload");
       const rate = Math.round((max / 2 / o["flow-tasks"]) * 100) / 100;
       const runs: FlowResult[] = [];
       report.results.halfload = { rate, runs };

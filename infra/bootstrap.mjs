@@ -44,13 +44,9 @@ function nodeBinary() {
   process.exit(1);
 }
 
-const child = spawn(
-  nodeBinary(),
-  ["--import", "tsx", path.join(root, "infra", "cli.ts"), ...process.argv.slice(2)],
-  {
-    cwd: root,
-    stdio: "inherit",
-  },
-);
+const child = spawn(nodeBinary(), ["--import", "tsx", path.join(root, "infra", "cli.ts"), ...process.argv.slice(2)], {
+  cwd: root,
+  stdio: "inherit",
+});
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
 child.on("exit", (code, signal) => process.exit(code ?? (signal ? 128 + 1 : 1)));
