@@ -99,6 +99,21 @@ export class ProjectionHost {
     const { kafka } = this.options;
     this.dlq = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await this.dlq.connect();
+    await this.runConsumer();
+    this.unwatch = watchProjection(this);
+  }
+
+  private stopping = false;
+
+  /**
+   * Starts the host's consumer. kafkajs gives up on a consumer after some errors it calls not
+   * retriable (seen on a three-node cluster after a broker restart: "Broker 1 not found in the
+   * cached metadata", then the coordinator no longer knowing the member), and the read model would
+   * stand still for good; so a new consumer takes its place. Nothing is lost or doubled: positions
+   * come from the store's checkpoints at every assignment, not from the group's offsets.
+   */
+  private async runConsumer(): Promise<void> {
+    const { kafka } = this.options;
     const consumer = kafka.consumer({
       groupId: this.groupId,
       readUncommitted: false,
@@ -111,6 +126,13 @@ export class ProjectionHost {
     consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
       if (payload.batchSize === 0) this.onMarkersOnly(payload.topic, payload.partition, BigInt(payload.lastOffset));
     });
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (payload.restart || this.stopping || this.consumer !== consumer) return;
+      this.options.log?.(
+        `projection ${this.options.store.name}: its consumer stopped (${payload.error.message}) and kafkajs will not restart it; starting a new one`,
+      );
+      void this.replaceConsumer(consumer);
+    });
     await consumer.connect();
     await consumer.subscribe({ topics: this.options.topics.map((t) => this.physical(t)), fromBeginning: true });
     await consumer.run({
@@ -119,10 +141,29 @@ export class ProjectionHost {
       partitionsConsumedConcurrently: 6,
       eachBatch: (payload) => this.onBatch(payload),
     });
-    this.unwatch = watchProjection(this);
+  }
+
+  /** Disconnects a consumer kafkajs gave up on and starts another, trying again every second. */
+  private async replaceConsumer(old: Consumer): Promise<void> {
+    this.assignments++; // a checkpoint read of the old assignment gives way
+    await old.disconnect().catch(() => undefined);
+    for (let attempt = 1; !this.stopping; attempt++) {
+      try {
+        await this.runConsumer();
+        return;
+      } catch (e) {
+        if (attempt === 1 || attempt % 10 === 0)
+          this.options.log?.(
+            `projection ${this.options.store.name}: starting a new consumer failed (${(e as Error).message}); trying again every second`,
+          );
+        await this.consumer?.disconnect().catch(() => undefined);
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
+    }
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     this.assignments++; // ends a checkpoint read still trying
     this.unwatch?.();
     await this.consumer?.disconnect().catch(() => undefined);
