@@ -301,7 +301,13 @@ export class ProjectionHost {
     this.stats.events += events.length;
     this.stats.batches++;
     resolveOffset(batch.lastOffset());
-    await this.consumer!.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next.toString() }]);
+    // The group's offsets are only for operators (positions come from the store's checkpoints): a
+    // commit refused because the coordinator dropped the member (a broker or controller restart)
+    // must not stop the consumer, as kafkajs does for an error it wraps as not retriable; the
+    // heartbeat then fails with UNKNOWN_MEMBER_ID, on which kafkajs rejoins the group.
+    await this.consumer!.commitOffsets([
+      { topic: batch.topic, partition: batch.partition, offset: next.toString() },
+    ]).catch((e: Error) => this.options.log?.(`projection ${this.options.store.name}: offset commit: ${e.message}`));
     await heartbeat();
   }
 
