@@ -17,7 +17,7 @@ import {
   wholeNumber,
   type CommandSpec,
 } from "../lib/cli-args.js";
-import { loadConfig, repoRoot, urlsToEnv, type PolityConfig } from "../lib/config.js";
+import { loadConfig, repoRoot, urlsToEnv, type InfraUrls, type PolityConfig } from "../lib/config.js";
 import { redact, redactUrl } from "../lib/redact.js";
 import { say, tail } from "./native/process.js";
 import { nativeServers, parseNames, stackDown, stackStatus, stackUp } from "./native/stack.js";
@@ -126,19 +126,7 @@ async function start(config: PolityConfig, tiers: string): Promise<number> {
     });
     const { serveMetrics } = await import("../lib/metrics.js");
     const metrics = await serveMetrics(config.metricsPort, (line) => console.log(`[metrics] ${line}`));
-    if (config.gatewayUi) await (await import("./ui-build.js")).ensureUi((line) => console.log(`[ui] ${line}`));
-    const { startGateway } = await import("../gateway/main.js");
-    const gateway = await startGateway({
-      urls: infra.urls,
-      port: config.gatewayPort,
-      host: config.gatewayHost,
-      home: config.native.home,
-      jwtSecret: config.jwtSecret,
-      ui: config.gatewayUi,
-      topicPrefix: config.topicPrefix,
-      clientId: config.clientId,
-      log: (line) => console.log(`[gateway] ${line}`),
-    });
+    const gateway = await startConfiguredGateway(config, infra.urls);
     console.log("Polity ready");
     console.log(
       `  gateway: ${gateway.url}/graphql (GraphiQL), ${gateway.url}/api/v1, token: npm run token -- --role operator`,
@@ -309,21 +297,26 @@ const GATEWAY = noOptions(
   { notes: "The processors and the read models run elsewhere (polity processors, polity projections)." },
 );
 
+/** The gateway as `npm start` and `polity gateway` run it: the dashboard built when stale, then the server. */
+async function startConfiguredGateway(config: PolityConfig, urls: InfraUrls) {
+  if (config.gatewayUi) await (await import("./ui-build.js")).ensureUi((line) => console.log(`[ui] ${line}`));
+  const { startGateway } = await import("../gateway/main.js");
+  return startGateway({
+    urls,
+    port: config.gatewayPort,
+    host: config.gatewayHost,
+    home: config.native.home,
+    jwtSecret: config.jwtSecret,
+    ui: config.gatewayUi,
+    topicPrefix: config.topicPrefix,
+    clientId: config.clientId,
+    log: (line) => console.log(`[gateway] ${line}`),
+  });
+}
+
 async function gateway(config: PolityConfig): Promise<number> {
   return withInfra(config, async (infra) => {
-    if (config.gatewayUi) await (await import("./ui-build.js")).ensureUi((line) => console.log(`[ui] ${line}`));
-    const { startGateway } = await import("../gateway/main.js");
-    const running = await startGateway({
-      urls: infra.urls,
-      port: config.gatewayPort,
-      host: config.gatewayHost,
-      home: config.native.home,
-      jwtSecret: config.jwtSecret,
-      ui: config.gatewayUi,
-      topicPrefix: config.topicPrefix,
-      clientId: config.clientId,
-      log: (line) => console.log(`[gateway] ${line}`),
-    });
+    const running = await startConfiguredGateway(config, infra.urls);
     console.log(`gateway ready: ${running.url}`);
     await (await import("../lib/probe-server.js")).untilSignal();
     say("stopping the gateway");

@@ -34,6 +34,29 @@ export interface ProbeServer {
 
 const started = Date.now();
 
+/**
+ * Starts `start`'s service beside its probe server (none when `probes` is undefined): the probes
+ * close when it fails to start, and stopping it stops the service, then closes them.
+ */
+export async function withProbes(
+  probes: ProbeServer | undefined,
+  start: () => Promise<{ stop(): Promise<void> }>,
+): Promise<{ stop(): Promise<void> }> {
+  let service: { stop(): Promise<void> };
+  try {
+    service = await start();
+  } catch (e) {
+    await probes?.close();
+    throw e;
+  }
+  return {
+    async stop() {
+      await service.stop();
+      await probes?.close();
+    },
+  };
+}
+
 function json(res: http.ServerResponse, result: ProbeResult, name: string): void {
   res
     .writeHead(result.ok ? 200 : 503, { "content-type": "application/json" })

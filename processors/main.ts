@@ -12,7 +12,7 @@
 import { defineCommand, parseArgvOrExit, parseCommandArgs } from "../lib/cli-args.js";
 import { logLine, runIfMain, stopOnSignal } from "../lib/process.js";
 import { loadConfig, requireUrls, type InfraUrls } from "../lib/config.js";
-import { serveProbes, untilSignal, type ProbeResult } from "../lib/probe-server.js";
+import { serveProbes, untilSignal, withProbes, type ProbeResult } from "../lib/probe-server.js";
 import { kafkaClient } from "../lib/kafka.js";
 import { Codec } from "../schemas/codec.js";
 import type { Role } from "./domain/directory.js";
@@ -92,20 +92,9 @@ export async function serveProcessors(
           live: () => (running ? hierarchyProbe(running) : { ok: true, detail: "starting" }),
           log,
         });
-  try {
-    running = await runProcessors(urls, roles, log);
-  } catch (e) {
-    await probes?.close();
-    throw e;
-  }
+  const served = await withProbes(probes, async () => (running = await runProcessors(urls, roles, log)));
   console.log(`processors ready: ${roles.join(", ")}`);
-  const hierarchy = running;
-  return {
-    async stop() {
-      await hierarchy.stop();
-      await probes?.close();
-    },
-  };
+  return served;
 }
 
 /** `polity processors [--tiers ...]` (infra/cli.ts): runs until SIGINT or SIGTERM. */

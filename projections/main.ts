@@ -11,7 +11,7 @@
 import { defineCommand, parseArgvOrExit, parseCommandArgs } from "../lib/cli-args.js";
 import { loadConfig, requireUrls, type InfraUrls } from "../lib/config.js";
 import { kafkaClient } from "../lib/kafka.js";
-import { serveProbes, untilSignal } from "../lib/probe-server.js";
+import { serveProbes, untilSignal, withProbes } from "../lib/probe-server.js";
 import { logLine, runIfMain, stopOnSignal } from "../lib/process.js";
 import { Codec } from "../schemas/codec.js";
 import { parseReadModels, PROJECTED_TOPICS, startProjections, type RunningProjections } from "./run.js";
@@ -54,26 +54,23 @@ export async function serveProjections(
                 : { ok: false, detail: "starting: migrating and connecting the read models" },
           log,
         });
-  try {
-    running = await startProjections({
-      models: names,
-      kafka: kafkaClient(urls.kafkaBrokers, `${config.clientId}-projection-${names.join("-")}`),
-      codec: Codec.forUrl(urls.schemaRegistryUrl),
-      urls,
-      topicPrefix: config.topicPrefix,
-      log,
-    });
-  } catch (e) {
-    await probes?.close();
-    throw e;
-  }
+  const served = await withProbes(
+    probes,
+    async () =>
+      (running = await startProjections({
+        models: names,
+        kafka: kafkaClient(urls.kafkaBrokers, `${config.clientId}-projection-${names.join("-")}`),
+        codec: Codec.forUrl(urls.schemaRegistryUrl),
+        urls,
+        topicPrefix: config.topicPrefix,
+        log,
+      })),
+  );
   console.log(`projections ready: ${names.join(", ")}`);
-  const started = running;
   return {
     async stop() {
       stopping = true;
-      await started.stop();
-      await probes?.close();
+      await served.stop();
     },
   };
 }
