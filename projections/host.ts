@@ -57,7 +57,15 @@ export interface ProjectionHostOptions {
    */
   groupId?: string;
   log?: (line: string) => void;
+  /** How long a host behind the log may be handed nothing before its consumer is replaced; 20 s. */
+  stallMs?: number;
 }
+
+/**
+ * How long a host behind the log may go without kafkajs handing it a batch before its consumer is
+ * replaced: past a rebalance (the session timeout is 10 s), well short of an operator noticing.
+ */
+const STALL_MS = 20_000;
 
 export class ProjectionHost {
   private consumer?: Consumer;
@@ -76,10 +84,15 @@ export class ProjectionHost {
   readonly stats = { events: 0, batches: 0, deadLetters: 0 };
 
   private unwatch?: () => void;
+  private readonly stallMs: number;
+  /** When kafkajs last handed this host a batch (or joined the group): what the watchdog checks. */
+  private lastDelivery = Date.now();
+  private watchdog?: NodeJS.Timeout;
 
   constructor(private readonly options: ProjectionHostOptions) {
     this.prefix = options.topicPrefix ?? "";
     this.groupId = options.groupId ?? `${this.prefix}polity-projection-${options.store.name}`;
+    this.stallMs = options.stallMs ?? STALL_MS;
   }
 
   /** The read model's name, as in its metrics. */
@@ -101,6 +114,33 @@ export class ProjectionHost {
     await this.dlq.connect();
     await this.runConsumer();
     this.unwatch = watchProjection(this);
+    this.watchdog = setInterval(() => void this.checkStall(), Math.min(5_000, this.stallMs));
+    this.watchdog.unref();
+  }
+
+  /**
+   * A consumer can stand still with kafkajs still calling it running: after a broker restart on a
+   * three-node cluster it kept a coordinator that was no longer one (every offset commit refused with
+   * NOT_COORDINATOR) and then waited on a rejoin, the read model behind the log all the while. So
+   * when the log holds events this host has not applied and kafkajs has handed it nothing for
+   * `stallMs` (20 s), a new consumer takes the old one's place. A store that is down does not
+   * count: its batch is still in hand (and retried), so the consumer is not the one to replace.
+   */
+  private async checkStall(): Promise<void> {
+    const waiting = () =>
+      this.stopping || this.replacing || this.inFlight > 0 || Date.now() - this.lastDelivery < this.stallMs;
+    if (waiting()) return;
+    const lag = await this.lag().catch(() => undefined);
+    if (!lag || waiting()) return;
+    const behind = [...lag].filter(([, n]) => n > 0n);
+    if (behind.length === 0) return;
+    const consumer = this.consumer;
+    if (!consumer) return;
+    this.options.log?.(
+      `projection ${this.options.store.name}: its consumer has read nothing for ${Math.round((Date.now() - this.lastDelivery) / 1000)} s while ${behind.map(([k, n]) => `${k} is ${n} behind`).join(", ")}; starting a new one`,
+    );
+    this.lastDelivery = Date.now();
+    await this.replaceConsumer(consumer);
   }
 
   private stopping = false;
@@ -122,8 +162,12 @@ export class ProjectionHost {
       maxWaitTimeInMs: 200,
     });
     this.consumer = consumer;
-    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => void this.onAssignment(payload.memberAssignment));
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      this.lastDelivery = Date.now();
+      void this.onAssignment(payload.memberAssignment);
+    });
     consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      this.lastDelivery = Date.now();
       if (payload.batchSize === 0) this.onMarkersOnly(payload.topic, payload.partition, BigInt(payload.lastOffset));
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
@@ -143,8 +187,21 @@ export class ProjectionHost {
     });
   }
 
+  private replacing = false;
+
   /** Disconnects a consumer kafkajs gave up on and starts another, trying again every second. */
   private async replaceConsumer(old: Consumer): Promise<void> {
+    if (this.replacing) return;
+    this.replacing = true;
+    try {
+      await this.startAnotherConsumer(old);
+    } finally {
+      this.replacing = false;
+      this.lastDelivery = Date.now();
+    }
+  }
+
+  private async startAnotherConsumer(old: Consumer): Promise<void> {
     this.assignments++; // a checkpoint read of the old assignment gives way
     await old.disconnect().catch(() => undefined);
     for (let attempt = 1; !this.stopping; attempt++) {
@@ -164,6 +221,7 @@ export class ProjectionHost {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    clearInterval(this.watchdog);
     this.assignments++; // ends a checkpoint read still trying
     this.unwatch?.();
     await this.consumer?.disconnect().catch(() => undefined);
@@ -246,7 +304,21 @@ export class ProjectionHost {
     this.markers.set(key, run);
   }
 
-  private async onBatch({ batch, resolveOffset, heartbeat, isStale }: EachBatchPayload): Promise<void> {
+  /** Batches handed over and not yet done: a consumer waiting on its store is not standing still. */
+  private inFlight = 0;
+
+  private async onBatch(payload: EachBatchPayload): Promise<void> {
+    this.lastDelivery = Date.now();
+    this.inFlight++;
+    try {
+      await this.applyBatch(payload);
+    } finally {
+      this.inFlight--;
+      this.lastDelivery = Date.now();
+    }
+  }
+
+  private async applyBatch({ batch, resolveOffset, heartbeat, isStale }: EachBatchPayload): Promise<void> {
     await this.ready;
     if (isStale()) return;
     const key = checkpointKey(batch.topic, batch.partition);

@@ -222,6 +222,13 @@ async function rebuildOne(
 }
 
 /**
+ * How long the live model may stand still behind the rebuild before it counts as stopped: longer
+ * than a consumer group's rebalance after a broker restart, and than the host's own stall watchdog
+ * (projections/host.ts, 20 s), which replaces a consumer that stands still behind the log.
+ */
+const LIVE_STANDS_MS = 30_000;
+
+/**
  * Waits until the live and the rebuilt checkpoints are equal and compares there; the rebuild host
  * keeps reading meanwhile, so a live model ahead of it is caught up with. A live model that stays
  * put elsewhere (stopped behind the log, or ahead of a log that shrank) is a difference, reported.
@@ -245,7 +252,7 @@ async function compareAtOnePosition(
     } else {
       const now = describe(live);
       if (now !== liveBefore) [liveBefore, liveSince] = [now, Date.now()];
-      const stuck = Date.now() - liveSince > 5_000;
+      const stuck = Date.now() - liveSince > LIVE_STANDS_MS;
       if (stuck || Date.now() > deadline) {
         const gaps = [...new Set([...live.keys(), ...rebuilt.keys()])]
           .filter((k) => (live.get(k) ?? 0n) !== (rebuilt.get(k) ?? 0n))

@@ -374,7 +374,13 @@ export class Platform {
       settleTimeoutMs: 60_000,
     });
     const out = { analytics: [], state: [] } as Record<ReadModel, string[]>;
-    for (const r of reports) out[r.model] = r.differences;
+    for (const r of reports) {
+      out[r.model] = r.differences;
+      // Where the live projection stood still, what its process said is the first thing to read.
+      const proc = this.procs.get(`projection-${r.model}`);
+      if (r.differences.some((d) => d.includes("another log position")) && proc)
+        out[r.model].push(`the projection process's last output:\n${proc.output().slice(-4_000)}`);
+    }
     return out;
   }
 

@@ -324,6 +324,46 @@ describe("PostgreSQL analytics projection", () => {
     assert.deepEqual(await digest(schema), before);
   });
 
+  it("replaces a consumer that stands still behind the log, and loses nothing", async () => {
+    const schema = await newSchema();
+    const store = new AnalyticsStore(pool, { schema, name: "analytics-stalled" });
+    const lines: string[] = [];
+    const host = new ProjectionHost({
+      kafka: d.kafka,
+      codec: d.codec,
+      store,
+      topics: TOPICS,
+      topicPrefix: d.prefix,
+      stallMs: 2_000,
+      log: (line) => lines.push(line),
+    });
+    hosts.push(host);
+    await host.start();
+    await caughtUp(store);
+    // Stands still as kafkajs left a consumer after a broker restart: in the group, handed nothing.
+    const consumer = (host as unknown as { consumer: import("kafkajs").Consumer }).consumer;
+    consumer.pause(TOPICS.map((t) => ({ topic: physicalTopic(t, d.prefix) })));
+    const { goalId } = await submitGoal(d.writer, who, {
+      title: "Behind a still consumer",
+      topology: "dgm",
+      tasks: TEN_TASK_DAG,
+    });
+    assert.equal((await watch.final(goalId, 90_000)).type, "GoalCompleted");
+
+    await caughtUp(store);
+    assert.ok(
+      lines.some((l) => /has read nothing for \d+ s while .* behind; starting a new one/.test(l)),
+      `the host says why it replaced its consumer: ${JSON.stringify(lines)}`,
+    );
+    const { rows } = await pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM ${schema}.tasks WHERE goal_id = $1 AND status = 'COMPLETED'`,
+      [goalId],
+    );
+    assert.equal(rows[0]!.n, 10, "every task of the goal reached PostgreSQL once the new consumer read on");
+    await watcherMatches(schema);
+    assert.equal(await eventCount(schema), watch.seen.length, "every event once");
+  });
+
   it("loses and doubles nothing when the projection is stopped mid-way and a new host resumes", async () => {
     const schema = await newSchema();
     // Its own projection name: under the live store's name the hosts would share a consumer group.
