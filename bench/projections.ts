@@ -608,23 +608,24 @@ type MongoRun = {
 type CommandStats = Record<string, { count: number; meanMs: number; statements: number; maxStatements: number }>;
 
 /**
- * Counts the commands a client sends while `recording`, with their mean duration and, for writes,
- * their statements (FerretDB's deadlock depends on how many statements one command holds).
+ * Counts the commands a client sends while `recording`, per command and collection, with their
+ * mean duration and, for writes, their statements (FerretDB's deadlock depends on how many statements one command holds).
  */
 function watchCommands(client: MongoClient) {
-  const started = new Map<number, number>();
+  const started = new Map<number, { n: number; collection: string }>();
   let stats: CommandStats = {};
   let recording = false;
   client.on("commandStarted", (e) => {
     if (!recording) return;
     const body = e.command as { updates?: unknown[]; documents?: unknown[]; deletes?: unknown[] };
-    started.set(e.requestId, (body.updates ?? body.documents ?? body.deletes ?? []).length);
+    const n = (body.updates ?? body.documents ?? body.deletes ?? []).length;
+    started.set(e.requestId, { n, collection: String((e.command as Document)[e.commandName]) });
   });
   const done = (e: { requestId: number; commandName: string; duration: number }) => {
     if (!recording || !started.has(e.requestId)) return;
-    const n = started.get(e.requestId)!;
+    const { n, collection } = started.get(e.requestId)!;
     started.delete(e.requestId);
-    const s = (stats[e.commandName] ??= { count: 0, meanMs: 0, statements: 0, maxStatements: 0 });
+    const s = (stats[`${e.commandName} ${collection}`] ??= { count: 0, meanMs: 0, statements: 0, maxStatements: 0 });
     s.meanMs += (e.duration - s.meanMs) / ++s.count;
     s.statements += n;
     s.maxStatements = Math.max(s.maxStatements, n);

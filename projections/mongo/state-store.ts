@@ -686,56 +686,114 @@ async function bulkWrite(collection: Collection<Stored>, ops: Op[], ordered: boo
   return matched;
 }
 
+/** The update operators an effect may use: each commutes with what other partitions write. */
+type EffectModifiers = {
+  $inc?: Record<string, number>;
+  $set?: Record<string, unknown>;
+  $addToSet?: Record<string, unknown>;
+  $pull?: Record<string, unknown>;
+};
+
 /**
- * Per-event updates of documents that several partitions write (an agent's tasks and performance):
- * each guarded by the document's position for this partition, applied in log order.
+ * Updates of documents that several partitions write (an agent's tasks and performance), folded
+ * per document into at most two updates a batch, both guarded by the document's position for this
+ * partition. Counters add up, a $set keeps the last value, and a set member ends as its last
+ * $addToSet or $pull left it; the events at or below the stored position were applied already and
+ * are dropped. (One update per event cost 7 000 statements for 8 000 events, most of the state
+ * projection's time on FerretDB.)
+ *
+ * Crash safety: the removals go first and leave the position alone; the additions, counters and
+ * the new position follow in one update. A crash between the two leaves the position where it was,
+ * so the redelivered batch folds the same events again (a member's last operation decides it either
+ * way) and the counters are added once.
  */
 class Effects {
-  private readonly ops: Op[] = [];
-  private readonly created = new Set<string>();
-  private current: { id: string; offset: number; update: Record<string, Document> } | null = null;
+  private readonly byDoc = new Map<string, { offset: number; modifiers: EffectModifiers }[]>();
 
   constructor(
     private readonly pos: string,
     private readonly defaults: (id: string) => Document,
   ) {}
 
-  /** Adds modifiers to the update of document `id` for the event at `offset` (one update per event and document). */
-  add(id: string, offset: number, modifiers: Record<string, Document>): void {
-    if (!this.current || this.current.id !== id || this.current.offset !== offset) {
-      this.flush();
-      this.current = { id, offset, update: { $set: { [`_pos.${this.pos}`]: offset } } };
-    }
-    for (const [op, fields] of Object.entries(modifiers)) {
-      this.current.update[op] = { ...(this.current.update[op] ?? {}), ...fields };
-    }
-  }
-
-  private flush(): void {
-    if (!this.current) return;
-    const { id, offset, update } = this.current;
-    if (!this.created.has(id)) {
-      this.created.add(id);
-      this.ops.push(...createOps(id, this.defaults(id)));
-    }
-    const field = `_pos.${this.pos}`;
-    this.ops.push({
-      updateOne: { filter: { _id: id, $or: [{ [field]: { $exists: false } }, { [field]: { $lt: offset } }] }, update },
-    });
-    this.current = null;
+  /** Adds the modifiers of document `id` for the event at `offset`; events are added in log order. */
+  add(id: string, offset: number, modifiers: EffectModifiers): void {
+    let events = this.byDoc.get(id);
+    if (!events) this.byDoc.set(id, (events = []));
+    events.push({ offset, modifiers });
   }
 
   touched(): string[] {
-    this.flush();
-    return [...this.created];
+    return [...this.byDoc.keys()];
   }
 
   async write(db: Db, collection: string): Promise<void> {
-    this.flush();
-    // Ordered: two events of this partition on one document must land in log order, or the second
-    // would move the position past the first and the first would be dropped as a repeat.
-    await bulkWrite(db.collection<Stored>(collection), this.ops, true);
+    if (this.byDoc.size === 0) return;
+    const field = `_pos.${this.pos}`;
+    const coll = db.collection<Stored>(collection);
+    const stored = await findEach(coll, "_id", this.byDoc.keys(), {}, { projection: { [field]: 1 } });
+    const readPos = new Map(stored.map((d) => [d._id, (d._pos as Positions | undefined)?.[this.pos]]));
+    const creates: Op[] = [];
+    const ops: Op[] = [];
+    for (const [id, events] of this.byDoc) {
+      const read = readPos.get(id);
+      const from = typeof read === "number" ? read : null;
+      const pending = events.filter((e) => from === null || e.offset > from);
+      if (pending.length === 0) continue;
+      if (!readPos.has(id)) creates.push(...createOps(id, this.defaults(id)));
+      const filter = { _id: id, [field]: from ?? { $exists: false } };
+      const { removals, update } = foldEffects(pending);
+      update.$set = { ...update.$set, [field]: pending[pending.length - 1]!.offset };
+      if (removals) ops.push({ updateOne: { filter, update: { $pullAll: removals as Document } } });
+      ops.push({ updateOne: { filter, update } });
+    }
+    await bulkWrite(coll, creates, true);
+    // Ordered: a document's removals land before the update that moves its position.
+    const matched = await bulkWrite(coll, ops, true);
+    if (matched !== ops.length) {
+      throw new Error(
+        `state projection: ${ops.length - matched} ${collection} document(s) changed under the position ` +
+          `${this.pos} while a batch was applied; another host is projecting the same partition. ` +
+          "The batch is retried from what that host wrote.",
+      );
+    }
   }
+}
+
+/** One document's effects, in log order, as its net removals and one update of everything else. */
+function foldEffects(events: { modifiers: EffectModifiers }[]): {
+  removals: Record<string, unknown[]> | null;
+  update: Record<string, Document>;
+} {
+  const inc: Record<string, number> = {};
+  const set: Record<string, unknown> = {};
+  /** Per array field, each member's last operation (true: added). */
+  const members = new Map<string, Map<string, { value: unknown; added: boolean }>>();
+  const member = (fields: Record<string, unknown>, added: boolean) => {
+    for (const [path, value] of Object.entries(fields)) {
+      let last = members.get(path);
+      if (!last) members.set(path, (last = new Map()));
+      last.set(JSON.stringify(value), { value, added });
+    }
+  };
+  for (const { modifiers } of events) {
+    for (const [path, by] of Object.entries(modifiers.$inc ?? {})) inc[path] = (inc[path] ?? 0) + by;
+    Object.assign(set, modifiers.$set);
+    if (modifiers.$addToSet) member(modifiers.$addToSet, true);
+    if (modifiers.$pull) member(modifiers.$pull, false);
+  }
+  const additions: Record<string, Document> = {};
+  const removals: Record<string, unknown[]> = {};
+  for (const [path, last] of members) {
+    const values = [...last.values()];
+    const added = values.filter((m) => m.added).map((m) => m.value);
+    const removed = values.filter((m) => !m.added).map((m) => m.value);
+    if (added.length > 0) additions[path] = { $each: added };
+    if (removed.length > 0) removals[path] = removed;
+  }
+  const update: Record<string, Document> = { $set: set };
+  if (Object.keys(inc).length > 0) update.$inc = inc;
+  if (Object.keys(additions).length > 0) update.$addToSet = additions;
+  return { removals: Object.keys(removals).length > 0 ? removals : null, update };
 }
 
 /**
