@@ -37,7 +37,7 @@ import {
   TASK_TERMINAL,
   taskMovesForward,
 } from "../../processors/domain/kernel/status.js";
-import type { AnyBulkWriteOperation, Collection, Db, Document } from "mongodb";
+import { MongoBulkWriteError, type AnyBulkWriteOperation, type Collection, type Db, type Document } from "mongodb";
 import { findEach } from "./find-each.js";
 import { checkpointKey, type Checkpoints, type LoggedEvent, type ProjectionStore } from "../host.js";
 import { formatCost, sumCosts, toUnits } from "../../processors/domain/kernel/costs.js";
@@ -587,6 +587,8 @@ interface Entry<D> {
   /** Position read for this fold's source; events at or below it were applied already. */
   readPos: number | null;
   last: number | null;
+  /** The document was not in the store when loaded: it is inserted whole. */
+  missing: boolean;
 }
 
 /**
@@ -618,7 +620,12 @@ class Fold<D extends { _id: string; _pos: Positions }> {
       if (stored)
         for (const field of this.owned) if (stored[field] !== undefined) doc[field] = stored[field] as D[typeof field];
       const readPos = (stored?._pos as Positions | undefined)?.[this.pos];
-      this.entries.set(id, { doc, readPos: typeof readPos === "number" ? readPos : null, last: null });
+      this.entries.set(id, {
+        doc,
+        readPos: typeof readPos === "number" ? readPos : null,
+        last: null,
+        missing: stored === undefined,
+      });
     }
   }
 
@@ -636,23 +643,44 @@ class Fold<D extends { _id: string; _pos: Positions }> {
     return this.entries.get(id)?.doc;
   }
 
+  /**
+   * Inserts the documents that were missing when loaded, whole, and updates the others with a
+   * compare-and-set on the position read. A document that another writer created since (another
+   * fold of the same batch, or another host) takes the update path instead. (An update per new
+   * document and one more per empty array default were half the projection's statements.)
+   */
   async write(): Promise<void> {
     const creates: Op[] = [];
     const ops: Op[] = [];
-    for (const [id, entry] of this.entries) {
-      if (entry.last === null) continue;
+    const inserts: Stored[] = [];
+    const update = (id: string, entry: Entry<D>) => {
       const set: Document = { [`_pos.${this.pos}`]: entry.last };
       for (const field of this.owned) set[field] = entry.doc[field];
-      creates.push(...createOps(id, this.defaults(id)));
       ops.push({
         updateOne: {
           filter: { _id: id, [`_pos.${this.pos}`]: entry.readPos ?? { $exists: false } },
           update: { $set: set },
         },
       });
+    };
+    for (const [id, entry] of this.entries) {
+      if (entry.last === null) continue;
+      if (!entry.missing) {
+        update(id, entry);
+        continue;
+      }
+      const defaults = this.defaults(id);
+      const doc: Stored = { ...defaults, _id: id, _pos: { ...(defaults._pos as Positions), [this.pos]: entry.last } };
+      for (const field of this.owned) doc[field] = entry.doc[field];
+      inserts.push(doc);
+    }
+    const collection = this.db.collection<Stored>(this.collection);
+    for (const id of await insertNew(collection, inserts)) {
+      const entry = this.entries.get(id)!;
+      creates.push(...createOps(id, this.defaults(id)));
+      update(id, entry);
     }
     if (ops.length === 0) return;
-    const collection = this.db.collection<Stored>(this.collection);
     await bulkWrite(collection, creates, true);
     const matched = await bulkWrite(collection, ops, true);
     if (matched !== ops.length) {
@@ -664,6 +692,27 @@ class Fold<D extends { _id: string; _pos: Positions }> {
     }
   }
 }
+
+/** Inserts the documents, unordered; returns the ids that were there already (duplicate keys). */
+export async function insertNew(collection: Collection<Stored>, docs: Stored[]): Promise<string[]> {
+  const existing: string[] = [];
+  for (let i = 0; i < docs.length; i += INSERTS_PER_COMMAND) {
+    const part = docs.slice(i, i + INSERTS_PER_COMMAND);
+    try {
+      await collection.insertMany(part, { ordered: false });
+    } catch (error) {
+      const failed = error instanceof MongoBulkWriteError ? error.writeErrors : null;
+      const list = Array.isArray(failed) ? failed : failed ? [failed] : [];
+      if (list.length === 0 || list.some((e) => e.code !== DUPLICATE_KEY)) throw error;
+      existing.push(...list.map((e) => part[e.index]!._id));
+    }
+  }
+  return existing;
+}
+
+const DUPLICATE_KEY = 11000;
+/** Documents per insert command; inserts do not hold FerretDB's connections as updates do (below). */
+const INSERTS_PER_COMMAND = 500;
 
 /**
  * Update operations per command. FerretDB 1.24 on its SQLite backend kept a connection of its pool
@@ -760,7 +809,7 @@ class Effects {
 }
 
 /** One document's effects, in log order, as its net removals and one update of everything else. */
-function foldEffects(events: { modifiers: EffectModifiers }[]): {
+export function foldEffects(events: { modifiers: EffectModifiers }[]): {
   removals: Record<string, unknown[]> | null;
   update: Record<string, Document>;
 } {
