@@ -284,6 +284,52 @@ describe("event contract on Kafka and the registry", () => {
     assert.equal(decoded.envelope.occurredAt, sent!.envelope.occurredAt.getTime(), "timestamp-millis as a plain long");
     assert.equal(registrySchema(codec.typeOf("TaskCompleted")).length > 0, true);
   });
+
+  test("records come back with their offsets, timestamps and headers, repeated and prototype-named keys included", async () => {
+    // The local kafkajs patch decodes a record's offset, timestamp and headers its own way.
+    const topic = T("polity.goals.events");
+    const producer = k.producer();
+    await producer.connect();
+    const tag = unique("headers");
+    const messages = [0, 1, 2].map((i) => ({
+      key: tag,
+      value: Buffer.from(`not an event ${i}`),
+      timestamp: String(1_765_000_000_000 + i),
+      headers: { tag, n: String(i), repeated: ["a", "b", "c"], constructor: "c", hasOwnProperty: "h" },
+    }));
+    const [meta] = await producer.send({ topic, messages });
+    await producer.disconnect();
+    const base = BigInt(meta!.baseOffset!);
+    const seen: { offset: string; timestamp: string; headers: Record<string, unknown> }[] = [];
+    const consumer = k.consumer({ groupId: unique("headers-reader") });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`saw ${seen.length} of 3 records in 30 s`)), 30_000);
+      void consumer.run({
+        eachMessage: async ({ partition, message }) => {
+          if (partition !== meta!.partition || message.headers?.tag?.toString() !== tag) return;
+          const headers = Object.fromEntries(
+            Object.entries(message.headers).map(([k, v]) => [k, Array.isArray(v) ? v.map(String) : String(v)]),
+          );
+          seen.push({ offset: message.offset, timestamp: message.timestamp, headers });
+          if (seen.length === 3) {
+            clearTimeout(timer);
+            resolve();
+          }
+        },
+      });
+    });
+    await consumer.disconnect();
+    assert.deepEqual(
+      seen,
+      messages.map((m, i) => ({
+        offset: String(base + BigInt(i)),
+        timestamp: m.timestamp,
+        headers: { tag, n: String(i), repeated: ["a", "b", "c"], constructor: "c", hasOwnProperty: "h" },
+      })),
+    );
+  });
 });
 
 /** Reads the dead-letter topic itself (not the reader's callback) for letters of these originals. */
