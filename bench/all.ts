@@ -54,7 +54,12 @@ const OPTIONS = {
   "codec-messages": [20_000, 2_000, "codec: messages sent per round"],
   "flow-goals": [100, 10, "flow: goals submitted at once"],
   "flow-tasks": [10, 10, "flow: tasks per goal"],
-  "single-reps": [5, 2, "temporal: one-goal runs of Polity's flow (the peer runs twice as many)"],
+  "flow-warmup": [
+    10,
+    2,
+    "flow, halfload, temporal: goals run first and not measured (the Temporal peer's --warmup is 10)",
+  ],
+  "single-goals": [10, 4, "temporal: goals run one at a time on each side, for one goal's latency"],
   "projection-goals": [100, 10, "projections: goals recorded, then projected"],
   "gateway-seconds": [15, 2, "gateway: seconds per autocannon round"],
   "gateway-connections": [10, 10, "gateway: connections"],
@@ -257,7 +262,7 @@ function peerRows(t: NonNullable<Results["temporal"]>, flow: FlowResult[]): Row[
     const single = spreadOf(t.politySingle.map((x) => x.flow.goalLatencyMs.p50));
     rows.push({
       bench: "temporal",
-      figure: `one 10-task goal alone, latency (ratio: Temporal's p50 / Polity's; ${t.politySingle.length} runs vs ${peer.single.reps})`,
+      figure: `one 10-task goal alone, latency p50 of ${t.politySingle[0]!.N} goals one at a time after ${t.politySingle[0]!.warmupGoals ?? 0} warm-up goals (Temporal: ${peer.single.reps}) (ratio: Temporal's / Polity's)`,
       short: "one goal vs Temporal",
       unit: "ms",
       ...single,
@@ -758,7 +763,10 @@ export async function runAllBenches(urls: InfraUrls, args: string[], stack: Stac
       const runs: FlowResult[] = (report.results.flow = { runs: [] }).runs;
       for (let i = 1; i <= o.reps; i++) {
         say(`flow: run ${i}/${o.reps}, ${o["flow-goals"]} goals x ${o["flow-tasks"]} tasks, then its baseline rounds`);
-        const a = ["--goals", String(o["flow-goals"]), "--tasks", String(o["flow-tasks"])];
+        const a = [
+          ...["--goals", String(o["flow-goals"]), "--tasks", String(o["flow-tasks"])],
+          ...["--warmup", String(o["flow-warmup"])],
+        ];
         runs.push((await flowBench(urls, a, write0)).result);
         const x = runs.at(-1)!;
         say(`flow: run ${i}/${o.reps}: ${x.flow.tasksPerSecond} tasks/s, ratio ${x.ratio} to the like-for-like loop`);
@@ -775,7 +783,10 @@ export async function runAllBenches(urls: InfraUrls, args: string[], stack: Stac
       report.results.halfload = { rate, runs };
       for (let i = 1; i <= o.reps; i++) {
         say(`halfload: run ${i}/${o.reps}, ${o["flow-goals"]} goals at ${rate} goals/s (half of ${max} tasks/s)`);
-        const a = ["--goals", String(o["flow-goals"]), "--tasks", String(o["flow-tasks"]), "--rate", String(rate)];
+        const a = [
+          ...["--goals", String(o["flow-goals"]), "--tasks", String(o["flow-tasks"]), "--rate", String(rate)],
+          ...["--warmup", String(o["flow-warmup"])],
+        ];
         runs.push((await flowBench(urls, a, write0)).result);
         say(`halfload: run ${i}/${o.reps}: goal p99 ${runs.at(-1)!.flow.goalLatencyMs.p99} ms`);
         write();
@@ -783,12 +794,14 @@ export async function runAllBenches(urls: InfraUrls, args: string[], stack: Stac
       return 0;
     },
     temporal: async () => {
-      const politySingle: FlowResult[] = [];
-      for (let i = 1; i <= o["single-reps"]; i++) {
-        say(`temporal: Polity's flow, one goal alone, run ${i}/${o["single-reps"]}`);
-        politySingle.push((await flowBench(urls, ["--goals", "1", "--tasks", String(o["flow-tasks"])], write0)).result);
-      }
-      const sizes = { goals: o["flow-goals"], reps: o.reps, singleReps: 2 * o["single-reps"] };
+      // One goal alone, as the peer measures it: warm-up goals, then goals one at a time, pooled p50.
+      say(`temporal: Polity's flow, ${o["single-goals"]} goals one at a time after ${o["flow-warmup"]} warm-up goals`);
+      const single = [
+        ...["--goals", String(o["single-goals"]), "--tasks", String(o["flow-tasks"]), "--one-by-one"],
+        ...["--warmup", String(o["flow-warmup"])],
+      ];
+      const politySingle: FlowResult[] = [(await flowBench(urls, single, write0)).result];
+      const sizes = { goals: o["flow-goals"], reps: o.reps, singleReps: o["single-goals"], warmup: o["flow-warmup"] };
       const work = path.join(loadConfig().native.home, "temporal-peer");
       const peer = await temporalPeer(loadConfig().temporalPeerDir, work, sizes, say);
       report.results.temporal = { peer, politySingle };

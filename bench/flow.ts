@@ -77,20 +77,32 @@ export const FLOW_BENCH_COMMAND = defineCommand({
       value: "goals/s",
       help: "submit the goals at this steady rate instead of all at once (latency under a given load)",
     },
+    "one-by-one": {
+      type: "boolean",
+      help: "submit each goal when the one before it has completed (one goal alone at a time, as the Temporal peer's --goals 1 --reps N)",
+    },
+    warmup: {
+      type: "string",
+      value: "N",
+      help: "goals run to completion first and not measured, as the Temporal peer's --warmup (default 0, or BENCH_WARMUP)",
+    },
   },
   notes: "BENCH_KEEP_TOPICS=1 keeps the run's topics.",
 });
 
 function options(args: string[], env: NodeJS.ProcessEnv = process.env) {
   const { values } = parseCommandArgs(FLOW_BENCH_COMMAND, args);
-  const whole = (flag: "goals" | "tasks" | "timeout-ms", name: string, fallback: number): number =>
-    wholeNumber(flag, values[flag] ?? (env[name] || String(fallback)));
+  const whole = (flag: "goals" | "tasks" | "timeout-ms" | "warmup", name: string, fallback: number, least = 1) =>
+    wholeNumber(flag, values[flag] ?? (env[name] || String(fallback)), least);
   const [goals, tasks] = [whole("goals", "BENCH_GOALS", 100), whole("tasks", "BENCH_TASKS", 10)];
   const timeoutMs = whole("timeout-ms", "BENCH_TIMEOUT_MS", 300_000);
   const rate = values.rate === undefined ? null : Number(values.rate);
   if (rate !== null && !(rate > 0 && Number.isFinite(rate)))
     throw new CliExit(2, `--rate ${values.rate}: give goals per second, a number above 0`);
-  return { goals, tasks, timeoutMs, rate, keepTopics: env.BENCH_KEEP_TOPICS === "1" };
+  const oneByOne = values["one-by-one"] === true;
+  if (oneByOne && rate !== null) throw new CliExit(2, "--one-by-one and --rate: give one of them, not both");
+  const warmup = whole("warmup", "BENCH_WARMUP", 0, 0);
+  return { goals, tasks, timeoutMs, rate, oneByOne, warmup, keepTopics: env.BENCH_KEEP_TOPICS === "1" };
 }
 
 /** Workers with room for every task at once, so that the bench times the hierarchy, not a queue. */
@@ -202,6 +214,9 @@ async function runFlow(kafka: CountingKafka, codec: Codec, prefix: string, opts:
   const hierarchy = await startHierarchy({ kafka, codec, topology, topicPrefix: prefix, log });
   const [seen, completed, sentAt] = [[] as Seen[], new Map<string, Seen>(), new Map<string, number>()];
   let [tasksDone, joined, failure] = [0, false, ""];
+  // Warm-up goals (--warmup) are read but kept out of every figure; so is anything read while they run.
+  const [warmDone, warmPrefix] = [new Set<string>(), "bench-warmup-"];
+  let [warming, readAll] = [false, 0];
   let end: { at: number; events: number; tasks: number } | undefined;
   const reader = kafka.consumer({ groupId: `${prefix}bench-reader`, readUncommitted: false, maxWaitTimeInMs: 100 });
   let writer: EventWriter | undefined;
@@ -222,6 +237,13 @@ async function runFlow(kafka: CountingKafka, codec: Codec, prefix: string, opts:
       eachBatch: async ({ batch }) => {
         for (const { key, value, headers = {}, timestamp } of batch.messages) {
           const [type, goalId] = [String(headers[HEADER.type]), String(key)];
+          readAll++;
+          if (goalId.startsWith(warmPrefix)) {
+            if (type === "GoalCompleted") warmDone.add(goalId);
+            else if (type === "GoalFailed" || type === "GoalRejected") failure ||= `${type} for ${goalId}`;
+            continue;
+          }
+          if (warming) continue;
           const [readAt, producedAt] = [Date.now(), Number(timestamp)];
           const s: Seen = { type, goalId, readAt, producedAt, raw: { key, value, headers } };
           seen.push(s);
@@ -236,10 +258,29 @@ async function runFlow(kafka: CountingKafka, codec: Codec, prefix: string, opts:
     await waitFor(() => joined, 30_000, "the reader to join its group");
     await warmCodec(codec);
     const tasks = taskGraph(opts.tasks);
+    // Only what goes to the topics the reader reads (not the workers' heartbeats, for instance).
+    const onRead = new Set<string>(TOPICS.filter((t) => EVENT_TOPICS.includes(t.name)).flatMap((t) => t.messages));
+    const written = (h: (typeof hierarchy.hosts)[number]) => [...h.written].filter(([type]) => onRead.has(type));
+    const decisions = () => sum(hierarchy.hosts.flatMap((h) => written(h).map(([, count]) => count)));
+    if (opts.warmup > 0) {
+      warming = true;
+      say(`flow: ${opts.warmup} warm-up goal(s) first, not measured`);
+      for (let i = 0; i < opts.warmup; i++) {
+        const goalId = `${warmPrefix}${i}`;
+        const request = { goalId, kind: "GOAL", title: `warm-up ${i}`, topology: "aamas", tasks } as const;
+        await submitGoal(writer, { tenantId: "bench", userId: "bench" }, request);
+      }
+      await waitFor(() => warmDone.size === opts.warmup || failure !== "", opts.timeoutMs, "the warm-up goals");
+      if (failure) throw new Error(failure);
+      await waitFor(() => readAll >= decisions(), 10_000, "the warm-up's last events").catch(() => undefined);
+      warming = false;
+    }
+    // The tier table counts the measured goals only.
+    const before = new Map(hierarchy.hosts.map((h) => [h, { stats: { ...h.stats }, written: new Map(h.written) }]));
     kafka.requests.clear();
     const cpu = cpuWindow();
     const t0 = performance.now();
-    const pace = opts.rate ? `, ${opts.rate} goals/s` : " at once";
+    const pace = opts.rate ? `, ${opts.rate} goals/s` : opts.oneByOne ? ", one at a time" : " at once";
     say(`flow: submitting ${opts.goals} goals x ${opts.tasks} tasks (DAG depth ${Math.ceil(opts.tasks / 3)})${pace}`);
     progress = setInterval(() => {
       const [s, goals, all] = [((performance.now() - t0) / 1000).toFixed(1), completed.size, opts.goals * opts.tasks];
@@ -249,6 +290,11 @@ async function runFlow(kafka: CountingKafka, codec: Codec, prefix: string, opts:
       // Paced: goal i goes at t0 + i / rate (an open loop: a slow platform does not slow the load).
       const due = opts.rate ? t0 + (i * 1000) / opts.rate - performance.now() : 0;
       if (due > 0) await new Promise((r) => setTimeout(r, due));
+      if (opts.oneByOne && i > 0) {
+        const previous = `bench-goal-${i - 1}`;
+        await waitFor(() => completed.has(previous) || failure !== "", opts.timeoutMs, `${previous} to complete`);
+        if (failure) break;
+      }
       const goalId = `bench-goal-${i}`;
       sentAt.set(goalId, Date.now());
       const request = { goalId, kind: "GOAL", title: `bench goal ${i}`, topology: "aamas", tasks } as const;
@@ -259,17 +305,23 @@ async function runFlow(kafka: CountingKafka, codec: Codec, prefix: string, opts:
     const [cpuFigures, window, windowMs] = [cpu(), end!, end!.at - t0];
     say(`flow: ${opts.goals} goals completed in ${(windowMs / 1000).toFixed(2)} s; letting the last events settle`);
     // Reports may follow the last GoalCompleted; the tier table should count what the reader saw.
-    const onRead = new Set<string>(TOPICS.filter((t) => EVENT_TOPICS.includes(t.name)).flatMap((t) => t.messages));
-    const written = (h: (typeof hierarchy.hosts)[number]) => [...h.written].filter(([type]) => onRead.has(type));
-    // Only what goes to the topics the reader reads (not the workers' heartbeats, for instance).
-    const decisions = () => sum(hierarchy.hosts.flatMap((h) => written(h).map(([, count]) => count)));
-    await waitFor(() => seen.length >= decisions(), 10_000, "the last events").catch(() => undefined);
+    await waitFor(() => readAll >= decisions(), 10_000, "the last events").catch(() => undefined);
 
     const latencies = (at: (s: Seen) => number) =>
       [...completed.values()].map((s) => at(s) - sentAt.get(s.goalId)!).sort((a, b) => a - b);
     const [produced, observed] = [latencies((s) => s.producedAt), latencies((s) => s.readAt)];
-    const tiers = hierarchy.hosts.map(({ role: tier, stats, written }) => {
-      return { tier, ...stats, written: Object.fromEntries(written), requests: kafka.counts(tier) };
+    const tiers = hierarchy.hosts.map((h) => {
+      const base = before.get(h)!;
+      const stats = Object.fromEntries(
+        Object.entries(h.stats).map(([k, v]) => [k, v - base.stats[k as keyof typeof h.stats]]),
+      ) as typeof h.stats;
+      const written = [...h.written].map(([type, n]) => [type, n - (base.written.get(type) ?? 0)] as const);
+      return {
+        tier: h.role,
+        ...stats,
+        written: Object.fromEntries(written.filter(([, n]) => n > 0)),
+        requests: kafka.counts(h.role),
+      };
     });
     const result = {
       windowMs: r1(windowMs),
@@ -417,6 +469,8 @@ export async function flowBench(urls: InfraUrls, args: string[] = [], { write = 
     command: `npm run bench:flow${args.length > 0 ? ` -- ${args.join(" ")}` : ""}`,
     N: opts.goals,
     rate: opts.rate,
+    oneByOne: opts.oneByOne,
+    warmupGoals: opts.warmup,
     M: opts.tasks,
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, platform: process.platform },
     loadAverage: { before: loadBefore, after: os.loadavg().map(r1) },

@@ -27,9 +27,9 @@ export interface TemporalPeerResult {
   mode: "wal";
   serverVersion?: string;
   /** N goals at once, as the flow's throughput run. */
-  load?: PeerFigures & { goals: number; reps: number };
+  load?: PeerFigures & { goals: number; reps: number; warmup?: number };
   /** One goal at a time. */
-  single?: PeerFigures & { reps: number };
+  single?: PeerFigures & { reps: number; warmup?: number };
 }
 
 type Say = (line: string) => void;
@@ -87,7 +87,7 @@ const figures = (j: {
 export async function temporalPeer(
   dir: string,
   work: string,
-  sizes: { goals: number; reps: number; singleReps: number },
+  sizes: { goals: number; reps: number; singleReps: number; warmup: number },
   say: Say,
 ): Promise<TemporalPeerResult> {
   const unavailable = peerUnavailable(dir);
@@ -122,7 +122,7 @@ export async function temporalPeer(
       say(`temporal: ${goals} goal(s) at once, ${reps} rep(s)`);
       await run(
         process.execPath,
-        ["run.mjs", "--goals", String(goals), "--reps", String(reps), "--out", out],
+        ["run.mjs", "--goals", String(goals), "--reps", String(reps), "--warmup", String(sizes.warmup), "--out", out],
         bench,
         say,
         "temporal",
@@ -137,8 +137,8 @@ export async function temporalPeer(
       dir,
       mode: "wal",
       serverVersion: load.config.serverVersion,
-      load: { goals: sizes.goals, reps: sizes.reps, ...figures(load) },
-      single: { reps: sizes.singleReps, ...figures(single) },
+      load: { goals: sizes.goals, reps: sizes.reps, warmup: sizes.warmup, ...figures(load) },
+      single: { reps: sizes.singleReps, warmup: sizes.warmup, ...figures(single) },
     };
   } finally {
     await run("bash", [bin("stop-server.sh")], dir, say, "temporal server").catch((e: Error) =>
