@@ -611,9 +611,35 @@ class Fold<D extends { _id: string; _pos: Positions }> {
   async load(ids: Iterable<string>): Promise<void> {
     const wanted = [...new Set(ids)].filter((id) => !this.entries.has(id));
     if (wanted.length === 0) return;
-    const found = await findEach(this.db.collection<Stored>(this.collection), "_id", wanted);
+    this.remember(wanted, await findEach(this.db.collection<Stored>(this.collection), "_id", wanted));
+  }
+
+  /**
+   * Loads every document whose `field` is one of `values` (one equality find per value), and fresh
+   * documents for the `ids` not among them. Only for a collection whose documents all carry
+   * `field` from their first write (a task's goalId comes from its key).
+   */
+  async loadBy(field: keyof D & string, values: Iterable<string>, ids: Iterable<string>): Promise<void> {
+    const found = await findEach(this.db.collection<Stored>(this.collection), field, new Set(values));
+    const fresh = found.filter((d) => !this.entries.has(d._id));
+    this.remember(
+      fresh.map((d) => d._id),
+      fresh,
+    );
+    this.remember(
+      [...new Set(ids)].filter((id) => !this.entries.has(id)),
+      [],
+    );
+  }
+
+  /** Every document loaded, as folded so far (what the store holds once `write` succeeds). */
+  docs(): D[] {
+    return [...this.entries.values()].map((e) => e.doc);
+  }
+
+  private remember(ids: string[], found: Stored[]): void {
     const byId = new Map(found.map((d) => [d._id, d]));
-    for (const id of wanted) {
+    for (const id of ids) {
       const stored = byId.get(id);
       const doc = this.fresh(id);
       // The store holds what this class wrote, so its fields have the shapes of D.
@@ -1559,7 +1585,9 @@ export class StateStore implements ProjectionStore {
       else if ("taskId" in v && typeof v.taskId === "string" && "goalId" in v && typeof v.goalId === "string")
         taskIds.push(taskKey(v.goalId, v.taskId));
     }
-    await tasks.load(taskIds);
+    // All tasks of the batch's goals, one find per goal: the goal summaries below need them all,
+    // and one find per task cost FerretDB a round trip each.
+    await tasks.loadBy("goalId", goalIds, taskIds);
     await escalations.load(escalationIds);
     // An agent holds a task in currentTasks, and a task of a phase also in currentTaskPhases: the
     // two sets change together, so the phases of the tasks it holds are known without reading them.
@@ -1787,7 +1815,7 @@ export class StateStore implements ProjectionStore {
     await agents.write(this.db, this.collections.agents);
     await escalations.write();
     await tasks.write();
-    await this.summariseGoals([...goalIds]);
+    await this.summariseGoals([...goalIds], tasks.docs());
     await this.summariseAgents(touchedAgents);
   }
 
@@ -1796,7 +1824,7 @@ export class StateStore implements ProjectionStore {
    * escalation counts, governors and mayors, and phase progress from the documents: the goal's own
    * and its tasks' and escalations'.
    */
-  private async summariseGoals(goalIds: string[]): Promise<void> {
+  private async summariseGoals(goalIds: string[], known?: TaskDoc[]): Promise<void> {
     if (goalIds.length === 0) return;
     const goals = await findEach(
       this.db.collection<GoalDoc>(this.collections.goals),
@@ -1807,26 +1835,29 @@ export class StateStore implements ProjectionStore {
         projection: { kind: 1, status: 1, phases: 1, planUsage: 1, allocations: 1 },
       },
     );
-    const tasks = await findEach(
-      this.db.collection<TaskDoc>(this.collections.tasks),
-      "goalId",
-      goalIds,
-      {},
-      {
-        projection: {
-          goalId: 1,
-          taskId: 1,
-          status: 1,
-          phase: 1,
-          cost: 1,
-          agentMs: 1,
-          attempt: 1,
-          attemptUsage: 1,
-          modelCalls: 1,
-          assignees: 1,
+    // `known`: every task document of these goals as just written (applyTasks loads them all).
+    const tasks: TaskDoc[] =
+      known ??
+      (await findEach(
+        this.db.collection<TaskDoc>(this.collections.tasks),
+        "goalId",
+        goalIds,
+        {},
+        {
+          projection: {
+            goalId: 1,
+            taskId: 1,
+            status: 1,
+            phase: 1,
+            cost: 1,
+            agentMs: 1,
+            attempt: 1,
+            attemptUsage: 1,
+            modelCalls: 1,
+            assignees: 1,
+          },
         },
-      },
-    );
+      ));
     const escalations = await findEach(
       this.db.collection<EscalationDoc>(this.collections.escalations),
       "goalId",
