@@ -709,14 +709,16 @@ class Fold<D extends { _id: string; _pos: Positions }> {
     if (ops.length === 0) return;
     await bulkWrite(collection, creates, true);
     const matched = await bulkWrite(collection, ops, true);
-    if (matched !== ops.length) {
-      throw new Error(
-        `state projection: ${ops.length - matched} ${this.collection} ` +
-          `document(s) changed under the position ${this.pos} while a batch was applied; another host is ` +
-          "projecting the same partition. The batch is retried from what that host wrote.",
-      );
-    }
+    if (matched !== ops.length) throw positionMoved(ops.length - matched, this.collection, this.pos);
   }
+}
+
+/** A compare-and-set on a position found `n` documents moved since they were read. */
+function positionMoved(n: number, collection: string, pos: string): Error {
+  return new Error(
+    `state projection: ${n} ${collection} document(s) changed under the position ${pos} while a batch ` +
+      "was applied; another host is projecting the same partition. The batch is retried from what that host wrote.",
+  );
 }
 
 /** Inserts the documents, unordered; returns the ids that were there already (duplicate keys). */
@@ -824,13 +826,7 @@ class Effects {
     await bulkWrite(coll, creates, true);
     // Ordered: a document's removals land before the update that moves its position.
     const matched = await bulkWrite(coll, ops, true);
-    if (matched !== ops.length) {
-      throw new Error(
-        `state projection: ${ops.length - matched} ${collection} document(s) changed under the position ` +
-          `${this.pos} while a batch was applied; another host is projecting the same partition. ` +
-          "The batch is retried from what that host wrote.",
-      );
-    }
+    if (matched !== ops.length) throw positionMoved(ops.length - matched, collection, this.pos);
   }
 }
 
