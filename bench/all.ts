@@ -752,6 +752,9 @@ export async function runAllBenches(urls: InfraUrls, args: string[], stack: Stac
       `load ${report.loadAverage.before.join(" ")}; results: ${path.relative(repoRoot, files.md)} (.json, .svg)`,
   );
   const write0 = { write: false };
+  /** bench:flow's arguments: every flow run has the tasks per goal and the warm-up of this report. */
+  const flowArgs = (goals: number, ...more: string[]) =>
+    ["--goals", goals, "--tasks", o["flow-tasks"], "--warmup", o["flow-warmup"]].map(String).concat(more);
   const work: Record<Step, () => Promise<number>> = {
     codec: async () => {
       const a = ["--rounds", o["codec-rounds"], "--ops", o["codec-ops"], "--messages", o["codec-messages"]].map(String);
@@ -763,11 +766,7 @@ export async function runAllBenches(urls: InfraUrls, args: string[], stack: Stac
       const runs: FlowResult[] = (report.results.flow = { runs: [] }).runs;
       for (let i = 1; i <= o.reps; i++) {
         say(`flow: run ${i}/${o.reps}, ${o["flow-goals"]} goals x ${o["flow-tasks"]} tasks, then its baseline rounds`);
-        const a = [
-          ...["--goals", String(o["flow-goals"]), "--tasks", String(o["flow-tasks"])],
-          ...["--warmup", String(o["flow-warmup"])],
-        ];
-        runs.push((await flowBench(urls, a, write0)).result);
+        runs.push((await flowBench(urls, flowArgs(o["flow-goals"]), write0)).result);
         const x = runs.at(-1)!;
         say(`flow: run ${i}/${o.reps}: ${x.flow.tasksPerSecond} tasks/s, ratio ${x.ratio} to the like-for-like loop`);
         write();
@@ -783,11 +782,7 @@ export async function runAllBenches(urls: InfraUrls, args: string[], stack: Stac
       report.results.halfload = { rate, runs };
       for (let i = 1; i <= o.reps; i++) {
         say(`halfload: run ${i}/${o.reps}, ${o["flow-goals"]} goals at ${rate} goals/s (half of ${max} tasks/s)`);
-        const a = [
-          ...["--goals", String(o["flow-goals"]), "--tasks", String(o["flow-tasks"]), "--rate", String(rate)],
-          ...["--warmup", String(o["flow-warmup"])],
-        ];
-        runs.push((await flowBench(urls, a, write0)).result);
+        runs.push((await flowBench(urls, flowArgs(o["flow-goals"], "--rate", String(rate)), write0)).result);
         say(`halfload: run ${i}/${o.reps}: goal p99 ${runs.at(-1)!.flow.goalLatencyMs.p99} ms`);
         write();
       }
@@ -796,10 +791,7 @@ export async function runAllBenches(urls: InfraUrls, args: string[], stack: Stac
     temporal: async () => {
       // One goal alone, as the peer measures it: warm-up goals, then goals one at a time, pooled p50.
       say(`temporal: Polity's flow, ${o["single-goals"]} goals one at a time after ${o["flow-warmup"]} warm-up goals`);
-      const single = [
-        ...["--goals", String(o["single-goals"]), "--tasks", String(o["flow-tasks"]), "--one-by-one"],
-        ...["--warmup", String(o["flow-warmup"])],
-      ];
+      const single = flowArgs(o["single-goals"], "--one-by-one");
       const politySingle: FlowResult[] = [(await flowBench(urls, single, write0)).result];
       const sizes = { goals: o["flow-goals"], reps: o.reps, singleReps: o["single-goals"], warmup: o["flow-warmup"] };
       const work = path.join(loadConfig().native.home, "temporal-peer");

@@ -258,6 +258,12 @@ async function runFlow(kafka: CountingKafka, codec: Codec, prefix: string, opts:
     await waitFor(() => joined, 30_000, "the reader to join its group");
     await warmCodec(codec);
     const tasks = taskGraph(opts.tasks);
+    const submit = (goalId: string, title: string) =>
+      submitGoal(
+        writer!,
+        { tenantId: "bench", userId: "bench" },
+        { goalId, kind: "GOAL", title, topology: "aamas", tasks },
+      );
     // Only what goes to the topics the reader reads (not the workers' heartbeats, for instance).
     const onRead = new Set<string>(TOPICS.filter((t) => EVENT_TOPICS.includes(t.name)).flatMap((t) => t.messages));
     const written = (h: (typeof hierarchy.hosts)[number]) => [...h.written].filter(([type]) => onRead.has(type));
@@ -265,11 +271,7 @@ async function runFlow(kafka: CountingKafka, codec: Codec, prefix: string, opts:
     if (opts.warmup > 0) {
       warming = true;
       say(`flow: ${opts.warmup} warm-up goal(s) first, not measured`);
-      for (let i = 0; i < opts.warmup; i++) {
-        const goalId = `${warmPrefix}${i}`;
-        const request = { goalId, kind: "GOAL", title: `warm-up ${i}`, topology: "aamas", tasks } as const;
-        await submitGoal(writer, { tenantId: "bench", userId: "bench" }, request);
-      }
+      for (let i = 0; i < opts.warmup; i++) await submit(`${warmPrefix}${i}`, `warm-up ${i}`);
       await waitFor(() => warmDone.size === opts.warmup || failure !== "", opts.timeoutMs, "the warm-up goals");
       if (failure) throw new Error(failure);
       await waitFor(() => readAll >= decisions(), 10_000, "the warm-up's last events").catch(() => undefined);
@@ -297,8 +299,7 @@ async function runFlow(kafka: CountingKafka, codec: Codec, prefix: string, opts:
       }
       const goalId = `bench-goal-${i}`;
       sentAt.set(goalId, Date.now());
-      const request = { goalId, kind: "GOAL", title: `bench goal ${i}`, topology: "aamas", tasks } as const;
-      await submitGoal(writer, { tenantId: "bench", userId: "bench" }, request);
+      await submit(goalId, `bench goal ${i}`);
     }
     await waitFor(() => end !== undefined || failure !== "", opts.timeoutMs, `${opts.goals} GoalCompleted`);
     if (failure) throw new Error(failure);

@@ -610,8 +610,7 @@ class Fold<D extends { _id: string; _pos: Positions }> {
 
   async load(ids: Iterable<string>): Promise<void> {
     const wanted = [...new Set(ids)].filter((id) => !this.entries.has(id));
-    if (wanted.length === 0) return;
-    this.remember(wanted, await findEach(this.db.collection<Stored>(this.collection), "_id", wanted));
+    if (wanted.length > 0) await this.loadBy("_id", wanted, wanted);
   }
 
   /**
@@ -621,14 +620,10 @@ class Fold<D extends { _id: string; _pos: Positions }> {
    */
   async loadBy(field: keyof D & string, values: Iterable<string>, ids: Iterable<string>): Promise<void> {
     const found = await findEach(this.db.collection<Stored>(this.collection), field, new Set(values));
-    const fresh = found.filter((d) => !this.entries.has(d._id));
+    const all = new Set([...found.map((d) => d._id), ...ids]);
     this.remember(
-      fresh.map((d) => d._id),
-      fresh,
-    );
-    this.remember(
-      [...new Set(ids)].filter((id) => !this.entries.has(id)),
-      [],
+      [...all].filter((id) => !this.entries.has(id)),
+      found,
     );
   }
 
@@ -682,12 +677,7 @@ class Fold<D extends { _id: string; _pos: Positions }> {
     const update = (id: string, entry: Entry<D>) => {
       const set: Document = { [`_pos.${this.pos}`]: entry.last };
       for (const field of this.owned) set[field] = entry.doc[field];
-      ops.push({
-        updateOne: {
-          filter: { _id: id, [`_pos.${this.pos}`]: entry.readPos ?? { $exists: false } },
-          update: { $set: set },
-        },
-      });
+      ops.push({ updateOne: { filter: atPosition(id, this.pos, entry.readPos), update: { $set: set } } });
     };
     for (const [id, entry] of this.entries) {
       if (entry.last === null) continue;
@@ -711,6 +701,11 @@ class Fold<D extends { _id: string; _pos: Positions }> {
     const matched = await bulkWrite(collection, ops, true);
     if (matched !== ops.length) throw positionMoved(ops.length - matched, this.collection, this.pos);
   }
+}
+
+/** Document `id` while its position for `pos` is still `read` (null: it has none yet). */
+function atPosition(id: string, pos: string, read: number | null): Document {
+  return { _id: id, [`_pos.${pos}`]: read ?? { $exists: false } };
 }
 
 /** A compare-and-set on a position found `n` documents moved since they were read. */
@@ -817,7 +812,7 @@ class Effects {
       const pending = events.filter((e) => from === null || e.offset > from);
       if (pending.length === 0) continue;
       if (!readPos.has(id)) creates.push(...createOps(id, this.defaults(id)));
-      const filter = { _id: id, [field]: from ?? { $exists: false } };
+      const filter = atPosition(id, this.pos, from);
       const { removals, update } = foldEffects(pending);
       update.$set = { ...update.$set, [field]: pending[pending.length - 1]!.offset };
       if (removals) ops.push({ updateOne: { filter, update: { $pullAll: removals as Document } } });
