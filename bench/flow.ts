@@ -25,7 +25,7 @@ import { startHierarchy, TIER_TOPICS } from "../processors/hierarchy.js";
 import type { TopologyConfig } from "../processors/topology.js";
 import { submitGoal } from "../producers/commands.js";
 import { HEADER } from "../producers/envelope.js";
-import { EventWriter } from "../producers/writer.js";
+import { EventWriter, TRANSACTIONAL_RETRY } from "../producers/writer.js";
 import { physicalTopic, TOPICS } from "../schemas/catalog.js";
 import { Codec } from "../schemas/codec.js";
 import type { TaskSpec } from "../schemas/generated/types.js";
@@ -39,7 +39,7 @@ export const slotsOf = (role: Role): number =>
 /** processors/host/tier-host.ts's consumer settings, so that the baseline fetches as the hosts do. */
 const HOST_CONSUMER = { sessionTimeout: 10_000, heartbeatInterval: 1_000, maxWaitTimeInMs: 200 };
 /** Exactly what producers/writer.ts gives the hosts' transactional producers. */
-const HOST_RETRY = { initialRetryTime: 20, retries: 10 };
+const HOST_RETRY = TRANSACTIONAL_RETRY;
 const VARIANTS = {
   defaultRetry: { label: "kafkajs default retry", retry: null },
   hostRetry: { label: "like for like (same producer retry as the hosts)", retry: HOST_RETRY },

@@ -44,6 +44,7 @@ import { defineCommand, parseArgvOrExit, wholeNumber } from "../lib/cli-args.js"
 import { repoRoot } from "../lib/config.js";
 import { kafkaClient } from "../lib/kafka.js";
 import { runIfMain } from "../lib/process.js";
+import { TRANSACTIONAL_RETRY } from "../producers/writer.js";
 
 /** Not exported by the package's index. */
 type PltTransaction = Awaited<ReturnType<PltProducer["beginTransaction"]>>;
@@ -54,8 +55,8 @@ const VALUE_BYTES = 300;
 const SEND_CHUNK = 500;
 /** bench/flow.ts HOST_CONSUMER: processors/host/tier-host.ts's consumer settings. */
 const HOST_CONSUMER = { sessionTimeout: 10_000, heartbeatInterval: 1_000, maxWaitTimeInMs: 200 };
-/** bench/flow.ts HOST_RETRY: what producers/writer.ts gives the hosts' transactional producers. */
-const HOST_RETRY = { initialRetryTime: 20, retries: 10 };
+/** What producers/writer.ts gives the hosts' transactional producers. */
+const HOST_RETRY = TRANSACTIONAL_RETRY;
 /** kafkajs's consumer defaults, given to platformatic too (its own default is 50 MB for both). */
 const FETCH = { maxBytes: 10 * 1024 * 1024, maxBytesPerPartition: 1024 * 1024 };
 const ROUND_TIMEOUT_MS = 120_000;
@@ -304,7 +305,8 @@ async function loopPlatformatic(
     idempotent: true,
     transactionalId: groupId,
     retries: HOST_RETRY.retries,
-    retryDelay: HOST_RETRY.initialRetryTime,
+    // Doubling from the same first wait, as kafkajs does (platformatic's own is a fixed delay).
+    retryDelay: (_client, _operation, attempt) => HOST_RETRY.initialRetryTime * 2 ** (attempt - 1),
     partitioner: compatibilityPartitioner,
   });
   const consumer = new PltConsumer({

@@ -42,6 +42,17 @@ interface Prepared extends SentMessage {
 /** Stream heads of messages prepared but not yet written (a transaction's, until it commits). */
 type Links = Map<string, { topic: string; aggregate: string; hash: string; key: string }>;
 
+/**
+ * The transactional producers' retry (kafkajs doubles the wait each time). Right after a commit the
+ * coordinator is still finishing it (writing the markers) and answers the next transaction's
+ * AddPartitionsToTxn with CONCURRENT_TRANSACTIONS for a millisecond or two. kafkajs's default first
+ * retry after 300 ms, or the Java client's 20 ms, puts that wait on every hop where a tier commits
+ * twice in a row (a worker's TaskStarted, then its TaskCompleted): one 10-task goal alone went from
+ * 160-168 ms to 96-99 ms when 20 ms became 2 (bench:flow --goals 10 --one-by-one --warmup 10). 14
+ * retries from 2 ms span ~30 s, as long as 10 from 20 ms did, for a broker that is really away.
+ */
+export const TRANSACTIONAL_RETRY = { initialRetryTime: 2, retries: 14 } as const;
+
 export class EventWriter {
   /** The latest hash of each stream this writer knows (producers/chain.ts); hosts feed it what they read. */
   readonly chain = new HashChain();
@@ -65,12 +76,7 @@ export class EventWriter {
     const producer = kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
-      // Right after a commit the coordinator may still be finishing it and answers the next
-      // transaction with CONCURRENT_TRANSACTIONS; kafkajs's first retry after 300 ms would put
-      // that wait on every hop of a processor chain. The broker is ready within milliseconds.
-      ...(options.transactionalId
-        ? { transactionalId: options.transactionalId, retry: { initialRetryTime: 20, retries: 10 } }
-        : {}),
+      ...(options.transactionalId ? { transactionalId: options.transactionalId, retry: TRANSACTIONAL_RETRY } : {}),
     });
     await producer.connect();
     return new EventWriter(producer, codec, options.transactionalId !== undefined, options.topicPrefix ?? "");

@@ -21,7 +21,7 @@
 import { topicOffsets } from "../../lib/kafka.js";
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from "kafkajs";
 import { buildEnvelope, HEADER, type MessageContext } from "../../producers/envelope.js";
-import { EventWriter, type OutgoingMessage } from "../../producers/writer.js";
+import { EventWriter, TRANSACTIONAL_RETRY, type OutgoingMessage } from "../../producers/writer.js";
 import { physicalTopic } from "../../schemas/catalog.js";
 import { DecodeError, type Codec } from "../../schemas/codec.js";
 import type { DeadLetter, MessageTypeName } from "../../schemas/generated/types.js";
@@ -617,7 +617,7 @@ export class ExactlyOnceHost {
           (e as { retriable?: boolean }).retriable === true ||
           /concurrent|CONCURRENT_TRANSACTIONS/i.test(String((e as Error).message));
         if (!retriable || attempt >= 8 || slot.closed) throw e;
-        await sleep(20 * attempt);
+        await sleep(TRANSACTIONAL_RETRY.initialRetryTime * 2 ** (attempt - 1));
       }
     }
   }
