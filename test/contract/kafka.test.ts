@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
 import { COMPATIBILITY, ensureTopics, registerSchemas } from "../../producers/admin.js";
-import { EventWriter } from "../../producers/writer.js";
+import { EventWriter, TRANSACTIONAL_RETRY } from "../../producers/writer.js";
 import { DEAD_LETTER_TOPIC, MESSAGE_TYPES, physicalTopic, TOPICS } from "../../schemas/catalog.js";
 import { Codec, ValidationError } from "../../schemas/codec.js";
 import { EventReader, type DeadLetter, type ReadEvent } from "../../schemas/reader.js";
@@ -252,6 +252,43 @@ describe("event contract on Kafka and the registry", () => {
     const offsets = await admin.fetchOffsets({ groupId, topics: [T("polity.goals.commands")] });
     await admin.disconnect();
     assert.equal(offsets[0]?.partitions.find((p) => p.partition === 0)?.offset, "42");
+  });
+
+  test("a transaction right after a commit retries a busy coordinator without looking anything up again", async () => {
+    // The coordinator answers CONCURRENT_TRANSACTIONS while it finishes the transaction before; the
+    // local kafkajs patch retries that as is, where kafkajs refreshed its metadata and looked the
+    // coordinator up again on every retry (two more requests on a tier's every hop).
+    const topic = T("polity.tasks.events");
+    const producer = k.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      transactionalId: unique("busy-coordinator"),
+      retry: TRANSACTIONAL_RETRY,
+    });
+    const requests = new Map<string, number>();
+    producer.on(producer.events.REQUEST, ({ payload: { apiName } }) =>
+      requests.set(apiName, (requests.get(apiName) ?? 0) + 1),
+    );
+    await producer.connect();
+    const [transactions, groupId] = [40, unique("busy-group")];
+    try {
+      for (let i = 0; i < transactions; i++) {
+        if (i === 1) requests.clear(); // the first transaction looks the coordinators up
+        const tx = await producer.transaction();
+        await tx.send({ topic, messages: [{ key: "busy", value: Buffer.from(`not an event ${i}`) }] });
+        await tx.sendOffsets({
+          consumerGroupId: groupId,
+          topics: [{ topic, partitions: [{ partition: 0, offset: String(i) }] }],
+        });
+        await tx.commit();
+      }
+    } finally {
+      await producer.disconnect();
+    }
+    const retries = (requests.get("AddPartitionsToTxn") ?? 0) - (transactions - 1);
+    assert.ok(retries > 0, `no transaction met a busy coordinator (requests: ${[...requests]}); nothing was checked`);
+    assert.equal(requests.get("Metadata") ?? 0, 0, `metadata refreshed on ${retries} retries`);
+    assert.equal(requests.get("GroupCoordinator") ?? 0, 0, `coordinators looked up again on ${retries} retries`);
   });
 
   test("an independent Confluent deserializer decodes what the writer wrote", async () => {
