@@ -21,7 +21,7 @@
 import { topicOffsets } from "../../lib/kafka.js";
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from "kafkajs";
 import { buildEnvelope, HEADER, type MessageContext } from "../../producers/envelope.js";
-import { EventWriter, TRANSACTIONAL_RETRY, type OutgoingMessage } from "../../producers/writer.js";
+import { EventWriter, type OutgoingMessage } from "../../producers/writer.js";
 import { physicalTopic } from "../../schemas/catalog.js";
 import { DecodeError, type Codec } from "../../schemas/codec.js";
 import type { DeadLetter, MessageTypeName } from "../../schemas/generated/types.js";
@@ -396,8 +396,13 @@ export class ExactlyOnceHost {
     slot.tail = [];
     const letters = slot.pendingLetters;
     slot.pendingLetters = [];
+    // Where each state topic was read to and from where inputs count as unacknowledged: what a
+    // fault round needs to tell a restore that read too little from one that decided twice.
+    const read = [...slot.cursors].map(
+      ([topic, c]) => `${topic.slice(this.prefix.length)} to ${c.next} (acknowledged to ${c.committed})`,
+    );
     this.log(
-      `${this.role}: partition ${slot.partition} restored, deciding ${tail.length} unacknowledged input(s) again`,
+      `${this.role}: partition ${slot.partition} restored (${read.join(", ") || "no state topics"}), deciding ${tail.length} unacknowledged input(s) again`,
     );
     // The tail is folded into the state already (above, while restoring): it is decided against
     // that state, not folded again. Folding an old input again would move the state back (a
@@ -617,7 +622,7 @@ export class ExactlyOnceHost {
           (e as { retriable?: boolean }).retriable === true ||
           /concurrent|CONCURRENT_TRANSACTIONS/i.test(String((e as Error).message));
         if (!retriable || attempt >= 8 || slot.closed) throw e;
-        await sleep(TRANSACTIONAL_RETRY.initialRetryTime * 2 ** (attempt - 1));
+        await sleep(20 * attempt);
       }
     }
   }
