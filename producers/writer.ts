@@ -49,7 +49,7 @@ type Links = Map<string, { topic: string; aggregate: string; hash: string; key: 
  * retry after 300 ms, or the Java client's 20 ms, puts that wait on every hop where a tier commits
  * twice in a row (a worker's TaskStarted, then its TaskCompleted): one 10-task goal alone went from
  * 160-168 ms to 96-99 ms when 20 ms became 2 (bench:flow --goals 10 --one-by-one --warmup 10). 14
- * retries from 2 ms span ~30 s, as long as 10 from 20 ms did, for a broker that is really away.
+ * retries from 2 ms span ~33 s (10 from 20 ms spanned ~20 s), for a broker that is really away.
  */
 export const TRANSACTIONAL_RETRY = { initialRetryTime: 2, retries: 14 } as const;
 
