@@ -65,16 +65,32 @@ function topicConfig(t: TopicSpec, replication: TopicReplication): { name: strin
   ];
 }
 
+/** How long a cluster that lists too few brokers is given for the others to register. */
+const REGISTER_WAIT_MS = 30_000;
+
 /**
  * Refuses a replication factor (or min.insync.replicas) above the brokers the cluster reports,
- * naming both numbers, before Kafka answers a bare INVALID_REPLICATION_FACTOR.
+ * naming both numbers, before Kafka answers a bare INVALID_REPLICATION_FACTOR. A cluster started a
+ * moment ago lists its brokers as they register (its nodes answer before they all have: seen in
+ * the cluster fault file's set-up), so too few are asked for again every half second for `waitMs`.
  */
-export async function checkReplication(admin: Admin, replication: TopicReplication): Promise<void> {
+export async function checkReplication(
+  admin: Admin,
+  replication: TopicReplication,
+  waitMs = REGISTER_WAIT_MS,
+): Promise<void> {
   const { replicationFactor: rf, minInsyncReplicas: isr } = replication;
   if (rf === null && isr === null) return;
-  const { brokers } = await admin.describeCluster();
+  const needed = Math.max(rf ?? 0, isr ?? 0);
+  const deadline = Date.now() + waitMs;
+  let { brokers } = await admin.describeCluster();
+  while (brokers.length < needed && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    ({ brokers } = await admin.describeCluster());
+  }
   const listed = brokers.map((b) => `${b.nodeId}@${b.host}:${b.port}`).join(", ");
-  const fix = "lower it or add brokers (the cluster lists only brokers that are up)";
+  const waited = waitMs > 0 ? `, after ${Math.round(waitMs / 1000)} s for more to register` : "";
+  const fix = `lower it or add brokers (the cluster lists only brokers that are up${waited})`;
   if (rf !== null && rf > brokers.length)
     throw new ConfigError(
       `POLITY_TOPIC_REPLICATION_FACTOR=${rf} is more than the ${brokers.length} broker(s) of the cluster (${listed}); ${fix}.`,

@@ -150,7 +150,7 @@ describe("cluster settings", () => {
     await checkReplication(adminOf(3), { replicationFactor: 3, minInsyncReplicas: 2 });
     await checkReplication(adminOf(1), { replicationFactor: null, minInsyncReplicas: null });
     await assert.rejects(
-      checkReplication(adminOf(1), { replicationFactor: 3, minInsyncReplicas: 2 }),
+      checkReplication(adminOf(1), { replicationFactor: 3, minInsyncReplicas: 2 }, 0),
       (e: unknown) =>
         e instanceof ConfigError &&
         /^POLITY_TOPIC_REPLICATION_FACTOR=3 is more than the 1 broker\(s\) of the cluster \(1@127\.0\.0\.1:9092\); lower it or add brokers/.test(
@@ -158,8 +158,23 @@ describe("cluster settings", () => {
         ),
     );
     await assert.rejects(
-      checkReplication(adminOf(2), { replicationFactor: null, minInsyncReplicas: 3 }),
+      checkReplication(adminOf(2), { replicationFactor: null, minInsyncReplicas: 3 }, 0),
       /POLITY_TOPIC_MIN_ISR=3 is more than the 2 broker\(s\) of the cluster/,
+    );
+  });
+
+  test("a cluster still registering its brokers is given time, then refused with how long it had", async () => {
+    // Its first answers list one broker, then all three (a cluster started a moment ago).
+    const answers = [adminOf(1), adminOf(1), adminOf(3)];
+    let asked = 0;
+    const registering = {
+      describeCluster: () => answers[Math.min(asked++, answers.length - 1)]!.describeCluster(),
+    } as unknown as Admin;
+    await checkReplication(registering, { replicationFactor: 3, minInsyncReplicas: 2 }, 5_000);
+    assert.equal(asked, 3, "asked again until three brokers were listed");
+    await assert.rejects(
+      checkReplication(adminOf(1), { replicationFactor: 3, minInsyncReplicas: null }, 1_000),
+      /is more than the 1 broker\(s\) of the cluster \(1@127\.0\.0\.1:9092\); lower it or add brokers \(the cluster lists only brokers that are up, after 1 s for more to register\)/,
     );
   });
 });
