@@ -38,11 +38,9 @@ export const slotsOf = (role: Role): number =>
   Math.max(...TIER_TOPICS[role].inputs.map((name) => TOPICS.find((t) => t.name === name)!.partitions));
 /** processors/host/tier-host.ts's consumer settings, so that the baseline fetches as the hosts do. */
 const HOST_CONSUMER = { sessionTimeout: 10_000, heartbeatInterval: 1_000, maxWaitTimeInMs: 200 };
-/** Exactly what producers/writer.ts gives the hosts' transactional producers. */
-const HOST_RETRY = TRANSACTIONAL_RETRY;
 const VARIANTS = {
   defaultRetry: { label: "kafkajs default retry", retry: null },
-  hostRetry: { label: "like for like (same producer retry as the hosts)", retry: HOST_RETRY },
+  hostRetry: { label: "like for like (same producer retry as the hosts)", retry: TRANSACTIONAL_RETRY },
 };
 type VariantKey = keyof typeof VARIANTS;
 /** A round lasts about a second, and one slow retry can swing it several-fold. */

@@ -13,7 +13,7 @@
  *   addConsumer + addOffset), retried on CONCURRENT_TRANSACTIONS as the hosts do; clock from group
  *   join to the last commit. Both use the hosts' consumer settings (bench/flow.ts HOST_CONSUMER:
  *   session 10 s, heartbeat 1 s, max wait 200 ms), kafkajs's fetch sizes (10 MB a response, 1 MB a
- *   partition) and producer retry (bench/flow.ts HOST_RETRY: 10 retries from 20 ms).
+ *   partition) and producer retry (producers/writer.ts TRANSACTIONAL_RETRY: 14 from 2 ms, doubling).
  * The clients take turns (kafkajs, platformatic, kafkajs, ...) so that a noisy neighbour slows both
  * alike; the report gives medians, min/max and the ratio platformatic / kafkajs, prints a markdown
  * table and writes bench/results/kafka-clients-<at>.json. Topics and groups carry a unique prefix
@@ -55,8 +55,6 @@ const VALUE_BYTES = 300;
 const SEND_CHUNK = 500;
 /** bench/flow.ts HOST_CONSUMER: processors/host/tier-host.ts's consumer settings. */
 const HOST_CONSUMER = { sessionTimeout: 10_000, heartbeatInterval: 1_000, maxWaitTimeInMs: 200 };
-/** What producers/writer.ts gives the hosts' transactional producers. */
-const HOST_RETRY = TRANSACTIONAL_RETRY;
 /** kafkajs's consumer defaults, given to platformatic too (its own default is 50 MB for both). */
 const FETCH = { maxBytes: 10 * 1024 * 1024, maxBytesPerPartition: 1024 * 1024 };
 const ROUND_TIMEOUT_MS = 120_000;
@@ -240,7 +238,7 @@ async function loopKafkajs(kafka: Kafka, input: string, output: string, groupId:
     idempotent: true,
     maxInFlightRequests: 1,
     transactionalId: groupId,
-    retry: HOST_RETRY,
+    retry: TRANSACTIONAL_RETRY,
   });
   const consumer = kafka.consumer({ groupId, ...HOST_CONSUMER, ...FETCH });
   let [moved, transactions, retries] = [0, 0, 0];
@@ -304,9 +302,9 @@ async function loopPlatformatic(
     bootstrapBrokers: brokers,
     idempotent: true,
     transactionalId: groupId,
-    retries: HOST_RETRY.retries,
+    retries: TRANSACTIONAL_RETRY.retries,
     // Doubling from the same first wait, as kafkajs does (platformatic's own is a fixed delay).
-    retryDelay: (_client, _operation, attempt) => HOST_RETRY.initialRetryTime * 2 ** (attempt - 1),
+    retryDelay: (_client, _operation, attempt) => TRANSACTIONAL_RETRY.initialRetryTime * 2 ** (attempt - 1),
     partitioner: compatibilityPartitioner,
   });
   const consumer = new PltConsumer({
