@@ -4,7 +4,7 @@
  * catalog, and sends with an idempotent producer, or inside a Kafka transaction together with the
  * consumer offsets of a consume-transform-produce step.
  */
-import type { Kafka, Producer, Transaction, TopicOffsets } from "kafkajs";
+import type { Kafka, Producer, RecordMetadata, Transaction, TopicOffsets } from "kafkajs";
 import { DEAD_LETTER_TOPIC, physicalTopic, topicFor } from "../schemas/catalog.js";
 import type { DeadLetter, MessageTypeName, Payload } from "../schemas/generated/types.js";
 import { deadLetterMessage } from "../schemas/reader.js";
@@ -30,6 +30,16 @@ export interface SentMessage {
   key: string;
   envelope: Envelope;
 }
+
+/** Where a write landed: the first offset of its batch in one topic-partition. */
+export interface LogPosition {
+  topic: string;
+  partition: number;
+  offset: bigint;
+}
+
+const positionsOf = (metadata: RecordMetadata[]): LogPosition[] =>
+  metadata.map((m) => ({ topic: m.topicName, partition: m.partition, offset: BigInt(m.baseOffset ?? "-1") }));
 
 interface Prepared extends SentMessage {
   value: Buffer;
@@ -123,15 +133,16 @@ export class EventWriter {
     for (const { topic, aggregate, hash, key } of links.values()) this.chain.advance(topic, aggregate, hash, key);
   }
 
-  private async write(target: Producer | Transaction, prepared: Prepared[]): Promise<void> {
+  private async write(target: Producer | Transaction, prepared: Prepared[]): Promise<LogPosition[]> {
     const byTopic = new Map<string, Prepared[]>();
     for (const p of prepared) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), p]);
-    await target.sendBatch({
+    const metadata = await target.sendBatch({
       topicMessages: [...byTopic].map(([topic, ps]) => ({
         topic,
         messages: ps.map((p) => ({ key: p.key, value: p.value, headers: p.headers })),
       })),
     });
+    return positionsOf(metadata);
   }
 
   private strip(prepared: Prepared[]): SentMessage[] {
@@ -156,19 +167,22 @@ export class EventWriter {
     if (!this.transactional) throw new Error("connect the writer with a transactionalId to use transactions");
     const tx = await this.producer.transaction();
     const links: Links = new Map();
+    const written: LogPosition[] = [];
     const wrapped: WriterTransaction = {
+      written,
       send: async (messages) => {
         const prepared = await this.prepare(messages, links);
-        await this.write(tx, prepared);
+        written.push(...(await this.write(tx, prepared)));
         return this.strip(prepared);
       },
       sendOffsets: (consumerGroupId, topics) => tx.sendOffsets({ consumerGroupId, topics }),
       sendDeadLetters: async (letters) => {
         if (letters.length === 0) return;
-        await tx.send({
+        const metadata = await tx.send({
           topic: physicalTopic(DEAD_LETTER_TOPIC, this.topicPrefix),
           messages: await Promise.all(letters.map((letter) => deadLetterMessage(this.codec, letter))),
         });
+        written.push(...positionsOf(metadata));
       },
     };
     try {
@@ -188,6 +202,8 @@ export class EventWriter {
 }
 
 export interface WriterTransaction {
+  /** Where this transaction's sends landed so far; once it has committed, what it made part of the log. */
+  readonly written: readonly LogPosition[];
   send(messages: OutgoingMessage[]): Promise<SentMessage[]>;
   /** Commits these consumer offsets (the next offset to read) with the transaction. */
   sendOffsets(consumerGroupId: string, topics: TopicOffsets[]): Promise<void>;

@@ -41,6 +41,7 @@ import { evolve, initialState, type HierarchyState } from "../domain/kernel/stat
 import { taskKey } from "../domain/kernel/keys.js";
 import { coPartitionedAssigner } from "../host/assignor.js";
 import type { EngineView, Extension, LiveSlot } from "./extension.js";
+import { CommittedFloor } from "./floor.js";
 
 export interface TierTopics {
   /** Catalog names of the topics the tier consumes. */
@@ -115,6 +116,12 @@ const OFFSET_FLUSH_MS = 1_000;
 const CHAIN_PRUNE_MS = 5_000;
 /** Decided messages a partition may hold unwritten before it stops fetching. */
 const MAX_PENDING = 5_000;
+/**
+ * How long a restore keeps refusing a view of the log that ends before this host's own commits
+ * (floor.ts). A broker back from a stall catches up within a second or two; a log that really lost
+ * committed records (an unclean leader election) never will, and is then restored as it is.
+ */
+const STALE_VIEW_LIMIT_MS = 60_000;
 
 const SKIP = Symbol("skip");
 
@@ -131,6 +138,10 @@ export class ExactlyOnceHost {
   private readonly view: EngineView;
   private readonly timers: NodeJS.Timeout[] = [];
   private stopping = false;
+  /** What this host committed, which a restore's view of the log must include (floor.ts). */
+  private readonly floor = new CommittedFloor();
+  /** When each partition's restores began finding the log behind the floor. */
+  private readonly staleSince = new Map<number, number>();
   /** Counters for progress lines, tests and benchmarks. */
   readonly stats = { inputs: 0, decisions: 0, transactions: 0, deadLetters: 0, restores: 0 };
   /** Messages this host wrote, by type. */
@@ -347,17 +358,42 @@ export class ExactlyOnceHost {
       const c = committed.find((t) => t.topic === topic)?.partitions.find((x) => x.partition === slot.partition);
       if (c && c.offset !== "-1") this.consumer!.seek({ topic, partition: slot.partition, offset: c.offset });
     }
+    const ranges = new Map<string, { low: bigint; high: bigint }>();
     for (const topic of topics) {
-      const ends = await topicOffsets(admin, topic);
-      const end = ends.find((o) => o.partition === slot.partition)!;
-      const low = BigInt(end.low);
+      const end = (await topicOffsets(admin, topic)).find((o) => o.partition === slot.partition)!;
+      ranges.set(topic, { low: BigInt(end.low), high: BigInt(end.high) });
+    }
+    this.refuseStaleView(slot.partition, new Map([...ranges].map(([topic, r]) => [topic, r.high])));
+    for (const [topic, { low, high }] of ranges) {
       const c = committed.find((t) => t.topic === topic)?.partitions.find((x) => x.partition === slot.partition);
       const committedAt = c && c.offset !== "-1" ? BigInt(c.offset) : low;
-      slot.cursors.set(topic, { committed: committedAt, end: BigInt(end.high), next: low });
+      slot.cursors.set(topic, { committed: committedAt, end: high, next: low });
       this.consumer!.seek({ topic, partition: slot.partition, offset: low.toString() });
     }
     for (const extension of this.extensions) await extension.beforeLive?.();
     await this.goLiveIfRestored(slot);
+  }
+
+  /**
+   * Throws when the end offsets a restore was given lie before records this host committed to the
+   * partition (floor.ts): a broker answering from before a stall. The slot then opens again (open's
+   * retry), and asks again, until the answers catch up or STALE_VIEW_LIMIT_MS has passed.
+   */
+  private refuseStaleView(partition: number, ends: ReadonlyMap<string, bigint>): void {
+    const behind = this.floor.behind(partition, ends);
+    if (behind.length === 0) {
+      this.staleSince.delete(partition);
+      return;
+    }
+    const since = this.staleSince.get(partition) ?? Date.now();
+    this.staleSince.set(partition, since);
+    if (Date.now() - since < STALE_VIEW_LIMIT_MS)
+      throw new Error(`the log answered from before this process's own commits (${behind.join("; ")}); asking again`);
+    this.staleSince.delete(partition);
+    this.log(
+      `${this.role}: partition ${partition}: the log still ends before this process's own commits after ${STALE_VIEW_LIMIT_MS / 1000} s ` +
+        `(${behind.join("; ")}): records were lost (an unclean leader election?); restoring from the log as it is`,
+    );
   }
 
   /**
@@ -611,11 +647,13 @@ export class ExactlyOnceHost {
   ): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await slot.writer!.transaction(async (tx) => {
+        const written = await slot.writer!.transaction(async (tx) => {
           if (out.length > 0) await tx.send(out);
           await tx.sendDeadLetters(letters);
           if (offsets.length > 0) await tx.sendOffsets(this.groupId, offsets);
+          return tx.written;
         });
+        this.floor.noteCommitted(slot.partition, written);
         return;
       } catch (e) {
         const retriable =

@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
 import { COMPATIBILITY, ensureTopics, registerSchemas } from "../../producers/admin.js";
-import { EventWriter, TRANSACTIONAL_RETRY } from "../../producers/writer.js";
+import { EventWriter, TRANSACTIONAL_RETRY, type LogPosition } from "../../producers/writer.js";
 import { DEAD_LETTER_TOPIC, MESSAGE_TYPES, physicalTopic, TOPICS } from "../../schemas/catalog.js";
 import { Codec, ValidationError } from "../../schemas/codec.js";
 import { EventReader, type DeadLetter, type ReadEvent } from "../../schemas/reader.js";
@@ -217,10 +217,11 @@ describe("event contract on Kafka and the registry", () => {
     assert.equal(fromTopic.length, poison.length);
   });
 
-  test("an aborted writer transaction is invisible; a committed one carries its consumer offsets", async () => {
+  test("an aborted writer transaction is invisible; a committed one carries its consumer offsets and says where it wrote", async () => {
     const tenant = unique("tenant");
     const groupId = unique("tx-group");
     const txWriter = await EventWriter.connect(k, codec, { transactionalId: unique("contract-tx"), topicPrefix: P });
+    let written: readonly LogPosition[] = [];
     try {
       await assert.rejects(
         txWriter.transaction(async (tx) => {
@@ -229,11 +230,12 @@ describe("event contract on Kafka and the registry", () => {
         }),
         /decider failed/,
       );
-      await txWriter.transaction(async (tx) => {
+      written = await txWriter.transaction(async (tx) => {
         await tx.send([sampleMessage(codec, "GoalSubmitted", tenant, { title: "committed" })]);
         await tx.sendOffsets(groupId, [
           { topic: T("polity.goals.commands"), partitions: [{ partition: 0, offset: "42" }] },
         ]);
+        return tx.written;
       });
     } finally {
       await txWriter.disconnect();
@@ -247,6 +249,10 @@ describe("event contract on Kafka and the registry", () => {
       events.map((e) => e.value.title),
       ["committed"],
     );
+    // What the restore's floor (processors/engine/floor.ts) is built from: where the record landed.
+    assert.deepEqual(written, [
+      { topic: T("polity.goals.events"), partition: events[0]!.partition, offset: BigInt(events[0]!.offset) },
+    ]);
     const admin = k.admin();
     await admin.connect();
     const offsets = await admin.fetchOffsets({ groupId, topics: [T("polity.goals.commands")] });
