@@ -5,8 +5,9 @@
  *
  * On SIGUSR2 the process runs a full collection and writes what is still alive to
  * `$POLITY_HEAP_PROBE_DIR/<pid>.json`: heapUsed (JavaScript objects reachable after the collection),
- * external and arrayBuffers (Buffers and other memory held by JavaScript objects outside the heap)
- * and rss, in bytes, with the time. A retained-memory leak shows as heapUsed + external growing
+ * external and arrayBuffers (Buffers and other memory held by JavaScript objects outside the heap),
+ * heapTotal (what V8 keeps committed for its heap after that collection) and rss, in bytes, with the
+ * time. RSS minus heapTotal is what the process holds outside V8's heap (malloc'd native memory, code). A retained-memory leak shows as heapUsed + external growing
  * from one probe to the next; what V8 frees in a full collection does not count.
  *
  * Nothing here runs in production: `npm start` never loads this file.
@@ -27,6 +28,7 @@ if (dir && gc) {
       at: Date.now(),
       gcMs: Math.round(performance.now() - started),
       heapUsed: m.heapUsed,
+      heapTotal: m.heapTotal,
       external: m.external,
       arrayBuffers: m.arrayBuffers,
       rss: m.rss,

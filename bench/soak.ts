@@ -139,17 +139,19 @@ function freePort(): Promise<number> {
 }
 
 /**
- * What a child's last heap probe (bench/heap-probe.ts) found alive after a full collection, in MB:
- * heapUsed + external; null before its first probe or once it is gone.
+ * What a child's last heap probe (bench/heap-probe.ts) found after a full collection, in MB: live
+ * (heapUsed + external) and heap (heapTotal, V8's committed heap); null before its first probe or
+ * once it is gone.
  */
-function liveMb(dir: string, pid: number | undefined): number | null {
+function probeMb(dir: string, pid: number | undefined): { live: number; heap: number } | null {
   if (!pid) return null;
   try {
     const p = JSON.parse(fs.readFileSync(path.join(dir, `${pid}.json`), "utf8")) as {
       heapUsed: number;
+      heapTotal: number;
       external: number;
     };
-    return r1((p.heapUsed + p.external) / 2 ** 20);
+    return { live: r1((p.heapUsed + p.external) / 2 ** 20), heap: r1(p.heapTotal / 2 ** 20) };
   } catch {
     return null;
   }
@@ -249,6 +251,11 @@ interface Sample {
   rssMb: Record<string, number | null>;
   /** heapUsed + external after a full collection, from the probe asked for at the previous sample. */
   liveMb: Record<string, number | null>;
+  /**
+   * V8's committed heap (heapTotal) after that collection: RSS minus this is native memory, so the
+   * two tell whether RSS grows in V8's heap or outside it. Recorded, not judged.
+   */
+  heapMb: Record<string, number | null>;
 }
 
 export async function runSoak(urls: InfraUrls, args: string[]): Promise<number> {
@@ -410,7 +417,8 @@ export async function runSoak(urls: InfraUrls, args: string[]): Promise<number> 
         projectionLag: proj,
         totalLag,
         rssMb: Object.fromEntries(children.map((c) => [c.name, rssMb(c.child.pid)])),
-        liveMb: Object.fromEntries(children.map((c) => [c.name, liveMb(probeDir, c.child.pid)])),
+        liveMb: Object.fromEntries(children.map((c) => [c.name, probeMb(probeDir, c.child.pid)?.live ?? null])),
+        heapMb: Object.fromEntries(children.map((c) => [c.name, probeMb(probeDir, c.child.pid)?.heap ?? null])),
       };
       // The next sample reads what this probe finds (a full collection takes tens of ms).
       for (const c of children) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill("SIGUSR2");

@@ -221,7 +221,7 @@ describe("event contract on Kafka and the registry", () => {
     const tenant = unique("tenant");
     const groupId = unique("tx-group");
     const txWriter = await EventWriter.connect(k, codec, { transactionalId: unique("contract-tx"), topicPrefix: P });
-    let written: readonly LogPosition[] = [];
+    let written: readonly LogPosition[];
     try {
       await assert.rejects(
         txWriter.transaction(async (tx) => {
