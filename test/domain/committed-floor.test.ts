@@ -19,13 +19,36 @@ describe("the floor a restore's view of the log must reach", () => {
     floor.noteCommitted(2, [at("tasks", 2, 180)]);
     floor.noteCommitted(2, [at("tasks", 2, 186), at("goals", 2, 40)]);
     // The record at 186 is in the log: an end of 186 does not include it.
-    assert.deepEqual(floor.behind(2, new Map([["tasks", 186n], ["goals", 41n]])), [
-      "tasks-2 ends at 186, but this process committed a record at 186",
-    ]);
-    assert.deepEqual(floor.behind(2, new Map([["tasks", 190n], ["goals", 40n]])), [
-      "goals-2 ends at 40, but this process committed a record at 40",
-    ]);
-    assert.deepEqual(floor.behind(2, new Map([["tasks", 187n], ["goals", 41n]])), []);
+    assert.deepEqual(
+      floor.behind(
+        2,
+        new Map([
+          ["tasks", 186n],
+          ["goals", 41n],
+        ]),
+      ),
+      ["tasks-2 ends at 186, but this process committed a record at 186"],
+    );
+    assert.deepEqual(
+      floor.behind(
+        2,
+        new Map([
+          ["tasks", 190n],
+          ["goals", 40n],
+        ]),
+      ),
+      ["goals-2 ends at 40, but this process committed a record at 40"],
+    );
+    assert.deepEqual(
+      floor.behind(
+        2,
+        new Map([
+          ["tasks", 187n],
+          ["goals", 41n],
+        ]),
+      ),
+      [],
+    );
   });
 
   it("keeps the highest offset, whatever order commits are noted in", () => {
@@ -39,7 +62,16 @@ describe("the floor a restore's view of the log must reach", () => {
     const floor = new CommittedFloor();
     // An agent's event keyed elsewhere, and a dead letter whose offset the broker did not say.
     floor.noteCommitted(1, [at("agents", 4, 900), at("tasks", 1, -1)]);
-    assert.deepEqual(floor.behind(1, new Map([["agents", 0n], ["tasks", 0n]])), []);
+    assert.deepEqual(
+      floor.behind(
+        1,
+        new Map([
+          ["agents", 0n],
+          ["tasks", 0n],
+        ]),
+      ),
+      [],
+    );
     assert.deepEqual(floor.behind(4, new Map([["agents", 0n]])), []);
   });
 
