@@ -2,7 +2,7 @@
  * What a host has seen committed, so that a restore can refuse a view of the log from before it.
  *
  * A restore reads a partition's state topics "to their end", asking the partition's leader where
- * the end is. Right after a broker comes back from a stall (a GC pause, a frozen VM), it may answer
+ * the end is (its high watermark, host.ts). Right after a broker comes back from a stall (a GC pause, a frozen VM), it may answer
  * from what it knew before the stall, before the cluster moved its partitions to other brokers and
  * before it learned so: an end offset (and records) from before transactions the cluster committed
  * meanwhile. kafkajs sends no leader epoch with its requests, so nothing in the protocol stops that

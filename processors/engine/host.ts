@@ -7,8 +7,10 @@
  *
  * 1. Restore. The slot's transactional producer (id `<group>-p<p>`) is opened first, which fences a
  *    zombie owner of p and aborts its open transaction. The state topics of p are then read from
- *    offset 0 to their end and folded with `evolve`: the log is the only source of truth. Inputs at
- *    or after the group's committed offset were not acknowledged; they are kept aside.
+ *    offset 0 to their end (the high watermark: every record written before the restore, so every
+ *    transaction committed before it, also one behind another producer's open transaction) and
+ *    folded with `evolve`: the log is the only source of truth. Inputs at or after the group's
+ *    committed offset were not acknowledged; they are kept aside.
  * 2. Decide again on those unacknowledged inputs, now that the state includes everything the log
  *    holds (the tier's own earlier output among it), so nothing already decided is decided twice.
  * 3. Live. For each batch: fold each input, ask the decider, fold its decisions at once (so the
@@ -167,8 +169,12 @@ export class ExactlyOnceHost {
 
   async start(): Promise<void> {
     const { kafka } = this.options;
-    // One admin client for the host: every partition it opens reads offsets through it.
-    this.admin = kafka.admin();
+    // One admin client for the host: every partition it opens reads offsets through it. Its end
+    // offsets are high watermarks (every record written), not last stable offsets: those stop
+    // before the first open transaction of a partition, and a restore that took one for the end of
+    // the log would miss what was committed after it, this host's own decisions among it
+    // (test/integration/recovery.test.ts, "a partition taken over while ... open").
+    this.admin = kafka.admin({ readUncommitted: true });
     await this.admin.connect();
     const consumer = kafka.consumer({
       groupId: this.groupId,

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -14,7 +15,8 @@ import type { Role } from "../../processors/domain/directory.js";
 import { ROLES } from "../../processors/hierarchy.js";
 import { submitGoal } from "../../producers/commands.js";
 import { urls } from "../support/infra.js";
-import { deployment, TEN_TASK_DAG, testTopology, type TestDeployment } from "../support/hierarchy.js";
+import { deployment, task, TEN_TASK_DAG, testTopology, type TestDeployment } from "../support/hierarchy.js";
+import { physicalTopic } from "../../schemas/catalog.js";
 
 const who = { tenantId: "acme", userId: "bob" };
 
@@ -117,5 +119,71 @@ describe("recovery and scale-out", () => {
       `both instances completed tasks: ${completedBy.join(" and ")}`,
     );
     assert.equal(completedBy[0]! + completedBy[1]!, 120);
+  });
+
+  it("a partition taken over while another producer's transaction is open restores what was committed after it", async () => {
+    // Several tiers write polity.tasks.events. A read-committed reader sees nothing past the first
+    // open transaction of a partition (the last stable offset), records committed after it included.
+    // A restore that took that offset for the end of the log folded a state without the worker's own
+    // committed TaskCompleted, ran the attempt again and completed the task twice.
+    const d = await deployment(testTopology(20), "restore-open-tx", ["president", "governor", "mayor"]);
+    cleanup.push(() => d.stop());
+    const first = await d.start(["worker"]);
+    const tasksTopic = physicalTopic("polity.tasks.events", d.prefix);
+    const { goalId } = await submitGoal(d.writer, who, {
+      title: "taken over",
+      tasks: [task("slow", "backend", "api", [], { estimatedEffortMs: 1_500 })],
+    });
+    const started = await d.watch.until("the attempt's TaskStarted", () =>
+      d.watch.seen.find(
+        (s) => s.event.type === "TaskStarted" && (s.event.value as { goalId: string }).goalId === goalId,
+      ),
+    );
+    // Another producer opens a transaction on the goal's partition while the attempt runs.
+    const other = d.kafka.producer({
+      transactionalId: `${d.prefix}other-writer`,
+      maxInFlightRequests: 1,
+      idempotent: true,
+    });
+    await other.connect();
+    cleanup.push(() => other.disconnect());
+    const open = await other.transaction();
+    await open.send({ topic: tasksTopic, messages: [{ partition: started.partition, value: "never committed" }] });
+    // Every TaskCompleted of the goal as written, committed or not (the open transaction holds the
+    // read-committed readers back).
+    const completions: bigint[] = [];
+    const raw = d.kafka.consumer({ groupId: `${d.prefix}raw-${randomUUID()}`, readUncommitted: true });
+    await raw.connect();
+    cleanup.push(() => raw.disconnect());
+    await raw.subscribe({ topic: tasksTopic, fromBeginning: true });
+    await raw.run({
+      eachMessage: async ({ message }) => {
+        const decoded = await d.codec.decode(message.value).catch(() => null);
+        if (decoded?.type === "TaskCompleted" && (decoded.value as { goalId: string }).goalId === goalId)
+          completions.push(BigInt(message.offset));
+      },
+    });
+    const until = async (what: string, done: () => boolean, ms: number) => {
+      for (const end = Date.now() + ms; !done(); await new Promise((r) => setTimeout(r, 50)))
+        if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    };
+    await until(
+      "the worker's TaskCompleted, written after the open transaction",
+      () => completions.length === 1,
+      30_000,
+    );
+    // The worker's partition moves to a second instance while the transaction is still open.
+    await d.start(["worker"]);
+    await first.stop();
+    // A restore that read only to the last stable offset runs the attempt again within its 0.75-2.25 s.
+    await new Promise((r) => setTimeout(r, 5_000));
+    assert.deepEqual(completions.length, 1, `TaskCompleted at offsets ${completions.join(", ")}`);
+    await open.abort();
+    assert.equal((await d.watch.final(goalId, 60_000)).type, "GoalCompleted");
+    assert.deepEqual(
+      d.watch.of(goalId).filter((e) => e.type === "TaskCompleted").length,
+      1,
+      "one TaskCompleted in the committed log",
+    );
   });
 });
