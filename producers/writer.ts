@@ -89,6 +89,16 @@ export class EventWriter {
       ...(options.transactionalId ? { transactionalId: options.transactionalId, retry: TRANSACTIONAL_RETRY } : {}),
     });
     await producer.connect();
+    if (options.transactionalId) {
+      // kafkajs registers the transactional id (InitProducerId) only when the first transaction
+      // begins, not on connect. Doing it here is what fences a previous owner of the id and has the
+      // coordinator abort its open transaction before this writer's owner reads the log: a restore
+      // that read first would wait for that orphan (up to the transaction timeout, 60 s) or, against a
+      // zombie that is still running, read a log it can still commit to. An empty transaction sends
+      // no EndTxn.
+      const tx = await producer.transaction();
+      await tx.abort();
+    }
     return new EventWriter(producer, codec, options.transactionalId !== undefined, options.topicPrefix ?? "");
   }
 

@@ -260,6 +260,38 @@ describe("event contract on Kafka and the registry", () => {
     assert.equal(offsets[0]?.partitions.find((p) => p.partition === 0)?.offset, "42");
   });
 
+  test("opening a transactional writer fences the id's previous owner and ends its open transaction", async () => {
+    // What a restore relies on (processors/engine/host.ts): once the slot's writer is open, no
+    // transaction of the partition's previous owner is open any more, and that owner cannot commit.
+    const transactionalId = unique("fenced-owner");
+    const topic = T("polity.goals.events");
+    const previous = k.producer({ transactionalId, maxInFlightRequests: 1, idempotent: true });
+    await previous.connect();
+    const admin = k.admin();
+    const hw = k.admin({ readUncommitted: true });
+    await Promise.all([admin.connect(), hw.connect()]);
+    try {
+      const open = await previous.transaction();
+      await open.send({ topic, messages: [{ partition: 0, value: "left open" }] });
+      const stable = async () => (await admin.fetchTopicOffsets(topic)).find((o) => o.partition === 0)!.high;
+      const written = async () => (await hw.fetchTopicOffsets(topic)).find((o) => o.partition === 0)!.high;
+      assert.ok(
+        BigInt(await stable()) < BigInt(await written()),
+        "the open transaction holds the last stable offset back",
+      );
+      const next = await EventWriter.connect(k, codec, { transactionalId, topicPrefix: P });
+      try {
+        // Ended (aborted): the last stable offset is past its record and its abort marker.
+        assert.equal(await stable(), await written());
+        await assert.rejects(open.commit(), "the previous owner is fenced");
+      } finally {
+        await next.disconnect();
+      }
+    } finally {
+      await Promise.all([previous.disconnect(), admin.disconnect(), hw.disconnect()]);
+    }
+  });
+
   test("a transaction right after a commit retries a busy coordinator without looking anything up again", async () => {
     // The coordinator answers CONCURRENT_TRANSACTIONS while it finishes the transaction before; the
     // local kafkajs patch retries that as is, where kafkajs refreshed its metadata and looked the
