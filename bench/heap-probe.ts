@@ -7,13 +7,15 @@
  * `$POLITY_HEAP_PROBE_DIR/<pid>.json`: heapUsed (JavaScript objects reachable after the collection),
  * external and arrayBuffers (Buffers and other memory held by JavaScript objects outside the heap),
  * heapTotal (what V8 keeps committed for its heap after that collection) and rss, in bytes, with the
- * time. RSS minus heapTotal is what the process holds outside V8's heap (malloc'd native memory, code). A retained-memory leak shows as heapUsed + external growing
+ * time, and malloced (what V8 itself holds from malloc outside its heap). RSS minus heapTotal is what
+ * the process holds outside V8's heap (native memory). A retained-memory leak shows as heapUsed + external growing
  * from one probe to the next; what V8 frees in a full collection does not count.
  *
  * Nothing here runs in production: `npm start` never loads this file.
  */
 import fs from "node:fs";
 import path from "node:path";
+import v8 from "node:v8";
 
 const dir = process.env.POLITY_HEAP_PROBE_DIR;
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -29,6 +31,8 @@ if (dir && gc) {
       gcMs: Math.round(performance.now() - started),
       heapUsed: m.heapUsed,
       heapTotal: m.heapTotal,
+      // What V8 itself holds from malloc outside its heap (compiler zones and the like).
+      malloced: v8.getHeapStatistics().malloced_memory,
       external: m.external,
       arrayBuffers: m.arrayBuffers,
       rss: m.rss,

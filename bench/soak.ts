@@ -143,15 +143,20 @@ function freePort(): Promise<number> {
  * (heapUsed + external) and heap (heapTotal, V8's committed heap); null before its first probe or
  * once it is gone.
  */
-function probeMb(dir: string, pid: number | undefined): { live: number; heap: number } | null {
+function probeMb(dir: string, pid: number | undefined): { live: number; heap: number; malloced: number } | null {
   if (!pid) return null;
   try {
     const p = JSON.parse(fs.readFileSync(path.join(dir, `${pid}.json`), "utf8")) as {
       heapUsed: number;
       heapTotal: number;
       external: number;
+      malloced?: number;
     };
-    return { live: r1((p.heapUsed + p.external) / 2 ** 20), heap: r1(p.heapTotal / 2 ** 20) };
+    return {
+      live: r1((p.heapUsed + p.external) / 2 ** 20),
+      heap: r1(p.heapTotal / 2 ** 20),
+      malloced: r1((p.malloced ?? 0) / 2 ** 20),
+    };
   } catch {
     return null;
   }
@@ -256,6 +261,8 @@ interface Sample {
    * two tell whether RSS grows in V8's heap or outside it. Recorded, not judged.
    */
   heapMb: Record<string, number | null>;
+  /** What V8 holds from malloc outside its heap (v8.getHeapStatistics().malloced_memory). Recorded, not judged. */
+  v8MallocMb: Record<string, number | null>;
 }
 
 export async function runSoak(urls: InfraUrls, args: string[]): Promise<number> {
@@ -419,6 +426,7 @@ export async function runSoak(urls: InfraUrls, args: string[]): Promise<number> 
         rssMb: Object.fromEntries(children.map((c) => [c.name, rssMb(c.child.pid)])),
         liveMb: Object.fromEntries(children.map((c) => [c.name, probeMb(probeDir, c.child.pid)?.live ?? null])),
         heapMb: Object.fromEntries(children.map((c) => [c.name, probeMb(probeDir, c.child.pid)?.heap ?? null])),
+        v8MallocMb: Object.fromEntries(children.map((c) => [c.name, probeMb(probeDir, c.child.pid)?.malloced ?? null])),
       };
       // The next sample reads what this probe finds (a full collection takes tens of ms).
       for (const c of children) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill("SIGUSR2");
