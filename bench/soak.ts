@@ -409,6 +409,8 @@ export async function runSoak(urls: InfraUrls, args: string[]): Promise<number> 
         if (s !== undefined) latencies.push(f.at - s);
       }
       const finished = [...submittedAt.keys()].filter((g) => finalAt.has(g)).length;
+      // Each child's last probe, read once for the three figures it gives.
+      const probes = new Map(children.map((c) => [c.name, probeMb(probeDir, c.child.pid)]));
       const s: Sample = {
         t: Math.round((Date.now() - t0) / 1000),
         phase,
@@ -424,9 +426,9 @@ export async function runSoak(urls: InfraUrls, args: string[]): Promise<number> 
         projectionLag: proj,
         totalLag,
         rssMb: Object.fromEntries(children.map((c) => [c.name, rssMb(c.child.pid)])),
-        liveMb: Object.fromEntries(children.map((c) => [c.name, probeMb(probeDir, c.child.pid)?.live ?? null])),
-        heapMb: Object.fromEntries(children.map((c) => [c.name, probeMb(probeDir, c.child.pid)?.heap ?? null])),
-        v8MallocMb: Object.fromEntries(children.map((c) => [c.name, probeMb(probeDir, c.child.pid)?.malloced ?? null])),
+        liveMb: Object.fromEntries(children.map((c) => [c.name, probes.get(c.name)?.live ?? null])),
+        heapMb: Object.fromEntries(children.map((c) => [c.name, probes.get(c.name)?.heap ?? null])),
+        v8MallocMb: Object.fromEntries(children.map((c) => [c.name, probes.get(c.name)?.malloced ?? null])),
       };
       // The next sample reads what this probe finds (a full collection takes tens of ms).
       for (const c of children) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill("SIGUSR2");

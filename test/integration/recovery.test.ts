@@ -14,6 +14,7 @@ import { repoRoot, urlsToEnv } from "../../lib/config.js";
 import type { Role } from "../../processors/domain/directory.js";
 import { ROLES } from "../../processors/hierarchy.js";
 import { submitGoal } from "../../producers/commands.js";
+import { eventually } from "../support/eventually.js";
 import { urls } from "../support/infra.js";
 import { deployment, task, TEN_TASK_DAG, testTopology, type TestDeployment } from "../support/hierarchy.js";
 import { physicalTopic } from "../../schemas/catalog.js";
@@ -163,14 +164,10 @@ describe("recovery and scale-out", () => {
           completions.push(BigInt(message.offset));
       },
     });
-    const until = async (what: string, done: () => boolean, ms: number) => {
-      for (const end = Date.now() + ms; !done(); await new Promise((r) => setTimeout(r, 50)))
-        if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    };
-    await until(
+    await eventually(
       "the worker's TaskCompleted, written after the open transaction",
-      () => completions.length === 1,
-      30_000,
+      async () => completions.length,
+      (n) => n === 1,
     );
     // The worker's partition moves to a second instance while the transaction is still open.
     await d.start(["worker"]);
