@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
+import kafkajs from "kafkajs";
 import { COMPATIBILITY, ensureTopics, registerSchemas } from "../../producers/admin.js";
 import { EventWriter, TRANSACTIONAL_RETRY, type LogPosition } from "../../producers/writer.js";
 import { DEAD_LETTER_TOPIC, MESSAGE_TYPES, physicalTopic, TOPICS } from "../../schemas/catalog.js";
@@ -290,6 +291,20 @@ describe("event contract on Kafka and the registry", () => {
     } finally {
       await Promise.all([previous.disconnect(), admin.disconnect(), hw.disconnect()]);
     }
+  });
+
+  test("a coordinator no broker names is looked up again, not fatal", () => {
+    // While a broker restarts, FindCoordinator can fail on every broker kafkajs asks; kafkajs then
+    // threw an error it called not retriable, and a consumer it reached crashed for good (CI: a
+    // tier's process ended with exit code 0). The local patch makes it retriable, so the lookup is
+    // tried again and, past its retries, kafkajs restarts the consumer. The hosts also replace a
+    // consumer kafkajs gives up on (test/integration/follower.test.ts, recovery.test.ts).
+    // (kafkajs's types declare no argument; the class takes the message cluster/index.js gives it.)
+    const NotFound = kafkajs.KafkaJSGroupCoordinatorNotFound as unknown as new (
+      message: string,
+    ) => kafkajs.KafkaJSError;
+    const e = new NotFound("Failed to find group coordinator");
+    assert.equal(e.retriable, true);
   });
 
   test("a transaction right after a commit retries a busy coordinator without looking anything up again", async () => {
