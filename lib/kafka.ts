@@ -12,6 +12,7 @@ import {
   Kafka,
   logLevel,
   type Admin,
+  type Consumer,
   type KafkaConfig,
   type logCreator,
   type RetryOptions,
@@ -228,6 +229,34 @@ export async function topicOffsets(
     } catch (e) {
       if (!(e as { retriable?: boolean }).retriable || attempt >= tries) throw e;
       await new Promise((r) => setTimeout(r, 100 * attempt));
+    }
+  }
+}
+
+/**
+ * Starts a consumer again after kafkajs gave up on the one before (its CRASH event with `restart`
+ * false): kafkajs then never fetches again, and a process whose consumers have all given up ends
+ * with exit code 0 (seen in CI: a tier after a broker restart). Disconnects the old consumer, then
+ * calls `start` every second until it succeeds or `stopped()` says to give up; `start` failing
+ * leaves its own consumer to `cleanup`.
+ */
+export async function startAgain(
+  old: Consumer,
+  start: () => Promise<void>,
+  options: { what: string; stopped: () => boolean; cleanup: () => Promise<unknown>; log?: (line: string) => void },
+): Promise<void> {
+  await old.disconnect().catch(() => undefined);
+  for (let attempt = 1; !options.stopped(); attempt++) {
+    try {
+      await start();
+      return;
+    } catch (e) {
+      if (attempt === 1 || attempt % 10 === 0)
+        options.log?.(
+          `${options.what}: starting a new consumer failed (${(e as Error).message}); trying again every second`,
+        );
+      await options.cleanup().catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 1_000));
     }
   }
 }

@@ -65,11 +65,11 @@ export async function startHierarchy(options: HierarchyOptions): Promise<Running
   await ensureTopics(kafka, prefix);
   await registerSchemas(codec);
 
-  const feed = new DirectoryFeed(kafka, codec, prefix);
+  const feed = new DirectoryFeed(kafka, codec, prefix, log);
   await feed.start();
   const agents = agentsOf(topology);
   await feed.register(agents, log);
-  const policies = new PolicyFeed(kafka, codec, prefix);
+  const policies = new PolicyFeed(kafka, codec, prefix, log);
   await policies.start();
   const models = new ModelRegistry(topology.models ?? {}, repoRoot);
   const silenced = new SilencedAgents();

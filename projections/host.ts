@@ -13,7 +13,7 @@ import { DEAD_LETTER_TOPIC, physicalTopic } from "../schemas/catalog.js";
 import { DecodeError, type Codec } from "../schemas/codec.js";
 import { watchProjection } from "./metrics.js";
 import { deadLetterFor, deadLetterMessage, type PolityEvent } from "../schemas/reader.js";
-import { topicOffsets } from "../lib/kafka.js";
+import { startAgain, topicOffsets } from "../lib/kafka.js";
 
 /** One event as a projection sees it: decoded, with where it sits in the log. */
 export interface LoggedEvent {
@@ -203,20 +203,12 @@ export class ProjectionHost {
 
   private async startAnotherConsumer(old: Consumer): Promise<void> {
     this.assignments++; // a checkpoint read of the old assignment gives way
-    await old.disconnect().catch(() => undefined);
-    for (let attempt = 1; !this.stopping; attempt++) {
-      try {
-        await this.runConsumer();
-        return;
-      } catch (e) {
-        if (attempt === 1 || attempt % 10 === 0)
-          this.options.log?.(
-            `projection ${this.options.store.name}: starting a new consumer failed (${(e as Error).message}); trying again every second`,
-          );
-        await this.consumer?.disconnect().catch(() => undefined);
-        await new Promise((r) => setTimeout(r, 1_000));
-      }
-    }
+    await startAgain(old, () => this.runConsumer(), {
+      what: `projection ${this.options.store.name}`,
+      stopped: () => this.stopping,
+      cleanup: async () => this.consumer?.disconnect(),
+      log: this.options.log,
+    });
   }
 
   async stop(): Promise<void> {

@@ -20,7 +20,7 @@
  * aborted transaction is invisible to read_committed readers, and a repeat input finds its
  * effects already in the state). A failed transaction throws the slot's state away and restores.
  */
-import { topicOffsets } from "../../lib/kafka.js";
+import { startAgain, topicOffsets } from "../../lib/kafka.js";
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from "kafkajs";
 import { buildEnvelope, HEADER, type MessageContext } from "../../producers/envelope.js";
 import { EventWriter, type OutgoingMessage } from "../../producers/writer.js";
@@ -176,7 +176,22 @@ export class ExactlyOnceHost {
     // (test/integration/recovery.test.ts, "a partition taken over while ... open").
     this.admin = kafka.admin({ readUncommitted: true });
     await this.admin.connect();
-    const consumer = kafka.consumer({
+    await this.runConsumer();
+    for (const extension of this.extensions) {
+      extension.start?.(this.view);
+      const timer = extension.timer;
+      if (!timer) continue;
+      const intervalMs = typeof timer.intervalMs === "number" ? timer.intervalMs : timer.intervalMs();
+      const handle = setInterval(() => {
+        if (!this.stopping) timer.fire(this.view);
+      }, intervalMs);
+      handle.unref?.();
+      this.timers.push(handle);
+    }
+  }
+
+  private async runConsumer(): Promise<void> {
+    const consumer = this.options.kafka.consumer({
       groupId: this.groupId,
       partitionAssigners: [coPartitionedAssigner],
       readUncommitted: false,
@@ -187,9 +202,9 @@ export class ExactlyOnceHost {
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => this.onAssignment(payload.memberAssignment));
     consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => this.onBatchEnd(payload));
-    // Metrics (host/metrics.ts): a crash kafkajs does not restart from leaves this tier down.
     consumer.on(consumer.events.CRASH, ({ payload }) => {
-      if (!payload.restart) this.crashed = true;
+      if (payload.restart || this.stopping || this.consumer !== consumer) return;
+      void this.replaceConsumer(consumer, payload.error.message);
     });
     await consumer.connect();
     await consumer.subscribe({
@@ -202,17 +217,26 @@ export class ExactlyOnceHost {
       partitionsConsumedConcurrently: this.options.concurrency ?? 6,
       eachBatch: (payload) => this.onBatch(payload),
     });
-    for (const extension of this.extensions) {
-      extension.start?.(this.view);
-      const timer = extension.timer;
-      if (!timer) continue;
-      const intervalMs = typeof timer.intervalMs === "number" ? timer.intervalMs : timer.intervalMs();
-      const handle = setInterval(() => {
-        if (!this.stopping) timer.fire(this.view);
-      }, intervalMs);
-      handle.unref?.();
-      this.timers.push(handle);
-    }
+  }
+
+  /**
+   * kafkajs gave up on the consumer (a crash it does not restart from). Its partitions are let go
+   * (what was decided and not written is decided again) and a new consumer joins the group; each
+   * partition it is given is restored from the log, as after a process restart. Until then the
+   * tier counts as down (metrics).
+   */
+  private async replaceConsumer(old: Consumer, reason: string): Promise<void> {
+    this.crashed = true;
+    this.log(`${this.role}: its consumer stopped (${reason}) and kafkajs will not restart it; starting a new one`);
+    for (const slot of this.slots.values()) void this.close(slot);
+    this.slots.clear();
+    await startAgain(old, () => this.runConsumer(), {
+      what: this.role,
+      stopped: () => this.stopping,
+      cleanup: async () => this.consumer?.disconnect(),
+      log: this.log,
+    });
+    this.crashed = false;
   }
 
   async stop(): Promise<void> {

@@ -3,9 +3,7 @@
  * from the beginning on start (resolving once caught up), then followed live. It uses a private
  * consumer group that never commits, because every process needs the whole directory.
  */
-import { topicOffsets } from "../../lib/kafka.js";
-import { randomUUID } from "node:crypto";
-import type { Consumer, Kafka } from "kafkajs";
+import type { Kafka } from "kafkajs";
 import { HEADER } from "../../producers/envelope.js";
 import { EventWriter } from "../../producers/writer.js";
 import { physicalTopic } from "../../schemas/catalog.js";
@@ -16,19 +14,16 @@ import { AgentDirectory } from "../domain/directory.js";
 import { MONITOR_ID } from "../domain/health.js";
 import { registrationOf, type AgentSpec } from "../topology.js";
 import { StatusFacts, type AgentEventSource } from "../roles/shared/agent-status.js";
-import { Waiters } from "./waiters.js";
+import { TopicFollower } from "./follower.js";
 
 const AGENTS_TOPIC = "polity.agents.events";
 
 export class DirectoryFeed implements AgentEventSource {
   readonly directory = new AgentDirectory();
-  private consumer?: Consumer;
-  private readonly waiters = new Waiters();
+  private readonly follower: TopicFollower;
   /** Each agent's failure, termination or recovery in force (agent-status.ts). */
   private readonly facts = new StatusFacts();
   private readonly listeners = new Set<(event: PolityEvent) => void>();
-  /** Next offset to read, per partition. */
-  private readonly position = new Map<number, bigint>();
 
   statusFacts(): PolityEvent[] {
     return this.facts.inForce();
@@ -50,61 +45,40 @@ export class DirectoryFeed implements AgentEventSource {
     private readonly kafka: Kafka,
     private readonly codec: Codec,
     private readonly topicPrefix = "",
-  ) {}
+    log?: (line: string) => void,
+  ) {
+    this.follower = new TopicFollower(kafka, {
+      topic: physicalTopic(AGENTS_TOPIC, topicPrefix),
+      groupPrefix: `${topicPrefix}polity-directory`,
+      maxWaitTimeInMs: 200,
+      log,
+      onMessage: async (message) => {
+        // Heartbeats are most of this topic; the directory keeps only each agent's latest load
+        // (the autoscaler's input), so the monitor's own ticks are skipped unread.
+        const key = message.key?.toString() ?? "";
+        const type = message.headers?.[HEADER.type];
+        if (
+          type !== undefined &&
+          String(Array.isArray(type) ? type[0] : type) === "AgentHeartbeat" &&
+          key.startsWith(MONITOR_ID)
+        )
+          return;
+        try {
+          const decoded = await this.codec.decode(message.value);
+          const event = { type: decoded.type, value: decoded.value } as unknown as PolityEvent;
+          this.directory.apply(event);
+          this.applied(event);
+        } catch (e) {
+          // The tiers' own consumers dead-letter bad messages; the directory only skips them.
+          if (!(e instanceof DecodeError)) throw e;
+        }
+      },
+    });
+  }
 
   /** Starts following the topic; resolves when everything written before the call has been read. */
   async start(): Promise<void> {
-    const topic = physicalTopic(AGENTS_TOPIC, this.topicPrefix);
-    const admin = this.kafka.admin();
-    await admin.connect();
-    const ends = await topicOffsets(admin, topic).finally(() => admin.disconnect());
-    const target = new Map(ends.map((o) => [o.partition, BigInt(o.high)]));
-    const position = this.position;
-    for (const o of ends) position.set(o.partition, BigInt(o.low));
-    const caughtUp = () => [...target].every(([p, end]) => (position.get(p) ?? 0n) >= end);
-
-    const consumer = this.kafka.consumer({
-      groupId: `${this.topicPrefix}polity-directory-${randomUUID()}`,
-      readUncommitted: false,
-      maxWaitTimeInMs: 200,
-    });
-    this.consumer = consumer;
-    const advance = (partition: number, lastOffset: string) => {
-      const next = BigInt(lastOffset) + 1n;
-      if (next > (position.get(partition) ?? 0n)) position.set(partition, next);
-      this.waiters.wake();
-    };
-    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => advance(payload.partition, payload.lastOffset));
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        for (const message of batch.messages) {
-          // Heartbeats are most of this topic; the directory keeps only each agent's latest load
-          // (the autoscaler's input), so the monitor's own ticks are skipped unread.
-          const key = message.key?.toString() ?? "";
-          const type = message.headers?.[HEADER.type];
-          if (
-            type !== undefined &&
-            String(Array.isArray(type) ? type[0] : type) === "AgentHeartbeat" &&
-            key.startsWith(MONITOR_ID)
-          )
-            continue;
-          try {
-            const decoded = await this.codec.decode(message.value);
-            const event = { type: decoded.type, value: decoded.value } as unknown as PolityEvent;
-            this.directory.apply(event);
-            this.applied(event);
-          } catch (e) {
-            // The tiers' own consumers dead-letter bad messages; the directory only skips them.
-            if (!(e instanceof DecodeError)) throw e;
-          }
-        }
-        advance(batch.partition, batch.lastOffset());
-      },
-    });
-    await this.waiters.until(caughtUp, 60_000, "reading the agent directory (polity.agents.events)");
+    await this.follower.start("reading the agent directory (polity.agents.events)");
     this.caughtUpOnce = true;
   }
 
@@ -115,17 +89,8 @@ export class DirectoryFeed implements AgentEventSource {
    * decides from the directory (the scaler) waits for it before it takes over a partition, so it
    * sees what the partition's previous owner wrote.
    */
-  async caughtUp(): Promise<void> {
-    const admin = this.kafka.admin();
-    await admin.connect();
-    const ends = await topicOffsets(admin, physicalTopic(AGENTS_TOPIC, this.topicPrefix)).finally(() =>
-      admin.disconnect(),
-    );
-    await this.waiters.until(
-      () => ends.every((o) => (this.position.get(o.partition) ?? 0n) >= BigInt(o.high)),
-      60_000,
-      "catching up with the agent directory",
-    );
+  caughtUp(): Promise<void> {
+    return this.follower.caughtUp("catching up with the agent directory");
   }
 
   /** Announces every configured agent the directory does not know yet, then waits to read them back. */
@@ -154,7 +119,7 @@ export class DirectoryFeed implements AgentEventSource {
       }
       log(`registered ${missing.length} agent(s)`);
     }
-    await this.waiters.until(
+    await this.follower.waiters.until(
       () => agents.every((a) => this.directory.get(a.agentId)),
       30_000,
       "reading back the registered agents",
@@ -162,7 +127,7 @@ export class DirectoryFeed implements AgentEventSource {
     return missing.length;
   }
 
-  async stop(): Promise<void> {
-    await this.consumer?.disconnect().catch(() => undefined);
+  stop(): Promise<void> {
+    return this.follower.stop();
   }
 }

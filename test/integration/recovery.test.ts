@@ -12,12 +12,13 @@ import path from "node:path";
 import { after, describe, it } from "node:test";
 import { repoRoot, urlsToEnv } from "../../lib/config.js";
 import type { Role } from "../../processors/domain/directory.js";
-import { ROLES } from "../../processors/hierarchy.js";
+import { ROLES, startHierarchy } from "../../processors/hierarchy.js";
 import { submitGoal } from "../../producers/commands.js";
 import { eventually } from "../support/eventually.js";
 import { urls } from "../support/infra.js";
 import { deployment, task, TEN_TASK_DAG, testTopology, type TestDeployment } from "../support/hierarchy.js";
 import { physicalTopic } from "../../schemas/catalog.js";
+import type { Codec } from "../../schemas/codec.js";
 
 const who = { tenantId: "acme", userId: "bob" };
 
@@ -182,5 +183,45 @@ describe("recovery and scale-out", () => {
       1,
       "one TaskCompleted in the committed log",
     );
+  });
+
+  it("a tier whose consumer kafkajs gives up on starts another and decides what it held", async () => {
+    // kafkajs does not restart a consumer after an error it calls not retriable (in CI: "Failed to
+    // find group coordinator" after a broker restart); the tier then read nothing more and its
+    // process, with no consumer left, ended with exit code 0. Here the worker's codec throws such an
+    // error once, for the goal's first assignment, from inside the consumer's batch.
+    const d = await deployment(testTopology(20), "consumer-gives-up", ["president", "governor", "mayor"]);
+    cleanup.push(() => d.stop());
+    let thrown = 0;
+    const codec = new Proxy(d.codec, {
+      get(target, prop, receiver) {
+        if (prop !== "decode") return Reflect.get(target, prop, receiver) as unknown;
+        return async (buffer: Buffer) => {
+          const decoded = await target.decode(buffer);
+          if (decoded.type === "TaskAssigned" && thrown++ === 0)
+            throw Object.assign(new Error("injected: a failure kafkajs will not retry"), { retriable: false });
+          return decoded;
+        };
+      },
+    }) as Codec;
+    const lines: string[] = [];
+    const worker = await startHierarchy({
+      kafka: d.kafka,
+      codec,
+      topology: testTopology(20),
+      topicPrefix: d.prefix,
+      heartbeats: false,
+      roles: ["worker"],
+      log: (line) => lines.push(line),
+    });
+    cleanup.push(() => worker.stop());
+    const { goalId } = await submitGoal(d.writer, who, { title: "given up on", tasks: TEN_TASK_DAG });
+    assert.equal((await d.watch.final(goalId, 90_000)).type, "GoalCompleted");
+    assert.ok(thrown > 0, "the injected failure was thrown");
+    assert.ok(
+      lines.some((l) => l.includes("kafkajs will not restart it; starting a new one")),
+      `the worker said it replaced its consumer:\n${lines.join("\n")}`,
+    );
+    exactlyOneCompletion(d, [goalId]);
   });
 });
