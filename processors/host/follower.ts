@@ -25,7 +25,7 @@ export interface FollowerOptions {
 
 export class TopicFollower {
   /** Next offset to read, per partition. */
-  readonly position = new Map<number, bigint>();
+  private readonly position = new Map<number, bigint>();
   readonly waiters = new Waiters();
   private consumer?: Consumer;
   private readonly groupId: string;
