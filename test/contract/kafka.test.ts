@@ -11,7 +11,8 @@ import { DEAD_LETTER_TOPIC, MESSAGE_TYPES, physicalTopic, TOPICS } from "../../s
 import { Codec, ValidationError } from "../../schemas/codec.js";
 import { EventReader, type DeadLetter, type ReadEvent } from "../../schemas/reader.js";
 import { registrySchema, parseWriterSchema } from "../../schemas/avro-types.js";
-import { kafka, unique, urls } from "../support/infra.js";
+import { createTopic, kafka, unique, urls } from "../support/infra.js";
+import { eventually } from "../support/eventually.js";
 import { sampleMessage } from "../support/messages.js";
 import { removePrefix } from "../support/hierarchy.js";
 
@@ -290,6 +291,59 @@ describe("event contract on Kafka and the registry", () => {
       }
     } finally {
       await Promise.all([previous.disconnect(), admin.disconnect(), hw.disconnect()]);
+    }
+  });
+
+  test("after its first fetch a consumer is answered only for partitions with something new (fetch sessions)", async () => {
+    // Every tier's consumer fetches every partition of three or four topics; without a fetch session
+    // (KIP-227; kafkajs had none, the local patch adds it) each answer lists all of them, records or
+    // not, and the client parses and books each. With one, an idle answer lists none.
+    const topic = unique("fetch-session");
+    await createTopic(k, topic, 6);
+    const producer = k.producer({ idempotent: true, maxInFlightRequests: 1 });
+    const consumer = k.consumer({ groupId: unique("fetch-session"), maxWaitTimeInMs: 100 });
+    const answers: number[] = [];
+    consumer.on(consumer.events.REQUEST, ({ payload }) => {
+      if (payload.apiName === "Fetch") answers.push(payload.size);
+    });
+    const seen: string[] = [];
+    try {
+      await producer.connect();
+      await producer.send({ topic, messages: [{ partition: 2, value: "first" }] });
+      await consumer.connect();
+      await consumer.subscribe({ topic, fromBeginning: true });
+      await consumer.run({
+        eachMessage: async ({ partition, message }) => {
+          seen.push(`${partition}:${message.value!.toString()}`);
+        },
+      });
+      await eventually(
+        "the first record",
+        async () => seen.length,
+        (n) => n === 1,
+      );
+      const full = answers[0]!; // the session's first answer: every partition
+      answers.length = 0;
+      await eventually(
+        "five idle fetches",
+        async () => answers.length,
+        (n) => n >= 5,
+      );
+      const idle = Math.max(...answers);
+      assert.ok(idle * 3 < full, `idle answers of ${answers.join(", ")} bytes against a full one of ${full}`);
+      // Records still come, from the partitions they were written to, once each.
+      for (const [i, partition] of [0, 3, 0, 5].entries())
+        await producer.send({ topic, messages: [{ partition, value: `v${i}` }] });
+      await eventually(
+        "the four records",
+        async () => seen.length,
+        (n) => n >= 5,
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual([...seen].sort(), ["0:v0", "0:v2", "2:first", "3:v1", "5:v3"]);
+    } finally {
+      await consumer.disconnect();
+      await producer.disconnect();
     }
   });
 
