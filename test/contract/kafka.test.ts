@@ -312,9 +312,22 @@ describe("event contract on Kafka and the registry", () => {
       await producer.send({ topic, messages: [{ partition: 2, value: "first" }] });
       await consumer.connect();
       await consumer.subscribe({ topic, fromBeginning: true });
+      // Each batch is first left unresolved, as the engine does with a command topic while it
+      // restores: kafkajs fetches from the same offset again, which a session does not name again,
+      // so the broker must answer the records again from the offset it has for the session.
+      const refused = new Set<string>();
       await consumer.run({
-        eachMessage: async ({ partition, message }) => {
-          seen.push(`${partition}:${message.value!.toString()}`);
+        eachBatchAutoResolve: false,
+        eachBatch: async ({ batch, resolveOffset }) => {
+          const first = `${batch.partition}@${batch.firstOffset()}`;
+          if (!refused.has(first)) {
+            refused.add(first);
+            return;
+          }
+          for (const message of batch.messages) {
+            seen.push(`${batch.partition}:${message.value!.toString()}`);
+            resolveOffset(message.offset);
+          }
         },
       });
       await eventually(
