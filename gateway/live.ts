@@ -12,9 +12,9 @@
 import { randomUUID } from "node:crypto";
 import type { Consumer, Kafka } from "kafkajs";
 import { physicalTopic } from "../schemas/catalog.js";
-import type { Codec } from "../schemas/codec.js";
+import { DecodeError, type Codec } from "../schemas/codec.js";
 import type { PolityEvent } from "../schemas/reader.js";
-import { topicOffsets } from "../lib/kafka.js";
+import { startAgain, topicOffsets } from "../lib/kafka.js";
 
 export const LIVE_TOPICS = [
   "polity.goals.events",
@@ -56,6 +56,8 @@ export interface LiveSubscription extends AsyncIterableIterator<LiveEvent> {
 interface Subscriber {
   accept(e: LiveEvent): boolean;
   push(e: LiveEvent): void;
+  /** Ends the subscription with an error: the stream throws it once the events already taken are read. */
+  fail(error: Error): void;
 }
 
 export class LiveFeed {
@@ -72,13 +74,39 @@ export class LiveFeed {
     private readonly codec: Codec,
     private readonly prefix = "",
     private readonly instanceId = randomUUID().slice(0, 8),
+    private readonly log: (line: string) => void = () => undefined,
   ) {}
 
   get subscriberCount(): number {
     return this.subscribers.size;
   }
 
+  /** Next offset to deliver per physical topic partition: where a replacing consumer starts. */
+  private readonly next = new Map<string, string>();
+  private stopping = false;
+
   async start(): Promise<void> {
+    // Start exactly at the end of the log as of now: a fresh group would otherwise resolve "latest"
+    // only at its first fetch, and miss what is written in between.
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      for (const t of LIVE_TOPICS) {
+        const physical = physicalTopic(t, this.prefix);
+        for (const o of await topicOffsets(admin, physical)) this.next.set(`${physical}:${o.partition}`, o.high);
+      }
+    } finally {
+      await admin.disconnect();
+    }
+    await this.runConsumer();
+  }
+
+  /**
+   * Runs the feed's consumer from `next`. When kafkajs gives up on it (a crash it does not restart
+   * from, seen after a broker restart), another takes its place from the same positions, so the
+   * subscribers miss nothing and get nothing twice.
+   */
+  private async runConsumer(): Promise<void> {
     const consumer = this.kafka.consumer({
       groupId: `${this.prefix}polity-gateway-live-${this.instanceId}`,
       readUncommitted: false,
@@ -87,28 +115,26 @@ export class LiveFeed {
       heartbeatInterval: 1_000,
     });
     this.consumer = consumer;
-    // Start exactly at the end of the log as of now: a fresh group would otherwise resolve "latest"
-    // only at its first fetch, and miss what is written in between.
-    const admin = this.kafka.admin();
-    await admin.connect();
-    const ends = new Map<string, string>();
-    try {
-      for (const t of LIVE_TOPICS) {
-        const physical = physicalTopic(t, this.prefix);
-        for (const o of await topicOffsets(admin, physical)) ends.set(`${physical}:${o.partition}`, o.high);
-      }
-    } finally {
-      await admin.disconnect();
-    }
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
         for (const partition of partitions) {
-          const offset = ends.get(`${topic}:${partition}`);
+          const offset = this.next.get(`${topic}:${partition}`);
           if (offset !== undefined) consumer.seek({ topic, partition, offset });
         }
       }
-      ends.clear(); // a later rebalance (there is none in a group of one) continues from the group offsets
       this.readyResolve();
+    });
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (payload.restart || this.stopping || this.consumer !== consumer) return;
+      this.log(
+        `gateway live feed: its consumer stopped (${payload.error.message}) and kafkajs will not restart it; starting a new one`,
+      );
+      void startAgain(consumer, () => this.runConsumer(), {
+        what: "gateway live feed",
+        stopped: () => this.stopping,
+        cleanup: async () => this.consumer?.disconnect(),
+        log: this.log,
+      });
     });
     await consumer.connect();
     await consumer.subscribe({ topics: LIVE_TOPICS.map((t) => physicalTopic(t, this.prefix)), fromBeginning: false });
@@ -116,28 +142,38 @@ export class LiveFeed {
       autoCommit: true,
       eachBatch: async ({ batch }) => {
         const topic = batch.topic.slice(this.prefix.length);
+        const key = `${batch.topic}:${batch.partition}`;
         for (const m of batch.messages) {
-          let event: PolityEvent;
+          // A batch handed over again (after a failure) starts before what was delivered.
+          const at = this.next.get(key);
+          if (at !== undefined && BigInt(m.offset) < BigInt(at)) continue;
+          let event: PolityEvent | null = null;
           try {
             const decoded = await this.codec.decode(m.value);
             event = { type: decoded.type, value: decoded.value } as unknown as PolityEvent;
-          } catch {
-            continue; // the processors dead-letter what nobody can read; subscribers just skip it
+          } catch (e) {
+            // The processors dead-letter what nobody can read; subscribers just skip it. Anything
+            // else (the registry unreachable) fails the batch, which kafkajs hands over again.
+            if (!(e instanceof DecodeError)) throw e;
           }
-          this.stats.received++;
-          this.publish({
-            event,
-            topic,
-            partition: batch.partition,
-            offset: m.offset,
-            loggedAt: new Date(Number(m.timestamp)),
-          });
+          if (event) {
+            this.stats.received++;
+            this.publish({
+              event,
+              topic,
+              partition: batch.partition,
+              offset: m.offset,
+              loggedAt: new Date(Number(m.timestamp)),
+            });
+          }
+          this.next.set(key, (BigInt(m.offset) + 1n).toString());
         }
       },
     });
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     await this.consumer?.disconnect().catch(() => undefined);
   }
 
@@ -145,7 +181,14 @@ export class LiveFeed {
     this.history.push(e);
     if (this.history.length >= HISTORY_EVENTS * 1.25) this.history = this.history.slice(-HISTORY_EVENTS);
     for (const s of this.subscribers) {
-      if (s.accept(e)) {
+      let accepted: boolean;
+      try {
+        accepted = s.accept(e);
+      } catch (error) {
+        s.fail(new Error(`subscription ended: its filter failed (${(error as Error).message})`));
+        continue;
+      }
+      if (accepted) {
         s.push(e);
         this.stats.delivered++;
       }
@@ -184,6 +227,11 @@ export class LiveFeed {
           received++;
           firstSeen();
         }
+        wake?.();
+      },
+      fail: (error) => {
+        failure = error;
+        this.subscribers.delete(sub);
         wake?.();
       },
     };

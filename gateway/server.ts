@@ -138,7 +138,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { read, auth } = options;
   const plans = options.plans ?? TenantPlans.parse(loadConfig().tenantPlans);
   const commands = new Commands(options.writer, read, options.projectionWaitMs, plans);
-  const live = new LiveFeed(options.kafka, options.codec, options.topicPrefix ?? "");
+  const live = new LiveFeed(options.kafka, options.codec, options.topicPrefix ?? "", undefined, log);
   const health = new HealthChecks(options.kafka, options.registryUrl, read, {
     topicPrefix: options.topicPrefix,
     maxLag: options.maxReadyLag,
