@@ -8,8 +8,8 @@
  * external and arrayBuffers (Buffers and other memory held by JavaScript objects outside the heap),
  * heapTotal (what V8 keeps committed for its heap after that collection) and rss, in bytes, with the
  * time, and malloced (what V8 itself holds from malloc outside its heap). RSS minus heapTotal is what
- * the process holds outside V8's heap (native memory). A retained-memory leak shows as heapUsed + external growing
- * from one probe to the next; what V8 frees in a full collection does not count.
+ * the process holds outside V8's heap (native memory). A retained-memory leak shows as heapUsed +
+ * external growing from one probe to the next; what V8 frees in a full collection does not count.
  *
  * Nothing here runs in production: `npm start` never loads this file.
  */

@@ -140,8 +140,8 @@ function freePort(): Promise<number> {
 
 /**
  * What a child's last heap probe (bench/heap-probe.ts) found after a full collection, in MB: live
- * (heapUsed + external) and heap (heapTotal, V8's committed heap); null before its first probe or
- * once it is gone.
+ * (heapUsed + external), heap (heapTotal, V8's committed heap) and malloced (V8's own malloc'd
+ * memory); null before its first probe or once it is gone.
  */
 function probeMb(dir: string, pid: number | undefined): { live: number; heap: number; malloced: number } | null {
   if (!pid) return null;

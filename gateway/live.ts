@@ -10,11 +10,11 @@
  * subscribes to it gets the events written in between, even when the goal completed meanwhile.
  */
 import { randomUUID } from "node:crypto";
-import type { Consumer, Kafka } from "kafkajs";
+import type { Kafka, KafkaMessage } from "kafkajs";
 import { physicalTopic } from "../schemas/catalog.js";
 import { DecodeError, type Codec } from "../schemas/codec.js";
 import type { PolityEvent } from "../schemas/reader.js";
-import { startAgain, topicOffsets } from "../lib/kafka.js";
+import { TopicFollower } from "../processors/host/follower.js";
 
 export const LIVE_TOPICS = [
   "polity.goals.events",
@@ -61,7 +61,7 @@ interface Subscriber {
 }
 
 export class LiveFeed {
-  private consumer?: Consumer;
+  private readonly follower: TopicFollower;
   private readonly subscribers = new Set<Subscriber>();
   private history: LiveEvent[] = [];
   readonly stats = { received: 0, delivered: 0, cutOff: 0 };
@@ -69,112 +69,62 @@ export class LiveFeed {
   /** Settles once the consumer holds its partitions, so nothing published after it is missed. */
   readonly ready = new Promise<void>((r) => (this.readyResolve = r));
 
+  /**
+   * Reads committed events from the end of the log as of `start` (a fresh group would otherwise
+   * resolve "latest" only at its first fetch, and miss what is written in between). The follower
+   * keeps the next offset per partition: a consumer that replaces one kafkajs gave up on delivers
+   * nothing twice and misses nothing.
+   */
   constructor(
-    private readonly kafka: Kafka,
+    kafka: Kafka,
     private readonly codec: Codec,
     private readonly prefix = "",
-    private readonly instanceId = randomUUID().slice(0, 8),
-    private readonly log: (line: string) => void = () => undefined,
-  ) {}
+    instanceId = randomUUID().slice(0, 8),
+    log: (line: string) => void = () => undefined,
+  ) {
+    this.follower = new TopicFollower(kafka, {
+      topics: LIVE_TOPICS.map((t) => physicalTopic(t, prefix)),
+      from: "end",
+      groupId: `${prefix}polity-gateway-live-${instanceId}`,
+      consumer: { maxWaitTimeInMs: 100, sessionTimeout: 10_000, heartbeatInterval: 1_000 },
+      name: "gateway live feed",
+      log,
+      onJoin: () => this.readyResolve(),
+      onMessage: (topic, partition, m) => this.deliver(topic, partition, m),
+    });
+  }
 
   get subscriberCount(): number {
     return this.subscribers.size;
   }
 
-  /** Next offset to deliver per physical topic partition: where a replacing consumer starts. */
-  private readonly next = new Map<string, string>();
-  private stopping = false;
+  start(): Promise<void> {
+    return this.follower.start("starting the live feed");
+  }
 
-  async start(): Promise<void> {
-    // Start exactly at the end of the log as of now: a fresh group would otherwise resolve "latest"
-    // only at its first fetch, and miss what is written in between.
-    const admin = this.kafka.admin();
-    await admin.connect();
+  stop(): Promise<void> {
+    return this.follower.stop();
+  }
+
+  private async deliver(physical: string, partition: number, m: KafkaMessage): Promise<void> {
+    let event: PolityEvent;
     try {
-      for (const t of LIVE_TOPICS) {
-        const physical = physicalTopic(t, this.prefix);
-        for (const o of await topicOffsets(admin, physical)) this.next.set(`${physical}:${o.partition}`, o.high);
-      }
-    } finally {
-      await admin.disconnect();
+      const decoded = await this.codec.decode(m.value);
+      event = { type: decoded.type, value: decoded.value } as unknown as PolityEvent;
+    } catch (e) {
+      // The processors dead-letter what nobody can read; subscribers just skip it. Anything else
+      // (the registry unreachable) fails the batch, which kafkajs hands over again.
+      if (e instanceof DecodeError) return;
+      throw e;
     }
-    await this.runConsumer();
-  }
-
-  /**
-   * Runs the feed's consumer from `next`. When kafkajs gives up on it (a crash it does not restart
-   * from, seen after a broker restart), another takes its place from the same positions, so the
-   * subscribers miss nothing and get nothing twice.
-   */
-  private async runConsumer(): Promise<void> {
-    const consumer = this.kafka.consumer({
-      groupId: `${this.prefix}polity-gateway-live-${this.instanceId}`,
-      readUncommitted: false,
-      maxWaitTimeInMs: 100,
-      sessionTimeout: 10_000,
-      heartbeatInterval: 1_000,
+    this.stats.received++;
+    this.publish({
+      event,
+      topic: physical.slice(this.prefix.length),
+      partition,
+      offset: m.offset,
+      loggedAt: new Date(Number(m.timestamp)),
     });
-    this.consumer = consumer;
-    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-      for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
-        for (const partition of partitions) {
-          const offset = this.next.get(`${topic}:${partition}`);
-          if (offset !== undefined) consumer.seek({ topic, partition, offset });
-        }
-      }
-      this.readyResolve();
-    });
-    consumer.on(consumer.events.CRASH, ({ payload }) => {
-      if (payload.restart || this.stopping || this.consumer !== consumer) return;
-      this.log(
-        `gateway live feed: its consumer stopped (${payload.error.message}) and kafkajs will not restart it; starting a new one`,
-      );
-      void startAgain(consumer, () => this.runConsumer(), {
-        what: "gateway live feed",
-        stopped: () => this.stopping,
-        cleanup: async () => this.consumer?.disconnect(),
-        log: this.log,
-      });
-    });
-    await consumer.connect();
-    await consumer.subscribe({ topics: LIVE_TOPICS.map((t) => physicalTopic(t, this.prefix)), fromBeginning: false });
-    await consumer.run({
-      autoCommit: true,
-      eachBatch: async ({ batch }) => {
-        const topic = batch.topic.slice(this.prefix.length);
-        const key = `${batch.topic}:${batch.partition}`;
-        for (const m of batch.messages) {
-          // A batch handed over again (after a failure) starts before what was delivered.
-          const at = this.next.get(key);
-          if (at !== undefined && BigInt(m.offset) < BigInt(at)) continue;
-          let event: PolityEvent | null = null;
-          try {
-            const decoded = await this.codec.decode(m.value);
-            event = { type: decoded.type, value: decoded.value } as unknown as PolityEvent;
-          } catch (e) {
-            // The processors dead-letter what nobody can read; subscribers just skip it. Anything
-            // else (the registry unreachable) fails the batch, which kafkajs hands over again.
-            if (!(e instanceof DecodeError)) throw e;
-          }
-          if (event) {
-            this.stats.received++;
-            this.publish({
-              event,
-              topic,
-              partition: batch.partition,
-              offset: m.offset,
-              loggedAt: new Date(Number(m.timestamp)),
-            });
-          }
-          this.next.set(key, (BigInt(m.offset) + 1n).toString());
-        }
-      },
-    });
-  }
-
-  async stop(): Promise<void> {
-    this.stopping = true;
-    await this.consumer?.disconnect().catch(() => undefined);
   }
 
   private publish(e: LiveEvent): void {

@@ -234,6 +234,25 @@ export async function topicOffsets(
 }
 
 /**
+ * Calls `replace` when kafkajs gives up on `consumer` (its CRASH event with `restart` false; kafkajs
+ * then never fetches again), saying so in the log, unless `ignore()` (the host is stopping, or this
+ * consumer was replaced already).
+ */
+export function whenGivenUp(
+  consumer: Consumer,
+  options: { what: string; ignore: () => boolean; log?: (line: string) => void },
+  replace: () => void,
+): void {
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    if (payload.restart || options.ignore()) return;
+    options.log?.(
+      `${options.what}: its consumer stopped (${payload.error.message}) and kafkajs will not restart it; starting a new one`,
+    );
+    replace();
+  });
+}
+
+/**
  * Starts a consumer again after kafkajs gave up on the one before (its CRASH event with `restart`
  * false): kafkajs then never fetches again, and a process whose consumers have all given up ends
  * with exit code 0 (seen in CI: a tier after a broker restart). Disconnects the old consumer, then

@@ -13,7 +13,7 @@ import { DEAD_LETTER_TOPIC, physicalTopic } from "../schemas/catalog.js";
 import { DecodeError, type Codec } from "../schemas/codec.js";
 import { watchProjection } from "./metrics.js";
 import { deadLetterFor, deadLetterMessage, type PolityEvent } from "../schemas/reader.js";
-import { startAgain, topicOffsets } from "../lib/kafka.js";
+import { startAgain, topicOffsets, whenGivenUp } from "../lib/kafka.js";
 
 /** One event as a projection sees it: decoded, with where it sits in the log. */
 export interface LoggedEvent {
@@ -170,13 +170,15 @@ export class ProjectionHost {
       this.lastDelivery = Date.now();
       if (payload.batchSize === 0) this.onMarkersOnly(payload.topic, payload.partition, BigInt(payload.lastOffset));
     });
-    consumer.on(consumer.events.CRASH, ({ payload }) => {
-      if (payload.restart || this.stopping || this.consumer !== consumer) return;
-      this.options.log?.(
-        `projection ${this.options.store.name}: its consumer stopped (${payload.error.message}) and kafkajs will not restart it; starting a new one`,
-      );
-      void this.replaceConsumer(consumer);
-    });
+    whenGivenUp(
+      consumer,
+      {
+        what: `projection ${this.options.store.name}`,
+        log: this.options.log,
+        ignore: () => this.stopping || this.consumer !== consumer,
+      },
+      () => void this.replaceConsumer(consumer),
+    );
     await consumer.connect();
     await consumer.subscribe({ topics: this.options.topics.map((t) => this.physical(t)), fromBeginning: true });
     await consumer.run({

@@ -5,9 +5,9 @@
  * the end is (its high watermark, host.ts). Right after a broker comes back from a stall (a GC
  * pause, a frozen VM), it may answer from what it knew before the stall, before the cluster moved
  * its partitions to other brokers and before it learned so: an end offset (and records) from
- * before transactions the cluster committed meanwhile. kafkajs sends no leader epoch with its requests, so nothing in the protocol stops that
- * answer. A restore that believed it would fold a state without this host's own latest decisions
- * and decide them again. (The double TaskCompleted once seen in the fault suite's "broker frozen
+ * before transactions the cluster committed meanwhile. kafkajs sends no leader epoch with its
+ * requests, so nothing in the protocol stops that answer. A restore that believed it would fold a
+ * state without this host's own latest decisions and decide them again. (The double TaskCompleted once seen in the fault suite's "broker frozen
  * 20 s" round is more likely the other way to read too little, a last stable offset taken for the
  * end, which host.ts now avoids by reading to the high watermark; this guard is for the stale
  * broker, which no test reproduces.)

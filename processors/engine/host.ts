@@ -20,7 +20,7 @@
  * aborted transaction is invisible to read_committed readers, and a repeat input finds its
  * effects already in the state). A failed transaction throws the slot's state away and restores.
  */
-import { startAgain, topicOffsets } from "../../lib/kafka.js";
+import { startAgain, topicOffsets, whenGivenUp } from "../../lib/kafka.js";
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from "kafkajs";
 import { buildEnvelope, HEADER, type MessageContext } from "../../producers/envelope.js";
 import { EventWriter, type OutgoingMessage } from "../../producers/writer.js";
@@ -202,10 +202,11 @@ export class ExactlyOnceHost {
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => this.onAssignment(payload.memberAssignment));
     consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => this.onBatchEnd(payload));
-    consumer.on(consumer.events.CRASH, ({ payload }) => {
-      if (payload.restart || this.stopping || this.consumer !== consumer) return;
-      void this.replaceConsumer(consumer, payload.error.message);
-    });
+    whenGivenUp(
+      consumer,
+      { what: this.role, log: this.log, ignore: () => this.stopping || this.consumer !== consumer },
+      () => void this.replaceConsumer(consumer),
+    );
     await consumer.connect();
     await consumer.subscribe({
       topics: this.options.topics.inputs.map((t) => physicalTopic(t, this.prefix)),
@@ -225,9 +226,8 @@ export class ExactlyOnceHost {
    * partition it is given is restored from the log, as after a process restart. Until then the
    * tier counts as down (metrics).
    */
-  private async replaceConsumer(old: Consumer, reason: string): Promise<void> {
+  private async replaceConsumer(old: Consumer): Promise<void> {
     this.crashed = true;
-    this.log(`${this.role}: its consumer stopped (${reason}) and kafkajs will not restart it; starting a new one`);
     for (const slot of this.slots.values()) void this.close(slot);
     this.slots.clear();
     await startAgain(old, () => this.runConsumer(), {

@@ -3,6 +3,7 @@
  * from the beginning on start (resolving once caught up), then followed live. It uses a private
  * consumer group that never commits, because every process needs the whole directory.
  */
+import { randomUUID } from "node:crypto";
 import type { Kafka } from "kafkajs";
 import { HEADER } from "../../producers/envelope.js";
 import { EventWriter } from "../../producers/writer.js";
@@ -48,11 +49,12 @@ export class DirectoryFeed implements AgentEventSource {
     log?: (line: string) => void,
   ) {
     this.follower = new TopicFollower(kafka, {
-      topic: physicalTopic(AGENTS_TOPIC, topicPrefix),
-      groupPrefix: `${topicPrefix}polity-directory`,
-      maxWaitTimeInMs: 200,
+      topics: [physicalTopic(AGENTS_TOPIC, topicPrefix)],
+      from: "beginning",
+      groupId: `${topicPrefix}polity-directory-${randomUUID()}`,
+      consumer: { maxWaitTimeInMs: 200 },
       log,
-      onMessage: async (message) => {
+      onMessage: async (_topic, _partition, message) => {
         // Heartbeats are most of this topic; the directory keeps only each agent's latest load
         // (the autoscaler's input), so the monitor's own ticks are skipped unread.
         const key = message.key?.toString() ?? "";

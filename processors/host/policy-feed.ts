@@ -14,6 +14,7 @@ import type { Codec } from "../../schemas/codec.js";
 import { DecodeError } from "../../schemas/codec.js";
 import type { PolityEvent } from "../../schemas/reader.js";
 import { PolicyBook } from "../domain/policies/book.js";
+import { randomUUID } from "node:crypto";
 import { TopicFollower } from "./follower.js";
 
 const POLICIES_TOPIC = "polity.policies.events";
@@ -29,11 +30,12 @@ export class PolicyFeed {
     log?: (line: string) => void,
   ) {
     this.follower = new TopicFollower(kafka, {
-      topic: physicalTopic(POLICIES_TOPIC, topicPrefix),
-      groupPrefix: `${topicPrefix}polity-policies`,
-      maxWaitTimeInMs: 100,
+      topics: [physicalTopic(POLICIES_TOPIC, topicPrefix)],
+      from: "beginning",
+      groupId: `${topicPrefix}polity-policies-${randomUUID()}`,
+      consumer: { maxWaitTimeInMs: 100 },
       log,
-      onMessage: async (message) => {
+      onMessage: async (_topic, _partition, message) => {
         try {
           const decoded = await this.codec.decode(message.value);
           this.book.apply({ type: decoded.type, value: decoded.value } as unknown as PolityEvent);

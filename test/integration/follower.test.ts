@@ -39,11 +39,12 @@ describe("TopicFollower", () => {
     const lines: string[] = [];
     let thrown = 0;
     const follower = new TopicFollower(k, {
-      topic,
-      groupPrefix: unique("follower-group"),
-      maxWaitTimeInMs: 100,
+      topics: [topic],
+      from: "beginning",
+      groupId: unique("follower-group"),
+      consumer: { maxWaitTimeInMs: 100 },
       log: (line) => lines.push(line),
-      onMessage: async (message) => {
+      onMessage: async (_topic, _partition, message) => {
         const value = message.value!.toString();
         if (value === "before-17" && thrown === 0) {
           thrown++;
