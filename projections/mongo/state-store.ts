@@ -24,10 +24,15 @@
  *   projects) are recomputed from the documents they summarise, which is idempotent by construction,
  *   instead of being kept with $inc (which would need the previous status of every task and could
  *   drift). A goal's summary reads the goal document too (its kind, phases, plans and resource
- *   requests), so it is recomputed after every batch of any topic that changes one of these: the
- *   last recomputation sees every input at its final state, whatever order the topics were applied in.
+ *   requests), so it is recomputed after every batch of any topic that changes one of these
+ *   (goalSummaryInputs): the last recomputation sees every input at its final state, whatever order
+ *   the topics were applied in.
  * - Documents are created by an unguarded upsert that only sets defaults ($setOnInsert) before the
  *   guarded updates, because a guarded upsert on an existing document raises a duplicate-key error.
+ * - What a batch wrote of a partition's own documents (and its positions on documents of other
+ *   partitions) is remembered (written.ts), so the next batch of that partition starts from it instead
+ *   of reading it back; the compare-and-set finds a document another host moved since, and the store
+ *   then forgets everything and the host applies the batch again from what is stored.
  */
 import {
   ATTEMPT_OVER,
@@ -39,6 +44,7 @@ import {
 } from "../../processors/domain/kernel/status.js";
 import { MongoBulkWriteError, type AnyBulkWriteOperation, type Collection, type Db, type Document } from "mongodb";
 import { findEach } from "./find-each.js";
+import { Written } from "./written.js";
 import { checkpointKey, type Checkpoints, type LoggedEvent, type ProjectionStore } from "../host.js";
 import { formatCost, sumCosts, toUnits } from "../../processors/domain/kernel/costs.js";
 import { taskKey } from "../../processors/domain/kernel/keys.js";
@@ -589,15 +595,21 @@ interface Entry<D> {
   last: number | null;
   /** The document was not in the store when loaded: it is inserted whole. */
   missing: boolean;
+  /** An event at or below readPos came again: a batch applied before, maybe not to its end. */
+  repeated: boolean;
 }
 
 /**
- * Documents owned by one source topic partition: read once per batch, folded in memory, written back
- * as a compare-and-set on the position read. `owned` lists the fields this fold writes; the other
- * fields of the document belong to other writers and are never written from here.
+ * Documents owned by one source topic partition: read once per batch (or taken from what the store
+ * wrote before, `written`), folded in memory, written back as a compare-and-set on the position
+ * read. `owned` lists the fields this fold writes; the other fields of the document belong to other
+ * writers and are never written from here.
  */
 class Fold<D extends { _id: string; _pos: Positions }> {
   private readonly entries = new Map<string, Entry<D>>();
+  /** The field and values of the groups loaded whole (loadBy), to be remembered whole after the write. */
+  private groups: { field: keyof D & string; values: Set<string> } | null = null;
+  private readonly key: string;
 
   constructor(
     private readonly db: Db,
@@ -606,25 +618,66 @@ class Fold<D extends { _id: string; _pos: Positions }> {
     private readonly fresh: (id: string) => D,
     private readonly owned: readonly (keyof D & string)[],
     private readonly defaults: (id: string) => Document,
-  ) {}
+    private readonly written: Written,
+  ) {
+    this.key = `${collection}|${pos}`;
+  }
 
   async load(ids: Iterable<string>): Promise<void> {
-    const wanted = [...new Set(ids)].filter((id) => !this.entries.has(id));
-    if (wanted.length > 0) await this.loadBy("_id", wanted, wanted);
+    const wanted = [...new Set(ids)].filter((id) => !this.entries.has(id) && !this.recall(id));
+    if (wanted.length === 0) return;
+    const found = await findEach(this.db.collection<Stored>(this.collection), "_id", wanted);
+    this.remember(wanted, found);
   }
 
   /**
-   * Loads every document whose `field` is one of `values` (one equality find per value), and fresh
-   * documents for the `ids` not among them. Only for a collection whose documents all carry
-   * `field` from their first write (a task's goalId comes from its key).
+   * Loads every document whose `field` is one of `values` (one equality find per value, unless the
+   * store wrote the whole group before), and fresh documents for the `ids` not among them. Only for a
+   * collection whose documents all carry `field` from their first write (a task's goalId comes from
+   * its key); one field per fold.
    */
   async loadBy(field: keyof D & string, values: Iterable<string>, ids: Iterable<string>): Promise<void> {
-    const found = await findEach(this.db.collection<Stored>(this.collection), field, new Set(values));
+    if (this.groups && this.groups.field !== field)
+      throw new Error(`state projection: ${this.collection} loaded by ${this.groups.field} and by ${field}`);
+    const groups = (this.groups ??= { field, values: new Set<string>() });
+    const unknown: string[] = [];
+    for (const value of new Set(values)) {
+      groups.values.add(value);
+      const members = this.written.group(this.key, `${field}=${value}`);
+      if (members) for (const id of members) this.recall(id);
+      else unknown.push(value);
+    }
+    const found = await findEach(this.db.collection<Stored>(this.collection), field, unknown);
     const all = new Set([...found.map((d) => d._id), ...ids]);
     this.remember(
-      [...all].filter((id) => !this.entries.has(id)),
+      [...all].filter((id) => !this.entries.has(id) && !this.recall(id)),
       found,
     );
+  }
+
+  /** Takes the document from what the store wrote before, if it has it; whether it did. */
+  private recall(id: string): boolean {
+    if (this.entries.has(id)) return true;
+    const known = this.written.get<D>(this.key, id);
+    if (!known) return false;
+    this.entries.set(id, { doc: known.doc, readPos: known.pos, last: null, missing: false, repeated: false });
+    return true;
+  }
+
+  /** After a successful write: every document this fold holds that the store now has, as it has it. */
+  private memorise(): void {
+    const field = this.groups?.field;
+    const members = new Map<string, string[]>();
+    for (const [id, entry] of this.entries) {
+      if (entry.missing && entry.last === null) continue; // not in the store
+      const group = field === undefined ? null : `${field}=${String(entry.doc[field])}`;
+      this.written.set(this.key, id, entry.doc, entry.last ?? entry.readPos, group);
+      if (group !== null) members.set(group, [...(members.get(group) ?? []), id]);
+    }
+    for (const value of this.groups?.values ?? []) {
+      const group = `${field}=${value}`;
+      this.written.setGroup(this.key, group, members.get(group) ?? []);
+    }
   }
 
   /** Every document loaded, as folded so far (what the store holds once `write` succeeds). */
@@ -646,6 +699,7 @@ class Fold<D extends { _id: string; _pos: Positions }> {
         readPos: typeof readPos === "number" ? readPos : null,
         last: null,
         missing: stored === undefined,
+        repeated: false,
       });
     }
   }
@@ -654,9 +708,21 @@ class Fold<D extends { _id: string; _pos: Positions }> {
   at(id: string, offset: number): D | undefined {
     const entry = this.entries.get(id);
     if (!entry) throw new Error(`state projection: ${this.collection} ${id} was not loaded before folding`);
-    if (entry.readPos !== null && offset <= entry.readPos) return undefined;
+    if (entry.readPos !== null && offset <= entry.readPos) {
+      entry.repeated = true;
+      return undefined;
+    }
     entry.last = offset;
     return entry.doc;
+  }
+
+  /**
+   * Whether the document was missing when loaded, or the batch brought an event of it that was
+   * applied before: what was derived from it then may not have been written.
+   */
+  newOrRepeated(id: string): boolean {
+    const entry = this.entries.get(id);
+    return entry !== undefined && (entry.missing || entry.repeated);
   }
 
   /** The document as folded so far, whether or not this batch changes it. */
@@ -696,10 +762,12 @@ class Fold<D extends { _id: string; _pos: Positions }> {
       creates.push(...createOps(id, this.defaults(id)));
       update(id, entry);
     }
-    if (ops.length === 0) return;
-    await bulkWrite(collection, creates, true);
-    const matched = await bulkWrite(collection, ops, true);
-    if (matched !== ops.length) throw positionMoved(ops.length - matched, this.collection, this.pos);
+    if (ops.length > 0) {
+      await bulkWrite(collection, creates, true);
+      const matched = await bulkWrite(collection, ops, true);
+      if (matched !== ops.length) throw positionMoved(ops.length - matched, this.collection, this.pos);
+    }
+    this.memorise();
   }
 }
 
@@ -785,6 +853,7 @@ class Effects {
   constructor(
     private readonly pos: string,
     private readonly defaults: (id: string) => Document,
+    private readonly written: Written,
   ) {}
 
   /** Adds the modifiers of document `id` for the event at `offset`; events are added in log order. */
@@ -802,14 +871,24 @@ class Effects {
     if (this.byDoc.size === 0) return;
     const field = `_pos.${this.pos}`;
     const coll = db.collection<Stored>(collection);
-    const stored = await findEach(coll, "_id", this.byDoc.keys(), {}, { projection: { [field]: 1 } });
-    const readPos = new Map(stored.map((d) => [d._id, (d._pos as Positions | undefined)?.[this.pos]]));
+    // Positions this store wrote before are known without reading them (written.ts).
+    const key = `${collection}|${this.pos}`;
+    const readPos = new Map<string, number | null | undefined>();
+    for (const id of this.byDoc.keys()) {
+      const known = this.written.get<null>(key, id);
+      if (known) readPos.set(id, known.pos);
+    }
+    const unknown = [...this.byDoc.keys()].filter((id) => !readPos.has(id));
+    for (const d of await findEach(coll, "_id", unknown, {}, { projection: { [field]: 1 } }))
+      readPos.set(d._id, (d._pos as Positions | undefined)?.[this.pos]);
+    const wrote = new Map<string, number | null>();
     const creates: Op[] = [];
     const ops: Op[] = [];
     for (const [id, events] of this.byDoc) {
       const read = readPos.get(id);
       const from = typeof read === "number" ? read : null;
       const pending = events.filter((e) => from === null || e.offset > from);
+      wrote.set(id, pending.length === 0 ? from : pending[pending.length - 1]!.offset);
       if (pending.length === 0) continue;
       if (!readPos.has(id)) creates.push(...createOps(id, this.defaults(id)));
       const filter = atPosition(id, this.pos, from);
@@ -822,6 +901,7 @@ class Effects {
     // Ordered: a document's removals land before the update that moves its position.
     const matched = await bulkWrite(coll, ops, true);
     if (matched !== ops.length) throw positionMoved(ops.length - matched, collection, this.pos);
+    for (const [id, pos] of wrote) this.written.set(key, id, null, pos);
   }
 }
 
@@ -1032,6 +1112,58 @@ export function resourceUses(
   return [...byKind.values()]
     .sort((x, y) => (x.use.kind < y.use.kind ? -1 : 1))
     .map((k) => ({ ...k.use, granted: formatCost(k.granted), held: formatCost(k.held) }));
+}
+
+/** The fields of a goal document its summary reads (goalSummary); allocations come from governance batches. */
+const GOAL_SUMMARY_FIELDS = [
+  "kind",
+  "status",
+  "phases",
+  "planUsage",
+  "allocations",
+] as const satisfies readonly (keyof GoalDoc)[];
+type GoalSummarySource = Pick<GoalDoc, (typeof GOAL_SUMMARY_FIELDS)[number]>;
+
+/**
+ * A goal's summary (task summary, consumption, escalation counts, governors and mayors, phase
+ * progress), computed from the goal document's GOAL_SUMMARY_FIELDS (undefined: not written yet), its
+ * task documents and its escalations.
+ */
+export function goalSummary(
+  goal: GoalSummarySource | undefined,
+  tasks: TaskDoc[],
+  escalations: Pick<EscalationDoc, "status">[],
+): Document {
+  // A task document exists before its TaskCreated only when an event of it came first; it is not counted.
+  const mine = tasks.filter((t) => t.attempt > 0);
+  const summary: Partial<Record<TaskStatus, number>> = {};
+  for (const t of mine) summary[t.status] = (summary[t.status] ?? 0) + 1;
+  const taskUsage = taskUsageOf(mine);
+  return {
+    taskSummary: summary,
+    tasksTotal: mine.length,
+    progress: mine.length === 0 ? 0 : (summary.COMPLETED ?? 0) / mine.length,
+    resourceConsumption: {
+      computeCost: sumCosts(mine.map((t) => t.cost)),
+      agentMs: mine.reduce((s, t) => s + t.agentMs, 0),
+      apiCalls: taskUsage.calls + (goal?.planUsage?.calls ?? 0),
+      resources: resourceUses(goal?.allocations ?? [], mine),
+    },
+    taskUsage,
+    escalations: { open: escalations.filter((e) => e.status === "OPEN").length, total: escalations.length },
+    ...tierHolders(mine),
+    phaseProgress: goal?.kind === "PROJECT" ? phaseProgressOf(goal, mine) : [],
+  };
+}
+
+/**
+ * What goalSummary takes from the goal's own fields that a goals-topic batch writes: its plans' model
+ * calls, and for a project its status and phases. Two goal documents with the same inputs and the same
+ * allocations, tasks and escalations have the same summary (test/integration/state-store-writes.test.ts).
+ */
+export function goalSummaryInputs(goal: Pick<GoalDoc, "kind" | "status" | "phases" | "planUsage">): string {
+  const calls = goal.planUsage?.calls ?? 0;
+  return JSON.stringify(goal.kind === "PROJECT" ? [calls, goal.status, goal.phases] : [calls]);
 }
 
 /** A project's eight phases: its own dates and status (goal.phases, goal.status) and its tasks'. */
@@ -1398,7 +1530,16 @@ export class StateStore implements ProjectionStore {
     await db.collection(this.collections.policies).createIndex({ category: 1, status: 1 }, { name: "category_status" });
   }
 
+  /**
+   * What this store wrote (written.ts), forgotten on every assignment and after any failed batch.
+   * A goal in flight takes about fifteen entries (itself twice, its tasks, its agents' positions):
+   * 2 000 hold a burst of a hundred goals and stay a few megabytes.
+   */
+  private readonly written = new Written(2_000);
+
+  /** Asked on every assignment: what this store wrote before is forgotten, the store is read again. */
   async checkpoints(): Promise<Checkpoints> {
+    this.written.clear();
     const out: Checkpoints = new Map();
     const docs = await this.db.collection<CheckpointDoc>(this.collections.checkpoints).find({}).toArray();
     for (const d of docs) out.set(checkpointKey(d.topic, d.partition), BigInt(d.next));
@@ -1414,7 +1555,14 @@ export class StateStore implements ProjectionStore {
   private queue: Promise<void> = Promise.resolve();
 
   apply(topic: string, partition: number, events: LoggedEvent[], next: bigint): Promise<void> {
-    const run = this.queue.then(() => this.applyNow(topic, partition, events, next));
+    const run = this.queue.then(() =>
+      this.applyNow(topic, partition, events, next).catch((e: unknown) => {
+        // A batch that failed part-way (or found a document moved by another host) may have left
+        // what the store remembers ahead of, or behind, what it holds.
+        this.written.clear();
+        throw e;
+      }),
+    );
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -1454,8 +1602,18 @@ export class StateStore implements ProjectionStore {
   }
 
   private async applyGoals(pos: string, events: LoggedEvent[]): Promise<void> {
-    const goals = new Fold<GoalDoc>(this.db, this.collections.goals, pos, freshGoal, GOAL_OWNED, goalDefaults);
-    await goals.load(idsOf(events, (v) => v.goalId));
+    const goals = new Fold<GoalDoc>(
+      this.db,
+      this.collections.goals,
+      pos,
+      freshGoal,
+      GOAL_OWNED,
+      goalDefaults,
+      this.written,
+    );
+    const goalIds = [...new Set(idsOf(events, (v) => v.goalId))];
+    await goals.load(goalIds);
+    const inputsRead = new Map(goalIds.map((id) => [id, goalSummaryInputs(goals.peek(id)!)]));
     for (const { event, offset } of events) {
       if (!("goalId" in event.value) || typeof event.value.goalId !== "string") continue;
       const goal = goals.at(event.value.goalId, num(offset));
@@ -1549,12 +1707,17 @@ export class StateStore implements ProjectionStore {
       }
     }
     await goals.write();
-    // The summaries read the goal's kind, phases and plans: recomputed now they may have changed.
-    await this.summariseGoals([...new Set(idsOf(events, (v) => v.goalId))]);
+    // A summary reads the goal's plans' model calls, and a project's status and phases: it is
+    // recomputed where the batch changed these, and for a new goal or one whose events came again
+    // (its summary may not have been written). Any other goal's summary is that of the last batch
+    // that summarised it, which read the same inputs.
+    await this.summariseGoals(
+      goalIds.filter((id) => goals.newOrRepeated(id) || goalSummaryInputs(goals.peek(id)!) !== inputsRead.get(id)),
+    );
   }
 
   private async applyTasks(pos: string, events: LoggedEvent[]): Promise<void> {
-    const tasks = new Fold<TaskDoc>(this.db, this.collections.tasks, pos, freshTask, TASK_OWNED, bare);
+    const tasks = new Fold<TaskDoc>(this.db, this.collections.tasks, pos, freshTask, TASK_OWNED, bare, this.written);
     const escalations = new Fold<EscalationDoc>(
       this.db,
       this.collections.escalations,
@@ -1562,8 +1725,9 @@ export class StateStore implements ProjectionStore {
       freshEscalation,
       ESCALATION_OWNED,
       bare,
+      this.written,
     );
-    const agents = new Effects(pos, agentDefaults);
+    const agents = new Effects(pos, agentDefaults, this.written);
     const goalIds = new Set<string>();
     const taskIds: string[] = [];
     const escalationIds: string[] = [];
@@ -1822,9 +1986,7 @@ export class StateStore implements ProjectionStore {
       "_id",
       goalIds,
       {},
-      {
-        projection: { kind: 1, status: 1, phases: 1, planUsage: 1, allocations: 1 },
-      },
+      { projection: Object.fromEntries(GOAL_SUMMARY_FIELDS.map((f) => [f, 1])) },
     );
     // `known`: every task document of these goals as just written (applyTasks loads them all).
     const tasks: TaskDoc[] =
@@ -1856,40 +2018,20 @@ export class StateStore implements ProjectionStore {
       {},
       { projection: { goalId: 1, status: 1 } },
     );
-    const ops: Op[] = [];
-    for (const goalId of goalIds) {
-      const goal = goals.find((g) => g._id === goalId);
-      // A task document exists before its TaskCreated only when an event of it came first; it is not counted.
-      const mine = tasks.filter((t) => t.goalId === goalId && t.attempt > 0);
-      const summary: Partial<Record<TaskStatus, number>> = {};
-      for (const t of mine) summary[t.status] = (summary[t.status] ?? 0) + 1;
-      const esc = escalations.filter((e) => e.goalId === goalId);
-      const taskUsage = taskUsageOf(mine);
-      ops.push({
-        updateOne: {
-          filter: { _id: goalId },
-          update: {
-            $set: {
-              taskSummary: summary,
-              tasksTotal: mine.length,
-              progress: mine.length === 0 ? 0 : (summary.COMPLETED ?? 0) / mine.length,
-              resourceConsumption: {
-                computeCost: sumCosts(mine.map((t) => t.cost)),
-                agentMs: mine.reduce((s, t) => s + t.agentMs, 0),
-                apiCalls: taskUsage.calls + (goal?.planUsage?.calls ?? 0),
-                resources: resourceUses(goal?.allocations ?? [], mine),
-              },
-              taskUsage,
-              escalations: { open: esc.filter((e) => e.status === "OPEN").length, total: esc.length },
-              ...tierHolders(mine),
-              phaseProgress: goal?.kind === "PROJECT" ? phaseProgressOf(goal, mine) : [],
-            },
-            $setOnInsert: { goalId, _pos: {} },
-          },
-          upsert: true,
+    const ops: Op[] = goalIds.map((goalId) => ({
+      updateOne: {
+        filter: { _id: goalId },
+        update: {
+          $set: goalSummary(
+            goals.find((g) => g._id === goalId),
+            tasks.filter((t) => t.goalId === goalId),
+            escalations.filter((e) => e.goalId === goalId),
+          ),
+          $setOnInsert: { goalId, _pos: {} },
         },
-      });
-    }
+        upsert: true,
+      },
+    }));
     await bulkWrite(this.db.collection<Stored>(this.collections.goals), ops, false);
   }
 
@@ -1937,8 +2079,16 @@ export class StateStore implements ProjectionStore {
    * the agent when the goal's fold sees them granted (once per request, whatever copies the log has).
    */
   private async applyGovernance(pos: string, events: LoggedEvent[]): Promise<void> {
-    const goals = new Fold<GoalDoc>(this.db, this.collections.goals, pos, freshGoal, GOVERNANCE_OWNED, goalDefaults);
-    const agents = new Effects(pos, agentDefaults);
+    const goals = new Fold<GoalDoc>(
+      this.db,
+      this.collections.goals,
+      pos,
+      freshGoal,
+      GOVERNANCE_OWNED,
+      goalDefaults,
+      this.written,
+    );
+    const agents = new Effects(pos, agentDefaults, this.written);
     const goalIds = [...new Set(idsOf(events, (v) => v.goalId))];
     await goals.load(goalIds);
     const requesters = new Set<string>();
@@ -2089,10 +2239,18 @@ export class StateStore implements ProjectionStore {
   }
 
   private async applyAgents(pos: string, events: LoggedEvent[]): Promise<void> {
-    const agents = new Fold<AgentDoc>(this.db, this.collections.agents, pos, freshAgent, AGENT_OWNED, agentDefaults);
+    const agents = new Fold<AgentDoc>(
+      this.db,
+      this.collections.agents,
+      pos,
+      freshAgent,
+      AGENT_OWNED,
+      agentDefaults,
+      this.written,
+    );
     // Subordinate lists are written from the subordinate's partition onto the superior's document,
     // under a position of their own so they never interfere with the superior's own fold.
-    const superiors = new Effects(`${pos}_sub`, agentDefaults);
+    const superiors = new Effects(`${pos}_sub`, agentDefaults, this.written);
     await agents.load(idsOf(events, (v) => v.agentId));
     for (const { event, offset: big } of events) {
       const offset = num(big);
@@ -2171,7 +2329,15 @@ export class StateStore implements ProjectionStore {
   }
 
   private async applyPolicies(pos: string, events: LoggedEvent[]): Promise<void> {
-    const policies = new Fold<PolicyDoc>(this.db, this.collections.policies, pos, freshPolicy, POLICY_OWNED, bare);
+    const policies = new Fold<PolicyDoc>(
+      this.db,
+      this.collections.policies,
+      pos,
+      freshPolicy,
+      POLICY_OWNED,
+      bare,
+      this.written,
+    );
     await policies.load(idsOf(events, (v) => v.policyId));
     for (const { event, offset } of events) {
       const at = occurredAt(event);

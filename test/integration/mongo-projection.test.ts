@@ -276,6 +276,24 @@ describe("MongoDB state projection", () => {
     assert.deepEqual(await snapshot(db), before);
   });
 
+  it("repairs a goal's summary when a goals batch comes again after the store failed before the summary", async () => {
+    await caughtUp();
+    const before = await snapshot(db);
+    const goals = db.collection<GoalDoc>("goals");
+    const project = await goals.findOne({ kind: "PROJECT" });
+    assert.ok(project, "a project (from the test of its eight phases)");
+    // What a store that went down between a goals batch's documents and their summaries leaves: the
+    // goal written with its new position, its summary as an earlier batch computed it.
+    await goals.updateOne({ _id: project._id }, { $set: { phaseProgress: [], tasksTotal: 0, taskSummary: {} } });
+    const checkpoints = await store.checkpoints();
+    for (const [key, list] of logged()) {
+      if (!key.startsWith("polity.goals.events:")) continue;
+      const { topic, partition } = list[0]!;
+      await store.apply(topic, partition, list, checkpoints.get(key)!);
+    }
+    assert.deepEqual(await snapshot(db), before);
+  });
+
   it("loses and doubles nothing when a host stops mid-way and a new one starts from rewound checkpoints", async () => {
     const { goalId } = await submitGoal(d.writer, who, { title: "DAG 2", topology: "dgm", tasks: TEN_TASK_DAG });
     await d.watch.until("three completions", () => {
@@ -311,6 +329,41 @@ describe("MongoDB state projection", () => {
       }
     }
     assert.deepEqual(await snapshot(rebuilt.db), await snapshot(db));
+  });
+
+  it("ends as a rebuild does when two stores take turns on the same partitions, each remembering what it wrote", async () => {
+    await caughtUp();
+    const shared = freshDb();
+    const [a, b] = [new StateStore(shared), new StateStore(shared)];
+    await a.ensureIndexes();
+    const live = await store.checkpoints();
+    let moved = 0;
+    // What the host does with a batch that fails: it delivers it again.
+    const apply = async (s: StateStore, events: LoggedEvent[], next: bigint) => {
+      const { topic, partition } = events[0]!;
+      try {
+        await s.apply(topic, partition, events, next);
+      } catch (e) {
+        if (!/another host is projecting the same partition/.test((e as Error).message)) throw e;
+        moved++;
+        await s.apply(topic, partition, events, next);
+      }
+    };
+    for (const [key, list] of logged()) {
+      // In three parts: A applies the first; B the first and second; A the second, remembering
+      // the first as it wrote it, which B has moved since; then each the third.
+      const third = Math.ceil(list.length / 3);
+      const parts = [list.slice(0, third), list.slice(third, 2 * third), list.slice(2 * third)].filter((p) => p.length);
+      const next = (i: number) => parts[i + 1]?.[0]!.offset ?? live.get(key)!;
+      await apply(a, parts[0]!, next(0));
+      await apply(b, parts[0]!, next(0));
+      for (let i = 1; i < parts.length; i++) {
+        await apply(b, parts[i]!, next(i));
+        await apply(a, parts[i]!, next(i));
+      }
+    }
+    assert.ok(moved > 0, "store A found documents that store B had moved since A wrote them");
+    assert.deepEqual(await snapshot(shared), await snapshot(db));
   });
 
   it("shows plans, planners and model usage of goals and tasks, derived from the events alone", async () => {
