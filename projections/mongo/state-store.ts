@@ -44,7 +44,7 @@ import {
 } from "../../processors/domain/kernel/status.js";
 import { MongoBulkWriteError, type AnyBulkWriteOperation, type Collection, type Db, type Document } from "mongodb";
 import { findEach } from "./find-each.js";
-import { Written } from "./written.js";
+import { foldKey, Written } from "./written.js";
 import { checkpointKey, type Checkpoints, type LoggedEvent, type ProjectionStore } from "../host.js";
 import { formatCost, sumCosts, toUnits } from "../../processors/domain/kernel/costs.js";
 import { taskKey } from "../../processors/domain/kernel/keys.js";
@@ -620,7 +620,7 @@ class Fold<D extends { _id: string; _pos: Positions }> {
     private readonly defaults: (id: string) => Document,
     private readonly written: Written,
   ) {
-    this.key = `${collection}|${pos}`;
+    this.key = foldKey(collection, pos);
   }
 
   async load(ids: Iterable<string>): Promise<void> {
@@ -672,7 +672,10 @@ class Fold<D extends { _id: string; _pos: Positions }> {
       if (entry.missing && entry.last === null) continue; // not in the store
       const group = field === undefined ? null : `${field}=${String(entry.doc[field])}`;
       this.written.set(this.key, id, entry.doc, entry.last ?? entry.readPos, group);
-      if (group !== null) members.set(group, [...(members.get(group) ?? []), id]);
+      if (group === null) continue;
+      const list = members.get(group);
+      if (list) list.push(id);
+      else members.set(group, [id]);
     }
     for (const value of this.groups?.values ?? []) {
       const group = `${field}=${value}`;
@@ -872,7 +875,7 @@ class Effects {
     const field = `_pos.${this.pos}`;
     const coll = db.collection<Stored>(collection);
     // Positions this store wrote before are known without reading them (written.ts).
-    const key = `${collection}|${this.pos}`;
+    const key = foldKey(collection, this.pos);
     const readPos = new Map<string, number | null | undefined>();
     for (const id of this.byDoc.keys()) {
       const known = this.written.get<null>(key, id);

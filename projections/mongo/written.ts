@@ -25,7 +25,13 @@ export interface WrittenDoc<D> {
 interface Slot {
   doc: unknown;
   pos: number | null;
+  /** The key of the group it belongs to (groupKey), if any. */
   group: string | null;
+}
+
+/** The fold a document belongs to: its collection and the source partition whose fields it writes. */
+export function foldKey(collection: string, pos: string): string {
+  return `${collection}|${pos}`;
 }
 
 export class Written {
@@ -55,12 +61,16 @@ export class Written {
     return ids ? [...ids] : undefined;
   }
 
-  /** Records a document as stored now; `group` names the group it belongs to, if any. */
+  /**
+   * Records a document as stored now; `group` names the group it belongs to, if any. The document
+   * is kept as given (`get` hands out copies), so the caller must not change it afterwards.
+   */
   set(fold: string, id: string, doc: unknown, pos: number | null, group: string | null = null): void {
     const key = docKey(fold, id);
+    const inGroup = group === null ? null : groupKey(fold, group);
     this.docs.delete(key);
-    this.docs.set(key, { doc: structuredClone(doc), pos, group });
-    if (group !== null) this.groups.get(groupKey(fold, group))?.add(id);
+    this.docs.set(key, { doc, pos, group: inGroup });
+    if (inGroup !== null) this.groups.get(inGroup)?.add(id);
     while (this.docs.size > this.capacity) this.evictOldest();
   }
 
@@ -79,7 +89,7 @@ export class Written {
   private evictOldest(): void {
     const [key, slot] = this.docs.entries().next().value!;
     this.docs.delete(key);
-    if (slot.group !== null) this.groups.delete(groupKey(key.slice(0, key.indexOf("\u0000")), slot.group));
+    if (slot.group !== null) this.groups.delete(slot.group);
   }
 }
 
